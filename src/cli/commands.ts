@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import { register as serve } from './serve.js';
+import { register as keygen } from './keygen.js';
+import { register as product } from './product.js';
+import { register as publish } from './publish.js';
+import { register as schedule } from './schedule.js';
+import { register as move } from './move.js';
+import { register as devices } from './devices.js';
+import { register as status } from './status.js';
+import { register as init } from './init.js';
+import { register as check } from './check.js';
+import { register as agent } from './agent.js';
+import { register as rollback } from './rollback.js';
+
+/** Every command registers itself from its own file (one file per command), in help order. */
+export const commands: Array<(program: Command) => void> = [
+  serve, keygen, product, publish, schedule, move, devices, status, init, check, agent, rollback,
+];

@@ -1,0 +1,23 @@
+/**
+ * The one table of coded errors (docs/errors.md lists each with what to do). The server's error
+ * handler turns an ApiError into `{ statusCode, code, error, message }`.
+ */
+export const ERRORS = {
+  PW_BAD_REQUEST: { status: 400, text: 'The request is malformed or a field is invalid.' },
+  PW_UNAUTHORIZED: { status: 401, text: 'The admin token is missing or wrong.' },
+  PW_NOT_FOUND: { status: 404, text: 'No such route or resource.' },
+  PW_UNKNOWN_PRODUCT: { status: 404, text: 'The product does not exist on this server.' },
+  PW_UNKNOWN_RELEASE: { status: 404, text: 'The release does not exist.' },
+  PW_PRODUCT_EXISTS: { status: 409, text: 'A product of that name exists already.' },
+  PW_VERSION_NOT_HIGHER: { status: 409, text: 'The version is not higher than the latest of the channel.' },
+  PW_METADATA_VERSION: { status: 409, text: 'The signed metadata does not follow the current version.' },
+  PW_BAD_SIGNATURE: { status: 400, text: 'Signed metadata does not verify against the product root.' },
+  PW_BAD_METADATA: { status: 400, text: 'Metadata is malformed or inconsistent with the request.' },
+  PW_ARTIFACT_MISMATCH: { status: 400, text: 'The uploaded file does not match its signed length and hash.' },
+  PW_UNSAFE_ARCHIVE: { status: 400, text: 'The archive holds an entry that would leave the install directory.' },
+  PW_PAYLOAD_TOO_LARGE: { status: 413, text: 'The request body is larger than allowed.' },
+  PW_RANGE_NOT_SATISFIABLE: { status: 416, text: 'The requested byte range is outside the file.' },
+  PW_INTERNAL: { status: 500, text: 'Internal server error.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;

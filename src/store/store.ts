@@ -1,0 +1,146 @@
+/**
+ * The Store: everything the server keeps besides artifact bytes. One interface, one folder per
+ * implementation (`sqlite/` now, `postgres/` later), one contract suite (test/store-contract.test.ts)
+ * that every implementation runs. All times are Date objects (UTC); versions are semver strings.
+ */
+
+export type MetadataRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
+
+export interface ProductRecord {
+  name: string;
+  createdAt: Date;
+}
+
+/** One version of one role's signed TUF metadata, kept as the exact bytes the server serves. */
+export interface MetadataRecord {
+  product: string;
+  role: MetadataRole;
+  version: number;
+  json: string;
+  expiresAt: Date;
+}
+
+export interface ReleaseRecord {
+  product: string;
+  channel: string;
+  version: string;
+  /** TUF target path of the full archive. */
+  target: string;
+  sha256: string;
+  length: number;
+  treeHash: string;
+  createdAt: Date;
+}
+
+export interface ScheduleRecord {
+  product: string;
+  channel: string;
+  at: Date;
+  spreadSeconds: number;
+  /** When the operator set this schedule (the overdue alarm compares releases with it). */
+  setAt: Date;
+}
+
+export interface MovedRecord {
+  product: string;
+  url: string;
+  /** TUF target path of the signed notice. */
+  target: string;
+  sha256: string;
+  setAt: Date;
+}
+
+export interface DeviceRecord {
+  deviceId: string;
+  product: string;
+  channel: string;
+  /** Applied version, changed only by the device's own `applied` / `rolled-back` report. */
+  version: string | null;
+  firstSeenAt: Date;
+  lastSeenAt: Date;
+  lastReportAt: Date | null;
+  /** URL of the server (primary or mirror) that last heard from the device. */
+  source: string;
+}
+
+/** A last-seen sighting from the check path; batched by the server, written in one transaction. */
+export interface Sighting {
+  deviceId: string;
+  product: string;
+  channel: string;
+  seenAt: Date;
+  source: string;
+}
+
+export type ReportKind = 'applied' | 'rolled-back' | 'failed';
+
+export interface ReportRecord {
+  deviceId: string;
+  product: string;
+  channel: string;
+  event: ReportKind;
+  version: string | null;
+  previousVersion: string | null;
+  detail: string | null;
+  at: Date;
+  source: string;
+}
+
+/** Thrown when a write would duplicate a unique record (product name, release version, metadata version). */
+export class StoreConflictError extends Error {
+  override name = 'StoreConflictError';
+  constructor(message: string, readonly what: 'product' | 'release' | 'metadata', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface Store {
+  /** Creates or upgrades the schema; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  /** Creates a product with its initial metadata in one transaction; StoreConflictError if it exists. */
+  createProduct(product: ProductRecord, metadata: MetadataRecord[]): Promise<void>;
+  getProduct(name: string): Promise<ProductRecord | undefined>;
+  listProducts(): Promise<ProductRecord[]>;
+
+  /** The given version of a role's metadata, or the highest version when `version` is omitted. */
+  getMetadata(product: string, role: MetadataRole, version?: number): Promise<MetadataRecord | undefined>;
+  /** Adds metadata versions (e.g. a re-signed timestamp); StoreConflictError when a version exists. */
+  putMetadata(records: MetadataRecord[]): Promise<void>;
+
+  /** Adds a release and its metadata in one transaction; StoreConflictError (nothing written) on any duplicate. */
+  commitRelease(release: ReleaseRecord, metadata: MetadataRecord[]): Promise<void>;
+  getRelease(product: string, channel: string, version: string): Promise<ReleaseRecord | undefined>;
+  /** Releases of a product (one channel when given), in publication order. */
+  listReleases(product: string, channel?: string): Promise<ReleaseRecord[]>;
+
+  /** Sets (replaces) the moved notice and adds its metadata in one transaction. */
+  setMoved(moved: MovedRecord, metadata: MetadataRecord[]): Promise<void>;
+  getMoved(product: string): Promise<MovedRecord | undefined>;
+
+  setSchedule(schedule: ScheduleRecord): Promise<void>;
+  getSchedule(product: string, channel: string): Promise<ScheduleRecord | undefined>;
+  listSchedules(): Promise<ScheduleRecord[]>;
+
+  getDevice(deviceId: string, product: string): Promise<DeviceRecord | undefined>;
+  /**
+   * Applies a batch of sightings in one transaction: unknown (deviceId, product) pairs are added
+   * (first seen = seenAt, version null); known ones get lastSeenAt = max(old, seenAt), channel and source.
+   */
+  recordSightings(batch: Sighting[]): Promise<void>;
+  /**
+   * Records a device's report in one transaction: appends it to the history, adds the device if
+   * unknown, sets lastReportAt/lastSeenAt/source, and sets the applied version for `applied` and
+   * `rolled-back` (not for `failed`). Returns the device as it is afterwards.
+   */
+  recordReport(report: ReportRecord): Promise<DeviceRecord>;
+  listDevices(filter?: { product?: string }): Promise<DeviceRecord[]>;
+  listReports(deviceId: string, product: string): Promise<ReportRecord[]>;
+  /** Number of devices per applied version (`null` version counted under the key `none`). */
+  countVersions(filter?: { product?: string }): Promise<Record<string, number>>;
+  countDevices(filter?: { product?: string }): Promise<number>;
+}
