@@ -1,7 +1,20 @@
 import type { Command } from 'commander';
+import { CliError } from './cli-error.js';
 
 export function register(program: Command): void {
-  program.command('keygen').description('(not yet built)').action(() => {
-    throw new Error('keygen is not built yet');
-  });
+  program
+    .command('keygen')
+    .description("create a publisher key (signs a product's TUF root and targets; keep it offline)")
+    .requiredOption('--out <file>', 'where to write the key file (mode 0600; never overwritten)')
+    .action(async (o: { out: string }) => {
+      const { generateKeyPair, writeKeyFile, KeyFileError } = await import('../tuf/keys.js');
+      const pair = generateKeyPair();
+      try {
+        await writeKeyFile(o.out, pair);
+      } catch (err) {
+        if (err instanceof KeyFileError) throw new CliError(err.message, 2, { cause: err });
+        throw err;
+      }
+      process.stdout.write(`wrote ${o.out} (key id ${pair.keyid})\n`);
+    });
 }

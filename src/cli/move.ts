@@ -1,7 +1,53 @@
 import type { Command } from 'commander';
+import { createHash } from 'node:crypto';
+import { CliError } from './cli-error.js';
+import { adminRequest, adminTarget } from './admin-client.js';
+import { loadPublisherKey } from './key-file.js';
+import { isName } from '../protocol/names.js';
+import { MOVED_TARGET_PATH, type MovedNotice, type MovedTargetCustom } from '../protocol/wire.js';
+import type { SignedJson } from '../tuf/publisher.js';
+
+interface Opts { server?: string; token?: string; product: string; to: string; key: string }
 
 export function register(program: Command): void {
-  program.command('move').description('(not yet built)').action(() => {
-    throw new Error('move is not built yet');
-  });
+  program
+    .command('move')
+    .description("announce that the product's server moved to --to: a notice signed with your key that agents verify, persist and follow")
+    .option('--server <url>', 'the current patchwire server URL')
+    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .requiredOption('--product <name>', 'product name')
+    .requiredOption('--to <url>', 'the new server URL')
+    .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
+    .action(async (o: Opts) => {
+      const target = adminTarget(o);
+      if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name`);
+      let to: URL;
+      try {
+        to = new URL(o.to);
+      } catch {
+        throw new CliError(`--to '${o.to}' is not a URL; give e.g. https://updates.example.com`);
+      }
+      if ((to.protocol !== 'http:' && to.protocol !== 'https:') || to.search || to.hash || to.username) {
+        throw new CliError(`--to '${o.to}' must be a plain http(s) URL without query, fragment or credentials`);
+      }
+      const url = to.href.replace(/\/$/, '');
+      const publisher = await loadPublisherKey(o.key);
+      const info = await adminRequest<{ targets: SignedJson }>(target, 'GET', `/products/${encodeURIComponent(o.product)}`);
+      const notice: MovedNotice = { product: o.product, url, issuedAt: new Date().toISOString() };
+      const text = JSON.stringify(notice);
+      const bytes = Buffer.from(text, 'utf8');
+      const custom: MovedTargetCustom = { patchwire: { kind: 'moved', product: o.product, url } };
+      const { nextTargets } = await import('../tuf/publisher.js');
+      let targets: SignedJson;
+      try {
+        targets = nextTargets({
+          current: info.targets, publisher, now: new Date(),
+          add: { [MOVED_TARGET_PATH]: { length: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), custom } },
+        });
+      } catch (err) {
+        throw new CliError(`refusing to sign: ${(err as Error).message}`, 1, { cause: err });
+      }
+      await adminRequest(target, 'POST', `/products/${encodeURIComponent(o.product)}/moved`, { notice: text, targets });
+      process.stdout.write(`${o.product} now announces ${url}; agents follow it on their next check\n`);
+    });
 }

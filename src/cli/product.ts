@@ -1,7 +1,41 @@
 import type { Command } from 'commander';
+import { access, writeFile, unlink } from 'node:fs/promises';
+import { CliError } from './cli-error.js';
+import { adminRequest, adminTarget } from './admin-client.js';
+import { loadPublisherKey } from './key-file.js';
+import { isName } from '../protocol/names.js';
+
+interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string }
 
 export function register(program: Command): void {
-  program.command('product').description('(not yet built)').action(() => {
-    throw new Error('product is not built yet');
-  });
+  const product = program.command('product').description('manage products');
+  product
+    .command('create')
+    .description('create a product: sign its TUF root and first targets with your key, upload them, and write the root file devices trust')
+    .option('--server <url>', 'patchwire server URL')
+    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .requiredOption('--product <name>', 'product name (a-z 0-9 . _ -)')
+    .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
+    .option('--root-out <file>', 'where to write the root metadata to ship with your program (default: ./<product>.root.json)')
+    .action(async (o: Opts) => {
+      const target = adminTarget(o);
+      if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name: use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
+      const rootOut = o.rootOut ?? `./${o.product}.root.json`;
+      if (await access(rootOut).then(() => true, () => false)) {
+        throw new CliError(`${rootOut} exists already; move it away or pass another --root-out`);
+      }
+      const publisher = await loadPublisherKey(o.key);
+      const { createInitialMetadata } = await import('../tuf/publisher.js');
+      const online = await adminRequest<{ snapshot: string; timestamp: string }>(target, 'GET', '/online-keys');
+      const { root, targets } = createInitialMetadata({ publisher, online, now: new Date() });
+      // Written first so a product never exists without its root file; removed if the server refuses.
+      await writeFile(rootOut, JSON.stringify(root), { flag: 'wx' });
+      try {
+        await adminRequest(target, 'POST', '/products', { product: o.product, root, targets });
+      } catch (err) {
+        await unlink(rootOut).catch(() => {});
+        throw err;
+      }
+      process.stdout.write(`created product ${o.product}; ship ${rootOut} with your program (patchwire init --root ${rootOut})\n`);
+    });
 }

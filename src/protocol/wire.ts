@@ -66,7 +66,7 @@ export interface MovedNotice {
 }
 
 /** The `custom` field of a release target in signed TUF targets metadata. */
-export interface ReleaseTargetCustom {
+export type ReleaseTargetCustom = {
   patchwire: {
     kind: 'full';
     product: string;
@@ -78,11 +78,11 @@ export interface ReleaseTargetCustom {
     treeBytes: number;
     treeFiles: number;
   };
-}
+};
 
-export interface MovedTargetCustom {
+export type MovedTargetCustom = {
   patchwire: { kind: 'moved'; product: string; url: string };
-}
+};
 
 /** Path of a release's full archive in the product's TUF repository. */
 export function releaseTargetPath(channel: string, version: string): string {

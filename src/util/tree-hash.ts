@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { fileChunks, walkTree } from './tree-walk.js';
+
 /**
  * The hash of a release's file tree, signed in each release target's custom field, so that an
  * agent can verify the tree it built (from a full archive or, later, a delta) before switching.
@@ -17,4 +20,34 @@ export interface TreeHash {
   bytes: number;
 }
 
-export declare function hashTree(dir: string, signal?: AbortSignal): Promise<TreeHash>;
+export async function hashTree(dir: string, signal?: AbortSignal): Promise<TreeHash> {
+  const manifest = createHash('sha256');
+  let files = 0;
+  let bytes = 0;
+  for (const e of await walkTree(dir, signal)) {
+    signal?.throwIfAborted();
+    const path = JSON.stringify(e.rel);
+    if (e.kind === 'dir') {
+      manifest.update(`d ${path}\n`);
+    } else if (e.kind === 'link') {
+      manifest.update(`l ${JSON.stringify(e.target)} ${path}\n`);
+    } else {
+      const { sha256, size } = await hashFile(e.abs, signal);
+      manifest.update(`f ${e.exec ? '755' : '644'} ${size} ${sha256} ${path}\n`);
+      files += 1;
+      bytes += size;
+    }
+  }
+  return { hash: manifest.digest('hex'), files, bytes };
+}
+
+/** The size is the bytes actually hashed, so the line is self-consistent even if the file changed. */
+async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of fileChunks(path, signal)) {
+    h.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: h.digest('hex'), size };
+}

@@ -1,0 +1,68 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { runCheck, type CheckResult } from './check.js';
+import { agentPaths } from './paths.js';
+import { loadState } from './state.js';
+
+export interface AgentLoopOptions {
+  dir: string;
+  /** Aborting it stops the loop after the current step; runAgent then resolves. */
+  signal: AbortSignal;
+  now?: () => Date;
+  fetch?: typeof fetch;
+  /** Waits `ms` or until `signal` aborts (whichever first); must not reject on abort. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  log?: (line: string) => void;
+  /** Called after each successful check (embedding programs, tests). */
+  onCheck?: (result: CheckResult) => void;
+}
+
+const FIRST_BACKOFF_SECONDS = 60;
+/** Longest single sleep: re-reading the state at least daily survives clock jumps and timer limits. */
+const MAX_SLEEP_MS = 86_400_000;
+
+/**
+ * Runs the agent forever: a check whenever due, then sleep until the next check time. A failed
+ * check (server down, bad state, refused metadata) is logged and retried after a backoff that
+ * starts at 60 s and doubles up to the check interval, so the agent never crash-loops.
+ * The check in progress is not aborted by `signal` (a half-done step would only be redone).
+ */
+export async function runAgent(opts: AgentLoopOptions): Promise<void> {
+  const { signal } = opts;
+  const now = opts.now ?? (() => new Date());
+  const sleep = opts.sleep ?? defaultSleep;
+  const log = opts.log ?? ((line: string) => console.log(line));
+  let backoff = FIRST_BACKOFF_SECONDS;
+  while (!signal.aborted) {
+    let waitMs: number;
+    try {
+      const r = await runCheck({ dir: opts.dir, now, fetch: opts.fetch });
+      log(`${now().toISOString()} ${describeResult(r)}`);
+      opts.onCheck?.(r);
+      backoff = FIRST_BACKOFF_SECONDS;
+      waitMs = Date.parse(r.nextCheckAt) - now().getTime();
+    } catch (err) {
+      const interval = await loadState(agentPaths(opts.dir).state).then((s) => s.intervalSeconds, () => 3600);
+      const wait = Math.min(backoff, Math.max(interval, FIRST_BACKOFF_SECONDS));
+      log(`${now().toISOString()} check failed: ${err instanceof Error ? err.message : String(err)} (retrying in ${wait} s)`);
+      waitMs = wait * 1000;
+      backoff = Math.min(backoff * 2, Math.max(interval, FIRST_BACKOFF_SECONDS));
+    }
+    if (signal.aborted) break;
+    // At least one second between checks, so a clock that stands still cannot make a busy loop.
+    await sleep(Math.min(Math.max(waitMs, 1000), MAX_SLEEP_MS), signal);
+  }
+}
+
+/** One human line about a check, as `patchwire check` and `patchwire agent` print it. */
+export function describeResult(r: CheckResult): string {
+  const next = `next check at ${r.nextCheckAt}`;
+  if (r.result === 'updated') {
+    return `updated ${r.previousVersion ?? '(none)'} -> ${r.version} from ${r.server} (${r.patch?.kind ?? 'full'}, ${r.patch?.bytes ?? 0} bytes); ${next}`;
+  }
+  if (r.result === 'up-to-date') return `up to date at ${r.version ?? '(no version yet)'} (${r.server}); ${next}`;
+  return `not due; ${next} (use --force to check now)`;
+}
+
+async function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => {});
+}

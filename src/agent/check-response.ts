@@ -1,0 +1,66 @@
+import { isVersion, type CheckResponse } from '../protocol/index.js';
+import { BadResponseError } from './errors.js';
+
+/**
+ * Validates a `/v1/check` answer and returns it typed. Fields the agent does not use are not
+ * checked; a missing nullable field counts as null. Throws BadResponseError naming the field.
+ */
+export function parseCheckResponse(value: unknown, url: string, expect: { product: string; channel: string }): CheckResponse {
+  const bad = (what: string): never => {
+    throw new BadResponseError(`the check answer of ${url} is invalid: ${what}; check that the server runs a compatible patchwire version`, url);
+  };
+  if (!isObject(value)) return bad('not a JSON object');
+  const v = value;
+  if (v.status !== 'update' && v.status !== 'up-to-date') bad(`unknown status ${JSON.stringify(v.status)}`);
+  if (v.product !== expect.product || v.channel !== expect.channel) bad(`it is for ${String(v.product)}/${String(v.channel)}, not ${expect.product}/${expect.channel}`);
+  const latest = v.latest ?? null;
+  if (latest !== null && !isVersion(latest)) bad('"latest" is not a version');
+
+  let release: CheckResponse['release'] = null;
+  if (v.release != null) {
+    const r = v.release;
+    if (!isObject(r)) return bad('"release" is not an object');
+    if (!isVersion(r.version)) bad('"release.version" is not a version');
+    if (typeof r.target !== 'string' || r.target === '' || r.target.length > 1024) bad('"release.target" is not a target path');
+    if (r.kind !== 'full' && r.kind !== 'delta') bad('"release.kind" must be "full" or "delta"');
+    release = {
+      version: r.version as string,
+      target: r.target as string,
+      length: typeof r.length === 'number' ? r.length : 0,
+      sha256: typeof r.sha256 === 'string' ? r.sha256 : '',
+      kind: r.kind as 'full' | 'delta',
+    };
+  }
+  if (v.status === 'update' && !release) bad('status is "update" but "release" is missing');
+
+  let schedule: CheckResponse['schedule'] = null;
+  if (v.schedule != null) {
+    const s = v.schedule;
+    if (!isObject(s)) return bad('"schedule" is not an object');
+    if (typeof s.at !== 'string' || Number.isNaN(Date.parse(s.at))) bad('"schedule.at" is not an ISO-8601 time');
+    const spread = s.spreadSeconds ?? 0;
+    if (!Number.isSafeInteger(spread) || (spread as number) < 0) bad('"schedule.spreadSeconds" is not a whole number >= 0');
+    schedule = { at: s.at as string, spreadSeconds: spread as number };
+  }
+
+  let moved: CheckResponse['moved'] = null;
+  if (v.moved != null) {
+    const m = v.moved;
+    if (!isObject(m) || typeof m.url !== 'string' || typeof m.target !== 'string' || m.target === '') return bad('"moved" must be { url, target }');
+    moved = { url: m.url, target: m.target };
+  }
+  return {
+    status: v.status as CheckResponse['status'],
+    product: expect.product,
+    channel: expect.channel,
+    latest: latest as string | null,
+    release,
+    schedule,
+    moved,
+    serverTime: typeof v.serverTime === 'string' ? v.serverTime : '',
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

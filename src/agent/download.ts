@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir } from '../util/atomic-write.js';
+import { errorText } from './http-json.js';
+import { NetworkError, ServerError, VerificationError } from './errors.js';
+
+export interface DownloadOptions {
+  url: string;
+  /** Folder for downloads (`.patchwire/downloads`). */
+  downloadsDir: string;
+  /** sha256 hex and length from verified TUF metadata: the only sizes and hashes trusted. */
+  sha256: string;
+  length: number;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+  onProgress?: (received: number, total: number) => void;
+}
+
+/**
+ * Downloads a signed target to `<downloadsDir>/<sha256>.part`, resuming a previous partial
+ * download with `Range: bytes=N-` (a server answering 200 instead of 206 restarts it), reading
+ * never more than the signed length. Then verifies length and sha256 and renames the file to
+ * `<downloadsDir>/<sha256>`, whose path it returns. A mismatch deletes the file and throws
+ * VerificationError; a broken connection keeps the partial file for the next attempt.
+ */
+export async function downloadTarget(opts: DownloadOptions): Promise<string> {
+  const { url, downloadsDir, sha256, length } = opts;
+  if (!/^[0-9a-f]{64}$/.test(sha256) || !Number.isSafeInteger(length) || length < 0) {
+    throw new VerificationError(`refusing to download ${url}: the signed sha256 or length is malformed`);
+  }
+  await mkdir(downloadsDir, { recursive: true });
+  const done = join(downloadsDir, sha256);
+  const part = `${done}.part`;
+  // A complete, verified file from an earlier attempt (e.g. interrupted while installing).
+  if ((await sizeOf(done)) === length && (await sha256Of(done, opts.signal)) === sha256) return done;
+  await rm(done, { force: true });
+
+  let offset = await sizeOf(part) ?? 0;
+  if (offset > length) {
+    await rm(part, { force: true });
+    offset = 0;
+  }
+  if (offset < length) await fetchInto(opts, part, offset);
+
+  const size = (await sizeOf(part)) ?? 0;
+  const actual = size === length ? await sha256Of(part, opts.signal) : undefined;
+  if (actual !== sha256) {
+    await rm(part, { force: true });
+    throw new VerificationError(
+      size !== length
+        ? `download of ${url} has ${size} bytes but the signed length is ${length}: the file was deleted; the next check downloads it again`
+        : `download of ${url} has sha256 ${actual} but the signed sha256 is ${sha256}: the file was deleted; the server or a mirror serves bad data`,
+      part,
+    );
+  }
+  await rename(part, done);
+  fsyncDir(downloadsDir);
+  return done;
+}
+
+async function fetchInto(opts: DownloadOptions, part: string, offset: number): Promise<void> {
+  const fetchFn = opts.fetch ?? fetch;
+  const { url, length, signal } = opts;
+  let res: Response;
+  try {
+    res = await fetchFn(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, signal });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new NetworkError(`cannot download ${url} (${errorText(err)}): the agent retries and resumes later`, url, { cause: err });
+  }
+  let start: number;
+  if (res.status === 206 && offset > 0 && contentRangeStart(res) === offset) {
+    start = offset;
+  } else if (res.status === 200) {
+    start = 0; // The server ignored the range: start over.
+  } else if (res.status === 416 || res.status === 206) {
+    // Our partial file disagrees with the server's: drop it and fetch the whole file.
+    await res.body?.cancel().catch(() => {});
+    await rm(part, { force: true });
+    return offset > 0 ? fetchInto(opts, part, 0) : undefined;
+  } else {
+    await res.body?.cancel().catch(() => {});
+    throw new ServerError(`downloading ${url} failed: the server answered ${res.status}; the agent retries later`, url, res.status, undefined);
+  }
+
+  const fh: FileHandle = await open(part, start === 0 ? 'w' : 'a');
+  let received = start;
+  try {
+    opts.onProgress?.(received, length);
+    if (res.body) {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        if (received + chunk.byteLength > length) {
+          await res.body.cancel().catch(() => {});
+          await fh.close().catch(() => {});
+          await rm(part, { force: true });
+          throw new VerificationError(`download of ${url} sends more than the signed length of ${length} bytes: refused (endless data)`, part);
+        }
+        await fh.write(chunk);
+        received += chunk.byteLength;
+        opts.onProgress?.(received, length);
+      }
+    }
+    await fh.sync();
+  } catch (err) {
+    if (err instanceof VerificationError || signal?.aborted) throw err;
+    throw new NetworkError(`the download of ${url} broke after ${received} of ${length} bytes (${errorText(err)}): the next attempt resumes it`, url, { cause: err });
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
+function contentRangeStart(res: Response): number | undefined {
+  const m = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  const s = await stat(path).catch(() => undefined);
+  return s?.isFile() ? s.size : undefined;
+}
+
+async function sha256Of(path: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { signal })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,32 @@
+/**
+ * `patchwire/agent`: the client side of patchwire, for embedding in a Node program or running as
+ * `patchwire agent`. It keeps its state in `INSTALL_DIR/.patchwire/`, installs each version in
+ * `INSTALL_DIR/versions/<version>/` and points `INSTALL_DIR/current` at the applied one.
+ */
+export { initAgent, type InitOptions } from './init.js';
+export { runCheck, MAX_MOVED_HOPS, type CheckOptions, type CheckResult } from './check.js';
+export { runAgent, describeResult, type AgentLoopOptions } from './agent-loop.js';
+export { rollback, type RollbackOptions, type RollbackResult } from './rollback.js';
+export { loadState, saveState, stateProblem, STATE_FORMAT, type AgentState } from './state.js';
+export { isDue, computeNextCheck, spreadOffsetSeconds, type Schedule, type NextCheckInput } from './schedule.js';
+export { detectDeviceId } from './device-id.js';
+export { downloadTarget, type DownloadOptions } from './download.js';
+export { applyRelease, switchCurrent, readCurrent, type ApplyResult } from './install.js';
+export { verifyMovedNotice, type VerifyMovedOptions } from './moved-notice.js';
+export { agentPaths, type AgentPaths } from './paths.js';
+export { normaliseServerUrl } from './server-url.js';
+export { TrustedRepository, TufVerificationError, type VerifiedTarget } from './tuf-client.js';
+export {
+  AgentStateError,
+  InvalidInputError,
+  AlreadyInitialisedError,
+  DeviceIdError,
+  NetworkError,
+  ServerError,
+  BadResponseError,
+  VerificationError,
+  MovedNoticeError,
+  RollbackRefusedError,
+  RollbackUnavailableError,
+  isBadInputError,
+} from './errors.js';

@@ -1,0 +1,118 @@
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { DEFAULT_CHANNEL, isName, normaliseMac } from '../protocol/index.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { detectDeviceId } from './device-id.js';
+import { AlreadyInitialisedError, InvalidInputError } from './errors.js';
+import { agentPaths } from './paths.js';
+import { saveState, STATE_FORMAT, type AgentState } from './state.js';
+import { normaliseServerUrl } from './server-url.js';
+
+export interface InitOptions {
+  /** The install folder; created when missing. */
+  dir: string;
+  server: string;
+  product: string;
+  channel?: string;
+  /** The product's signed TUF root metadata (`patchwire product create --root-out`). */
+  rootFile: string;
+  intervalSeconds?: number;
+  /** A MAC address; detected from the network interfaces when omitted. */
+  deviceId?: string;
+}
+
+/** Longest check interval accepted: one year. */
+const MAX_INTERVAL_SECONDS = 366 * 86400;
+
+/**
+ * Prepares an install folder for the agent: `.patchwire/tuf/root.json` (the exact bytes of the
+ * root file), `versions/`, and a state with no version that is due at once. Every input is
+ * validated before anything is written, so bad input changes nothing. Throws InvalidInputError,
+ * DeviceIdError, or AlreadyInitialisedError when the folder holds a state already.
+ */
+export async function initAgent(opts: InitOptions): Promise<AgentState> {
+  const paths = agentPaths(opts.dir);
+  const server = normaliseServerUrl(opts.server);
+  if (!server) {
+    throw new InvalidInputError(`server URL ${JSON.stringify(opts.server)} is invalid: give an http:// or https:// URL without query or fragment, e.g. http://updates.example.com:8080`, 'server');
+  }
+  if (!isName(opts.product)) {
+    throw new InvalidInputError(`product ${JSON.stringify(opts.product)} is invalid: use 1-64 lower-case letters, digits, '.', '_' or '-'`, 'product');
+  }
+  const channel = opts.channel ?? DEFAULT_CHANNEL;
+  if (!isName(channel)) {
+    throw new InvalidInputError(`channel ${JSON.stringify(channel)} is invalid: use 1-64 lower-case letters, digits, '.', '_' or '-'`, 'channel');
+  }
+  const intervalSeconds = opts.intervalSeconds ?? 3600;
+  if (!Number.isSafeInteger(intervalSeconds) || intervalSeconds < 1 || intervalSeconds > MAX_INTERVAL_SECONDS) {
+    throw new InvalidInputError(`check interval ${intervalSeconds} is invalid: give a whole number of seconds from 1 to ${MAX_INTERVAL_SECONDS} (e.g. 1h)`, 'interval');
+  }
+  let deviceId: string;
+  if (opts.deviceId !== undefined) {
+    const mac = normaliseMac(opts.deviceId);
+    if (!mac) {
+      throw new InvalidInputError(`device id ${JSON.stringify(opts.deviceId)} is not a MAC address: give one like aa:bb:cc:dd:ee:ff (not all zeros)`, 'deviceId');
+    }
+    deviceId = mac;
+  } else {
+    deviceId = detectDeviceId();
+  }
+  const root = await readRootFile(opts.rootFile);
+
+  if (await exists(paths.state)) {
+    throw new AlreadyInitialisedError(
+      `${paths.dir} is already initialised (${paths.state} exists): use \`patchwire check\`, or delete the folder .patchwire to start over`,
+      paths.state,
+    );
+  }
+  const dirStat = await stat(paths.dir).catch(() => undefined);
+  if (dirStat && !dirStat.isDirectory()) {
+    throw new InvalidInputError(`${paths.dir} exists and is not a folder: choose another --dir`, 'dir');
+  }
+
+  // The state is written last: a folder without state.json is not initialised and may be redone.
+  await mkdir(paths.tuf, { recursive: true, mode: 0o700 });
+  await mkdir(paths.downloads, { recursive: true });
+  await mkdir(paths.versions, { recursive: true });
+  await writeFileAtomic(paths.root, root);
+  const state: AgentState = {
+    format: STATE_FORMAT,
+    server,
+    product: opts.product,
+    channel,
+    deviceId,
+    intervalSeconds,
+    version: null,
+    previousVersion: null,
+    nextCheckAt: null,
+    lastCheckAt: null,
+    rolledBack: null,
+    pendingReport: null,
+  };
+  await saveState(paths.state, state);
+  return state;
+}
+
+/** Reads the root file and checks it looks like signed TUF root metadata; returns its exact bytes. */
+async function readRootFile(file: string): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new InvalidInputError(`cannot read the root file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give the product's root.json written by \`patchwire product create --root-out\``, 'root', { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new InvalidInputError(`the root file ${file} is not JSON: give the product's root.json written by \`patchwire product create --root-out\``, 'root', { cause: err });
+  }
+  const d = doc as { signed?: { _type?: unknown; version?: unknown }; signatures?: unknown };
+  if (typeof d !== 'object' || d === null || typeof d.signed !== 'object' || d.signed === null || d.signed._type !== 'root' || !Array.isArray(d.signatures)) {
+    throw new InvalidInputError(`the root file ${file} is not signed TUF root metadata (signed._type must be "root"): give the product's root.json written by \`patchwire product create --root-out\``, 'root');
+  }
+  return bytes;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}

@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isVersion, type ReleaseTargetCustom } from '../protocol/index.js';
+import { extractArchive, UnsafeArchiveError } from '../util/archive-extract.js';
+import { fsyncDir } from '../util/atomic-write.js';
+import { hashTree } from '../util/tree-hash.js';
+import { VerificationError } from './errors.js';
+import { agentPaths } from './paths.js';
+
+export interface ApplyResult {
+  version: string;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Installs a verified full archive: extracts it into `versions/<v>.partial` (bounded by the
+ * signed tree size), checks the tree hash against the signed one, fsyncs, renames the folder to
+ * `versions/<v>` and switches `current` to it. A kill at any instant leaves `current` at the old
+ * or the new version. A tree hash mismatch or an unsafe archive deletes `.partial`, leaves
+ * `current` alone and throws VerificationError. Earlier versions are kept (for rollback).
+ */
+export async function applyRelease(
+  dir: string,
+  archivePath: string,
+  custom: ReleaseTargetCustom,
+  opts: { signal?: AbortSignal } = {},
+): Promise<ApplyResult> {
+  const { signal } = opts;
+  const { version, treeHash, treeBytes } = custom.patchwire;
+  if (!isVersion(version)) throw new VerificationError(`signed release version ${JSON.stringify(version)} is not a valid version`);
+  const paths = agentPaths(dir);
+  const final = join(paths.versions, version);
+  const partial = `${final}.partial`;
+  await mkdir(paths.versions, { recursive: true });
+
+  // Already built (a kill between building and saving the state): reuse it if still intact.
+  if (await isDir(final)) {
+    const existing = await hashTree(final, signal).catch(() => undefined);
+    if (existing?.hash === treeHash) {
+      await switchCurrent(dir, version);
+      return { version, files: existing.files, bytes: existing.bytes };
+    }
+  }
+
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial);
+  let tree;
+  try {
+    await extractArchive(archivePath, partial, { maxBytes: treeBytes, signal });
+    tree = await hashTree(partial, signal);
+    if (tree.hash !== treeHash) {
+      throw new VerificationError(
+        `release ${version}: the extracted tree hash ${tree.hash} differs from the signed ${treeHash}: nothing was switched; the release is broken, ask the publisher`,
+        partial,
+      );
+    }
+    await fsyncTree(partial);
+  } catch (err) {
+    await rm(partial, { recursive: true, force: true });
+    if (err instanceof UnsafeArchiveError) {
+      throw new VerificationError(`release ${version}: the archive is unsafe (${err.message}): nothing was switched`, archivePath, { cause: err });
+    }
+    throw err;
+  }
+
+  if (await exists(final)) {
+    // A damaged earlier copy: move it aside (rename cannot replace a non-empty folder).
+    const aside = join(paths.versions, `.${version}.old-${randomBytes(4).toString('hex')}`);
+    await rename(final, aside);
+    await rename(partial, final);
+    await rm(aside, { recursive: true, force: true });
+  } else {
+    await rename(partial, final);
+  }
+  fsyncDir(paths.versions);
+  await switchCurrent(dir, version);
+  return { version, files: tree.files, bytes: tree.bytes };
+}
+
+/**
+ * Points `current` at `versions/<version>` (a relative link, so the install folder can be moved):
+ * creates a temporary link and renames it over `current`, which is atomic, then fsyncs the folder.
+ */
+export async function switchCurrent(dir: string, version: string): Promise<void> {
+  const paths = agentPaths(dir);
+  if (!isVersion(version) || !(await isDir(join(paths.versions, version)))) {
+    throw new Error(`cannot switch to version ${version}: ${join(paths.versions, version)} is not an installed version`);
+  }
+  const tmp = join(paths.dir, `.current.${randomBytes(6).toString('hex')}.tmp`);
+  await symlink(`versions/${version}`, tmp);
+  try {
+    await rename(tmp, paths.current);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  fsyncDir(paths.dir);
+}
+
+/** The version `current` points at, or null when there is no `current` link (or it is not ours). */
+export async function readCurrent(dir: string): Promise<string | null> {
+  let target: string;
+  try {
+    target = await readlink(agentPaths(dir).current);
+  } catch {
+    return null;
+  }
+  const m = /^versions\/([^/]+)$/.exec(target);
+  return m && isVersion(m[1]) ? m[1]! : null;
+}
+
+/** fsyncs every file and folder below `root` (and `root`), so the data is durable before the rename. */
+async function fsyncTree(root: string): Promise<void> {
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const p = join(root, entry.name);
+    if (entry.isDirectory()) await fsyncTree(p);
+    else if (entry.isFile()) {
+      const fh = await open(p, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+  fsyncDir(root);
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
+}

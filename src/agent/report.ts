@@ -1,0 +1,21 @@
+import type { ReportRequest } from '../protocol/index.js';
+import { postJson } from './http-json.js';
+
+/** POSTs a report (`applied`, `rolled-back`, `failed`) to `{server}/v1/report`; throws as postJson does. */
+export async function sendReport(fetchFn: typeof fetch, server: string, report: ReportRequest, signal?: AbortSignal): Promise<void> {
+  await postJson(fetchFn, `${server}/v1/report`, report, signal);
+}
+
+/**
+ * Sends a report and says whether it arrived. A failure is not an error for the caller: the
+ * report stays pending in the state and goes out before the next check. An abort rethrows.
+ */
+export async function trySendReport(fetchFn: typeof fetch, server: string, report: ReportRequest, signal?: AbortSignal): Promise<boolean> {
+  try {
+    await sendReport(fetchFn, server, report, signal);
+    return true;
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return false;
+  }
+}

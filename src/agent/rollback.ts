@@ -1,0 +1,57 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ReportRequest } from '../protocol/index.js';
+import { RollbackUnavailableError } from './errors.js';
+import { switchCurrent } from './install.js';
+import { agentPaths } from './paths.js';
+import { trySendReport } from './report.js';
+import { loadState, saveState } from './state.js';
+
+export interface RollbackOptions {
+  dir: string;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+export interface RollbackResult {
+  /** The version `current` points at now. */
+  version: string;
+  /** The version the device left; it is never installed again (nor anything lower). */
+  rolledBackFrom: string | null;
+  server: string;
+  /** False when the `rolled-back` report could not be sent; it goes out before the next check. */
+  reported: boolean;
+}
+
+/**
+ * Switches `current` back to the previous version and records that the device rolled back from
+ * the version it left, then reports `rolled-back`. Throws RollbackUnavailableError when there is
+ * no previous version, or its folder is gone.
+ */
+export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
+  const paths = agentPaths(opts.dir);
+  let state = await loadState(paths.state);
+  const previous = state.previousVersion;
+  if (previous === null) {
+    throw new RollbackUnavailableError(`there is no previous version to roll back to in ${paths.dir} (the agent keeps one after an update): nothing was changed`);
+  }
+  const folder = join(paths.versions, previous);
+  if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
+    throw new RollbackUnavailableError(`the previous version ${previous} is no longer on disk (${folder} is missing): cannot roll back; nothing was changed`);
+  }
+  await switchCurrent(paths.dir, previous);
+  const left = state.version;
+  const report: ReportRequest = {
+    deviceId: state.deviceId,
+    product: state.product,
+    channel: state.channel,
+    event: 'rolled-back',
+    version: previous,
+    previousVersion: left,
+  };
+  state = { ...state, version: previous, previousVersion: null, rolledBack: left, pendingReport: report };
+  await saveState(paths.state, state);
+  const reported = await trySendReport(opts.fetch ?? fetch, state.server, report, opts.signal);
+  if (reported) await saveState(paths.state, { ...state, pendingReport: null });
+  return { version: previous, rolledBackFrom: left, server: state.server, reported };
+}

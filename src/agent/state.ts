@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { isName, isVersion, normaliseMac, type ReportRequest } from '../protocol/index.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { AgentStateError } from './errors.js';
+import { normaliseServerUrl } from './server-url.js';
+
+export const STATE_FORMAT = 1;
+
+/** `.patchwire/state.json`, format 1. A frozen on-disk format: add fields, never rename them. */
+export interface AgentState {
+  format: 1;
+  /** The server address, updated only after a verified moved notice. */
+  server: string;
+  product: string;
+  channel: string;
+  deviceId: string;
+  intervalSeconds: number;
+  /** The applied version, or null before the first update. */
+  version: string | null;
+  /** The version before the last update, kept for `patchwire rollback`. */
+  previousVersion: string | null;
+  /** ISO-8601 UTC; null means due at once. */
+  nextCheckAt: string | null;
+  lastCheckAt: string | null;
+  /** The version the device rolled back from: it never installs that version or a lower one again. */
+  rolledBack: string | null;
+  /** A report that could not be delivered yet; sent before the next check. */
+  pendingReport: ReportRequest | null;
+}
+
+const REINIT = 'delete the folder .patchwire and run `patchwire init` again';
+
+/**
+ * Reads and validates the state. Throws AgentStateError, naming the path, what is wrong and what
+ * to do, when the file is missing, not JSON or has an invalid field (never a crash on bad state).
+ */
+export async function loadState(path: string): Promise<AgentState> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new AgentStateError(`no agent state at ${path}: run \`patchwire init\` for this folder first`, path, { cause: err });
+    }
+    throw new AgentStateError(`cannot read the agent state ${path} (${code ?? String(err)}): check the file's permissions`, path, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new AgentStateError(`the agent state ${path} is corrupt (not valid JSON): ${REINIT}`, path, { cause: err });
+  }
+  const problem = stateProblem(value);
+  if (problem) throw new AgentStateError(`the agent state ${path} is invalid: ${problem}; ${REINIT}`, path);
+  return value as AgentState;
+}
+
+/** Writes the state atomically (temporary file, fsync, rename, fsync folder). */
+export async function saveState(path: string, state: AgentState): Promise<void> {
+  const problem = stateProblem(state);
+  // A bug must not persist a state that the next start would refuse.
+  if (problem) throw new AgentStateError(`refusing to save an invalid agent state to ${path}: ${problem}`, path);
+  await writeFileAtomic(path, JSON.stringify(state, null, 2) + '\n', 0o600);
+}
+
+/** Describes the first invalid field of a would-be state, or returns undefined when it is valid. */
+export function stateProblem(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'it is not a JSON object';
+  const s = v as Record<string, unknown>;
+  if (s.format !== STATE_FORMAT) return `unknown format ${JSON.stringify(s.format)} (this agent reads format ${STATE_FORMAT})`;
+  if (normaliseServerUrl(s.server) !== s.server) return 'field "server" must be an http(s) URL without query or fragment';
+  if (!isName(s.product)) return 'field "product" must be a product name';
+  if (!isName(s.channel)) return 'field "channel" must be a channel name';
+  if (typeof s.deviceId !== 'string' || normaliseMac(s.deviceId) !== s.deviceId) return 'field "deviceId" must be a MAC address like aa:bb:cc:dd:ee:ff';
+  if (!Number.isSafeInteger(s.intervalSeconds) || (s.intervalSeconds as number) < 1) return 'field "intervalSeconds" must be a whole number of seconds >= 1';
+  for (const k of ['version', 'previousVersion', 'rolledBack'] as const) {
+    if (s[k] !== null && !isVersion(s[k])) return `field "${k}" must be a semver version or null`;
+  }
+  for (const k of ['nextCheckAt', 'lastCheckAt'] as const) {
+    if (s[k] !== null && !isIsoTime(s[k])) return `field "${k}" must be an ISO-8601 time or null`;
+  }
+  if (s.pendingReport !== null) {
+    const p = reportProblem(s.pendingReport);
+    if (p) return `field "pendingReport" ${p}`;
+  }
+  return undefined;
+}
+
+function isIsoTime(v: unknown): boolean {
+  return typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v));
+}
+
+function reportProblem(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object or null';
+  const r = v as Record<string, unknown>;
+  if (typeof r.deviceId !== 'string' || normaliseMac(r.deviceId) !== r.deviceId) return 'has an invalid deviceId';
+  if (!isName(r.product) || !isName(r.channel)) return 'has an invalid product or channel';
+  if (r.event !== 'applied' && r.event !== 'rolled-back' && r.event !== 'failed') return 'has an unknown event';
+  if (r.version !== null && !isVersion(r.version)) return 'has an invalid version';
+  if (r.previousVersion !== null && !isVersion(r.previousVersion)) return 'has an invalid previousVersion';
+  if (r.detail !== undefined && (typeof r.detail !== 'string' || r.detail.length > 1000)) return 'has an invalid detail';
+  return undefined;
+}

@@ -1,0 +1,28 @@
+import { createHash, timingSafeEqual, randomBytes } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from './api-error.js';
+
+/** sha256 of an admin token; only this hash is ever stored. */
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * Returns a preHandler that refuses any request whose `Authorization: Bearer <token>` does not
+ * match. Hashing both sides first gives equal-length buffers, so timingSafeEqual compares in
+ * constant time whatever the token's length.
+ */
+export function adminAuth(tokenHash: Buffer) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const header = req.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;
+    if (!m) throw new ApiError('PW_UNAUTHORIZED', 'missing admin token: send `Authorization: Bearer <token>` (CLI: --token or PATCHWIRE_TOKEN)');
+    if (!timingSafeEqual(hashToken(m[1]!), tokenHash)) {
+      throw new ApiError('PW_UNAUTHORIZED', 'wrong admin token: use the token the server printed on first start or its PATCHWIRE_TOKEN');
+    }
+  };
+}

@@ -1,0 +1,49 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { installErrorHandler } from './error-handler.js';
+import { deviceApi } from './routes/device-api.js';
+import { repositoryApi } from './routes/repository-api.js';
+import { adminApi } from './routes/admin-api.js';
+import type { Services } from './services/index.js';
+
+export interface AppOptions {
+  services: Services;
+  /** sha256 of the admin token. */
+  adminTokenHash: Buffer;
+  maxUploadBytes?: number;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface RouteInfo {
+  method: string;
+  url: string;
+}
+
+/**
+ * Builds the server (no listen): tests call `app.inject()`, `serve` listens. Each API surface is a
+ * plugin under `/v1`. `app.routeTable` lists every route, so a test can sweep the admin surface.
+ */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { routeTable: RouteInfo[] }> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    // Bad input is refused, never coerced or stripped into something else.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+  const routeTable: RouteInfo[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });
+  });
+  installErrorHandler(app);
+  app.get('/healthz', async () => ({ ok: true }));
+  await app.register(deviceApi, { prefix: '/v1', services: opts.services });
+  await app.register(repositoryApi, { prefix: '/v1', services: opts.services });
+  await app.register(adminApi, {
+    prefix: '/v1/admin',
+    services: opts.services,
+    tokenHash: opts.adminTokenHash,
+    maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,
+  });
+  app.decorate('routeTable', routeTable);
+  return app as unknown as FastifyInstance & { routeTable: RouteInfo[] };
+}

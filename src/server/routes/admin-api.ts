@@ -1,0 +1,143 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { DEFAULT_CHANNEL } from '../../protocol/names.js';
+import { ApiError } from '../api-error.js';
+import { adminAuth } from '../admin-auth.js';
+import type { Services } from '../services/index.js';
+import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-store.js';
+import { createProductBody, movedBody, scheduleBody } from './schemas.js';
+
+export interface AdminApiOptions {
+  services: Services;
+  tokenHash: Buffer;
+  maxUploadBytes: number;
+}
+
+/** The operator's surface. Every route here requires the admin token (one hook for all). */
+export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
+  const { products, releases, schedules, moved, devices, status, store, artifacts } = opts.services;
+  app.addHook('onRequest', adminAuth(opts.tokenHash));
+  await app.register(multipart, { limits: { files: 1, fields: 4, fieldSize: 16 * 1024 * 1024, fileSize: opts.maxUploadBytes } });
+
+  app.get('/online-keys', async () => products.onlineKeys());
+
+  app.get('/products', async () => ({ products: products.list() }));
+
+  app.post<{ Body: { product: string; root: unknown; targets: unknown } }>('/products', { schema: { body: createProductBody } }, async (req, reply) => {
+    await products.create(req.body.product, req.body.root, req.body.targets);
+    return reply.code(201).send({ product: req.body.product });
+  });
+
+  app.get<{ Params: { product: string } }>('/products/:product', async (req) => {
+    const { product } = req.params;
+    products.require(product);
+    const targets = await store.getMetadata(product, 'targets');
+    const list = await releases.list(product);
+    return {
+      product,
+      targets: JSON.parse(targets!.json) as unknown,
+      releases: list.map((r) => ({ channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, createdAt: r.createdAt.toISOString() })),
+      moved: moved.get(product)?.url ?? null,
+    };
+  });
+
+  app.post<{ Params: { product: string } }>('/products/:product/releases', async (req, reply) => {
+    const { product } = req.params;
+    products.require(product);
+    const { metadata, staged } = await readUpload(req, opts, artifacts.stage.bind(artifacts));
+    const release = await releases.publish({ product, channel: metadata.channel ?? DEFAULT_CHANNEL, version: metadata.version, targets: metadata.targets }, staged);
+    return reply.code(201).send({
+      product, channel: release.channel, version: release.version, target: release.target, sha256: release.sha256, length: release.length,
+    });
+  });
+
+  app.put<{ Params: { product: string }; Body: { channel?: string; at: string; spreadSeconds?: number } }>(
+    '/products/:product/schedule', { schema: { body: scheduleBody } }, async (req) => {
+      const at = new Date(req.body.at);
+      if (!/^\d{4}-\d\d-\d\dT/.test(req.body.at) || Number.isNaN(at.getTime())) {
+        throw new ApiError('PW_BAD_REQUEST', `'${req.body.at}' is not an ISO-8601 date-time such as 2026-12-01T09:00:00Z`);
+      }
+      const s = await schedules.set(req.params.product, req.body.channel ?? DEFAULT_CHANNEL, at, req.body.spreadSeconds ?? 0);
+      return { product: s.product, channel: s.channel, at: s.at.toISOString(), spreadSeconds: s.spreadSeconds };
+    });
+
+  app.post<{ Params: { product: string }; Body: { notice: string; targets: unknown } }>(
+    '/products/:product/moved', { schema: { body: movedBody } }, async (req) => {
+      const m = await moved.set(req.params.product, req.body.notice, req.body.targets);
+      return { product: m.product, url: m.url, target: m.target };
+    });
+
+  app.get<{ Querystring: { product?: string } }>('/devices', async (req) => {
+    const product = req.query.product;
+    if (product !== undefined) products.require(product);
+    return devices.list(product);
+  });
+
+  app.get<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId/reports', async (req) => {
+    products.require(req.params.product);
+    const rows = await store.listReports(req.params.deviceId, req.params.product);
+    return rows.map((r) => ({ ...r, at: r.at.toISOString() }));
+  });
+
+  app.get<{ Querystring: { product?: string } }>('/status', async (req) => {
+    if (req.query.product !== undefined) products.require(req.query.product);
+    return status.status(req.query.product);
+  });
+
+}
+
+interface UploadMetadata {
+  channel?: string;
+  version: string;
+  targets: unknown;
+}
+
+/**
+ * Reads a publish upload: the `metadata` field (JSON) must come first, then the `archive` file,
+ * which is streamed into staging while hashed. Nothing is visible until the release commits.
+ */
+async function readUpload(
+  req: FastifyRequest,
+  opts: AdminApiOptions,
+  stage: ArtifactStore['stage'],
+): Promise<{ metadata: UploadMetadata; staged: StagedArtifact }> {
+  if (!req.isMultipart()) throw new ApiError('PW_BAD_REQUEST', 'send multipart/form-data with a `metadata` field and then an `archive` file');
+  let metadata: UploadMetadata | undefined;
+  let staged: StagedArtifact | undefined;
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'field' && part.fieldname === 'metadata') {
+        metadata = parseMetadata(String(part.value));
+      } else if (part.type === 'file' && part.fieldname === 'archive') {
+        if (!metadata) throw new ApiError('PW_BAD_REQUEST', 'the `metadata` field must come before the `archive` file');
+        if (staged) throw new ApiError('PW_BAD_REQUEST', 'send one `archive` file');
+        staged = await stage(part.file, { maxLength: opts.maxUploadBytes });
+      } else {
+        throw new ApiError('PW_BAD_REQUEST', `unexpected part '${part.fieldname}'; send only \`metadata\` and \`archive\``);
+      }
+    }
+  } catch (err) {
+    await staged?.discard().catch(() => {});
+    throw err;
+  }
+  if (!metadata || !staged) {
+    await staged?.discard().catch(() => {});
+    throw new ApiError('PW_BAD_REQUEST', 'the upload needs a `metadata` field and an `archive` file');
+  }
+  return { metadata, staged };
+}
+
+function parseMetadata(text: string): UploadMetadata {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    throw new ApiError('PW_BAD_REQUEST', 'the `metadata` field is not JSON; send {channel, version, targets}');
+  }
+  const o = m as Record<string, unknown>;
+  if (!o || typeof o !== 'object' || typeof o.version !== 'string' || typeof o.targets !== 'object' || o.targets === null
+    || (o.channel !== undefined && typeof o.channel !== 'string')) {
+    throw new ApiError('PW_BAD_REQUEST', 'the `metadata` field must be {channel?: string, version: string, targets: object}');
+  }
+  return o as unknown as UploadMetadata;
+}

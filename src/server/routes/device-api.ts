@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify';
+import { normaliseMac } from '../../protocol/mac.js';
+import { isVersion } from '../../protocol/version.js';
+import type { CheckRequest, ReportRequest } from '../../protocol/wire.js';
+import { ApiError } from '../api-error.js';
+import type { Services } from '../services/index.js';
+import { checkBody, checkResponse, reportBody } from './schemas.js';
+
+/** Validates what JSON schema cannot: the MAC form of the device id and semver versions. */
+function deviceIdOf(raw: string): string {
+  const id = normaliseMac(raw);
+  if (!id) throw new ApiError('PW_BAD_REQUEST', `deviceId '${raw}' is not a MAC address; send aa:bb:cc:dd:ee:ff`);
+  return id;
+}
+
+function versionOf(field: string, v: string | null): string | null {
+  if (v !== null && !isVersion(v)) throw new ApiError('PW_BAD_REQUEST', `${field} '${v}' is not a semver version such as 1.2.3`);
+  return v;
+}
+
+/** The device surface: check, report (artifact and metadata downloads are in repository-api.ts). */
+export async function deviceApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
+  const { devices } = opts.services;
+
+  app.post<{ Body: CheckRequest }>('/check', { schema: { body: checkBody, response: checkResponse } }, async (req) => {
+    const b = req.body;
+    return devices.check({ deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel, version: versionOf('version', b.version) });
+  });
+
+  app.post<{ Body: ReportRequest }>('/report', { schema: { body: reportBody } }, async (req) => {
+    const b = req.body;
+    const device = await devices.report({
+      ...b,
+      deviceId: deviceIdOf(b.deviceId),
+      version: versionOf('version', b.version),
+      previousVersion: versionOf('previousVersion', b.previousVersion),
+    });
+    return { ok: true, version: device.version };
+  });
+}

@@ -1,0 +1,76 @@
+import { NAME_RE } from '../../protocol/names.js';
+
+/** JSON schemas of API v1 bodies (docs/protocol.md describes the same fields). */
+export const name = { type: 'string', pattern: NAME_RE.source } as const;
+const version = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const nullableVersion = { anyOf: [version, { type: 'null' }] } as const;
+
+export const checkBody = {
+  type: 'object',
+  required: ['deviceId', 'product', 'channel', 'version'],
+  properties: { deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name, version: nullableVersion },
+} as const;
+
+export const reportBody = {
+  type: 'object',
+  required: ['deviceId', 'product', 'channel', 'event', 'version', 'previousVersion'],
+  properties: {
+    deviceId: { type: 'string', maxLength: 64 },
+    product: name,
+    channel: name,
+    event: { type: 'string', enum: ['applied', 'rolled-back', 'failed'] },
+    version: nullableVersion,
+    previousVersion: nullableVersion,
+    detail: { type: 'string', maxLength: 1000 },
+  },
+} as const;
+
+const nullableString = { type: ['string', 'null'] } as const;
+
+/** Response schema: lets fastify serialise the hot check answer without JSON.stringify's reflection. */
+export const checkResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      status: { type: 'string' },
+      product: { type: 'string' },
+      channel: { type: 'string' },
+      latest: nullableString,
+      release: {
+        type: ['object', 'null'],
+        properties: { version: { type: 'string' }, target: { type: 'string' }, length: { type: 'integer' }, sha256: { type: 'string' }, kind: { type: 'string' } },
+      },
+      schedule: { type: ['object', 'null'], properties: { at: { type: 'string' }, spreadSeconds: { type: 'integer' } } },
+      moved: { type: ['object', 'null'], properties: { url: { type: 'string' }, target: { type: 'string' } } },
+      serverTime: { type: 'string' },
+    },
+  },
+} as const;
+
+export const createProductBody = {
+  type: 'object',
+  required: ['product', 'root', 'targets'],
+  additionalProperties: false,
+  properties: { product: { type: 'string', maxLength: 64 }, root: { type: 'object' }, targets: { type: 'object' } },
+} as const;
+
+export const scheduleBody = {
+  type: 'object',
+  required: ['at'],
+  additionalProperties: false,
+  properties: { channel: name, at: { type: 'string', maxLength: 64 }, spreadSeconds: { type: 'integer', minimum: 0, maximum: 30 * 86400 } },
+} as const;
+
+export const movedBody = {
+  type: 'object',
+  required: ['notice', 'targets'],
+  additionalProperties: false,
+  properties: { notice: { type: 'string', maxLength: 4096 }, targets: { type: 'object' } },
+} as const;
+
+export const publishMetadata = {
+  type: 'object',
+  required: ['channel', 'version', 'targets'],
+  additionalProperties: false,
+  properties: { channel: name, version, targets: { type: 'object' } },
+} as const;

@@ -1,0 +1,84 @@
+import type { DeviceRecord, ReportRecord, Store } from '../../store/store.js';
+import { isHigher } from '../../protocol/version.js';
+import type { CheckRequest, CheckResponse, DeviceView, ReportRequest } from '../../protocol/wire.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import type { ProductService } from './products.js';
+import type { ReleaseService } from './releases.js';
+import type { ScheduleService } from './schedules.js';
+import type { MovedService } from './moved.js';
+import type { SightingBatcher } from './sighting-batcher.js';
+
+/**
+ * The device registry and the server's half of a check (DESIGN.md section 2, "Server, per check").
+ * A check registers the device (batched) and compares versions; only the device's own report
+ * changes its applied version.
+ */
+export class DeviceService {
+  constructor(
+    private readonly store: Store,
+    private readonly products: ProductService,
+    private readonly releases: ReleaseService,
+    private readonly schedules: ScheduleService,
+    private readonly moved: MovedService,
+    private readonly sightings: SightingBatcher,
+    private readonly source: () => string,
+    private readonly now: Clock,
+  ) {}
+
+  async check(req: CheckRequest): Promise<CheckResponse> {
+    this.products.require(req.product);
+    const now = this.now();
+    // Step 1: register the device (first seen / last seen), batched off the request path.
+    this.sightings.add({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now, source: this.source() });
+    // Step 2: the device states what it runs; the registry's record covers a device that does not.
+    let current = req.version;
+    if (current === null) current = (await this.store.getDevice(req.deviceId, req.product))?.version ?? null;
+    const latest = this.releases.latestOf(req.product, req.channel);
+    const schedule = this.schedules.get(req.product, req.channel);
+    const moved = this.moved.get(req.product);
+    const update = latest !== undefined && isHigher(latest.version, current);
+    return {
+      status: update ? 'update' : 'up-to-date',
+      product: req.product,
+      channel: req.channel,
+      latest: latest?.version ?? null,
+      release: update
+        ? { version: latest.version, target: latest.target, length: latest.length, sha256: latest.sha256, kind: 'full' }
+        : null,
+      schedule: schedule ? { at: schedule.at.toISOString(), spreadSeconds: schedule.spreadSeconds } : null,
+      moved: moved ? { url: moved.url, target: moved.target } : null,
+      serverTime: now.toISOString(),
+    };
+  }
+
+  /** Step 3: the device's own report sets its applied version (`applied`, `rolled-back`). */
+  async report(req: ReportRequest): Promise<DeviceRecord> {
+    this.products.require(req.product);
+    if (req.event !== 'failed') {
+      if (req.version === null) throw new ApiError('PW_BAD_REQUEST', `an '${req.event}' report needs the version the device now runs`);
+      const known = (await this.releases.list(req.product)).some((r) => r.version === req.version);
+      if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product} has no release ${req.version}; report a version the server published`);
+    }
+    const record: ReportRecord = {
+      deviceId: req.deviceId, product: req.product, channel: req.channel, event: req.event,
+      version: req.version, previousVersion: req.previousVersion, detail: req.detail ?? null,
+      at: this.now(), source: this.source(),
+    };
+    return this.store.recordReport(record);
+  }
+
+  async list(product?: string): Promise<DeviceView[]> {
+    await this.sightings.flush();
+    const rows = await this.store.listDevices(product ? { product } : {});
+    return rows.map(toView);
+  }
+}
+
+export function toView(d: DeviceRecord): DeviceView {
+  return {
+    deviceId: d.deviceId, product: d.product, channel: d.channel, version: d.version,
+    firstSeenAt: d.firstSeenAt.toISOString(), lastSeenAt: d.lastSeenAt.toISOString(),
+    lastReportAt: d.lastReportAt ? d.lastReportAt.toISOString() : null, source: d.source,
+  };
+}

@@ -1,0 +1,69 @@
+import type { Store } from '../../store/store.js';
+import { StoreConflictError } from '../../store/store.js';
+import { verifyInitialRoot, verifyTargets } from '../../tuf/repository.js';
+import { isName } from '../../protocol/names.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import { toApiError, type OnlineKeyPairs, type TufMetadataService } from './tuf-metadata.js';
+
+/** Products: each one a TUF repository whose root the publisher signed with its offline key. */
+export class ProductService {
+  private names = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly tuf: TufMetadataService,
+    private readonly keys: OnlineKeyPairs,
+    private readonly now: Clock,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const p of await this.store.listProducts()) this.names.add(p.name);
+  }
+
+  onlineKeys(): { snapshot: string; timestamp: string } {
+    return { snapshot: this.keys.snapshot.publicHex, timestamp: this.keys.timestamp.publicHex };
+  }
+
+  exists(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /** Throws PW_UNKNOWN_PRODUCT unless the product exists. */
+  require(name: string): void {
+    if (!this.names.has(name)) {
+      throw new ApiError('PW_UNKNOWN_PRODUCT', `unknown product '${name}': create it with \`patchwire product create\`, or check the name`);
+    }
+  }
+
+  list(): string[] {
+    return [...this.names].sort();
+  }
+
+  /** Verifies root v1 and targets v1 from the publisher, signs snapshot and timestamp, stores all four. */
+  async create(name: string, root: unknown, targets: unknown): Promise<void> {
+    if (!isName(name)) throw new ApiError('PW_BAD_REQUEST', `invalid product name '${name}': use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
+    await this.tuf.lock.run(name, async () => {
+      const now = this.now();
+      let verifiedRoot, verifiedTargets;
+      try {
+        verifiedRoot = verifyInitialRoot(root, this.onlineKeys(), now);
+        verifiedTargets = verifyTargets(verifiedRoot.json, targets, 1, now);
+      } catch (err) {
+        throw toApiError(err);
+      }
+      const signed = this.tuf.sign(name, verifiedTargets, 1, 1);
+      try {
+        await this.store.createProduct({ name, createdAt: now }, [
+          { product: name, role: 'root', version: 1, json: verifiedRoot.json, expiresAt: verifiedRoot.expires },
+          { product: name, role: 'targets', version: 1, json: verifiedTargets.json, expiresAt: verifiedTargets.expires },
+          ...signed,
+        ]);
+      } catch (err) {
+        if (err instanceof StoreConflictError) throw new ApiError('PW_PRODUCT_EXISTS', `product '${name}' exists already; publish to it, or pick another name`, { cause: err });
+        throw err;
+      }
+      this.names.add(name);
+    });
+  }
+}

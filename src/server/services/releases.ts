@@ -1,0 +1,154 @@
+import type { ReleaseRecord, Store } from '../../store/store.js';
+import { StoreConflictError } from '../../store/store.js';
+import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-store.js';
+import { inspectArchive, UnsafeArchiveError } from '../../util/archive-extract.js';
+import { compareVersions, isHigher, isVersion } from '../../protocol/version.js';
+import { isName } from '../../protocol/names.js';
+import { releaseTargetPath } from '../../protocol/wire.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import type { TufMetadataService } from './tuf-metadata.js';
+import type { ProductService } from './products.js';
+import { checkOnlyTargetChanged, checkStagedMatches, commitWithArtifact } from './target-update.js';
+
+export interface PublishRequest {
+  product: string;
+  channel: string;
+  version: string;
+  /** The next targets metadata, signed by the publisher, listing this release's archive. */
+  targets: unknown;
+}
+
+type Listener = (release: ReleaseRecord) => void;
+
+/**
+ * Releases per product and channel. Keeps the latest release of every channel in memory (the
+ * check path reads it thousands of times a second) and the set of artifact hashes each product serves.
+ */
+export class ReleaseService {
+  private latest = new Map<string, ReleaseRecord>();
+  private hashes = new Map<string, Set<string>>();
+  private listeners: Listener[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly artifacts: ArtifactStore,
+    private readonly tuf: TufMetadataService,
+    private readonly products: ProductService,
+    private readonly now: Clock,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const product of this.products.list()) {
+      for (const r of await this.store.listReleases(product)) this.remember(r);
+      const moved = await this.store.getMoved(product);
+      if (moved) this.addHash(product, moved.sha256);
+    }
+  }
+
+  onPublish(listener: Listener): void {
+    this.listeners.push(listener);
+  }
+
+  latestOf(product: string, channel: string): ReleaseRecord | undefined {
+    return this.latest.get(`${product}\u0000${channel}`);
+  }
+
+  /** True when the product's signed targets list an artifact with this hash. */
+  serves(product: string, sha256: string): boolean {
+    return this.hashes.get(product)?.has(sha256) ?? false;
+  }
+
+  addHash(product: string, sha256: string): void {
+    let set = this.hashes.get(product);
+    if (!set) this.hashes.set(product, (set = new Set()));
+    set.add(sha256);
+  }
+
+  list(product: string, channel?: string): Promise<ReleaseRecord[]> {
+    return this.store.listReleases(product, channel);
+  }
+
+  /**
+   * Publishes a release: every check happens before anything is written (version order, signed
+   * targets, uploaded bytes against the signature, archive safety); then the artifact and one
+   * database transaction. The staged upload is always consumed (committed or discarded).
+   */
+  async publish(req: PublishRequest, staged: StagedArtifact): Promise<ReleaseRecord> {
+    try {
+      return await this.tuf.lock.run(req.product, () => this.publishLocked(req, staged));
+    } finally {
+      await staged.discard().catch(() => {});
+    }
+  }
+
+  private async publishLocked(req: PublishRequest, staged: StagedArtifact): Promise<ReleaseRecord> {
+    const { product, channel, version } = req;
+    this.products.require(product);
+    if (!isName(channel)) throw new ApiError('PW_BAD_REQUEST', `invalid channel '${channel}': use 1-64 of a-z 0-9 . _ -`);
+    if (!isVersion(version)) throw new ApiError('PW_BAD_REQUEST', `invalid version '${version}': use a semver version such as 1.2.3`);
+    const latest = this.latestOf(product, channel);
+    if (latest && !isHigher(version, latest.version)) {
+      throw new ApiError('PW_VERSION_NOT_HIGHER', `version ${version} is not higher than ${latest.version}, the latest of ${product}/${channel}; publish a higher version`);
+    }
+    const path = releaseTargetPath(channel, version);
+    const targets = await this.tuf.verifyNextTargets(product, req.targets);
+    await checkOnlyTargetChanged(this.store, product, targets, path);
+    const entry = targets.targets[path]!;
+    const custom = parseReleaseCustom(entry.custom, product, channel, version);
+    checkStagedMatches(staged, entry, path);
+    try {
+      const inspected = await inspectArchive(staged.localPath, { maxBytes: custom.treeBytes });
+      if (inspected.bytes !== custom.treeBytes || inspected.files !== custom.treeFiles) {
+        throw new ApiError('PW_BAD_METADATA', `the archive holds ${inspected.files} files of ${inspected.bytes} bytes but the signed tree says ${custom.treeFiles} files of ${custom.treeBytes} bytes; publish again from the same folder`);
+      }
+    } catch (err) {
+      if (err instanceof UnsafeArchiveError) throw new ApiError('PW_UNSAFE_ARCHIVE', `${err.message}; rebuild the archive from a plain folder`, { cause: err });
+      if (err instanceof ApiError) throw err;
+      throw new ApiError('PW_BAD_METADATA', `the uploaded archive cannot be read (${(err as Error).message}); upload a .tar.gz made by \`patchwire publish\``, { cause: err });
+    }
+    const release: ReleaseRecord = {
+      product, channel, version, target: path, sha256: entry.sha256, length: entry.length,
+      treeHash: custom.treeHash, createdAt: this.now(),
+    };
+    const records = [
+      { product, role: 'targets' as const, version: targets.version, json: targets.json, expiresAt: targets.expires },
+      ...(await this.tuf.signFor(product, targets)),
+    ];
+    try {
+      await commitWithArtifact(this.artifacts, staged, () => this.store.commitRelease(release, records));
+    } catch (err) {
+      if (err instanceof StoreConflictError) throw new ApiError('PW_METADATA_VERSION', `another publish to ${product} won the race (${err.message}); fetch the current targets and sign again`, { cause: err });
+      throw err;
+    }
+    this.remember(release);
+    for (const l of this.listeners) l(release);
+    return release;
+  }
+
+  private remember(r: ReleaseRecord): void {
+    const key = `${r.product}\u0000${r.channel}`;
+    const cur = this.latest.get(key);
+    if (!cur || compareVersions(r.version, cur.version) > 0) this.latest.set(key, r);
+    this.addHash(r.product, r.sha256);
+  }
+}
+
+interface ReleaseCustom {
+  treeHash: string;
+  treeBytes: number;
+  treeFiles: number;
+}
+
+/** The signed custom field must name exactly this release and carry a usable tree hash. */
+function parseReleaseCustom(custom: Record<string, unknown>, product: string, channel: string, version: string): ReleaseCustom {
+  const p = custom.patchwire as Record<string, unknown> | undefined;
+  const ok = p && p.kind === 'full' && p.product === product && p.channel === channel && p.version === version
+    && typeof p.treeHash === 'string' && /^[0-9a-f]{64}$/.test(p.treeHash)
+    && Number.isSafeInteger(p.treeBytes) && (p.treeBytes as number) >= 0
+    && Number.isSafeInteger(p.treeFiles) && (p.treeFiles as number) >= 0;
+  if (!ok) {
+    throw new ApiError('PW_BAD_METADATA', `the signed target's custom.patchwire must be {kind:'full', product:'${product}', channel:'${channel}', version:'${version}', treeHash, treeBytes, treeFiles}; sign it with \`patchwire publish\``);
+  }
+  return { treeHash: p.treeHash as string, treeBytes: p.treeBytes as number, treeFiles: p.treeFiles as number };
+}

@@ -1,0 +1,42 @@
+import type { ScheduleRecord, Store } from '../../store/store.js';
+import { isName } from '../../protocol/names.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import type { ProductService } from './products.js';
+
+/** The published time of the next planned release per product and channel. */
+export class ScheduleService {
+  private byKey = new Map<string, ScheduleRecord>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly products: ProductService,
+    private readonly now: Clock,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const s of await this.store.listSchedules()) this.byKey.set(`${s.product}\u0000${s.channel}`, s);
+  }
+
+  get(product: string, channel: string): ScheduleRecord | undefined {
+    return this.byKey.get(`${product}\u0000${channel}`);
+  }
+
+  all(): ScheduleRecord[] {
+    return [...this.byKey.values()];
+  }
+
+  /** Sets the schedule; a time in the past is refused (it would raise an alarm at once). */
+  async set(product: string, channel: string, at: Date, spreadSeconds: number): Promise<ScheduleRecord> {
+    this.products.require(product);
+    if (!isName(channel)) throw new ApiError('PW_BAD_REQUEST', `invalid channel '${channel}'`);
+    const now = this.now();
+    if (at.getTime() <= now.getTime()) {
+      throw new ApiError('PW_BAD_REQUEST', `the scheduled time ${at.toISOString()} is not in the future (now ${now.toISOString()}); give a later --at`);
+    }
+    const record: ScheduleRecord = { product, channel, at, spreadSeconds, setAt: now };
+    await this.store.setSchedule(record);
+    this.byKey.set(`${product}\u0000${channel}`, record);
+    return record;
+  }
+}

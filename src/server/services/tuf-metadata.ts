@@ -1,0 +1,117 @@
+import type { MetadataRecord, Store } from '../../store/store.js';
+import type { KeyPair } from '../../tuf/keys.js';
+import { signSnapshot, signTimestamp, verifyTargets, TufError, type VerifiedTargets } from '../../tuf/repository.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import { KeyedLock } from '../keyed-lock.js';
+
+export interface OnlineKeyPairs {
+  snapshot: KeyPair;
+  timestamp: KeyPair;
+}
+
+export interface ExpiryPolicy {
+  snapshotSeconds: number;
+  timestampSeconds: number;
+}
+
+/** TufError codes are ApiError codes already; this keeps the message and the cause. */
+export function toApiError(err: unknown): unknown {
+  return err instanceof TufError ? new ApiError(err.code, err.message, { cause: err }) : err;
+}
+
+/**
+ * The server's part of every product's TUF repository: verifies targets the publisher signed,
+ * signs snapshot and timestamp with the online keys, and re-signs them before they expire
+ * (when less than half their lifetime is left). Work on one product is serialised.
+ */
+export class TufMetadataService {
+  readonly lock = new KeyedLock();
+
+  constructor(
+    private readonly store: Store,
+    private readonly keys: OnlineKeyPairs,
+    private readonly expiry: ExpiryPolicy,
+    private readonly now: Clock,
+  ) {}
+
+  /** Verifies `targets` as the next targets version of `product` (call inside `lock.run`). */
+  async verifyNextTargets(product: string, targets: unknown): Promise<VerifiedTargets> {
+    const [root, current] = await Promise.all([
+      this.store.getMetadata(product, 'root'),
+      this.store.getMetadata(product, 'targets'),
+    ]);
+    if (!root || !current) throw new ApiError('PW_UNKNOWN_PRODUCT', `product '${product}' has no metadata; create it with \`patchwire product create\``);
+    try {
+      return verifyTargets(root.json, targets, current.version + 1, this.now());
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** Snapshot and timestamp records that publish `targets` (the next targets version). */
+  async signFor(product: string, targets: { version: number; json: string; expires: Date }): Promise<MetadataRecord[]> {
+    const [snap, ts] = await Promise.all([
+      this.store.getMetadata(product, 'snapshot'),
+      this.store.getMetadata(product, 'timestamp'),
+    ]);
+    return this.sign(product, { version: targets.version, json: targets.json }, (snap?.version ?? 0) + 1, (ts?.version ?? 0) + 1);
+  }
+
+  /** Builds snapshot v`snapshotVersion` naming the given targets, and timestamp v`timestampVersion` naming it. */
+  sign(product: string, targets: { version: number; json: string }, snapshotVersion: number, timestampVersion: number): MetadataRecord[] {
+    const now = this.now().getTime();
+    const snapshot = signSnapshot({
+      version: snapshotVersion,
+      targetsVersion: targets.version,
+      targetsJson: targets.json,
+      key: this.keys.snapshot,
+      expires: new Date(now + this.expiry.snapshotSeconds * 1000),
+    });
+    const timestamp = signTimestamp({
+      version: timestampVersion,
+      snapshotVersion,
+      snapshotJson: snapshot.json,
+      key: this.keys.timestamp,
+      expires: new Date(now + this.expiry.timestampSeconds * 1000),
+    });
+    return [
+      { product, role: 'snapshot', version: snapshot.version, json: snapshot.json, expiresAt: snapshot.expires },
+      { product, role: 'timestamp', version: timestamp.version, json: timestamp.json, expiresAt: timestamp.expires },
+    ];
+  }
+
+  /**
+   * Re-signs the product's timestamp (and snapshot) when less than half of its lifetime is left.
+   * Returns true when it wrote new metadata.
+   */
+  async refresh(product: string): Promise<boolean> {
+    return this.lock.run(product, async () => {
+      const [targets, snap, ts] = await Promise.all([
+        this.store.getMetadata(product, 'targets'),
+        this.store.getMetadata(product, 'snapshot'),
+        this.store.getMetadata(product, 'timestamp'),
+      ]);
+      if (!targets || !snap || !ts) return false;
+      const now = this.now().getTime();
+      const halfSnap = (this.expiry.snapshotSeconds * 1000) / 2;
+      const halfTs = (this.expiry.timestampSeconds * 1000) / 2;
+      if (snap.expiresAt.getTime() - now < halfSnap) {
+        await this.store.putMetadata(this.sign(product, targets, snap.version + 1, ts.version + 1));
+        return true;
+      }
+      if (ts.expiresAt.getTime() - now < halfTs) {
+        const timestamp = signTimestamp({
+          version: ts.version + 1,
+          snapshotVersion: snap.version,
+          snapshotJson: snap.json,
+          key: this.keys.timestamp,
+          expires: new Date(now + this.expiry.timestampSeconds * 1000),
+        });
+        await this.store.putMetadata([{ product, role: 'timestamp', version: timestamp.version, json: timestamp.json, expiresAt: timestamp.expires }]);
+        return true;
+      }
+      return false;
+    });
+  }
+}

@@ -1,0 +1,99 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/**
+ * Schema migrations, kept in code so the compiled package needs no migration files on disk.
+ * Names sort in order of application and are a frozen on-disk format: never rename or edit a
+ * migration that has shipped; add a new one.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('products')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('metadata')
+        .addColumn('product', 'text', (c) => c.notNull().references('products.name'))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('json', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('metadata_pk', ['product', 'role', 'version'])
+        .execute();
+      await db.schema.createTable('releases')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('product', 'text', (c) => c.notNull().references('products.name'))
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('length', 'integer', (c) => c.notNull())
+        .addColumn('tree_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addUniqueConstraint('releases_version_unique', ['product', 'channel', 'version'])
+        .execute();
+      await db.schema.createTable('moved')
+        .addColumn('product', 'text', (c) => c.primaryKey().references('products.name'))
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('set_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('schedules')
+        .addColumn('product', 'text', (c) => c.notNull().references('products.name'))
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .addColumn('spread_seconds', 'integer', (c) => c.notNull())
+        .addColumn('set_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('schedules_pk', ['product', 'channel'])
+        .execute();
+      // Devices carry no foreign key to products: one sighting of an unexpected product must not
+      // abort the whole batch. WITHOUT ROWID makes the primary key the table itself, so the hot
+      // getDevice lookup is one b-tree descent with no second lookup by rowid.
+      await db.schema.createTable('devices')
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('version', 'text')
+        .addColumn('first_seen_at', 'integer', (c) => c.notNull())
+        .addColumn('last_seen_at', 'integer', (c) => c.notNull())
+        .addColumn('last_report_at', 'integer')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('devices_pk', ['device_id', 'product'])
+        .modifyEnd(sql`without rowid`)
+        .execute();
+      // Serves listDevices / countVersions / countDevices filtered by product.
+      await db.schema.createIndex('devices_product_version').on('devices').columns(['product', 'version']).execute();
+      await db.schema.createTable('reports')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('version', 'text')
+        .addColumn('previous_version', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('reports_device').on('reports').columns(['device_id', 'product']).execute();
+    },
+  },
+};
+
+class InCodeMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+/** Applies pending migrations; already-applied ones are skipped, so this runs on every start. */
+export async function migrate(db: Kysely<any>): Promise<void> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider() });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw new Error('database migration failed', { cause: error });
+}

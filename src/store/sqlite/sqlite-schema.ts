@@ -1,0 +1,69 @@
+/**
+ * Kysely table types of the SQLite schema (see migrations.ts). Times are integer milliseconds
+ * since the epoch; sqlite-rows.ts converts them to Date at the Store boundary.
+ */
+import type { Generated } from 'kysely';
+
+export interface SettingsTable { key: string; value: string }
+
+export interface ProductsTable { name: string; created_at: number }
+
+export interface MetadataTable {
+  product: string;
+  role: string;
+  version: number;
+  json: string;
+  expires_at: number;
+}
+
+export interface ReleasesTable {
+  /** Autoincrement: the publication order listReleases returns. */
+  seq: Generated<number>;
+  product: string;
+  channel: string;
+  version: string;
+  target: string;
+  sha256: string;
+  length: number;
+  tree_hash: string;
+  created_at: number;
+}
+
+export interface MovedTable { product: string; url: string; target: string; sha256: string; set_at: number }
+
+export interface SchedulesTable { product: string; channel: string; at: number; spread_seconds: number; set_at: number }
+
+export interface DevicesTable {
+  device_id: string;
+  product: string;
+  channel: string;
+  version: string | null;
+  first_seen_at: number;
+  last_seen_at: number;
+  last_report_at: number | null;
+  source: string;
+}
+
+export interface ReportsTable {
+  id: Generated<number>;
+  device_id: string;
+  product: string;
+  channel: string;
+  event: string;
+  version: string | null;
+  previous_version: string | null;
+  detail: string | null;
+  at: number;
+  source: string;
+}
+
+export interface SqliteSchema {
+  settings: SettingsTable;
+  products: ProductsTable;
+  metadata: MetadataTable;
+  releases: ReleasesTable;
+  moved: MovedTable;
+  schedules: SchedulesTable;
+  devices: DevicesTable;
+  reports: ReportsTable;
+}

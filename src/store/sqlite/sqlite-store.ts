@@ -1,0 +1,257 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
+import {
+  StoreConflictError, type DeviceRecord, type MetadataRecord, type MetadataRole, type MovedRecord,
+  type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
+} from '../store.js';
+import { migrate } from './migrations.js';
+import { GET_DEVICE_SQL, UPSERT_SIGHTING_SQL } from './device-sql.js';
+import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
+import type { DevicesTable, SqliteSchema } from './sqlite-schema.js';
+import {
+  metadataRow, toDevice, toMetadata, toMoved, toProduct, toRelease, toReport, toSchedule,
+} from './sqlite-rows.js';
+
+/**
+ * The embedded Store: one SQLite file, one better-sqlite3 connection shared by kysely and a few
+ * raw prepared statements.
+ *
+ * Multi-statement writes run as synchronous better-sqlite3 transactions (kysely builds and
+ * compiles the queries, the connection runs them): a synchronous transaction cannot interleave
+ * with any other query on the shared connection, whereas an async kysely transaction would let a
+ * raw statement run inside it (reading uncommitted rows, or joining its rollback).
+ */
+export class SqliteStore implements Store {
+  readonly #conn: SqliteConnection;
+  readonly #db: Kysely<SqliteSchema>;
+  readonly #statements = new Map<string, SqliteRawStatement>();
+
+  private constructor(conn: SqliteConnection) {
+    this.#conn = conn;
+    this.#db = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: conn }) });
+  }
+
+  /** Opens (creating when missing) the database file; call migrate() before other methods. */
+  static async open(file: string): Promise<SqliteStore> {
+    await mkdir(dirname(file), { recursive: true });
+    const conn = new Database(file) as unknown as SqliteConnection;
+    conn.pragma('busy_timeout = 5000');
+    conn.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
+    conn.pragma('synchronous = NORMAL');
+    conn.pragma('foreign_keys = ON');
+    return new SqliteStore(conn);
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.#db);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#conn.open) return;
+    // Fold the WAL into the main file so a copy of the data folder is complete without -wal/-shm.
+    this.#conn.pragma('wal_checkpoint(TRUNCATE)');
+    await this.#db.destroy();
+    if (this.#conn.open) this.#conn.close(); // destroy() is a no-op when kysely never ran a query
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.#db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.#db.insertInto('settings').values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute();
+  }
+
+  async createProduct(product: ProductRecord, metadata: MetadataRecord[]): Promise<void> {
+    this.#transaction(() => {
+      this.#insert('product', this.#db.insertInto('products')
+        .values({ name: product.name, created_at: product.createdAt.getTime() }));
+      this.#insertMetadata(metadata);
+    });
+  }
+
+  async getProduct(name: string): Promise<ProductRecord | undefined> {
+    const row = await this.#db.selectFrom('products').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toProduct(row);
+  }
+
+  async listProducts(): Promise<ProductRecord[]> {
+    return (await this.#db.selectFrom('products').selectAll().orderBy('name').execute()).map(toProduct);
+  }
+
+  async getMetadata(product: string, role: MetadataRole, version?: number): Promise<MetadataRecord | undefined> {
+    let q = this.#db.selectFrom('metadata').selectAll().where('product', '=', product).where('role', '=', role);
+    q = version === undefined ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', version);
+    const row = await q.executeTakeFirst();
+    return row && toMetadata(row);
+  }
+
+  async putMetadata(records: MetadataRecord[]): Promise<void> {
+    this.#transaction(() => this.#insertMetadata(records));
+  }
+
+  async commitRelease(release: ReleaseRecord, metadata: MetadataRecord[]): Promise<void> {
+    this.#transaction(() => {
+      this.#insert('release', this.#db.insertInto('releases').values({
+        product: release.product,
+        channel: release.channel,
+        version: release.version,
+        target: release.target,
+        sha256: release.sha256,
+        length: release.length,
+        tree_hash: release.treeHash,
+        created_at: release.createdAt.getTime(),
+      }));
+      this.#insertMetadata(metadata);
+    });
+  }
+
+  async getRelease(product: string, channel: string, version: string): Promise<ReleaseRecord | undefined> {
+    const row = await this.#db.selectFrom('releases').selectAll()
+      .where('product', '=', product).where('channel', '=', channel).where('version', '=', version)
+      .executeTakeFirst();
+    return row && toRelease(row);
+  }
+
+  async listReleases(product: string, channel?: string): Promise<ReleaseRecord[]> {
+    let q = this.#db.selectFrom('releases').selectAll().where('product', '=', product);
+    if (channel !== undefined) q = q.where('channel', '=', channel);
+    return (await q.orderBy('seq').execute()).map(toRelease);
+  }
+
+  async setMoved(moved: MovedRecord, metadata: MetadataRecord[]): Promise<void> {
+    const row = { product: moved.product, url: moved.url, target: moved.target, sha256: moved.sha256, set_at: moved.setAt.getTime() };
+    this.#transaction(() => {
+      this.#run(this.#db.insertInto('moved').values(row)
+        .onConflict((oc) => oc.column('product').doUpdateSet({ url: row.url, target: row.target, sha256: row.sha256, set_at: row.set_at })));
+      this.#insertMetadata(metadata);
+    });
+  }
+
+  async getMoved(product: string): Promise<MovedRecord | undefined> {
+    const row = await this.#db.selectFrom('moved').selectAll().where('product', '=', product).executeTakeFirst();
+    return row && toMoved(row);
+  }
+
+  async setSchedule(s: ScheduleRecord): Promise<void> {
+    const set = { at: s.at.getTime(), spread_seconds: s.spreadSeconds, set_at: s.setAt.getTime() };
+    await this.#db.insertInto('schedules').values({ product: s.product, channel: s.channel, ...set })
+      .onConflict((oc) => oc.columns(['product', 'channel']).doUpdateSet(set)).execute();
+  }
+
+  async getSchedule(product: string, channel: string): Promise<ScheduleRecord | undefined> {
+    const row = await this.#db.selectFrom('schedules').selectAll()
+      .where('product', '=', product).where('channel', '=', channel).executeTakeFirst();
+    return row && toSchedule(row);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return (await this.#db.selectFrom('schedules').selectAll().orderBy('product').orderBy('channel').execute()).map(toSchedule);
+  }
+
+  async getDevice(deviceId: string, product: string): Promise<DeviceRecord | undefined> {
+    return this.#getDeviceSync(deviceId, product);
+  }
+
+  async recordSightings(batch: Sighting[]): Promise<void> {
+    const upsert = this.#statement(UPSERT_SIGHTING_SQL);
+    this.#transaction(() => {
+      for (const s of batch) {
+        const t = s.seenAt.getTime();
+        upsert.run(s.deviceId, s.product, s.channel, t, t, s.source);
+      }
+    });
+  }
+
+  async recordReport(r: ReportRecord): Promise<DeviceRecord> {
+    const at = r.at.getTime();
+    // Only the device's own applied / rolled-back report changes its applied version.
+    const setsVersion = r.event === 'applied' || r.event === 'rolled-back';
+    return this.#transaction(() => {
+      this.#run(this.#db.insertInto('devices').values({
+        device_id: r.deviceId, product: r.product, channel: r.channel, version: setsVersion ? r.version : null,
+        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source,
+      }).onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet((eb) => ({
+        channel: eb.ref('excluded.channel'),
+        source: eb.ref('excluded.source'),
+        last_seen_at: sql<number>`max(devices.last_seen_at, excluded.last_seen_at)`,
+        last_report_at: eb.ref('excluded.last_report_at'),
+        ...(setsVersion ? { version: eb.ref('excluded.version') } : {}),
+      }))));
+      this.#run(this.#db.insertInto('reports').values({
+        device_id: r.deviceId, product: r.product, channel: r.channel, event: r.event, version: r.version,
+        previous_version: r.previousVersion, detail: r.detail, at, source: r.source,
+      }));
+      return this.#getDeviceSync(r.deviceId, r.product)!;
+    });
+  }
+
+  async listDevices(filter?: { product?: string }): Promise<DeviceRecord[]> {
+    let q = this.#db.selectFrom('devices').selectAll();
+    if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
+    return (await q.orderBy('product').orderBy('device_id').execute()).map(toDevice);
+  }
+
+  async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {
+    const rows = await this.#db.selectFrom('reports').selectAll()
+      .where('device_id', '=', deviceId).where('product', '=', product).orderBy('id').execute();
+    return rows.map(toReport);
+  }
+
+  async countVersions(filter?: { product?: string }): Promise<Record<string, number>> {
+    let q = this.#db.selectFrom('devices').select((eb) => ['version', eb.fn.countAll<number>().as('n')]);
+    if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
+    const counts: Record<string, number> = {};
+    for (const row of await q.groupBy('version').execute()) counts[row.version ?? 'none'] = Number(row.n);
+    return counts;
+  }
+
+  async countDevices(filter?: { product?: string }): Promise<number> {
+    let q = this.#db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n'));
+    if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
+    return Number((await q.executeTakeFirstOrThrow()).n);
+  }
+
+  #getDeviceSync(deviceId: string, product: string): DeviceRecord | undefined {
+    const row = this.#statement(GET_DEVICE_SQL).get(deviceId, product) as DevicesTable | undefined;
+    return row && toDevice(row);
+  }
+
+  #insertMetadata(records: MetadataRecord[]): void {
+    if (records.length > 0) this.#insert('metadata', this.#db.insertInto('metadata').values(records.map(metadataRow)));
+  }
+
+  /** Runs an insert, turning a duplicate key into StoreConflictError (which rolls back the transaction). */
+  #insert(what: StoreConflictError['what'], query: Compilable): void {
+    try {
+      this.#run(query);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new StoreConflictError(`${what} already exists`, what, { cause: err });
+      throw err;
+    }
+  }
+
+  #run(query: Compilable): void {
+    const { sql: text, parameters } = query.compile();
+    this.#statement(text).run(...parameters);
+  }
+
+  #transaction<T>(fn: () => T): T {
+    return this.#conn.transaction(fn)();
+  }
+
+  /** Prepared statements cached by SQL text; the set of distinct texts is small and fixed by the code. */
+  #statement(text: string): SqliteRawStatement {
+    let stmt = this.#statements.get(text);
+    if (!stmt) {
+      stmt = this.#conn.prepare(text);
+      this.#statements.set(text, stmt);
+    }
+    return stmt;
+  }
+}

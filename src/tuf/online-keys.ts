@@ -1,0 +1,71 @@
+import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fsyncDir } from '../util/atomic-write.js';
+import { generateKeyPair, KeyFileError, type KeyPair } from './keys.js';
+import { parseKeyPair } from './key-json.js';
+
+const ONLINE_FILE_TYPE = 'patchwire-online-keys';
+
+/** The server's online keys, kept in `<dataDir>/keys/online.json` (mode 0600), created on first use. */
+export async function loadOrCreateOnlineKeys(dataDir: string): Promise<{ snapshot: KeyPair; timestamp: KeyPair }> {
+  const dir = join(dataDir, 'keys');
+  const file = join(dir, 'online.json');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode only applies to a folder it creates; the keys folder must never be readable by others.
+  await chmod(dir, 0o700);
+  const existing = await readOnline(file);
+  if (existing) return existing;
+  const keys = { snapshot: generateKeyPair(), timestamp: generateKeyPair() };
+  // Write a complete temporary file, then link() it into place: link fails if another server
+  // process created the file meanwhile, so two processes never end up with different keys.
+  const tmp = join(dir, `.online.json.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify({ type: ONLINE_FILE_TYPE, snapshot: toJson(keys.snapshot), timestamp: toJson(keys.timestamp) }, null, 2) + '\n');
+    await fh.sync();
+    await fh.close();
+    await link(tmp, file);
+  } catch (err) {
+    await fh.close().catch(() => {});
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      await unlink(tmp).catch(() => {});
+      throw new KeyFileError(`cannot create the server's online key file ${file}: ${(err as Error).message} (check that the data folder is writable)`);
+    }
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+  fsyncDir(dir);
+  const stored = await readOnline(file);
+  if (!stored) throw new KeyFileError(`the server's online key file ${file} vanished while it was created; start the server again`);
+  return stored;
+}
+
+function toJson(pair: KeyPair): Record<string, string> {
+  return { keyid: pair.keyid, public: pair.publicHex, private: pair.privatePem };
+}
+
+/** The stored keys, or undefined when the file does not exist yet. */
+async function readOnline(file: string): Promise<{ snapshot: KeyPair; timestamp: KeyPair } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new KeyFileError(`cannot read the server's online key file ${file}: ${(err as Error).message} (check its permissions)`);
+  }
+  // Every product's root names these keys: a damaged file must stop the server, never be replaced.
+  const todo = 'restore it from a backup; new keys would need a root rotation of every product';
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new KeyFileError(`the server's online key file ${file} is not valid JSON (${todo})`);
+  }
+  if (json?.type !== ONLINE_FILE_TYPE) throw new KeyFileError(`${file} is not a patchwire online key file (${todo})`);
+  const snapshot = parseKeyPair(json.snapshot);
+  const timestamp = parseKeyPair(json.timestamp);
+  if (typeof snapshot === 'string') throw new KeyFileError(`${file}: snapshot key is damaged: ${snapshot} (${todo})`);
+  if (typeof timestamp === 'string') throw new KeyFileError(`${file}: timestamp key is damaged: ${timestamp} (${todo})`);
+  return { snapshot, timestamp };
+}

@@ -1,0 +1,200 @@
+/**
+ * The patent flow of DESIGN.md section 2, end to end: a real `patchwire serve` process on
+ * 127.0.0.1, real `patchwire` CLI processes for the publisher and for each agent, real archives
+ * in temporary folders. Each test names the step it covers.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile, cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, runJson, startServer, type ServerProcess } from './helpers/cli.js';
+import { tempDir, writeTree, currentLink, readCurrent } from './helpers/files.js';
+import { computeNextCheck } from '../src/agent/schedule.js';
+
+const TOKEN = 'e2e-admin-token';
+let root: string;
+let server: ServerProcess;
+let key: string;
+let rootFile: string;
+
+interface CheckJson {
+  result: 'updated' | 'up-to-date' | 'not-due';
+  version: string | null;
+  previousVersion: string | null;
+  server: string;
+  nextCheckAt: string;
+  patch?: { kind: string; bytes: number };
+}
+interface DeviceJson { deviceId: string; product: string; channel: string; version: string | null; lastSeenAt: string; source: string }
+
+const admin = () => ['--server', server.url, '--token', TOKEN];
+
+async function publish(version: string, files: Record<string, string>, extra: string[] = []) {
+  const dir = await writeTree(join(root, `tree-${version}-${Math.random()}`), files);
+  return runCli(['publish', ...admin(), '--product', 'acme', '--version', version, '--key', key, ...extra, dir]);
+}
+
+async function initAgent(name: string, mac: string, extra: string[] = []): Promise<string> {
+  const dir = join(root, name);
+  const r = await runCli(['init', '--dir', dir, '--server', server.url, '--product', 'acme', '--root', rootFile, '--device-id', mac, ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+  return dir;
+}
+
+const check = (dir: string, ...flags: string[]) => runJson<CheckJson>(['check', '--dir', dir, '--json', ...flags]);
+const devices = () => runJson<DeviceJson[]>(['devices', ...admin(), '--json']);
+const state = async (dir: string) => JSON.parse(await readFile(join(dir, '.patchwire', 'state.json'), 'utf8')) as Record<string, unknown>;
+
+before(async () => {
+  root = await tempDir('patchwire-e2e-');
+  server = await startServer(join(root, 'server-a'), { token: TOKEN });
+  key = join(root, 'publisher.key');
+  assert.equal((await runCli(['keygen', '--out', key])).code, 0);
+  rootFile = join(root, 'acme.root.json');
+  const r = await runCli(['product', 'create', ...admin(), '--product', 'acme', '--key', key, '--root-out', rootFile]);
+  assert.equal(r.code, 0, r.stderr);
+  const p = await publish('1.0.0', { 'bin/app': '#!/bin/sh\necho 1.0.0\n', 'README': 'version one' });
+  assert.equal(p.code, 0, p.stderr);
+});
+
+after(async () => {
+  await server?.stop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+test('first install: a fresh agent is due at once, registers its MAC, downloads, verifies and applies', async () => {
+  const dir = await initAgent('first', 'AA-BB-CC-00-00-01');
+  const before = Date.now();
+  const r = await check(dir);
+  assert.equal(r.result, 'updated');
+  assert.equal(r.version, '1.0.0');
+  assert.equal(r.previousVersion, null);
+  assert.equal(r.server, server.url);
+  assert.equal(r.patch?.kind, 'full');
+  assert.ok(r.patch!.bytes > 0);
+  assert.equal(await currentLink(dir), join('versions', '1.0.0'));
+  assert.equal(await readCurrent(dir, 'README'), 'version one');
+  // Step 5: next check = now + interval (default 1 hour).
+  const next = Date.parse(r.nextCheckAt);
+  assert.ok(next >= before + 3600_000 && next <= Date.now() + 3600_000, r.nextCheckAt);
+  // Server steps 1 and 3: the device is registered under its normalised MAC with the applied version.
+  const d = (await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:01');
+  assert.ok(d, 'device registered');
+  assert.equal(d.version, '1.0.0');
+  assert.equal(d.product, 'acme');
+  assert.equal(d.channel, 'stable');
+  assert.equal(d.source, server.url);
+});
+
+test('not due: a check before the persisted next-check time stops without asking the server; --force skips that', async () => {
+  const dir = await initAgent('notdue', 'aa:bb:cc:00:00:02');
+  const first = await check(dir);
+  assert.equal(first.result, 'updated');
+  const seen = (await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:02')!.lastSeenAt;
+  const again = await check(dir);
+  assert.equal(again.result, 'not-due');
+  assert.equal(again.nextCheckAt, first.nextCheckAt);
+  assert.equal((await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:02')!.lastSeenAt, seen, 'a not-due check never reached the server');
+  const forced = await check(dir, '--force');
+  assert.equal(forced.result, 'up-to-date');
+  assert.equal(forced.version, '1.0.0');
+  assert.notEqual((await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:02')!.lastSeenAt, seen);
+});
+
+test('schedule alignment: the next check is pulled in to the scheduled release time, spread per device', async () => {
+  const dir = await initAgent('sched', 'aa:bb:cc:00:00:03', ['--interval', '2h']);
+  await check(dir);
+  const at = new Date(Date.now() + 20 * 60_000);
+  at.setMilliseconds(0);
+  let r = await runCli(['schedule', ...admin(), '--product', 'acme', '--at', at.toISOString()]);
+  assert.equal(r.code, 0, r.stderr);
+  let c = await check(dir, '--force');
+  assert.equal(c.result, 'up-to-date');
+  assert.equal(c.nextCheckAt, at.toISOString(), 'no spread: exactly the scheduled time');
+  assert.equal((await state(dir)).nextCheckAt, at.toISOString(), 'persisted');
+
+  r = await runCli(['schedule', ...admin(), '--product', 'acme', '--at', at.toISOString(), '--spread', '10m']);
+  assert.equal(r.code, 0, r.stderr);
+  c = await check(dir, '--force');
+  const expected = computeNextCheck({ now: new Date(), intervalSeconds: 7200, schedule: { at, spreadSeconds: 600 }, deviceId: 'aa:bb:cc:00:00:03' });
+  assert.equal(c.nextCheckAt, expected.toISOString(), 'the per-device offset is deterministic');
+  const t = Date.parse(c.nextCheckAt);
+  assert.ok(t >= at.getTime() && t < at.getTime() + 600_000);
+
+  // A schedule later than now + interval does not delay the regular check.
+  r = await runCli(['schedule', ...admin(), '--product', 'acme', '--at', new Date(Date.now() + 5 * 3600_000).toISOString()]);
+  assert.equal(r.code, 0, r.stderr);
+  const before = Date.now();
+  c = await check(dir, '--force');
+  assert.ok(Date.parse(c.nextCheckAt) <= Date.now() + 7200_000 && Date.parse(c.nextCheckAt) >= before + 7200_000);
+});
+
+test('update, refused downgrade and rollback', async () => {
+  const dir = await initAgent('upd', 'aa:bb:cc:00:00:04');
+  assert.equal((await check(dir)).version, '1.0.0');
+
+  const p = await publish('1.1.0', { 'bin/app': '#!/bin/sh\necho 1.1.0\n', 'README': 'version 1.1', 'lib/new.js': 'export {}' });
+  assert.equal(p.code, 0, p.stderr);
+  const u = await check(dir, '--force');
+  assert.equal(u.result, 'updated');
+  assert.equal(u.previousVersion, '1.0.0');
+  assert.equal(u.version, '1.1.0');
+  assert.equal(await currentLink(dir), join('versions', '1.1.0'));
+  assert.equal(await readCurrent(dir, 'lib/new.js'), 'export {}');
+  assert.equal((await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:04')!.version, '1.1.0');
+
+  // Publishing a version not higher than the channel's latest is refused and stores nothing.
+  const down = await publish('1.0.5', { README: 'older' });
+  assert.equal(down.code, 2);
+  assert.match(down.stderr, /not higher than 1\.1\.0/);
+  const info = await fetch(`${server.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((x) => x.json()) as { releases: Array<{ version: string }> };
+  assert.deepEqual(info.releases.map((x) => x.version).sort(), ['1.0.0', '1.1.0']);
+
+  // Rollback switches back and reports; the rolled-back version is not reinstalled.
+  const rb = await runCli(['rollback', '--dir', dir]);
+  assert.equal(rb.code, 0, rb.stderr);
+  assert.equal(await currentLink(dir), join('versions', '1.0.0'));
+  assert.equal((await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:04')!.version, '1.0.0');
+  const after = await check(dir, '--force');
+  assert.equal(after.result, 'up-to-date');
+  assert.equal(after.version, '1.0.0');
+});
+
+test('moved notice: verified, persisted, followed; the new server serves the device', async () => {
+  const dir = await initAgent('mover', 'aa:bb:cc:00:00:05');
+  await check(dir);
+  // The operator moves the service: the data folder is copied to the new host (here: a second
+  // process), which then gets a release of its own; the old server announces the move.
+  await server.stop();
+  await cp(join(root, 'server-a'), join(root, 'server-b'), { recursive: true });
+  server = await startServer(join(root, 'server-a'), { token: TOKEN });
+  const b = await startServer(join(root, 'server-b'), { token: TOKEN });
+  try {
+    // The agent's persisted address is the old one, whose port changed with the restart: point it there.
+    const s = await state(dir);
+    s.server = server.url;
+    await writeFile(join(dir, '.patchwire', 'state.json'), JSON.stringify(s));
+    const pb = await runCli(['publish', '--server', b.url, '--token', TOKEN, '--product', 'acme', '--version', '2.0.0', '--key', key,
+      await writeTree(join(root, 'tree-b'), { README: 'served by b' })]);
+    assert.equal(pb.code, 0, pb.stderr);
+    const mv = await runCli(['move', ...admin(), '--product', 'acme', '--to', b.url, '--key', key]);
+    assert.equal(mv.code, 0, mv.stderr);
+
+    const r = await check(dir, '--force');
+    assert.equal(r.server, b.url);
+    assert.equal(r.result, 'updated');
+    assert.equal(r.version, '2.0.0');
+    assert.equal((await state(dir)).server, b.url, 'the new address is persisted');
+    const atB = await runJson<DeviceJson[]>(['devices', '--server', b.url, '--token', TOKEN, '--json']);
+    assert.equal(atB.find((x) => x.deviceId === 'aa:bb:cc:00:00:05')?.version, '2.0.0');
+
+    // With the old server gone the agent keeps working against the new one.
+    await server.stop();
+    const again = await check(dir, '--force');
+    assert.equal(again.server, b.url);
+    assert.equal(again.result, 'up-to-date');
+    server = await startServer(join(root, 'server-a'), { token: TOKEN });
+  } finally {
+    await b.stop();
+  }
+});
