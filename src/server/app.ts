@@ -29,6 +29,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     // Bad input is refused, never coerced or stripped into something else.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // One log line per request would dominate the log at fleet scale; errors and warnings are logged.
+    disableRequestLogging: true,
   });
   const routeTable: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
