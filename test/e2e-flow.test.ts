@@ -7,9 +7,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, runJson, startServer, type ServerProcess } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, runCli, runJson, startServer, type ServerProcess } from './helpers/cli.js';
 import { tempDir, writeTree, currentLink, readCurrent } from './helpers/files.js';
 import { computeNextCheck } from '../src/agent/schedule.js';
+import { compareVersions } from '../src/protocol/version.js';
 
 const TOKEN = 'e2e-admin-token';
 let root: string;
@@ -160,6 +162,35 @@ test('update, refused downgrade and rollback', async () => {
   assert.equal(after.version, '1.0.0');
 });
 
+test('agent: checks whenever due, picks up a new release by itself, and stops cleanly on SIGTERM', async () => {
+  const dir = await initAgent('looping', 'aa:bb:cc:00:00:06', ['--interval', '1s']);
+  const proc = spawn(process.execPath, [BIN, 'agent', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  const waitFor = async (what: () => Promise<boolean>, label: string) => {
+    for (let i = 0; i < 150; i++) {
+      if (await what().catch(() => false)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`timed out waiting for ${label}; agent output:\n${out}`);
+  };
+  try {
+    const info = await fetch(`${server.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((x) => x.json()) as { releases: Array<{ version: string }> };
+    const v = info.releases.map((r) => r.version).sort(compareVersions).pop()!;
+    await waitFor(async () => (await currentLink(dir)) === join('versions', v), `the first install of ${v}`);
+    const p = await publish('3.0.0', { README: 'three' });
+    assert.equal(p.code, 0, p.stderr);
+    await waitFor(async () => (await currentLink(dir)) === join('versions', '3.0.0'), 'the agent to apply 3.0.0');
+    assert.equal(await readCurrent(dir, 'README'), 'three');
+  } finally {
+    proc.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, out);
+  assert.equal((await state(dir)).version, '3.0.0');
+});
+
 test('moved notice: verified, persisted, followed; the new server serves the device', async () => {
   const dir = await initAgent('mover', 'aa:bb:cc:00:00:05');
   await check(dir);
@@ -174,7 +205,7 @@ test('moved notice: verified, persisted, followed; the new server serves the dev
     const s = await state(dir);
     s.server = server.url;
     await writeFile(join(dir, '.patchwire', 'state.json'), JSON.stringify(s));
-    const pb = await runCli(['publish', '--server', b.url, '--token', TOKEN, '--product', 'acme', '--version', '2.0.0', '--key', key,
+    const pb = await runCli(['publish', '--server', b.url, '--token', TOKEN, '--product', 'acme', '--version', '4.0.0', '--key', key,
       await writeTree(join(root, 'tree-b'), { README: 'served by b' })]);
     assert.equal(pb.code, 0, pb.stderr);
     const mv = await runCli(['move', ...admin(), '--product', 'acme', '--to', b.url, '--key', key]);
@@ -183,10 +214,10 @@ test('moved notice: verified, persisted, followed; the new server serves the dev
     const r = await check(dir, '--force');
     assert.equal(r.server, b.url);
     assert.equal(r.result, 'updated');
-    assert.equal(r.version, '2.0.0');
+    assert.equal(r.version, '4.0.0');
     assert.equal((await state(dir)).server, b.url, 'the new address is persisted');
     const atB = await runJson<DeviceJson[]>(['devices', '--server', b.url, '--token', TOKEN, '--json']);
-    assert.equal(atB.find((x) => x.deviceId === 'aa:bb:cc:00:00:05')?.version, '2.0.0');
+    assert.equal(atB.find((x) => x.deviceId === 'aa:bb:cc:00:00:05')?.version, '4.0.0');
 
     // With the old server gone the agent keeps working against the new one.
     await server.stop();
