@@ -3,6 +3,7 @@ import { CliError } from './cli-error.js';
 import { adminRequest, adminTarget, printJson } from './admin-client.js';
 import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
 import { parseDuration } from '../protocol/duration.js';
+import { parseIsoDateTime } from '../protocol/time.js';
 
 interface Opts { server?: string; token?: string; product: string; channel: string; at: string; spread?: string; json?: boolean }
 
@@ -20,8 +21,8 @@ export function register(program: Command): void {
     .action(async (o: Opts) => {
       const target = adminTarget(o);
       if (!isName(o.product) || !isName(o.channel)) throw new CliError('--product and --channel must be names of a-z 0-9 . _ -');
-      const at = new Date(o.at);
-      if (!/^\d{4}-\d\d-\d\dT/.test(o.at) || Number.isNaN(at.getTime())) throw new CliError(`--at '${o.at}' is not an ISO-8601 date-time such as 2026-12-01T09:00:00Z`);
+      const at = parseIsoDateTime(o.at);
+      if (!at) throw new CliError(`--at '${o.at}' is not an ISO-8601 date-time such as 2026-12-01T09:00:00Z`);
       const spreadSeconds = parseDuration(o.spread ?? '0s');
       if (spreadSeconds === undefined) throw new CliError(`--spread '${o.spread}' is not a duration such as 30m or 2h`);
       const s = await adminRequest<Record<string, unknown>>(target, 'PUT', `/products/${encodeURIComponent(o.product)}/schedule`, {

@@ -4,3 +4,4 @@ export * from './duration.js';
 export * from './names.js';
 export * from './wire.js';
 export * from './errors.js';
+export * from './time.js';

@@ -1,8 +1,13 @@
 import semver from 'semver';
 
-/** True when `v` is a valid semver string (strict: `1.2.3`, `1.2.3-beta.1`, no leading `v`). */
+/**
+ * True when `v` is a valid semver string, written plainly: `1.2.3`, `1.2.3-beta.1`, `1.2.3+build.7`;
+ * no leading `v` or `=`, no spaces. (semver.valid() drops build metadata, so compare the parse.)
+ */
 export function isVersion(v: unknown): v is string {
-  return typeof v === 'string' && v.length <= 128 && semver.valid(v) === v;
+  if (typeof v !== 'string' || v.length > 128) return false;
+  const parsed = semver.parse(v);
+  return parsed !== null && parsed.version + (parsed.build.length ? `+${parsed.build.join('.')}` : '') === v;
 }
 
 /** Semver precedence: negative when a < b, 0 when equal, positive when a > b. */

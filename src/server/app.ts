@@ -37,6 +37,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });
   });
   installErrorHandler(app);
+  // JSON only: a JSON object sent as text/plain should hear "send application/json" (415), not a schema error.
+  app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: '/v1', services: opts.services });
   await app.register(repositoryApi, { prefix: '/v1', services: opts.services });

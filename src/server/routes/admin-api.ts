@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { DEFAULT_CHANNEL } from '../../protocol/names.js';
+import { parseIsoDateTime } from '../../protocol/time.js';
 import { ApiError } from '../api-error.js';
 import { adminAuth } from '../admin-auth.js';
 import type { Services } from '../services/index.js';
@@ -53,8 +54,8 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   app.put<{ Params: { product: string }; Body: { channel?: string; at: string; spreadSeconds?: number } }>(
     '/products/:product/schedule', { schema: { body: scheduleBody } }, async (req) => {
-      const at = new Date(req.body.at);
-      if (!/^\d{4}-\d\d-\d\dT/.test(req.body.at) || Number.isNaN(at.getTime())) {
+      const at = parseIsoDateTime(req.body.at);
+      if (!at) {
         throw new ApiError('PW_BAD_REQUEST', `'${req.body.at}' is not an ISO-8601 date-time such as 2026-12-01T09:00:00Z`);
       }
       const s = await schedules.set(req.params.product, req.body.channel ?? DEFAULT_CHANNEL, at, req.body.spreadSeconds ?? 0);

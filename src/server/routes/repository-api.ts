@@ -57,5 +57,7 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     if (req.method === 'HEAD') return reply.send();
     return reply.send(await artifacts.read(sha256));
   };
+  // HEAD first: fastify's automatic HEAD route would answer Content-Length 0.
+  app.head('/products/:product/targets/*', target as never);
   app.get('/products/:product/targets/*', target as never);
 }

@@ -105,7 +105,7 @@ export class ReleaseService {
     } catch (err) {
       if (err instanceof UnsafeArchiveError) throw new ApiError('PW_UNSAFE_ARCHIVE', `${err.message}; rebuild the archive from a plain folder`, { cause: err });
       if (err instanceof ApiError) throw err;
-      throw new ApiError('PW_BAD_METADATA', `the uploaded archive cannot be read (${(err as Error).message}); upload a .tar.gz made by \`patchwire publish\``, { cause: err });
+      throw new ApiError('PW_BAD_METADATA', `the uploaded archive cannot be read or is larger than the signed tree of ${custom.treeBytes} bytes (${(err as Error).message}); upload the .tar.gz that \`patchwire publish\` made and signed`, { cause: err });
     }
     const release: ReleaseRecord = {
       product, channel, version, target: path, sha256: entry.sha256, length: entry.length,
