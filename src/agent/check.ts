@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { isHigher, type CheckResponse, type ReleaseTargetCustom, type ReportRequest } from '../protocol/index.js';
 import { parseCheckResponse } from './check-response.js';
 import { downloadTarget } from './download.js';
@@ -128,8 +129,11 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
 }
 
 /**
- * Sends the check, following verified moved notices (at most MAX_MOVED_HOPS, no loops). The new
- * address is returned, not saved: the caller persists it once the whole chain has verified.
+ * Sends the check, following verified moved notices (at most MAX_MOVED_HOPS, no loops). Each hop
+ * verifies in a scratch metadata folder that starts from the trusted root, so a chain that fails
+ * (a loop, an unreachable or unsigned server) leaves `.patchwire/tuf` exactly as it was. Only a
+ * chain that verified to the end resets the real folder's freshness for the new server; the
+ * caller then persists the new address.
  */
 async function checkFollowingMoves(
   state: AgentState,
@@ -137,8 +141,8 @@ async function checkFollowingMoves(
   fetchFn: typeof fetch,
   signal: AbortSignal | undefined,
 ): Promise<{ server: string; response: CheckResponse; repo: TrustedRepository }> {
-  const repoFor = (server: string) =>
-    new TrustedRepository({ metadataDir: paths.tuf, metadataBaseUrl: `${server}/v1/products/${encodeURIComponent(state.product)}/tuf/` });
+  const repoAt = (server: string, metadataDir: string) =>
+    new TrustedRepository({ metadataDir, metadataBaseUrl: `${server}/v1/products/${encodeURIComponent(state.product)}/tuf/` });
   const ask = async (server: string): Promise<CheckResponse> => {
     const url = `${server}/v1/check`;
     const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version };
@@ -146,29 +150,50 @@ async function checkFollowingMoves(
   };
 
   let server = state.server;
-  let repo = repoFor(server);
+  let repo = repoAt(server, paths.tuf);
   let response = await ask(server);
-  const visited = [server];
-  while (response.moved) {
-    const url = await verifyMovedNotice({
-      server, product: state.product, repo, target: response.moved.target, downloadsDir: paths.downloads, fetch: fetchFn, signal,
-    });
-    // A notice naming the server we are talking to: we are where it says.
-    if (url === server) break;
-    if (visited.includes(url)) {
-      throw new MovedNoticeError(`moved notices form a loop (${[...visited, url].join(' -> ')}): the agent stays with ${state.server}; ask the operator to fix the notices`, server);
+  if (!response.moved) return { server, response, repo };
+
+  await removeStaleMoveScratch(paths.tuf);
+  const scratch = await mkdtemp(`${paths.tuf}.moves-`);
+  try {
+    const visited = [server];
+    while (response.moved) {
+      const url = await verifyMovedNotice({
+        server, product: state.product, repo, target: response.moved.target, downloadsDir: paths.downloads, fetch: fetchFn, signal,
+      });
+      // A notice naming the server we are talking to: we are where it says.
+      if (url === server) break;
+      if (visited.includes(url)) {
+        throw new MovedNoticeError(`moved notices form a loop (${[...visited, url].join(' -> ')}): the agent stays with ${state.server}; ask the operator to fix the notices`, server);
+      }
+      if (visited.length > MAX_MOVED_HOPS) {
+        throw new MovedNoticeError(`more than ${MAX_MOVED_HOPS} moved notices in a row (${[...visited, url].join(' -> ')}): the agent stays with ${state.server}; ask the operator to point the notice at the final address`, server);
+      }
+      visited.push(url);
+      server = url;
+      // The new server's timestamp/snapshot/targets counters start anew; the trusted root stays.
+      const hopDir = join(scratch, String(visited.length));
+      await mkdir(hopDir);
+      await copyFile(paths.root, join(hopDir, 'root.json'));
+      repo = repoAt(server, hopDir);
+      response = await ask(server);
     }
-    if (visited.length > MAX_MOVED_HOPS) {
-      throw new MovedNoticeError(`more than ${MAX_MOVED_HOPS} moved notices in a row (${[...visited, url].join(' -> ')}): the agent stays with ${state.server}; ask the operator to point the notice at the final address`, server);
-    }
-    visited.push(url);
-    server = url;
-    repo = repoFor(server);
-    // The new server's timestamp/snapshot/targets counters start anew; the trusted root stays.
-    await repo.resetFreshness();
-    response = await ask(server);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
+  if (server === state.server) return { server, response, repo: repoAt(server, paths.tuf) };
+  repo = repoAt(server, paths.tuf);
+  await repo.resetFreshness();
   return { server, response, repo };
+}
+
+/** Scratch folders of a chain that a kill interrupted. */
+async function removeStaleMoveScratch(tufDir: string): Promise<void> {
+  const prefix = `${basename(tufDir)}.moves-`;
+  for (const name of await readdir(dirname(tufDir))) {
+    if (name.startsWith(prefix)) await rm(join(dirname(tufDir), name), { recursive: true, force: true });
+  }
 }
 
 interface VerifiedRelease {

@@ -1,0 +1,107 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A hostile network between an agent and a real server, on 127.0.0.1. Every request is forwarded
+ * to `upstream` (request headers such as `Range` included) and recorded in `seen`; the current
+ * `attack` decides what the agent gets back:
+ * - undefined: the upstream answer as is (status, headers, body);
+ * - `{ status?, body? }`: a replaced status and/or body;
+ * - `{ cutAfter: n }`: the upstream headers (with the full content-length), the first n bytes of
+ *   the body, then the socket is destroyed (a connection that breaks mid-download);
+ * - `{ endless: true }`: the upstream body followed by junk that never ends (chunked encoding)
+ *   until the client hangs up; `endlessSent` tells how much junk was pushed.
+ */
+export interface Seen {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The status the upstream answered. */
+  upstreamStatus?: number;
+}
+
+export interface Upstream {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+export type Action = undefined | { status?: number; body?: Buffer } | { cutAfter: number } | { endless: true };
+export type Attack = (req: Seen, up: Upstream) => Action | Promise<Action>;
+
+export interface AttackProxy {
+  url: string;
+  seen: Seen[];
+  attack: Attack | undefined;
+  /** Bytes of junk sent by the last `endless` answer, and whether its client hung up. */
+  endless: { sent: number; clientClosed: boolean };
+  close(): Promise<void>;
+}
+
+/** Junk beyond this is not sent even if the client keeps reading (keeps a broken agent from hanging the test). */
+const ENDLESS_CAP = 256 * 1024 * 1024;
+
+export async function startAttackProxy(upstream: string): Promise<AttackProxy> {
+  const proxy: AttackProxy = {
+    url: '',
+    seen: [],
+    attack: undefined,
+    endless: { sent: 0, clientClosed: false },
+    close: async () => {},
+  };
+  const server: Server = createServer(async (req, res) => {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const seen: Seen = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
+      proxy.seen.push(seen);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) {
+        if (typeof v === 'string' && !['host', 'content-length', 'connection', 'keep-alive'].includes(k)) headers[k] = v;
+      }
+      const body = chunks.length ? Buffer.concat(chunks) : undefined;
+      const up = await fetch(upstream + seen.path, { method: seen.method, headers, body });
+      const upBody = Buffer.from(await up.arrayBuffer());
+      seen.upstreamStatus = up.status;
+      const action = proxy.attack ? await proxy.attack(seen, { status: up.status, headers: up.headers, body: upBody }) : undefined;
+      const outHeaders: Record<string, string> = {};
+      up.headers.forEach((v, k) => {
+        if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'].includes(k)) outHeaders[k] = v;
+      });
+      if (action && 'cutAfter' in action) {
+        res.writeHead(up.status, { ...outHeaders, 'content-length': String(upBody.length) });
+        res.write(upBody.subarray(0, action.cutAfter));
+        // Let the bytes reach the client, then break the connection.
+        setTimeout(() => res.destroy(), 300);
+        return;
+      }
+      if (action && 'endless' in action) {
+        proxy.endless = { sent: 0, clientClosed: false };
+        const state = proxy.endless;
+        res.on('close', () => (state.clientClosed = true));
+        res.writeHead(up.status, outHeaders);
+        res.write(upBody);
+        const junk = Buffer.alloc(64 * 1024, 0x41);
+        while (!res.destroyed && !state.clientClosed && state.sent < ENDLESS_CAP) {
+          const ok = res.write(junk);
+          state.sent += junk.length;
+          if (!ok) await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
+        }
+        if (!res.destroyed) res.end();
+        return;
+      }
+      const status = action?.status ?? up.status;
+      const out = action?.body ?? upBody;
+      res.writeHead(status, { ...outHeaders, 'content-length': String(out.length) });
+      res.end(seen.method === 'HEAD' ? undefined : out);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(502).end(String(err));
+      else res.destroy();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  proxy.url = `http://127.0.0.1:${port}`;
+  proxy.close = () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  return proxy;
+}
