@@ -187,8 +187,23 @@ describe('POST /v1/check', () => {
   test('a JSON array: 400 PW_BAD_REQUEST', () =>
     refused(check([valid]), { status: 400, code: 'PW_BAD_REQUEST', message: /object.*docs\/protocol\.md/ }));
 
-  test('missing fields: 400 PW_BAD_REQUEST naming the field', () =>
-    refused(check({ deviceId: valid.deviceId, product: 'acme', channel: 'stable' }), { status: 400, code: 'PW_BAD_REQUEST', message: /version/ }));
+  test('missing fields: 400 PW_BAD_REQUEST naming the field', async () => {
+    await refused(check({ deviceId: valid.deviceId, product: 'acme', version: '1.0.0' }), { status: 400, code: 'PW_BAD_REQUEST', message: /channel/ });
+    await refused(check({ product: 'acme', channel: 'stable', version: '1.0.0' }), { status: 400, code: 'PW_BAD_REQUEST', message: /deviceId/ });
+  });
+
+  test('without `version` the applied version recorded in the registry decides; a stated version wins', async () => {
+    const deviceId = 'aa:bb:cc:11:22:99';
+    const first = JSON.parse((await postJson('/v1/check', { deviceId, product: 'acme', channel: 'stable' })).text) as { status: string };
+    assert.equal(first.status, 'update', 'an unknown device has nothing recorded');
+    const rep = await postJson('/v1/report', { deviceId, product: 'acme', channel: 'stable', event: 'applied', version: '1.0.0', previousVersion: null });
+    assert.equal(rep.status, 200, rep.text);
+    const recorded = JSON.parse((await postJson('/v1/check', { deviceId, product: 'acme', channel: 'stable' })).text) as { status: string };
+    assert.equal(recorded.status, 'up-to-date', 'the registry says 1.0.0, the latest');
+    // A re-installed copy on the same machine states that it runs nothing: it gets the release.
+    const stated = JSON.parse((await postJson('/v1/check', { deviceId, product: 'acme', channel: 'stable', version: null })).text) as { status: string };
+    assert.equal(stated.status, 'update');
+  });
 
   test('wrong type (number for product): 400 PW_BAD_REQUEST naming the field', () =>
     refused(check({ ...valid, product: 42 }), { status: 400, code: 'PW_BAD_REQUEST', message: /product/ }));

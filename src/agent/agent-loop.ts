@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { runCheck, type CheckResult } from './check.js';
+import type { CheckResult } from './check.js';
 import { agentPaths } from './paths.js';
 import { loadState } from './state.js';
 
@@ -14,6 +14,11 @@ export interface AgentLoopOptions {
   log?: (line: string) => void;
   /** Called after each successful check (embedding programs, tests). */
   onCheck?: (result: CheckResult) => void;
+  /**
+   * Runs one check. Default: runCheck in this process. `patchwire agent` runs each check in a
+   * short-lived child process instead, so the long-lived agent stays small while it waits.
+   */
+  check?: () => Promise<CheckResult>;
 }
 
 const FIRST_BACKOFF_SECONDS = 60;
@@ -31,11 +36,13 @@ export async function runAgent(opts: AgentLoopOptions): Promise<void> {
   const now = opts.now ?? (() => new Date());
   const sleep = opts.sleep ?? defaultSleep;
   const log = opts.log ?? ((line: string) => console.log(line));
+  // Loaded on first use: a caller that brings its own `check` never loads the TUF client.
+  const check = opts.check ?? (async () => (await import('./check.js')).runCheck({ dir: opts.dir, now, fetch: opts.fetch }));
   let backoff = FIRST_BACKOFF_SECONDS;
   while (!signal.aborted) {
     let waitMs: number;
     try {
-      const r = await runCheck({ dir: opts.dir, now, fetch: opts.fetch });
+      const r = await check();
       log(`${now().toISOString()} ${describeResult(r)}`);
       opts.onCheck?.(r);
       backoff = FIRST_BACKOFF_SECONDS;

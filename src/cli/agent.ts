@@ -1,5 +1,33 @@
 import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
 import { toCliError } from './check.js';
+import type { CheckResult } from '../agent/check.js';
+
+/**
+ * One check in a child process (`patchwire check --dir D --json`): the waiting agent then never
+ * loads the TUF client, tar reader or HTTP stack, and stays near Node's own footprint
+ * (bench/README.md). A kill of the child at any instant is safe: every step is atomic on disk.
+ */
+function checkInChild(dir: string): Promise<CheckResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [process.argv[1]!, 'check', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) {
+        try {
+          return resolve(JSON.parse(out) as CheckResult);
+        } catch {
+          return reject(new Error(`patchwire check printed no JSON: ${out.slice(0, 200)}`));
+        }
+      }
+      reject(new Error(err.trim().replace(/^patchwire: /, '') || `patchwire check exited ${code}`));
+    });
+  });
+}
 
 export function register(program: Command): void {
   program
@@ -7,13 +35,15 @@ export function register(program: Command): void {
     .description('Run the agent forever: check whenever due, apply higher versions, retry failures with backoff. SIGTERM/SIGINT stop it cleanly.')
     .requiredOption('--dir <INSTALL_DIR>', 'install folder prepared by `patchwire init`')
     .action(async (flags: { dir: string }) => {
-      const agent = await import('../agent/index.js');
+      const [{ loadState }, { agentPaths }, { runAgent }, { isBadInputError }] = await Promise.all([
+        import('../agent/state.js'), import('../agent/paths.js'), import('../agent/agent-loop.js'), import('../agent/errors.js'),
+      ]);
       let state;
       try {
         // A folder that was never initialised is a usage error, not something to retry forever.
-        state = await agent.loadState(agent.agentPaths(flags.dir).state);
+        state = await loadState(agentPaths(flags.dir).state);
       } catch (err) {
-        throw toCliError(err, agent.isBadInputError);
+        throw toCliError(err, isBadInputError);
       }
       const log = (line: string) => process.stdout.write(`${line}\n`);
       log(`${new Date().toISOString()} agent started for ${state.product} (${state.channel}) at ${state.server}, checking every ${state.intervalSeconds} s`);
@@ -26,7 +56,7 @@ export function register(program: Command): void {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       try {
-        await agent.runAgent({ dir: flags.dir, signal: controller.signal, log });
+        await runAgent({ dir: flags.dir, signal: controller.signal, log, check: () => checkInChild(flags.dir) });
       } finally {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);

@@ -1,4 +1,7 @@
-import semver from 'semver';
+// Single functions, not the whole package: the waiting agent loads this, and all of semver
+// (ranges included) costs it several MB of memory.
+import parse from 'semver/functions/parse.js';
+import compare from 'semver/functions/compare.js';
 
 /**
  * True when `v` is a valid semver string, written plainly: `1.2.3`, `1.2.3-beta.1`, `1.2.3+build.7`;
@@ -6,16 +9,16 @@ import semver from 'semver';
  */
 export function isVersion(v: unknown): v is string {
   if (typeof v !== 'string' || v.length > 128) return false;
-  const parsed = semver.parse(v);
+  const parsed = parse(v);
   return parsed !== null && parsed.version + (parsed.build.length ? `+${parsed.build.join('.')}` : '') === v;
 }
 
 /** Semver precedence: negative when a < b, 0 when equal, positive when a > b. */
 export function compareVersions(a: string, b: string): number {
-  return semver.compare(a, b);
+  return compare(a, b);
 }
 
 /** True when `candidate` is higher than `current`; any version is higher than none. */
 export function isHigher(candidate: string, current: string | null | undefined): boolean {
-  return current == null || semver.gt(candidate, current);
+  return current == null || compare(candidate, current) > 0;
 }

@@ -8,8 +8,12 @@ export interface CheckRequest {
   deviceId: string;
   product: string;
   channel: string;
-  /** The version the device runs, or null when nothing is installed yet. */
-  version: string | null;
+  /**
+   * The version the device runs, or null when nothing is installed yet. When the field is absent
+   * the server uses the applied version recorded in its registry (a minimal client that sends
+   * only its MAC still gets the right answer).
+   */
+  version?: string | null;
 }
 
 export interface ScheduleInfo {

@@ -13,7 +13,8 @@ function deviceIdOf(raw: string): string {
   return id;
 }
 
-function versionOf(field: string, v: string | null): string | null {
+function versionOf(field: string, v: string | null | undefined): string | null {
+  if (v === undefined) return null;
   if (v !== null && !isVersion(v)) throw new ApiError('PW_BAD_REQUEST', `${field} '${v}' is not a semver version such as 1.2.3`);
   return v;
 }
@@ -24,7 +25,9 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
 
   app.post<{ Body: CheckRequest }>('/check', { schema: { body: checkBody, response: checkResponse } }, async (req) => {
     const b = req.body;
-    return devices.check({ deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel, version: versionOf('version', b.version) });
+    const request: CheckRequest = { deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel };
+    if (b.version !== undefined) request.version = versionOf('version', b.version);
+    return devices.check(request);
   });
 
   app.post<{ Body: ReportRequest }>('/report', { schema: { body: reportBody } }, async (req) => {

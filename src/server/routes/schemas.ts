@@ -7,7 +7,7 @@ const nullableVersion = { anyOf: [version, { type: 'null' }] } as const;
 
 export const checkBody = {
   type: 'object',
-  required: ['deviceId', 'product', 'channel', 'version'],
+  required: ['deviceId', 'product', 'channel'],
   properties: { deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name, version: nullableVersion },
 } as const;
 

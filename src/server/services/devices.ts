@@ -31,9 +31,10 @@ export class DeviceService {
     const now = this.now();
     // Step 1: register the device (first seen / last seen), batched off the request path.
     this.sightings.add({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now, source: this.source() });
-    // Step 2: the device states what it runs; the registry's record covers a device that does not.
-    let current = req.version;
-    if (current === null) current = (await this.store.getDevice(req.deviceId, req.product))?.version ?? null;
+    // Step 2: the version to compare. A device that states what it runs is believed (null: nothing
+    // installed, e.g. a re-installed copy whose record still says 1.2.0); a client that does not say
+    // is judged by the applied version recorded in the registry.
+    const current = req.version !== undefined ? req.version : ((await this.store.getDevice(req.deviceId, req.product))?.version ?? null);
     const latest = this.releases.latestOf(req.product, req.channel);
     const schedule = this.schedules.get(req.product, req.channel);
     const moved = this.moved.get(req.product);

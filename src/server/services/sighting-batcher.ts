@@ -1,5 +1,8 @@
 import type { Sighting, Store } from '../../store/store.js';
 
+const CHUNK = 500;
+const key = (s: Sighting) => `${s.product}\u0000${s.deviceId}`;
+
 /**
  * Collects last-seen sightings from the check path in memory and writes them in one transaction
  * per interval (or when the batch is full), so a check never waits on a disk write. Only the
@@ -21,7 +24,7 @@ export class SightingBatcher {
   }
 
   add(s: Sighting): void {
-    this.pending.set(`${s.product}\u0000${s.deviceId}`, s);
+    this.pending.set(key(s), s);
     if (this.pending.size >= this.opts.maxBatch) void this.flush();
   }
 
@@ -31,12 +34,23 @@ export class SightingBatcher {
       if (this.pending.size === 0) return;
       const batch = this.pending;
       this.pending = new Map();
-      try {
-        await this.store.recordSightings([...batch.values()]);
-      } catch (err) {
-        // Put the batch back unless newer sightings of the same devices arrived meanwhile.
-        for (const [k, v] of batch) if (!this.pending.has(k)) this.pending.set(k, v);
-        this.opts.onError(err);
+      const all = [...batch.values()];
+      // SQLite writes block the event loop; chunks with a yield between keep checks flowing
+      // (one 5,000-row transaction held the loop for ~40 ms, bench/README.md).
+      for (let i = 0; i < all.length; i += CHUNK) {
+        const chunk = all.slice(i, i + CHUNK);
+        try {
+          await this.store.recordSightings(chunk);
+        } catch (err) {
+          // Put the rest back unless newer sightings of the same devices arrived meanwhile.
+          for (const v of all.slice(i)) {
+            const k = key(v);
+            if (!this.pending.has(k)) this.pending.set(k, v);
+          }
+          this.opts.onError(err);
+          return;
+        }
+        await new Promise<void>((r) => setImmediate(r));
       }
     });
     return this.flushing;
