@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { toCliError } from './check.js';
+import { CliError } from './cli-error.js';
 import type { CheckResult } from '../agent/check.js';
 
 /**
@@ -29,38 +29,48 @@ function checkInChild(dir: string): Promise<CheckResult> {
   });
 }
 
+/**
+ * `patchwire agent --dir D`: loads the state (a missing or corrupt one is bad usage, exit 2, not
+ * something to retry forever), then checks whenever due until SIGTERM/SIGINT. Resolves to the exit code.
+ */
+export async function runAgentCommand(dir: string): Promise<number> {
+  const [{ loadState }, { agentPaths }, { runAgent }, { isBadInputError }] = await Promise.all([
+    import('../agent/state.js'), import('../agent/paths.js'), import('../agent/agent-loop.js'), import('../agent/errors.js'),
+  ]);
+  let state;
+  try {
+    state = await loadState(agentPaths(dir).state);
+  } catch (err) {
+    process.stderr.write(`patchwire: ${err instanceof Error ? err.message : String(err)}\n`);
+    return isBadInputError(err) ? 2 : 1;
+  }
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  log(`${new Date().toISOString()} agent started for ${state.product} (${state.channel}) at ${state.server}, checking every ${state.intervalSeconds} s`);
+  const controller = new AbortController();
+  // `once`: a second signal while a check finishes falls back to Node's default (exit at once).
+  const stop = (sig: NodeJS.Signals) => {
+    log(`${new Date().toISOString()} ${sig} received: stopping after the current step`);
+    controller.abort();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    await runAgent({ dir, signal: controller.signal, log, check: () => checkInChild(dir) });
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
+  log(`${new Date().toISOString()} agent stopped`);
+  return 0;
+}
+
 export function register(program: Command): void {
   program
     .command('agent')
     .description('Run the agent forever: check whenever due, apply higher versions, retry failures with backoff. SIGTERM/SIGINT stop it cleanly.')
     .requiredOption('--dir <INSTALL_DIR>', 'install folder prepared by `patchwire init`')
     .action(async (flags: { dir: string }) => {
-      const [{ loadState }, { agentPaths }, { runAgent }, { isBadInputError }] = await Promise.all([
-        import('../agent/state.js'), import('../agent/paths.js'), import('../agent/agent-loop.js'), import('../agent/errors.js'),
-      ]);
-      let state;
-      try {
-        // A folder that was never initialised is a usage error, not something to retry forever.
-        state = await loadState(agentPaths(flags.dir).state);
-      } catch (err) {
-        throw toCliError(err, isBadInputError);
-      }
-      const log = (line: string) => process.stdout.write(`${line}\n`);
-      log(`${new Date().toISOString()} agent started for ${state.product} (${state.channel}) at ${state.server}, checking every ${state.intervalSeconds} s`);
-      const controller = new AbortController();
-      // `once`: a second signal while a check finishes falls back to Node's default (exit at once).
-      const stop = (sig: NodeJS.Signals) => {
-        log(`${new Date().toISOString()} ${sig} received: stopping after the current step`);
-        controller.abort();
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      try {
-        await runAgent({ dir: flags.dir, signal: controller.signal, log, check: () => checkInChild(flags.dir) });
-      } finally {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-      }
-      log(`${new Date().toISOString()} agent stopped`);
+      const code = await runAgentCommand(flags.dir);
+      if (code !== 0) throw new CliError('', code === 2 ? 2 : 1);
     });
 }

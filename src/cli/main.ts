@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`patchwire: ${err.message}\n`);
+      if (err.message) process.stderr.write(`patchwire: ${err.message}\n`);
       return err.exitCode;
     }
     process.stderr.write(`patchwire: ${err instanceof Error ? err.message : String(err)}\n`);
