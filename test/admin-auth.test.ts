@@ -31,6 +31,7 @@ import { tempDir, writeTree, snapshotDir } from './helpers/files.js';
 import { runCli, startServer } from './helpers/cli.js';
 import { assertError, multipartBody, sha256, signNext } from './helpers/requests.js';
 
+const MIRROR_TOKEN = 'mirror-secret-token';
 const TOKEN = 'the-right-admin-token-0123456789';
 const DEVICE = 'aa:bb:cc:00:aa:01';
 
@@ -145,10 +146,11 @@ before(async () => {
   services = createServices({
     store, artifacts, keys, clock: systemClock, publicUrl: () => 'http://127.0.0.1:1',
     expiry: { snapshotSeconds: 7 * 86400, timestampSeconds: 86400 }, sightingFlushMs: 50,
-    log: { warn: () => {}, error: () => {} },
+    log: { info: () => {}, warn: () => {}, error: () => {} },
+    mirrorToken: MIRROR_TOKEN,
   });
   await services.load();
-  app = await buildApp({ services, adminTokenHash: hashToken(TOKEN) });
+  app = await buildApp({ services, adminTokenHash: hashToken(TOKEN), mirrorTokenHash: hashToken(MIRROR_TOKEN) });
   await app.ready();
   publisher = generateKeyPair();
 
@@ -296,7 +298,7 @@ describe('device and repository routes need no token', () => {
   }
 
   test('every non-admin route in the route table is one of the documented public routes', () => {
-    const publicRoutes = app.routeTable.filter((r) => !r.url.startsWith('/v1/admin')).map((r) => `${r.method} ${r.url}`).sort();
+    const publicRoutes = app.routeTable.filter((r) => !r.url.startsWith('/v1/admin') && !r.url.startsWith('/v1/mirror')).map((r) => `${r.method} ${r.url}`).sort();
     const expected = [
       'GET /healthz', 'HEAD /healthz', 'POST /v1/check', 'POST /v1/report',
       'GET /v1/products/:product/tuf/:file', 'HEAD /v1/products/:product/tuf/:file',
@@ -304,6 +306,48 @@ describe('device and repository routes need no token', () => {
     ].sort();
     // A new unauthenticated route must be a deliberate decision (add it here and to the docs).
     assert.deepEqual(publicRoutes, expected);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Mirror surface: the mirror token, not the admin token
+// ---------------------------------------------------------------------------------------------
+
+describe('mirror surface: every /v1/mirror route refuses a missing or wrong token and changes nothing', () => {
+  const mirrorRequests = (): InjectOptions[] => [
+    { method: 'POST', url: '/v1/mirror/announce', payload: { url: 'http://127.0.0.1:9' } },
+    { method: 'GET', url: '/v1/mirror/catalog' },
+    { method: 'GET', url: '/v1/mirror/devices?limit=10' },
+    { method: 'POST', url: '/v1/mirror/devices', payload: { records: [] } },
+    { method: 'PUT', url: '/v1/mirror/schedules', payload: { schedules: [] } },
+  ];
+
+  test('the sweep covers every mirror route in the route table', () => {
+    const inTable = new Set(app.routeTable.filter((r) => r.url.startsWith('/v1/mirror') && r.method !== 'HEAD').map((r) => `${r.method} ${r.url}`));
+    const swept = new Set(mirrorRequests().map((r) => `${r.method} ${String(r.url).split("?")[0]}`));
+    assert.deepEqual([...inTable].sort(), [...swept].sort());
+  });
+
+  for (const [label, authorization] of [['no token', undefined], ['the admin token', `Bearer ${TOKEN}`], ['a wrong token', 'Bearer nope'], ['the mirror token plus a character', `Bearer ${MIRROR_TOKEN}x`]] as const) {
+    test(`${label}: 401 PW_UNAUTHORIZED, nothing stored`, async () => {
+      const before = await store.listMirrors();
+      for (const r of mirrorRequests()) {
+        const res = await inject({ ...r, headers: authorization ? { authorization } : {} });
+        assert.equal(res.statusCode, 401, `${r.method} ${r.url}: ${res.body}`);
+        assert.equal(JSON.parse(res.body).code, 'PW_UNAUTHORIZED');
+      }
+      assert.deepEqual(await store.listMirrors(), before);
+    });
+  }
+
+  test('with the mirror token a primary answers; schedules are refused there (the primary owns them)', async () => {
+    const headers = { authorization: `Bearer ${MIRROR_TOKEN}` };
+    const ok = await inject({ method: 'GET', url: '/v1/mirror/catalog', headers });
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.ok(JSON.parse(ok.body).products.some((p: { name: string }) => p.name === 'acme'));
+    const sched = await inject({ method: 'PUT', url: '/v1/mirror/schedules', headers, payload: { schedules: [] } });
+    assert.equal(sched.statusCode, 409);
+    assert.equal(JSON.parse(sched.body).code, 'PW_MIRROR_READ_ONLY');
   });
 });
 

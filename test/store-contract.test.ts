@@ -5,10 +5,14 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import {
-  StoreConflictError, type MetadataRecord, type MetadataRole, type ReleaseRecord, type ReportRecord, type Store,
+  StoreConflictError, type DeviceRecord, type MetadataRecord, type MetadataRole, type ReleaseRecord, type ReportRecord,
+  type Sighting, type Store,
 } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { migrations } from '../src/store/sqlite/migrations.js';
 
 /** One empty database; open() may be called again after close() and must see the same data. */
 interface StoreHarness {
@@ -61,6 +65,25 @@ function report(event: ReportRecord['event'], version: string | null, minute: nu
     detail: event === 'failed' ? 'disk full' : null, at: at(minute), source: 'https://primary.example',
   };
 }
+
+/** A device as it is merged between servers; updatedAt is ignored by mergeDevices. */
+function device(deviceId: string, fields: Partial<DeviceRecord> = {}): DeviceRecord {
+  return {
+    deviceId, product: 'app', channel: 'stable', version: null, firstSeenAt: at(1), lastSeenAt: at(1), lastReportAt: null,
+    source: 'https://m1.example', updatedAt: new Date(0), ...fields,
+  };
+}
+
+const sighting = (deviceId: string, minute: number, fields: Partial<Sighting> = {}): Sighting => ({
+  deviceId, product: 'app', channel: 'stable', seenAt: at(minute), source: 'https://a.example', ...fields,
+});
+
+/** The record without its change time, for comparisons of content. */
+const content = (d: DeviceRecord | undefined): Omit<DeviceRecord, 'updatedAt'> | undefined => {
+  if (!d) return d;
+  const { updatedAt: _, ...rest } = d;
+  return rest;
+};
 
 function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
   describe(`Store contract: ${name}`, () => {
@@ -205,7 +228,7 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
     it('recordSightings adds unknown devices and keeps the newest lastSeenAt', async () => {
       const sighting = { deviceId: 'dev-1', product: 'app', channel: 'stable', seenAt: at(10), source: 'https://a.example' };
       await store.recordSightings([sighting]);
-      assert.deepEqual(await store.getDevice('dev-1', 'app'), {
+      assert.deepEqual(content(await store.getDevice('dev-1', 'app')), {
         deviceId: 'dev-1', product: 'app', channel: 'stable', version: null, firstSeenAt: at(10), lastSeenAt: at(10),
         lastReportAt: null, source: 'https://a.example',
       });
@@ -235,7 +258,7 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
     it('recordReport: applied and rolled-back set the version, failed does not', async () => {
       await store.recordSightings([{ deviceId: 'dev-1', product: 'app', channel: 'stable', seenAt: at(1), source: 'https://a.example' }]);
       let d = await store.recordReport(report('applied', '2.0.0', 10));
-      assert.deepEqual(d, {
+      assert.deepEqual(content(d), {
         deviceId: 'dev-1', product: 'app', channel: 'stable', version: '2.0.0', firstSeenAt: at(1), lastSeenAt: at(10),
         lastReportAt: at(10), source: 'https://primary.example',
       });
@@ -268,6 +291,192 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
       assert.equal(await store.countDevices({ product: 'tool' }), 1);
       assert.deepEqual((await store.listDevices({ product: 'app' })).map((d) => d.deviceId).sort(), ['a', 'b', 'c', 'd']);
       assert.equal((await store.listDevices()).length, 5);
+    });
+
+    it('updatedAt: every write that changes a device moves it forward, a no-op write keeps it', async () => {
+      const before = Date.now();
+      await store.recordSightings([sighting('dev-1', 10)]);
+      const u1 = (await store.getDevice('dev-1', 'app'))!.updatedAt.getTime();
+      assert.ok(u1 >= before && u1 <= Date.now() + 1_000, 'a write is stamped with the time of the write');
+      await store.recordSightings([sighting('dev-1', 11)]);
+      const u2 = (await store.getDevice('dev-1', 'app'))!.updatedAt.getTime();
+      assert.ok(u2 > u1, 'a newer sighting');
+      // An older sighting, or the same one again, changes nothing and must not be resent to mirrors.
+      await store.recordSightings([sighting('dev-1', 5, { source: 'https://old.example' }), sighting('dev-1', 11)]);
+      assert.equal((await store.getDevice('dev-1', 'app'))!.updatedAt.getTime(), u2);
+      // Same time, other source: a change.
+      await store.recordSightings([sighting('dev-1', 11, { source: 'https://m1.example' })]);
+      const u3 = (await store.getDevice('dev-1', 'app'))!.updatedAt.getTime();
+      assert.ok(u3 > u2, 'a sighting that changes the source');
+      const r1 = await store.recordReport(report('applied', '2.0.0', 20));
+      assert.ok(r1.updatedAt.getTime() > u3, 'an applied report');
+      const r2 = await store.recordReport(report('failed', '3.0.0', 21));
+      assert.ok(r2.updatedAt.getTime() > r1.updatedAt.getTime(), 'a failed report');
+      const [m1] = await store.mergeDevices([device('dev-1', { lastSeenAt: at(30), source: 'https://m2.example' })]);
+      assert.ok(m1!.updatedAt.getTime() > r2.updatedAt.getTime(), 'a merge that changes the record');
+      assert.deepEqual(await store.getDevice('dev-1', 'app'), m1);
+      assert.deepEqual(await store.mergeDevices([device('dev-1', { lastSeenAt: at(29) })]), []);
+      assert.deepEqual((await store.getDevice('dev-1', 'app'))!.updatedAt, m1!.updatedAt, 'a merge that changes nothing');
+      // The untouched device keeps its time through all of it.
+      await store.recordSightings([sighting('dev-2', 1)]);
+      const other = (await store.getDevice('dev-2', 'app'))!.updatedAt;
+      await store.recordReport(report('applied', '2.0.0', 40));
+      assert.deepEqual((await store.getDevice('dev-2', 'app'))!.updatedAt, other);
+    });
+
+    it('listDevicesChangedSince: oldest change first, >= since, at most limit', async () => {
+      await store.recordSightings([sighting('c', 1), sighting('a', 1, { product: 'tool' }), sighting('a', 1)]);
+      await store.recordReport(report('applied', '1.0.0', 2, 'b'));
+      await store.recordSightings([sighting('c', 3)]);
+      const all = await store.listDevicesChangedSince(null, 100);
+      // One transaction shares one time: then device id, then product.
+      assert.deepEqual(all.map((d) => `${d.deviceId}/${d.product}`), ['a/app', 'a/tool', 'b/app', 'c/app']);
+      for (let i = 1; i < all.length; i++) assert.ok(all[i]!.updatedAt >= all[i - 1]!.updatedAt);
+      assert.deepEqual(all, await Promise.all(all.map((d) => store.getDevice(d.deviceId, d.product))), 'records as stored');
+      assert.deepEqual((await store.listDevicesChangedSince(null, 2)).map((d) => d.deviceId), ['a', 'a']);
+      const b = all[2]!;
+      assert.deepEqual((await store.listDevicesChangedSince(b.updatedAt, 100)).map((d) => d.deviceId), ['b', 'c'], '>= includes the boundary');
+      assert.deepEqual((await store.listDevicesChangedSince(new Date(b.updatedAt.getTime() + 1), 100)).map((d) => d.deviceId), ['c']);
+      assert.deepEqual(await store.listDevicesChangedSince(new Date(all[3]!.updatedAt.getTime() + 1), 100), []);
+      assert.deepEqual(await store.listDevicesChangedSince(null, 0), []);
+    });
+
+    it('listDevicesChangedSince pages through more same-time changes than one page holds (after)', async () => {
+      const ids = Array.from({ length: 25 }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
+      await store.mergeDevices(ids.map((id) => device(id)));
+      const first = await store.listDevicesChangedSince(null, 10);
+      // All 25 share one updatedAt: `>=` alone would return this same page for ever.
+      assert.deepEqual(await store.listDevicesChangedSince(first[9]!.updatedAt, 10), first);
+      const pages: string[] = [];
+      let page = first;
+      while (page.length > 0) {
+        pages.push(...page.map((d) => d.deviceId));
+        const last = page[page.length - 1]!;
+        page = await store.listDevicesChangedSince(last.updatedAt, 10, last);
+        // A change made between two pages sorts after the page already read.
+        if (pages.length === 10) await store.recordSightings([sighting('dev-00', 50)]);
+      }
+      assert.deepEqual(pages, [...ids, 'dev-00']);
+    });
+
+    it('mergeDevices adds unknown devices and merges known ones by the rule', async () => {
+      await store.recordReport({ ...report('applied', '2.0.0', 10), source: 'https://primary.example' });
+      await store.recordSightings([sighting('dev-1', 20, { source: 'https://primary.example' })]);
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-2'));
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-3'));
+      const before = Date.now();
+      const changed = await store.mergeDevices([
+        // Lower version with a later report: the version stays (it never goes backwards), but the
+        // later sighting brings lastSeen, channel and source, and the earlier first sighting.
+        device('dev-1', { version: '1.9.0', lastReportAt: at(30), firstSeenAt: at(0), lastSeenAt: at(25), channel: 'beta' }),
+        // Higher version, even though its report is older.
+        device('dev-2', { version: '1.1.0', lastReportAt: at(5), lastSeenAt: at(5) }),
+        // Equal version, later report; a pre-release of a higher version beats the release below it.
+        device('dev-3', { version: '1.0.0', lastReportAt: at(12), lastSeenAt: at(12) }),
+        device('dev-4', { version: '2.0.0-rc.1', lastReportAt: at(3), firstSeenAt: at(2), lastSeenAt: at(3), product: 'tool' }),
+      ]);
+      assert.deepEqual(changed.map((d) => `${d.deviceId}/${d.product}`).sort(), ['dev-1/app', 'dev-2/app', 'dev-3/app', 'dev-4/tool']);
+      for (const d of changed) {
+        assert.ok(d.updatedAt.getTime() >= before, 'updatedAt is the write time, not the incoming one');
+        assert.deepEqual(await store.getDevice(d.deviceId, d.product), d, 'returned as stored');
+      }
+      assert.deepEqual(content(await store.getDevice('dev-1', 'app')), {
+        deviceId: 'dev-1', product: 'app', channel: 'beta', version: '2.0.0', firstSeenAt: at(0), lastSeenAt: at(25),
+        lastReportAt: at(10), source: 'https://m1.example',
+      });
+      const d2 = await store.getDevice('dev-2', 'app');
+      assert.deepEqual([d2?.version, d2?.lastReportAt, d2?.lastSeenAt, d2?.source], ['1.1.0', at(5), at(10), 'https://primary.example']);
+      const d3 = await store.getDevice('dev-3', 'app');
+      assert.deepEqual([d3?.version, d3?.lastReportAt, d3?.source], ['1.0.0', at(12), 'https://m1.example']);
+      assert.deepEqual(content(await store.getDevice('dev-4', 'tool')), content(device('dev-4', {
+        version: '2.0.0-rc.1', lastReportAt: at(3), firstSeenAt: at(2), lastSeenAt: at(3), product: 'tool',
+      })));
+      assert.equal(await store.getDevice('dev-4', 'app'), undefined);
+      // Merging what is already there, or anything older, changes nothing and writes nothing.
+      const snapshot = await store.listDevices();
+      assert.deepEqual(await store.mergeDevices(snapshot), []);
+      assert.deepEqual(await store.mergeDevices([
+        device('dev-1', { version: '0.1.0', lastReportAt: at(99), lastSeenAt: at(1), firstSeenAt: at(1) }),
+        device('dev-2', { version: null, lastSeenAt: at(2) }),
+      ]), []);
+      assert.deepEqual(await store.listDevices(), snapshot, 'no row rewritten, no updatedAt moved');
+      // No report history is invented by a merge.
+      assert.deepEqual(await store.listReports('dev-4', 'tool'), []);
+    });
+
+    it('mergeDevices reports a device given twice in one batch once, as finally stored', async () => {
+      const changed = await store.mergeDevices([
+        device('dev-1', { version: '1.0.0', lastReportAt: at(1) }),
+        device('dev-1', { version: '2.0.0', lastReportAt: at(2) }),
+        device('dev-1', { version: '1.5.0', lastReportAt: at(3) }),
+      ]);
+      assert.equal(changed.length, 1);
+      assert.equal(changed[0]!.version, '2.0.0');
+      assert.deepEqual(await store.getDevice('dev-1', 'app'), changed[0]);
+    });
+
+    it('mergeDevices takes 10,000 records in one call', async () => {
+      const batch = Array.from({ length: 10_000 }, (_, i) => device(`dev-${i}`, { version: '1.0.0', lastReportAt: at(1) }));
+      let t = performance.now();
+      assert.equal((await store.mergeDevices(batch)).length, 10_000);
+      const addMs = performance.now() - t;
+      t = performance.now();
+      assert.deepEqual(await store.mergeDevices(batch), []);
+      const sameMs = performance.now() - t;
+      t = performance.now();
+      const newer = batch.map((d) => ({ ...d, version: '1.1.0', lastReportAt: at(2) }));
+      assert.equal((await store.mergeDevices(newer)).length, 10_000);
+      const changeMs = performance.now() - t;
+      assert.equal(await store.countDevices(), 10_000);
+      assert.deepEqual(await store.countVersions(), { '1.1.0': 10_000 });
+      // Generous bounds (a slow CI machine); on a laptop each call takes well under 100 ms.
+      for (const ms of [addMs, sameMs, changeMs]) assert.ok(ms < 3_000, `10,000 merged in ${ms.toFixed(0)} ms`);
+    });
+
+    it('mergeDevices of a batch with an invalid version writes nothing', async () => {
+      await store.recordReport(report('applied', '1.0.0', 1));
+      await assert.rejects(store.mergeDevices([
+        device('dev-2', { version: '1.0.0' }),
+        device('dev-1', { version: 'not-a-version', lastReportAt: at(2) }),
+      ]));
+      assert.equal(await store.getDevice('dev-2', 'app'), undefined, 'the whole batch is one transaction');
+    });
+
+    it('mirrors: upsert adds or refreshes announcedAt, update records a sync, list is by url', async () => {
+      assert.deepEqual(await store.listMirrors(), []);
+      await store.upsertMirror('https://m2.example', at(1));
+      await store.upsertMirror('https://m1.example', at(2));
+      const fresh = { cursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null };
+      assert.deepEqual(await store.listMirrors(), [
+        { url: 'https://m1.example', announcedAt: at(2), ...fresh },
+        { url: 'https://m2.example', announcedAt: at(1), ...fresh },
+      ]);
+      await store.updateMirror('https://m1.example', { cursor: at(3), lastSyncAt: at(4), lastAttemptAt: at(4), pulled: 12, pushed: 7 });
+      await store.updateMirror('https://m1.example', { lastAttemptAt: at(5), error: 'connect ECONNREFUSED' });
+      await store.updateMirror('https://m1.example', {});
+      await store.updateMirror('https://unknown.example', { pulled: 1 });
+      // Announcing again keeps the sync state.
+      await store.upsertMirror('https://m1.example', at(6));
+      const m1 = { url: 'https://m1.example', announcedAt: at(6), cursor: at(3), lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED' };
+      assert.deepEqual(await store.listMirrors(), [m1, { url: 'https://m2.example', announcedAt: at(1), ...fresh }]);
+      await store.updateMirror('https://m1.example', { error: null, cursor: null });
+      assert.deepEqual((await store.listMirrors())[0], { ...m1, error: null, cursor: null });
+    });
+
+    it('change times and mirrors survive close and reopen', async () => {
+      await store.recordSightings([sighting('dev-1', 1)]);
+      const [merged] = await store.mergeDevices([device('dev-2', { version: '1.0.0', lastReportAt: at(2) })]);
+      await store.upsertMirror('https://m1.example', at(1));
+      await store.updateMirror('https://m1.example', { cursor: merged!.updatedAt, pulled: 1 });
+      const devices = await store.listDevicesChangedSince(null, 10);
+      const mirrors = await store.listMirrors();
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual(await again.listDevicesChangedSince(null, 10), devices);
+      assert.deepEqual(await again.listMirrors(), mirrors);
+      // The write clock goes on after the newest stored change.
+      await again.recordSightings([sighting('dev-1', 2)]);
+      assert.ok((await again.getDevice('dev-1', 'app'))!.updatedAt > merged!.updatedAt);
     });
 
     it('data survives close and reopen', async () => {
@@ -303,3 +512,32 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
 for (const impl of implementations) {
   if (selected.includes(impl.name)) storeContract(impl.name, impl.harness);
 }
+
+describe('SQLite: migration 0002 on a database made by 0001', () => {
+  it('backfills updated_at with last_seen_at and adds the mirrors table', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'patchwire-migrate-'));
+    roots.push(root);
+    const file = join(root, 'data', 'patchwire.db');
+    await SqliteStore.open(file).then((s) => s.close()); // creates the folder and file
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(file) }) });
+    const first = { '0001_initial': migrations['0001_initial']! };
+    const { error } = await new Migrator({ db, provider: { getMigrations: async () => first } }).migrateToLatest();
+    assert.equal(error, undefined);
+    await db.insertInto('devices').values({
+      device_id: 'old', product: 'app', channel: 'stable', version: '1.0.0', first_seen_at: at(1).getTime(),
+      last_seen_at: at(7).getTime(), last_report_at: at(3).getTime(), source: 's',
+    }).execute();
+    await db.destroy();
+    const store = await SqliteStore.open(file);
+    try {
+      await store.migrate();
+      assert.deepEqual((await store.getDevice('old', 'app'))?.updatedAt, at(7));
+      assert.deepEqual((await store.listDevicesChangedSince(at(7), 10)).map((d) => d.deviceId), ['old']);
+      assert.deepEqual(await store.listMirrors(), []);
+      await store.recordSightings([sighting('new', 1)]);
+      assert.ok((await store.getDevice('new', 'app'))!.updatedAt > at(7));
+    } finally {
+      await store.close();
+    }
+  });
+});

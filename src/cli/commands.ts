@@ -11,8 +11,9 @@ import { register as init } from './init.js';
 import { register as check } from './check.js';
 import { register as agent } from './agent.js';
 import { register as rollback } from './rollback.js';
+import { register as reconcile } from './reconcile.js';
 
 /** Every command registers itself from its own file (one file per command), in help order. */
 export const commands: Array<(program: Command) => void> = [
-  serve, keygen, product, publish, schedule, move, devices, status, init, check, agent, rollback,
+  serve, keygen, product, publish, schedule, move, devices, status, reconcile, init, check, agent, rollback,
 ];

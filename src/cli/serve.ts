@@ -5,6 +5,18 @@ import { parseDuration } from '../protocol/duration.js';
 interface Opts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
+  mirrorToken?: string; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
+}
+
+function httpUrl(flag: string, text: string): string {
+  if (!/^https?:\/\/[^/?#\s]+\/?$/.test(text)) throw new CliError(`${flag} '${text}' must be http(s)://host[:port]`);
+  return text.replace(/\/$/, '');
+}
+
+function seconds(flag: string, text: string): number {
+  const n = parseDuration(text);
+  if (!n) throw new CliError(`${flag} '${text}' is not a duration such as 30s, 1m or 1h`);
+  return n;
 }
 
 function port(text: string): number {
@@ -23,26 +35,39 @@ export function register(program: Command): void {
     .option('--db <url>', 'database: sqlite:PATH (default: <data>/patchwire.db)')
     .option('--store <url>', 'artifact store: file:PATH (default: <data>/artifacts)')
     .option('--public-url <url>', 'the URL devices reach this server at (default: http://host:port)')
-    .option('--upstream <url>', 'run as a mirror of this primary (not built yet)')
-    .option('--upstream-token <token>', 'the primary\'s mirror token (not built yet)')
+    .option('--upstream <url>', 'run as a mirror of this primary: replicate from it, serve devices, hand records back')
+    .option('--upstream-token <token>', 'mirror mode: the mirror token (default: $PATCHWIRE_UPSTREAM_TOKEN)')
+    .option('--mirror-token <token>', 'primary: the token mirrors present; enables consolidation (default: $PATCHWIRE_MIRROR_TOKEN)')
+    .option('--reconcile-interval <duration>', 'primary: how often to consolidate the mirrors', '1m')
+    .option('--sync-interval <duration>', 'mirror: how often to replicate from the primary', '30s')
+    .option('--alarm-webhook <url>', 'POST raised alarms (e.g. schedule-overdue) as JSON to this URL')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .action(async (o: Opts) => {
-      if (o.upstream || o.upstreamToken) throw new CliError('mirror mode (--upstream) is not built yet; run without it for a primary');
+      const upstreamToken = o.upstreamToken ?? process.env.PATCHWIRE_UPSTREAM_TOKEN;
+      const mirrorToken = o.mirrorToken ?? (process.env.PATCHWIRE_MIRROR_TOKEN || undefined);
+      if (o.upstream && !upstreamToken) throw new CliError('--upstream needs --upstream-token (or PATCHWIRE_UPSTREAM_TOKEN): the mirror token the primary was started with');
+      if (!o.upstream && o.upstreamToken) throw new CliError('--upstream-token goes with --upstream URL (mirror mode)');
+      if (o.upstream && mirrorToken) throw new CliError('--mirror-token is for a primary; a mirror uses --upstream-token');
+      const upstream = o.upstream ? { url: httpUrl('--upstream', o.upstream), token: upstreamToken! } : undefined;
+      const alarmWebhook = o.alarmWebhook ? (() => { try { const u = new URL(o.alarmWebhook!); if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(); return u.href; } catch { throw new CliError(`--alarm-webhook '${o.alarmWebhook}' is not an http(s) URL`); } })() : undefined;
+      const reconcileIntervalMs = seconds('--reconcile-interval', o.reconcileInterval) * 1000;
+      const syncIntervalMs = seconds('--sync-interval', o.syncInterval) * 1000;
       const timestampExpirySeconds = parseDuration(o.timestampExpiry);
       if (!timestampExpirySeconds) throw new CliError(`--timestamp-expiry '${o.timestampExpiry}' is not a duration such as 1d or 12h`);
       const maxUploadBytes = Number(o.maxUpload);
       if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes <= 0) throw new CliError(`--max-upload '${o.maxUpload}' is not a byte count`);
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw new CliError(`--log-level '${o.logLevel}' is not one of fatal, error, warn, info, debug`);
-      if (o.publicUrl && !/^https?:\/\/[^/?#]+\/?$/.test(o.publicUrl)) throw new CliError(`--public-url '${o.publicUrl}' must be http(s)://host[:port]`);
+      const publicUrl = o.publicUrl ? httpUrl('--public-url', o.publicUrl) : undefined;
       const { startServer, ServerConfigError } = await import('../server/start.js');
       let server;
       try {
         server = await startServer({
           dataDir: o.data, host: o.host, port: port(o.port), db: o.db, artifactStore: o.store,
-          publicUrl: o.publicUrl?.replace(/\/$/, ''), token: process.env.PATCHWIRE_TOKEN || undefined,
+          publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
+          upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

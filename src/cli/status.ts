@@ -14,6 +14,8 @@ export function register(program: Command): void {
       if (o.json) return printJson(s);
       process.stdout.write(`devices: ${s.devices}\n`);
       for (const [v, n] of Object.entries(s.versions)) process.stdout.write(`  ${v}: ${n}\n`);
+      process.stdout.write(`mirrors: ${s.mirrors.length === 0 ? 'none' : ''}\n`);
+      for (const m of s.mirrors) process.stdout.write(`  ${m.url}: last sync ${m.lastSyncAt ?? 'never'}, pulled ${m.pulled}, pushed ${m.pushed}${m.error ? `, FAILING: ${m.error}` : ''}\n`);
       process.stdout.write(`alarms: ${s.alarms.length === 0 ? 'none' : ''}\n`);
       for (const a of s.alarms) process.stdout.write(`  ${a.kind} ${a.product}/${a.channel} scheduled ${a.scheduledAt}: publish or set a new schedule\n`);
     });

@@ -5,3 +5,4 @@ export * from './names.js';
 export * from './wire.js';
 export * from './errors.js';
 export * from './time.js';
+export * from './device-merge.js';

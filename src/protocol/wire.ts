@@ -118,7 +118,7 @@ export interface AlarmView {
 export interface StatusView {
   devices: number;
   versions: Record<string, number>;
-  mirrors: unknown[];
+  mirrors: MirrorView[];
   alarms: AlarmView[];
 }
 
@@ -128,4 +128,61 @@ export interface ErrorBody {
   code: string;
   error: string;
   message: string;
+}
+
+// ---- Mirror protocol (docs/protocol.md, "Mirror surface"); every route needs the mirror token ----
+
+/** POST /v1/mirror/announce on the primary: a mirror tells where devices reach it. */
+export interface MirrorAnnounce {
+  url: string;
+}
+
+/** GET /v1/mirror/catalog on the primary: what a mirror must hold to serve devices. */
+export interface MirrorCatalog {
+  products: Array<{
+    name: string;
+    createdAt: string;
+    /** Highest version of each role's metadata; the mirror fetches what it lacks from the TUF routes. */
+    metadata: { root: number; targets: number; snapshot: number; timestamp: number };
+    releases: Array<{ channel: string; version: string; target: string; sha256: string; length: number; treeHash: string; createdAt: string }>;
+    moved: { url: string; target: string; sha256: string; setAt: string } | null;
+  }>;
+  schedules: ScheduleSync[];
+}
+
+export interface ScheduleSync {
+  product: string;
+  channel: string;
+  at: string;
+  spreadSeconds: number;
+  setAt: string;
+}
+
+/** A device record as mirrors and the primary exchange it (GET and POST /v1/mirror/devices). */
+export interface DeviceSync {
+  deviceId: string;
+  product: string;
+  channel: string;
+  version: string | null;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  lastReportAt: string | null;
+  source: string;
+  /** The sending store's change time (the pull cursor); ignored when merging. */
+  updatedAt: string;
+}
+
+/** One mirror in `status --json`. */
+export interface MirrorView {
+  url: string;
+  announcedAt: string;
+  lastSyncAt: string | null;
+  pulled: number;
+  pushed: number;
+  error: string | null;
+}
+
+/** `reconcile --json`. */
+export interface ReconcileView {
+  mirrors: Array<{ url: string; pulled: number; pushed: number; error?: string }>;
 }

@@ -16,13 +16,15 @@ export function newToken(): string {
  * match. Hashing both sides first gives equal-length buffers, so timingSafeEqual compares in
  * constant time whatever the token's length.
  */
-export function adminAuth(tokenHash: Buffer) {
+export function adminAuth(tokenHash: Buffer, which?: string) {
   return async (req: FastifyRequest): Promise<void> => {
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;
-    if (!m) throw new ApiError('PW_UNAUTHORIZED', 'missing admin token: send `Authorization: Bearer <token>` (CLI: --token or PATCHWIRE_TOKEN)');
+    if (!m) {
+      throw new ApiError('PW_UNAUTHORIZED', which ? `missing ${which}` : 'missing admin token: send `Authorization: Bearer <token>` (CLI: --token or PATCHWIRE_TOKEN)');
+    }
     if (!timingSafeEqual(hashToken(m[1]!), tokenHash)) {
-      throw new ApiError('PW_UNAUTHORIZED', 'wrong admin token: use the token the server printed on first start or its PATCHWIRE_TOKEN');
+      throw new ApiError('PW_UNAUTHORIZED', which ? `wrong ${which}` : 'wrong admin token: use the token the server printed on first start or its PATCHWIRE_TOKEN');
     }
   };
 }

@@ -3,12 +3,16 @@ import { installErrorHandler } from './error-handler.js';
 import { deviceApi } from './routes/device-api.js';
 import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
+import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
 
 export interface AppOptions {
   services: Services;
   /** sha256 of the admin token. */
   adminTokenHash: Buffer;
+  /** sha256 of the mirror token; null: the mirror surface refuses every call. */
+  mirrorTokenHash?: Buffer | null;
+  role?: 'primary' | 'mirror';
   maxUploadBytes?: number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -42,10 +46,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: '/v1', services: opts.services });
   await app.register(repositoryApi, { prefix: '/v1', services: opts.services });
+  await app.register(mirrorApi, { prefix: '/v1/mirror', services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary' });
   await app.register(adminApi, {
     prefix: '/v1/admin',
     services: opts.services,
     tokenHash: opts.adminTokenHash,
+    readOnly: opts.role === 'mirror',
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,
   });
   app.decorate('routeTable', routeTable);

@@ -26,6 +26,15 @@ export interface StartOptions {
   sightingFlushMs?: number;
   maxUploadBytes?: number;
   logLevel?: string;
+  /** Primary: the token mirrors use (and this server sends to them); enables consolidation. */
+  mirrorToken?: string;
+  /** Mirror mode: the primary's URL and the mirror token. */
+  upstream?: { url: string; token: string };
+  /** How often a primary consolidates its mirrors (default 60 s). */
+  reconcileIntervalMs?: number;
+  /** How often a mirror replicates from its primary (default 30 s). */
+  syncIntervalMs?: number;
+  alarmWebhook?: string;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
 }
@@ -74,7 +83,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const store = await openStore(opts);
   await store.migrate();
   const artifacts = await DiskArtifactStore.open(opts.artifactStore ? resolve(opts.artifactStore.replace(/^file:/, '')) : join(opts.dataDir, 'artifacts'));
-  const keys = await loadOrCreateOnlineKeys(opts.dataDir);
+  // A mirror never signs, so it holds no online keys at all.
+  const keys = opts.upstream ? null : await loadOrCreateOnlineKeys(opts.dataDir);
   const tokenHash = await adminTokenHash(store, opts);
   let url = opts.publicUrl ?? '';
   let app: FastifyInstance | undefined;
@@ -86,10 +96,21 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     publicUrl: () => url,
     expiry: { snapshotSeconds: opts.snapshotExpirySeconds ?? 7 * 86400, timestampSeconds: opts.timestampExpirySeconds ?? 86400 },
     sightingFlushMs: opts.sightingFlushMs ?? 1000,
-    log: { warn: (o, m) => app?.log.warn(o, m), error: (o, m) => app?.log.error(o, m) },
+    log: { info: (o, m) => app?.log.info(o, m), warn: (o, m) => app?.log.warn(o, m), error: (o, m) => app?.log.error(o, m) },
+    mirrorToken: opts.mirrorToken,
+    upstream: opts.upstream,
+    alarmWebhook: opts.alarmWebhook,
   });
   await services.load();
-  app = await buildApp({ services, adminTokenHash: tokenHash, maxUploadBytes: opts.maxUploadBytes, logger: { level: opts.logLevel ?? 'info' } });
+  const mirrorToken = opts.upstream?.token ?? opts.mirrorToken;
+  app = await buildApp({
+    services,
+    adminTokenHash: tokenHash,
+    mirrorTokenHash: mirrorToken ? hashToken(mirrorToken) : null,
+    role: opts.upstream ? 'mirror' : 'primary',
+    maxUploadBytes: opts.maxUploadBytes,
+    logger: { level: opts.logLevel ?? 'info' },
+  });
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -102,6 +123,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     services.status.alarms();
   }, 60_000);
   timer.unref();
+  // Mirror: replicate now (without waiting: a mirror serves what it has while the primary is
+  // away) and then periodically. Primary: consolidate the mirrors periodically.
+  const { replicator, consolidation } = services;
+  const syncTimer = replicator
+    ? every(opts.syncIntervalMs ?? 30_000, () => replicator.sync(), (err) => app?.log.warn({ err: (err as Error).message }, 'replication from the primary failed; serving what this mirror has'))
+    : consolidation
+      ? every(opts.reconcileIntervalMs ?? 60_000, () => consolidation.reconcile(), (err) => app?.log.error({ err }, 'consolidation failed'), false)
+      : undefined;
   let closing: Promise<void> | undefined;
   return {
     app,
@@ -110,6 +139,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        if (syncTimer) clearInterval(syncTimer);
         await app!.close();
         await services.close();
         await store.close();
@@ -117,4 +147,18 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/** Runs `job` every `ms` (and once now when `now`), never two at a time; errors go to `onError`. */
+function every(ms: number, job: () => Promise<unknown>, onError: (err: unknown) => void, now = true): NodeJS.Timeout {
+  let busy = false;
+  const run = () => {
+    if (busy) return;
+    busy = true;
+    job().catch(onError).finally(() => { busy = false; });
+  };
+  if (now) run();
+  const t = setInterval(run, ms);
+  t.unref();
+  return t;
 }

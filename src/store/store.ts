@@ -61,6 +61,29 @@ export interface DeviceRecord {
   lastReportAt: Date | null;
   /** URL of the server (primary or mirror) that last heard from the device. */
   source: string;
+  /**
+   * When this store last changed the record (any write); the cursor of mirror consolidation.
+   * A write that changes nothing (an older sighting, a merge with nothing new) keeps it. Each write
+   * transaction takes Date.now(), but always later than every updatedAt already stored (so a
+   * clock stepped back, or several writes in one millisecond, never place a change before a
+   * cursor a reader already holds); all rows of one transaction share the time.
+   */
+  updatedAt: Date;
+}
+
+/** A mirror known to the primary, and how its last consolidation went. */
+export interface MirrorRecord {
+  url: string;
+  announcedAt: Date;
+  /** updatedAt of the newest device record pulled from the mirror (pull `>=` it next time). */
+  cursor: Date | null;
+  lastSyncAt: Date | null;
+  lastAttemptAt: Date | null;
+  /** Records pulled and pushed in the last successful sync. */
+  pulled: number;
+  pushed: number;
+  /** The error of the last attempt, or null when it succeeded. */
+  error: string | null;
 }
 
 /** A last-seen sighting from the check path; batched by the server, written in one transaction. */
@@ -140,6 +163,35 @@ export interface Store {
   recordReport(report: ReportRecord): Promise<DeviceRecord>;
   listDevices(filter?: { product?: string }): Promise<DeviceRecord[]>;
   listReports(deviceId: string, product: string): Promise<ReportRecord[]>;
+  /**
+   * Devices whose record changed at or after `since` (updatedAt >= since), oldest change first,
+   * at most `limit`. Consolidation pulls a mirror's changes with it; `>=` may return a record
+   * twice across calls, which the idempotent merge makes harmless.
+   *
+   * Many records can share one updatedAt (a mergeDevices call or a sighting batch writes all its
+   * rows with one time), and a page of `limit` records all at the cursor's time would come back
+   * unchanged forever. `after` (the deviceId/product of the last record of the previous page, with
+   * `since` = its updatedAt) makes the page start strictly after that record in the
+   * (updatedAt, deviceId, product) order instead, so paging always advances. Ignored when `since`
+   * is null.
+   */
+  listDevicesChangedSince(
+    since: Date | null, limit: number, after?: { deviceId: string; product: string },
+  ): Promise<DeviceRecord[]>;
+  /**
+   * Merges records from another server into this store in one transaction with mergeDevice()
+   * (src/protocol/device-merge.ts): unknown devices are added, known ones merged. Returns the
+   * records that changed, as stored afterwards (their updatedAt set to now). `updatedAt` of the
+   * incoming records is ignored.
+   */
+  mergeDevices(records: DeviceRecord[]): Promise<DeviceRecord[]>;
+
+  /** Adds a mirror or refreshes its announcedAt (its sync state is kept). */
+  upsertMirror(url: string, announcedAt: Date): Promise<void>;
+  listMirrors(): Promise<MirrorRecord[]>;
+  /** Records the outcome of one consolidation attempt with a mirror. */
+  updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void>;
+
   /** Number of devices per applied version (`null` version counted under the key `none`). */
   countVersions(filter?: { product?: string }): Promise<Record<string, number>>;
   countDevices(filter?: { product?: string }): Promise<number>;

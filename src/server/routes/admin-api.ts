@@ -12,12 +12,21 @@ export interface AdminApiOptions {
   services: Services;
   tokenHash: Buffer;
   maxUploadBytes: number;
+  /** A mirror: reads only; changes go to the primary. */
+  readOnly?: boolean;
 }
 
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const { products, releases, schedules, moved, devices, status, store, artifacts } = opts.services;
   app.addHook('onRequest', adminAuth(opts.tokenHash));
+  if (opts.readOnly) {
+    app.addHook('onRequest', async (req) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror: publish, schedule, move and reconcile on the primary');
+      }
+    });
+  }
   await app.register(multipart, { limits: { files: 1, fields: 4, fieldSize: 16 * 1024 * 1024, fileSize: opts.maxUploadBytes } });
 
   app.get('/online-keys', async () => products.onlineKeys());
@@ -78,6 +87,13 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     products.require(req.params.product);
     const rows = await store.listReports(req.params.deviceId, req.params.product);
     return rows.map((r) => ({ ...r, at: r.at.toISOString() }));
+  });
+
+  app.post('/reconcile', async () => {
+    if (!opts.services.consolidation) {
+      throw new ApiError('PW_BAD_REQUEST', 'consolidation is off: start the primary with PATCHWIRE_MIRROR_TOKEN (or --mirror-token) so mirrors can join');
+    }
+    return opts.services.consolidation.reconcile();
   });
 
   app.get<{ Querystring: { product?: string } }>('/status', async (req) => {

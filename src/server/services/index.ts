@@ -10,17 +10,32 @@ import { MovedService } from './moved.js';
 import { SightingBatcher } from './sighting-batcher.js';
 import { DeviceService } from './devices.js';
 import { StatusService } from './status.js';
+import { Consolidation } from './consolidation.js';
+import { Replicator } from './replicator.js';
 
 export interface ServicesOptions {
   store: Store;
   artifacts: ArtifactStore;
-  keys: OnlineKeyPairs;
+  /** null on a mirror, which never signs. */
+  keys: OnlineKeyPairs | null;
   clock: Clock;
   /** This server's URL, recorded as the `source` of the devices it hears from. */
   publicUrl: () => string;
   expiry: ExpiryPolicy;
   sightingFlushMs: number;
-  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  log: Log;
+  /** On a primary: the mirror token it sends to its mirrors (consolidation is off without it). */
+  mirrorToken?: string;
+  /** On a mirror: the primary to replicate from, and the mirror token. */
+  upstream?: { url: string; token: string };
+  /** POSTed a JSON `{ alarm, message }` when an alarm is raised. */
+  alarmWebhook?: string;
+}
+
+export interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 export type Services = ReturnType<typeof wire> & { load(): Promise<void>; close(): Promise<void> };
@@ -38,8 +53,33 @@ function wire(o: ServicesOptions) {
     onError: (err) => o.log.error({ err }, 'writing device sightings failed; will retry'),
   });
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock);
-  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm: AlarmView) => o.log.warn({ alarm }, msg));
-  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status };
+  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm));
+  const reload = async () => {
+    await products.load();
+    await Promise.all([releases.load(), schedules.load(), moved.load()]);
+  };
+  const consolidation = o.mirrorToken
+    ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log })
+    : undefined;
+  const replicator = o.upstream
+    ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
+    : undefined;
+  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status, consolidation, replicator, reload };
+}
+
+/** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
+function raiseAlarm(o: ServicesOptions, message: string, alarm: AlarmView): void {
+  o.log.warn({ alarm }, message);
+  if (!o.alarmWebhook) return;
+  fetch(o.alarmWebhook, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ alarm, message }),
+    signal: AbortSignal.timeout(10_000),
+  }).then(
+    (res) => { if (!res.ok) o.log.warn({ status: res.status }, `the alarm webhook ${o.alarmWebhook} answered ${res.status}`); },
+    (err: Error) => o.log.warn({ err: err.message }, `the alarm webhook ${o.alarmWebhook} could not be reached`),
+  );
 }
 
 /** Wires the domain services (one per aggregate) over a store and an artifact store. */

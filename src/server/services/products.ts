@@ -13,7 +13,7 @@ export class ProductService {
   constructor(
     private readonly store: Store,
     private readonly tuf: TufMetadataService,
-    private readonly keys: OnlineKeyPairs,
+    private readonly keys: OnlineKeyPairs | null,
     private readonly now: Clock,
   ) {}
 
@@ -22,6 +22,7 @@ export class ProductService {
   }
 
   onlineKeys(): { snapshot: string; timestamp: string } {
+    if (!this.keys) throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror and holds no online keys; create products on the primary');
     return { snapshot: this.keys.snapshot.publicHex, timestamp: this.keys.timestamp.publicHex };
   }
 

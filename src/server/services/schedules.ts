@@ -1,4 +1,6 @@
 import type { ScheduleRecord, Store } from '../../store/store.js';
+import type { ScheduleSync } from '../../protocol/wire.js';
+import { applySchedules } from './schedule-sync.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
@@ -24,6 +26,13 @@ export class ScheduleService {
 
   all(): ScheduleRecord[] {
     return [...this.byKey.values()];
+  }
+
+  /** Stores schedules handed down by the primary (on a mirror) and refreshes this view. */
+  async replicate(list: ScheduleSync[]): Promise<boolean> {
+    const changed = await applySchedules(this.store, list);
+    if (changed) await this.load();
+    return changed;
   }
 
   /** Sets the schedule; a time in the past is refused (it would raise an alarm at once). */

@@ -43,6 +43,14 @@ export class StatusService {
     await this.sightings.flush();
     const filter = product ? { product } : {};
     const [devices, versions] = await Promise.all([this.store.countDevices(filter), this.store.countVersions(filter)]);
-    return { devices, versions, mirrors: [], alarms: this.alarms() };
+    const mirrors = (await this.store.listMirrors()).map((m) => ({
+      url: m.url,
+      announcedAt: m.announcedAt.toISOString(),
+      lastSyncAt: m.lastSyncAt?.toISOString() ?? null,
+      pulled: m.pulled,
+      pushed: m.pushed,
+      error: m.error,
+    }));
+    return { devices, versions, mirrors, alarms: this.alarms() };
   }
 }

@@ -30,10 +30,16 @@ export class TufMetadataService {
 
   constructor(
     private readonly store: Store,
-    private readonly keys: OnlineKeyPairs,
+    /** null on a mirror: it serves the primary's metadata verbatim and never signs. */
+    private readonly keys: OnlineKeyPairs | null,
     private readonly expiry: ExpiryPolicy,
     private readonly now: Clock,
   ) {}
+
+  private signingKeys(): OnlineKeyPairs {
+    if (!this.keys) throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror: it never signs; publish, schedule and move on the primary');
+    return this.keys;
+  }
 
   /** Verifies `targets` as the next targets version of `product` (call inside `lock.run`). */
   async verifyNextTargets(product: string, targets: unknown): Promise<VerifiedTargets> {
@@ -60,19 +66,20 @@ export class TufMetadataService {
 
   /** Builds snapshot v`snapshotVersion` naming the given targets, and timestamp v`timestampVersion` naming it. */
   sign(product: string, targets: { version: number; json: string }, snapshotVersion: number, timestampVersion: number): MetadataRecord[] {
+    const keys = this.signingKeys();
     const now = this.now().getTime();
     const snapshot = signSnapshot({
       version: snapshotVersion,
       targetsVersion: targets.version,
       targetsJson: targets.json,
-      key: this.keys.snapshot,
+      key: keys.snapshot,
       expires: new Date(now + this.expiry.snapshotSeconds * 1000),
     });
     const timestamp = signTimestamp({
       version: timestampVersion,
       snapshotVersion,
       snapshotJson: snapshot.json,
-      key: this.keys.timestamp,
+      key: keys.timestamp,
       expires: new Date(now + this.expiry.timestampSeconds * 1000),
     });
     return [
@@ -86,6 +93,8 @@ export class TufMetadataService {
    * Returns true when it wrote new metadata.
    */
   async refresh(product: string): Promise<boolean> {
+    const keys = this.keys;
+    if (!keys) return false;
     return this.lock.run(product, async () => {
       const [targets, snap, ts] = await Promise.all([
         this.store.getMetadata(product, 'targets'),
@@ -105,7 +114,7 @@ export class TufMetadataService {
           version: ts.version + 1,
           snapshotVersion: snap.version,
           snapshotJson: snap.json,
-          key: this.keys.timestamp,
+          key: keys.timestamp,
           expires: new Date(now + this.expiry.timestampSeconds * 1000),
         });
         await this.store.putMetadata([{ product, role: 'timestamp', version: timestamp.version, json: timestamp.json, expiresAt: timestamp.expires }]);

@@ -5,7 +5,7 @@ import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } fr
  * Names sort in order of application and are a frozen on-disk format: never rename or edit a
  * migration that has shipped; add a new one.
  */
-const migrations: Record<string, Migration> = {
+export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': {
     async up(db: Kysely<any>): Promise<void> {
       await db.schema.createTable('settings')
@@ -81,6 +81,31 @@ const migrations: Record<string, Migration> = {
         .addColumn('source', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('reports_device').on('reports').columns(['device_id', 'product']).execute();
+    },
+  },
+  // Mirror consolidation: a change time per device row (the cursor a primary pulls a mirror's
+  // changes with) and the primary's list of mirrors with the state of their last sync.
+  '0002_mirror_consolidation': {
+    async up(db: Kysely<any>): Promise<void> {
+      // SQLite adds a NOT NULL column only with a default; every write sets it explicitly, and
+      // existing rows last changed at their last sighting at the latest.
+      await db.schema.alterTable('devices')
+        .addColumn('updated_at', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.updateTable('devices').set((eb) => ({ updated_at: eb.ref('last_seen_at') })).execute();
+      // Serves listDevicesChangedSince: in a WITHOUT ROWID table a secondary index carries the
+      // primary key, so this index is ordered by (updated_at, device_id, product) as the query is.
+      await db.schema.createIndex('devices_updated_at').on('devices').column('updated_at').execute();
+      await db.schema.createTable('mirrors')
+        .addColumn('url', 'text', (c) => c.primaryKey())
+        .addColumn('announced_at', 'integer', (c) => c.notNull())
+        .addColumn('cursor', 'integer')
+        .addColumn('last_sync_at', 'integer')
+        .addColumn('last_attempt_at', 'integer')
+        .addColumn('pulled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('pushed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('error', 'text')
+        .execute();
     },
   },
 };

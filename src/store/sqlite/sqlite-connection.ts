@@ -8,8 +8,11 @@ export interface SqliteConnection extends SqliteDatabase {
   readonly open: boolean;
   prepare(sql: string): SqliteRawStatement;
   pragma(source: string): unknown;
-  /** Wraps `fn` in BEGIN/COMMIT, rolling back when it throws. `fn` must be synchronous. */
-  transaction<F extends (...args: any[]) => unknown>(fn: F): F;
+  /**
+   * Wraps `fn` in BEGIN/COMMIT, rolling back when it throws. `fn` must be synchronous.
+   * `.immediate` begins with BEGIN IMMEDIATE: the write lock is taken before `fn` runs.
+   */
+  transaction<F extends (...args: any[]) => unknown>(fn: F): F & { immediate: F };
 }
 
 export interface SqliteRawStatement {

@@ -1,11 +1,12 @@
 /** Row <-> record conversions: integer milliseconds in the database, Date at the Store boundary. */
 import type { Selectable } from 'kysely';
+import type { MergeableDevice } from '../../protocol/device-merge.js';
 import type {
-  DeviceRecord, MetadataRecord, MetadataRole, MovedRecord, ProductRecord, ReleaseRecord, ReportKind,
+  DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord, MovedRecord, ProductRecord, ReleaseRecord, ReportKind,
   ReportRecord, ScheduleRecord,
 } from '../store.js';
 import type {
-  DevicesTable, MetadataTable, MovedTable, ProductsTable, ReleasesTable, ReportsTable, SchedulesTable,
+  DevicesTable, MetadataTable, MirrorsTable, MovedTable, ProductsTable, ReleasesTable, ReportsTable, SchedulesTable,
 } from './sqlite-schema.js';
 
 export const toProduct = (r: ProductsTable): ProductRecord => ({ name: r.name, createdAt: new Date(r.created_at) });
@@ -62,6 +63,58 @@ export const toDevice = (r: DevicesTable): DeviceRecord => ({
   lastSeenAt: new Date(r.last_seen_at),
   lastReportAt: r.last_report_at === null ? null : new Date(r.last_report_at),
   source: r.source,
+  updatedAt: new Date(r.updated_at),
+});
+
+/** A device row as mergeDevice() sees it (times in ms), and back. */
+export const toMergeable = (d: DeviceRecord): MergeableRow => ({
+  deviceId: d.deviceId,
+  product: d.product,
+  channel: d.channel,
+  version: d.version,
+  firstSeenAt: d.firstSeenAt.getTime(),
+  lastSeenAt: d.lastSeenAt.getTime(),
+  lastReportAt: d.lastReportAt === null ? null : d.lastReportAt.getTime(),
+  source: d.source,
+});
+
+export const rowToMergeable = (r: DevicesTable): MergeableRow => ({
+  deviceId: r.device_id,
+  product: r.product,
+  channel: r.channel,
+  version: r.version,
+  firstSeenAt: r.first_seen_at,
+  lastSeenAt: r.last_seen_at,
+  lastReportAt: r.last_report_at,
+  source: r.source,
+});
+
+export const mergeableToDevice = (m: MergeableRow, updatedAt: number): DeviceRecord => ({
+  deviceId: m.deviceId,
+  product: m.product,
+  channel: m.channel,
+  version: m.version,
+  firstSeenAt: new Date(m.firstSeenAt),
+  lastSeenAt: new Date(m.lastSeenAt),
+  lastReportAt: m.lastReportAt === null ? null : new Date(m.lastReportAt),
+  source: m.source,
+  updatedAt: new Date(updatedAt),
+});
+
+export interface MergeableRow extends MergeableDevice {
+  deviceId: string;
+  product: string;
+}
+
+export const toMirror = (r: MirrorsTable): MirrorRecord => ({
+  url: r.url,
+  announcedAt: new Date(r.announced_at),
+  cursor: r.cursor === null ? null : new Date(r.cursor),
+  lastSyncAt: r.last_sync_at === null ? null : new Date(r.last_sync_at),
+  lastAttemptAt: r.last_attempt_at === null ? null : new Date(r.last_attempt_at),
+  pulled: r.pulled,
+  pushed: r.pushed,
+  error: r.error,
 });
 
 export const toReport = (r: Omit<Selectable<ReportsTable>, 'id'>): ReportRecord => ({

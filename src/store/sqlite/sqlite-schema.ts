@@ -42,6 +42,19 @@ export interface DevicesTable {
   last_seen_at: number;
   last_report_at: number | null;
   source: string;
+  /** When this store last wrote the row (the consolidation cursor); migration 0002. */
+  updated_at: number;
+}
+
+export interface MirrorsTable {
+  url: string;
+  announced_at: number;
+  cursor: number | null;
+  last_sync_at: number | null;
+  last_attempt_at: number | null;
+  pulled: number;
+  pushed: number;
+  error: string | null;
 }
 
 export interface ReportsTable {
@@ -66,4 +79,5 @@ export interface SqliteSchema {
   schedules: SchedulesTable;
   devices: DevicesTable;
   reports: ReportsTable;
+  mirrors: MirrorsTable;
 }

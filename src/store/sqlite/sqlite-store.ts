@@ -3,15 +3,19 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
-  StoreConflictError, type DeviceRecord, type MetadataRecord, type MetadataRole, type MovedRecord,
+  StoreConflictError, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
   type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { migrate } from './migrations.js';
-import { GET_DEVICE_SQL, UPSERT_SIGHTING_SQL } from './device-sql.js';
-import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
-import type { DevicesTable, SqliteSchema } from './sqlite-schema.js';
+import { mergeDevice, sameMerged } from '../../protocol/device-merge.js';
 import {
-  metadataRow, toDevice, toMetadata, toMoved, toProduct, toRelease, toReport, toSchedule,
+  CHANGED_AFTER_SQL, CHANGED_SINCE_SQL, GET_DEVICE_SQL, MAX_UPDATED_AT_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL,
+} from './device-sql.js';
+import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
+import type { DevicesTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
+import {
+  mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMirror, toMoved, toProduct,
+  toRelease, toReport, toSchedule,
 } from './sqlite-rows.js';
 
 /**
@@ -160,10 +164,10 @@ export class SqliteStore implements Store {
 
   async recordSightings(batch: Sighting[]): Promise<void> {
     const upsert = this.#statement(UPSERT_SIGHTING_SQL);
-    this.#transaction(() => {
+    this.#deviceWrite((now) => {
       for (const s of batch) {
         const t = s.seenAt.getTime();
-        upsert.run(s.deviceId, s.product, s.channel, t, t, s.source);
+        upsert.run(s.deviceId, s.product, s.channel, t, t, s.source, now);
       }
     });
   }
@@ -172,15 +176,16 @@ export class SqliteStore implements Store {
     const at = r.at.getTime();
     // Only the device's own applied / rolled-back report changes its applied version.
     const setsVersion = r.event === 'applied' || r.event === 'rolled-back';
-    return this.#transaction(() => {
+    return this.#deviceWrite((now) => {
       this.#run(this.#db.insertInto('devices').values({
         device_id: r.deviceId, product: r.product, channel: r.channel, version: setsVersion ? r.version : null,
-        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source,
+        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source, updated_at: now,
       }).onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet((eb) => ({
         channel: eb.ref('excluded.channel'),
         source: eb.ref('excluded.source'),
         last_seen_at: sql<number>`max(devices.last_seen_at, excluded.last_seen_at)`,
         last_report_at: eb.ref('excluded.last_report_at'),
+        updated_at: eb.ref('excluded.updated_at'),
         ...(setsVersion ? { version: eb.ref('excluded.version') } : {}),
       }))));
       this.#run(this.#db.insertInto('reports').values({
@@ -201,6 +206,61 @@ export class SqliteStore implements Store {
     const rows = await this.#db.selectFrom('reports').selectAll()
       .where('device_id', '=', deviceId).where('product', '=', product).orderBy('id').execute();
     return rows.map(toReport);
+  }
+
+  async listDevicesChangedSince(
+    since: Date | null, limit: number, after?: { deviceId: string; product: string },
+  ): Promise<DeviceRecord[]> {
+    const rows = since !== null && after !== undefined
+      ? this.#statement(CHANGED_AFTER_SQL).all(since.getTime(), after.deviceId, after.product, limit)
+      : this.#statement(CHANGED_SINCE_SQL).all(since === null ? Number.MIN_SAFE_INTEGER : since.getTime(), limit);
+    return (rows as DevicesTable[]).map(toDevice);
+  }
+
+  async mergeDevices(records: DeviceRecord[]): Promise<DeviceRecord[]> {
+    const get = this.#statement(GET_DEVICE_SQL);
+    const put = this.#statement(PUT_DEVICE_SQL);
+    return this.#deviceWrite((now) => {
+      const changed: DeviceRecord[] = [];
+      for (const record of records) {
+        const incoming = toMergeable(record);
+        const row = get.get(incoming.deviceId, incoming.product) as DevicesTable | undefined;
+        const existing = row && rowToMergeable(row);
+        const merged = existing ? mergeDevice(existing, incoming) : incoming;
+        if (existing && sameMerged(existing, merged)) continue;
+        put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
+          merged.lastReportAt, merged.source, now);
+        changed.push(mergeableToDevice(merged, now));
+      }
+      // A record repeated in the batch changes its row more than once: report it once, as stored.
+      if (changed.length < 2) return changed;
+      const last = new Map(changed.map((d) => [`${d.product}\0${d.deviceId}`, d]));
+      return last.size === changed.length ? changed : [...last.values()];
+    });
+  }
+
+  async upsertMirror(url: string, announcedAt: Date): Promise<void> {
+    const t = announcedAt.getTime();
+    await this.#db.insertInto('mirrors').values({
+      url, announced_at: t, cursor: null, last_sync_at: null, last_attempt_at: null, pulled: 0, pushed: 0, error: null,
+    }).onConflict((oc) => oc.column('url').doUpdateSet({ announced_at: t })).execute();
+  }
+
+  async listMirrors(): Promise<MirrorRecord[]> {
+    return (await this.#db.selectFrom('mirrors').selectAll().orderBy('url').execute()).map(toMirror);
+  }
+
+  async updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void> {
+    const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+    const set: Partial<MirrorsTable> = {};
+    if (update.cursor !== undefined) set.cursor = ms(update.cursor);
+    if (update.lastSyncAt !== undefined) set.last_sync_at = ms(update.lastSyncAt);
+    if (update.lastAttemptAt !== undefined) set.last_attempt_at = ms(update.lastAttemptAt);
+    if (update.pulled !== undefined) set.pulled = update.pulled;
+    if (update.pushed !== undefined) set.pushed = update.pushed;
+    if (update.error !== undefined) set.error = update.error;
+    if (Object.keys(set).length === 0) return;
+    await this.#db.updateTable('mirrors').set(set).where('url', '=', url).execute();
   }
 
   async countVersions(filter?: { product?: string }): Promise<Record<string, number>> {
@@ -243,6 +303,23 @@ export class SqliteStore implements Store {
 
   #transaction<T>(fn: () => T): T {
     return this.#conn.transaction(fn)();
+  }
+
+  /**
+   * A transaction that writes device rows, given their updated_at. BEGIN IMMEDIATE takes the write
+   * lock before the time is read, so with several processes on one file the times follow the
+   * commit order; and the time is later than the newest updated_at already stored (a clock stepped
+   * back, or a second write in the same millisecond). So every change made after a reader's page
+   * sorts after that page: neither a `>=` cursor nor an (updatedAt, deviceId, product) keyset
+   * position skips it. (Over 1,000 write transactions a second would run this clock ahead of the
+   * wall clock until the load drops; sightings come in batches, so that is far off.)
+   */
+  #deviceWrite<T>(fn: (now: number) => T): T {
+    const maxUpdated = this.#statement(MAX_UPDATED_AT_SQL);
+    return this.#conn.transaction(() => {
+      const newest = (maxUpdated.get() as { t: number | null }).t;
+      return fn(newest === null ? Date.now() : Math.max(Date.now(), newest + 1));
+    }).immediate();
   }
 
   /** Prepared statements cached by SQL text; the set of distinct texts is small and fixed by the code. */

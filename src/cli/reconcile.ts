@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import type { ReconcileView } from '../protocol/wire.js';
+
+export function register(program: Command): void {
+  program
+    .command('reconcile')
+    .description("consolidate now: pull every mirror's device records, merge them, push the merged records and the schedules back")
+    .option('--server <url>', 'the primary patchwire server URL')
+    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .option('--json', 'print one JSON document')
+    .action(async (o: { server?: string; token?: string; json?: boolean }) => {
+      const r = await adminRequest<ReconcileView>(adminTarget(o), 'POST', '/reconcile');
+      if (o.json) printJson(r);
+      else if (r.mirrors.length === 0) process.stdout.write('no mirrors have announced themselves to this server\n');
+      else for (const m of r.mirrors) process.stdout.write(`${m.url}: ${m.error ? `FAILED: ${m.error}` : `pulled ${m.pulled}, pushed ${m.pushed}`}\n`);
+      // A failed mirror is reported, not fatal: the others were consolidated and the next run retries.
+      if (r.mirrors.some((m) => m.error)) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,93 @@
+import type { FastifyInstance } from 'fastify';
+import { adminAuth } from '../admin-auth.js';
+import { ApiError } from '../api-error.js';
+import type { Services } from '../services/index.js';
+import { buildCatalog } from '../services/catalog.js';
+import { fromSync, toSync } from '../services/device-sync.js';
+import { isHttpUrl } from '../services/moved.js';
+import type { ScheduleSync } from '../../protocol/wire.js';
+
+export interface MirrorApiOptions {
+  services: Services;
+  /** sha256 of the mirror token; null when this server was started without one (every call refused). */
+  tokenHash: Buffer | null;
+  role: 'primary' | 'mirror';
+}
+
+const MAX_PAGE = 100_000;
+
+/**
+ * Server-to-server surface between a primary and its mirrors. Every route needs the mirror token
+ * (a wrong one changes nothing and is logged at warn level by the error handler).
+ */
+export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): Promise<void> {
+  const { store, sightings, schedules } = opts.services;
+  if (opts.tokenHash) {
+    app.addHook('onRequest', adminAuth(opts.tokenHash, 'mirror token: the --upstream-token of the mirror, PATCHWIRE_MIRROR_TOKEN of the primary'));
+  } else {
+    app.addHook('onRequest', async () => {
+      throw new ApiError('PW_UNAUTHORIZED', 'the mirror surface is off on this server: start the primary with PATCHWIRE_MIRROR_TOKEN (or --mirror-token)');
+    });
+  }
+
+  app.post<{ Body: { url: string } }>('/announce', {
+    schema: { body: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } } },
+  }, async (req) => {
+    if (opts.role !== 'primary') throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror; announce mirrors to the primary');
+    const url = req.body.url.replace(/\/$/, '');
+    if (!isHttpUrl(url)) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
+    await store.upsertMirror(url, new Date());
+    return { ok: true };
+  });
+
+  app.get('/catalog', async () => buildCatalog(store));
+
+  // Pages: `since` (updatedAt of the last record seen) and, within one run, `afterDevice` +
+  // `afterProduct` (that record's key), so a page always starts after the previous one.
+  app.get<{ Querystring: { since?: string; limit?: string; afterDevice?: string; afterProduct?: string } }>('/devices', async (req) => {
+    const q = req.query;
+    const since = q.since === undefined ? null : new Date(q.since);
+    if (since && Number.isNaN(since.getTime())) throw new ApiError('PW_BAD_REQUEST', `since '${q.since}' is not an ISO-8601 time`);
+    const limit = Number(q.limit ?? 5000);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ApiError('PW_BAD_REQUEST', `limit must be 1..${MAX_PAGE}`);
+    if ((q.afterDevice === undefined) !== (q.afterProduct === undefined)) throw new ApiError('PW_BAD_REQUEST', 'afterDevice and afterProduct go together');
+    const after = q.afterDevice !== undefined ? { deviceId: q.afterDevice, product: q.afterProduct! } : undefined;
+    await sightings.flush();
+    return (await store.listDevicesChangedSince(since, limit, after)).map(toSync);
+  });
+
+  app.post<{ Body: { records: unknown[] } }>('/devices', {
+    bodyLimit: 64 * 1024 * 1024,
+    schema: { body: { type: 'object', required: ['records'], additionalProperties: false, properties: { records: { type: 'array', maxItems: MAX_PAGE } } } },
+  }, async (req) => {
+    // Every record is validated before any is merged: a bad one changes nothing.
+    const records = req.body.records.map((r, i) => fromSync(r, i));
+    await sightings.flush();
+    const changed = await store.mergeDevices(records);
+    return { merged: changed.length };
+  });
+
+  app.put<{ Body: { schedules: ScheduleSync[] } }>('/schedules', {
+    schema: {
+      body: {
+        type: 'object', required: ['schedules'], additionalProperties: false,
+        properties: {
+          schedules: {
+            type: 'array', maxItems: 10_000,
+            items: {
+              type: 'object', required: ['product', 'channel', 'at', 'spreadSeconds', 'setAt'],
+              properties: { product: { type: 'string' }, channel: { type: 'string' }, at: { type: 'string' }, spreadSeconds: { type: 'integer', minimum: 0 }, setAt: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+  }, async (req) => {
+    if (opts.role !== 'mirror') throw new ApiError('PW_MIRROR_READ_ONLY', 'the primary owns the schedules; set them with `patchwire schedule`');
+    for (const [i, s] of req.body.schedules.entries()) {
+      if (Number.isNaN(Date.parse(s.at)) || Number.isNaN(Date.parse(s.setAt))) throw new ApiError('PW_BAD_REQUEST', `schedules[${i}] has a time that is not ISO-8601`);
+    }
+    const changed = await schedules.replicate(req.body.schedules);
+    return { changed };
+  });
+}

@@ -1,0 +1,27 @@
+import type { Store } from '../../store/store.js';
+import type { MirrorCatalog } from '../../protocol/wire.js';
+
+/** What a mirror must hold to serve devices: every product's metadata versions, releases, moved notice, schedules. */
+export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
+  const products: MirrorCatalog['products'] = [];
+  for (const p of await store.listProducts()) {
+    const [root, targets, snapshot, timestamp, releases, moved] = await Promise.all([
+      store.getMetadata(p.name, 'root'), store.getMetadata(p.name, 'targets'),
+      store.getMetadata(p.name, 'snapshot'), store.getMetadata(p.name, 'timestamp'),
+      store.listReleases(p.name), store.getMoved(p.name),
+    ]);
+    products.push({
+      name: p.name,
+      createdAt: p.createdAt.toISOString(),
+      metadata: { root: root?.version ?? 0, targets: targets?.version ?? 0, snapshot: snapshot?.version ?? 0, timestamp: timestamp?.version ?? 0 },
+      releases: releases.map((r) => ({
+        channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, treeHash: r.treeHash, createdAt: r.createdAt.toISOString(),
+      })),
+      moved: moved ? { url: moved.url, target: moved.target, sha256: moved.sha256, setAt: moved.setAt.toISOString() } : null,
+    });
+  }
+  const schedules = (await store.listSchedules()).map((s) => ({
+    product: s.product, channel: s.channel, at: s.at.toISOString(), spreadSeconds: s.spreadSeconds, setAt: s.setAt.toISOString(),
+  }));
+  return { products, schedules };
+}

@@ -1,0 +1,128 @@
+import { posix } from 'node:path';
+import type { MetadataRecord, MetadataRole, Store } from '../../store/store.js';
+import type { ArtifactStore } from '../../artifacts/artifact-store.js';
+import type { MirrorCatalog } from '../../protocol/wire.js';
+import { applySchedules } from './schedule-sync.js';
+import { peerJson, peerStream, peerText } from './peer-client.js';
+
+export interface ReplicatorOptions {
+  store: Store;
+  artifacts: ArtifactStore;
+  /** The primary's URL. */
+  upstream: string;
+  token: string;
+  /** This mirror's URL as devices reach it (announced to the primary). */
+  publicUrl: () => string;
+  /** Re-reads the services' in-memory views after new data arrived. */
+  reload: () => Promise<void>;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+export interface ReplicationResult {
+  products: number;
+  releases: number;
+  metadata: number;
+}
+
+/**
+ * The mirror's side of replication: announce itself to the primary, then copy what the primary's
+ * catalog lists and this mirror lacks. Artifacts are hashed while staged and refused unless they
+ * match the catalog; metadata is kept as the exact bytes the primary serves (devices verify it
+ * through TUF; a mirror never signs). Order: artifacts, releases, root, targets, snapshot, and the
+ * timestamp last, so devices never see metadata naming something the mirror does not hold.
+ */
+export class Replicator {
+  private running: Promise<ReplicationResult> | undefined;
+
+  constructor(private readonly o: ReplicatorOptions) {}
+
+  /** One pass; concurrent callers share it. */
+  sync(): Promise<ReplicationResult> {
+    this.running ??= this.syncOnce().finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  private url(path: string): string {
+    return `${this.o.upstream}${path}`;
+  }
+
+  private async syncOnce(): Promise<ReplicationResult> {
+    const { token } = this.o;
+    // Announcing every pass is idempotent and re-registers the mirror if the primary forgot it.
+    await peerJson(this.url('/v1/mirror/announce'), { method: 'POST', token, body: { url: this.o.publicUrl() } });
+    const catalog = await peerJson<MirrorCatalog>(this.url('/v1/mirror/catalog'), { token });
+    const result: ReplicationResult = { products: 0, releases: 0, metadata: 0 };
+    for (const p of catalog.products) await this.product(p, result);
+    const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);
+    if (result.products || result.releases || result.metadata || schedulesChanged) {
+      await this.o.reload();
+      this.o.log.info({ ...result, schedulesChanged }, 'replicated from the primary');
+    }
+    return result;
+  }
+
+  private async product(p: MirrorCatalog['products'][number], result: ReplicationResult): Promise<void> {
+    const { store } = this.o;
+    const known = await store.getProduct(p.name);
+    const have = new Set((await store.listReleases(p.name)).map((r) => `${r.channel}\u0000${r.version}`));
+    const missing = p.releases.filter((r) => !have.has(`${r.channel}\u0000${r.version}`));
+    for (const r of missing) await this.artifact(p.name, r.target, r.sha256, r.length);
+    const moved = await store.getMoved(p.name);
+    const movedNew = p.moved && p.moved.sha256 !== moved?.sha256 ? p.moved : null;
+    if (movedNew) await this.artifact(p.name, movedNew.target, movedNew.sha256, 4096, true);
+
+    const roots = await this.metadata(p.name, 'root', p.metadata.root, true);
+    if (!known) {
+      await store.createProduct({ name: p.name, createdAt: new Date(p.createdAt) }, roots);
+      result.products++;
+    } else if (roots.length) {
+      await store.putMetadata(roots);
+    }
+    result.metadata += roots.length;
+    for (const r of missing) {
+      await store.commitRelease({ product: p.name, ...r, createdAt: new Date(r.createdAt) }, []);
+      result.releases++;
+    }
+    if (movedNew) await store.setMoved({ product: p.name, ...movedNew, setAt: new Date(movedNew.setAt) }, []);
+    for (const role of ['targets', 'snapshot', 'timestamp'] as const) {
+      const records = await this.metadata(p.name, role, p.metadata[role], false);
+      if (records.length) await store.putMetadata(records);
+      result.metadata += records.length;
+    }
+  }
+
+  /** Fetches the versions of `role` this mirror lacks: every one for root (the chain), else the newest. */
+  private async metadata(product: string, role: MetadataRole, latest: number, chain: boolean): Promise<MetadataRecord[]> {
+    const have = (await this.o.store.getMetadata(product, role))?.version ?? 0;
+    if (latest <= have) return [];
+    const versions = chain ? Array.from({ length: latest - have }, (_, i) => have + i + 1) : [latest];
+    const out: MetadataRecord[] = [];
+    for (const v of versions) {
+      const json = await peerText(this.url(`/v1/products/${encodeURIComponent(product)}/tuf/${v}.${role}.json`));
+      const signed = (JSON.parse(json) as { signed?: { _type?: string; version?: number; expires?: string } }).signed;
+      if (signed?._type !== role || signed.version !== v || !signed.expires) {
+        throw new Error(`the primary's ${v}.${role}.json of ${product} is not ${role} version ${v}`);
+      }
+      out.push({ product, role, version: v, json, expiresAt: new Date(signed.expires) });
+    }
+    return out;
+  }
+
+  /** Copies one artifact by content hash; bytes that do not hash to `sha256` are refused, nothing kept. */
+  private async artifact(product: string, target: string, sha256: string, length: number, atMost = false): Promise<void> {
+    const { artifacts } = this.o;
+    if (await artifacts.stat(sha256)) return;
+    const dir = posix.dirname(target);
+    const name = `${sha256}.${posix.basename(target)}`;
+    const url = this.url(`/v1/products/${encodeURIComponent(product)}/targets/${dir === '.' ? '' : `${dir}/`}${name}`);
+    const staged = await artifacts.stage(await peerStream(url), { maxLength: length });
+    try {
+      if (staged.sha256 !== sha256 || (!atMost && staged.length !== length)) {
+        throw new Error(`${url} sent ${staged.length} bytes with sha256 ${staged.sha256}, expected ${length} bytes with sha256 ${sha256}`);
+      }
+      await staged.commit();
+    } finally {
+      await staged.discard().catch(() => {});
+    }
+  }
+}
