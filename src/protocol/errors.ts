@@ -16,7 +16,6 @@ export const ERRORS = {
   PW_ARTIFACT_MISMATCH: { status: 400, text: 'The uploaded file does not match its signed length and hash.' },
   PW_UNSAFE_ARCHIVE: { status: 400, text: 'The archive holds an entry that would leave the install directory.' },
   PW_MIRROR_READ_ONLY: { status: 409, text: 'This server is a mirror; changes go to the primary.' },
-  PW_UPSTREAM: { status: 502, text: 'A mirror or the primary could not be reached or answered with an error.' },
   PW_PAYLOAD_TOO_LARGE: { status: 413, text: 'The request body is larger than allowed.' },
   PW_RANGE_NOT_SATISFIABLE: { status: 416, text: 'The requested byte range is outside the file.' },
   PW_INTERNAL: { status: 500, text: 'Internal server error.' },
