@@ -159,15 +159,7 @@ export interface ScheduleSync {
 }
 
 /** A device record as mirrors and the primary exchange it (GET and POST /v1/mirror/devices). */
-export interface DeviceSync {
-  deviceId: string;
-  product: string;
-  channel: string;
-  version: string | null;
-  firstSeenAt: string;
-  lastSeenAt: string;
-  lastReportAt: string | null;
-  source: string;
+export interface DeviceSync extends DeviceView {
   /** The sending store's change time (the pull cursor); ignored when merging. */
   updatedAt: string;
 }

@@ -1,4 +1,5 @@
 import type { Store } from '../../store/store.js';
+import { toScheduleSync } from './schedule-sync.js';
 import type { MirrorCatalog } from '../../protocol/wire.js';
 
 /** What a mirror must hold to serve devices: every product's metadata versions, releases, moved notice, schedules. */
@@ -20,8 +21,6 @@ export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
       moved: moved ? { url: moved.url, target: moved.target, sha256: moved.sha256, setAt: moved.setAt.toISOString() } : null,
     });
   }
-  const schedules = (await store.listSchedules()).map((s) => ({
-    product: s.product, channel: s.channel, at: s.at.toISOString(), spreadSeconds: s.spreadSeconds, setAt: s.setAt.toISOString(),
-  }));
+  const schedules = (await store.listSchedules()).map(toScheduleSync);
   return { products, schedules };
 }

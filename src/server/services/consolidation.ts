@@ -3,6 +3,7 @@ import type { DeviceSync, ReconcileView } from '../../protocol/wire.js';
 import type { Clock } from '../clock.js';
 import { fromSync, toSync } from './device-sync.js';
 import { peerJson } from './peer-client.js';
+import { toScheduleSync } from './schedule-sync.js';
 import type { SightingBatcher } from './sighting-batcher.js';
 import type { StatusService } from './status.js';
 
@@ -53,9 +54,7 @@ export class Consolidation {
     }
     // Step 3: alarms are judged on the merged view, before the schedules go out.
     this.o.status.alarms();
-    const schedules = (await store.listSchedules()).map((s) => ({
-      product: s.product, channel: s.channel, at: s.at.toISOString(), spreadSeconds: s.spreadSeconds, setAt: s.setAt.toISOString(),
-    }));
+    const schedules = (await store.listSchedules()).map(toScheduleSync);
     for (const m of mirrors) {
       const r = results.get(m.url)!;
       if (!r.error) {

@@ -4,13 +4,10 @@ import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
+import { toView } from './devices.js';
 
 export function toSync(d: DeviceRecord): DeviceSync {
-  return {
-    deviceId: d.deviceId, product: d.product, channel: d.channel, version: d.version,
-    firstSeenAt: d.firstSeenAt.toISOString(), lastSeenAt: d.lastSeenAt.toISOString(),
-    lastReportAt: d.lastReportAt?.toISOString() ?? null, source: d.source, updatedAt: d.updatedAt.toISOString(),
-  };
+  return { ...toView(d), updatedAt: d.updatedAt.toISOString() };
 }
 
 function time(v: unknown, field: string, i: number): Date {
