@@ -40,7 +40,12 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     return { ok: true };
   });
 
-  app.get('/catalog', async () => buildCatalog(store));
+  app.get('/catalog', async () => {
+    // Mirrors copy the timestamp the catalog names: make sure it is a fresh one (a primary re-signs
+    // at half its lifetime; a mirror's refresh is a no-op, it never signs).
+    for (const p of opts.services.products.list()) await opts.services.tuf.refresh(p);
+    return buildCatalog(store);
+  });
 
   // Pages: `since` (updatedAt of the last record seen) and, within one run, `afterDevice` +
   // `afterProduct` (that record's key), so a page always starts after the previous one.
