@@ -415,22 +415,32 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
       assert.deepEqual(await store.getDevice('dev-1', 'app'), changed[0]);
     });
 
+    it('mergeDevices fromUpstream: a row that becomes the incoming record keeps its change time, so it is not pulled back', async () => {
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-1'));
+      const mine = (await store.getDevice('dev-1', 'app'))!;
+      // The primary's newer record wins outright: the mirror stores it without a new change time.
+      const [won] = await store.mergeDevices([device('dev-1', { version: '2.0.0', lastReportAt: at(20), lastSeenAt: at(20) })], { fromUpstream: true });
+      assert.equal(won!.version, '2.0.0');
+      assert.equal(won!.updatedAt.getTime(), mine.updatedAt.getTime());
+      const [fresh] = await store.mergeDevices([device('dev-new', { version: '1.0.0', lastReportAt: at(5) })], { fromUpstream: true });
+      assert.equal(fresh!.updatedAt.getTime(), 0, 'a device first learnt from upstream is not a local change');
+      assert.deepEqual((await store.listDevicesChangedSince(new Date(mine.updatedAt.getTime() + 1), 10)).map((d) => d.deviceId), []);
+      // A merge the mirror's own data changes (a later sighting here) is a local change: stamped now.
+      await store.recordSightings([sighting('dev-1', 50)]);
+      const [mixed] = await store.mergeDevices([device('dev-1', { version: '3.0.0', lastReportAt: at(30), lastSeenAt: at(30) })], { fromUpstream: true });
+      assert.ok(mixed!.updatedAt.getTime() > mine.updatedAt.getTime());
+      assert.equal(mixed!.lastSeenAt.getTime(), at(50).getTime());
+    });
+
+    // Speed is measured in bench/reconcile.ts, not asserted here.
     it('mergeDevices takes 10,000 records in one call', async () => {
       const batch = Array.from({ length: 10_000 }, (_, i) => device(`dev-${i}`, { version: '1.0.0', lastReportAt: at(1) }));
-      let t = performance.now();
       assert.equal((await store.mergeDevices(batch)).length, 10_000);
-      const addMs = performance.now() - t;
-      t = performance.now();
       assert.deepEqual(await store.mergeDevices(batch), []);
-      const sameMs = performance.now() - t;
-      t = performance.now();
       const newer = batch.map((d) => ({ ...d, version: '1.1.0', lastReportAt: at(2) }));
       assert.equal((await store.mergeDevices(newer)).length, 10_000);
-      const changeMs = performance.now() - t;
       assert.equal(await store.countDevices(), 10_000);
       assert.deepEqual(await store.countVersions(), { '1.1.0': 10_000 });
-      // Generous bounds (a slow CI machine); on a laptop each call takes well under 100 ms.
-      for (const ms of [addMs, sameMs, changeMs]) assert.ok(ms < 3_000, `10,000 merged in ${ms.toFixed(0)} ms`);
     });
 
     it('mergeDevices of a batch with an invalid version writes nothing', async () => {
@@ -446,18 +456,18 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
       assert.deepEqual(await store.listMirrors(), []);
       await store.upsertMirror('https://m2.example', at(1));
       await store.upsertMirror('https://m1.example', at(2));
-      const fresh = { cursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null };
+      const fresh = { cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null };
       assert.deepEqual(await store.listMirrors(), [
         { url: 'https://m1.example', announcedAt: at(2), ...fresh },
         { url: 'https://m2.example', announcedAt: at(1), ...fresh },
       ]);
-      await store.updateMirror('https://m1.example', { cursor: at(3), lastSyncAt: at(4), lastAttemptAt: at(4), pulled: 12, pushed: 7 });
+      await store.updateMirror('https://m1.example', { cursor: at(3), pushCursor: at(4), lastSyncAt: at(4), lastAttemptAt: at(4), pulled: 12, pushed: 7 });
       await store.updateMirror('https://m1.example', { lastAttemptAt: at(5), error: 'connect ECONNREFUSED' });
       await store.updateMirror('https://m1.example', {});
       await store.updateMirror('https://unknown.example', { pulled: 1 });
       // Announcing again keeps the sync state.
       await store.upsertMirror('https://m1.example', at(6));
-      const m1 = { url: 'https://m1.example', announcedAt: at(6), cursor: at(3), lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED' };
+      const m1 = { url: 'https://m1.example', announcedAt: at(6), cursor: at(3), pushCursor: at(4), lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED' };
       assert.deepEqual(await store.listMirrors(), [m1, { url: 'https://m2.example', announcedAt: at(1), ...fresh }]);
       await store.updateMirror('https://m1.example', { error: null, cursor: null });
       assert.deepEqual((await store.listMirrors())[0], { ...m1, error: null, cursor: null });

@@ -77,6 +77,8 @@ export interface MirrorRecord {
   announcedAt: Date;
   /** updatedAt of the newest device record pulled from the mirror (pull `>=` it next time). */
   cursor: Date | null;
+  /** Push cursor: this store's records with updatedAt >= it have not reached the mirror yet. */
+  pushCursor: Date | null;
   lastSyncAt: Date | null;
   lastAttemptAt: Date | null;
   /** Records pulled and pushed in the last successful sync. */
@@ -182,9 +184,11 @@ export interface Store {
    * Merges records from another server into this store in one transaction with mergeDevice()
    * (src/protocol/device-merge.ts): unknown devices are added, known ones merged. Returns the
    * records that changed, as stored afterwards (their updatedAt set to now). `updatedAt` of the
-   * incoming records is ignored.
+   * incoming records is ignored. With `fromUpstream` (a mirror merging the primary's push), a row
+   * that becomes exactly the incoming record keeps its old updatedAt (0 when new): the primary
+   * holds that state already, so the mirror's next pull need not hand it back.
    */
-  mergeDevices(records: DeviceRecord[]): Promise<DeviceRecord[]>;
+  mergeDevices(records: DeviceRecord[], opts?: { fromUpstream?: boolean }): Promise<DeviceRecord[]>;
 
   /** Adds a mirror or refreshes its announcedAt (its sync state is kept). */
   upsertMirror(url: string, announcedAt: Date): Promise<void>;

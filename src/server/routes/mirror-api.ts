@@ -68,7 +68,8 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     // Every record is validated before any is merged: a bad one changes nothing.
     const records = req.body.records.map((r, i) => fromSync(r, i));
     await sightings.flush();
-    const changed = await store.mergeDevices(records);
+    // Only the primary pushes here; what it pushed it holds already (see Store.mergeDevices).
+    const changed = await store.mergeDevices(records, { fromUpstream: opts.role === 'mirror' });
     return { merged: changed.length };
   });
 

@@ -95,19 +95,28 @@ export class Consolidation {
       if (page.length === 0) return pulled;
       after = page[page.length - 1]!;
       since = new Date(after.updatedAt);
-      // The cursor is saved per page: a sync cut off half-way resumes here next time.
+      if (page.length < PAGE) {
+        // Complete: every later change on the mirror gets a later updatedAt (its store never
+        // stamps one at or below an existing one), so the next run starts just past this one.
+        await this.o.store.updateMirror(m.url, { cursor: new Date(since.getTime() + 1) });
+        return pulled;
+      }
+      // Saved per page: a sync cut off half-way resumes here (`>=`: a repeat is harmless).
       await this.o.store.updateMirror(m.url, { cursor: since });
-      if (page.length < PAGE) return pulled;
     }
   }
 
-  /** Pushes every record the primary changed since this mirror's last successful sync. */
+  /**
+   * Pushes every record the primary changed since the mirror's push cursor, then moves the cursor
+   * just past the newest record sent (later writes get later updatedAt values).
+   */
   private async push(m: MirrorRecord): Promise<number> {
-    const all = await this.o.store.listDevicesChangedSince(m.lastSyncAt, Number.MAX_SAFE_INTEGER);
+    const all = await this.o.store.listDevicesChangedSince(m.pushCursor, Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < all.length; i += PAGE) {
       const records = all.slice(i, i + PAGE).map(toSync);
       await peerJson(`${m.url}/v1/mirror/devices`, { method: 'POST', token: this.o.token, body: { records } });
     }
+    if (all.length) await this.o.store.updateMirror(m.url, { pushCursor: new Date(all[all.length - 1]!.updatedAt.getTime() + 1) });
     return all.length;
   }
 }

@@ -100,6 +100,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
         .addColumn('url', 'text', (c) => c.primaryKey())
         .addColumn('announced_at', 'integer', (c) => c.notNull())
         .addColumn('cursor', 'integer')
+        .addColumn('push_cursor', 'integer')
         .addColumn('last_sync_at', 'integer')
         .addColumn('last_attempt_at', 'integer')
         .addColumn('pulled', 'integer', (c) => c.notNull().defaultTo(0))

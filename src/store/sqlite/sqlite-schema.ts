@@ -50,6 +50,7 @@ export interface MirrorsTable {
   url: string;
   announced_at: number;
   cursor: number | null;
+  push_cursor: number | null;
   last_sync_at: number | null;
   last_attempt_at: number | null;
   pulled: number;

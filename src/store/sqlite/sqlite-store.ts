@@ -217,7 +217,7 @@ export class SqliteStore implements Store {
     return (rows as DevicesTable[]).map(toDevice);
   }
 
-  async mergeDevices(records: DeviceRecord[]): Promise<DeviceRecord[]> {
+  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean } = {}): Promise<DeviceRecord[]> {
     const get = this.#statement(GET_DEVICE_SQL);
     const put = this.#statement(PUT_DEVICE_SQL);
     return this.#deviceWrite((now) => {
@@ -228,9 +228,10 @@ export class SqliteStore implements Store {
         const existing = row && rowToMergeable(row);
         const merged = existing ? mergeDevice(existing, incoming) : incoming;
         if (existing && sameMerged(existing, merged)) continue;
+        const stamp = opts.fromUpstream && sameMerged(merged, incoming) ? (row?.updated_at ?? 0) : now;
         put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
-          merged.lastReportAt, merged.source, now);
-        changed.push(mergeableToDevice(merged, now));
+          merged.lastReportAt, merged.source, stamp);
+        changed.push(mergeableToDevice(merged, stamp));
       }
       // A record repeated in the batch changes its row more than once: report it once, as stored.
       if (changed.length < 2) return changed;
@@ -242,7 +243,7 @@ export class SqliteStore implements Store {
   async upsertMirror(url: string, announcedAt: Date): Promise<void> {
     const t = announcedAt.getTime();
     await this.#db.insertInto('mirrors').values({
-      url, announced_at: t, cursor: null, last_sync_at: null, last_attempt_at: null, pulled: 0, pushed: 0, error: null,
+      url, announced_at: t, cursor: null, push_cursor: null, last_sync_at: null, last_attempt_at: null, pulled: 0, pushed: 0, error: null,
     }).onConflict((oc) => oc.column('url').doUpdateSet({ announced_at: t })).execute();
   }
 
@@ -254,6 +255,7 @@ export class SqliteStore implements Store {
     const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
     const set: Partial<MirrorsTable> = {};
     if (update.cursor !== undefined) set.cursor = ms(update.cursor);
+    if (update.pushCursor !== undefined) set.push_cursor = ms(update.pushCursor);
     if (update.lastSyncAt !== undefined) set.last_sync_at = ms(update.lastSyncAt);
     if (update.lastAttemptAt !== undefined) set.last_attempt_at = ms(update.lastAttemptAt);
     if (update.pulled !== undefined) set.pulled = update.pulled;
