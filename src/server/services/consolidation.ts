@@ -92,13 +92,14 @@ export class Consolidation {
       const records = page.map((raw, i) => fromSync(raw, i));
       await this.o.store.mergeDevices(records);
       pulled += page.length;
-      if (page.length === 0) return pulled;
-      after = page[page.length - 1]!;
-      since = new Date(after.updatedAt);
+      if (page.length > 0) {
+        after = page[page.length - 1]!;
+        since = new Date(after.updatedAt);
+      }
       if (page.length < PAGE) {
         // Complete: every later change on the mirror gets a later updatedAt (its store never
         // stamps one at or below an existing one), so the next run starts just past this one.
-        await this.o.store.updateMirror(m.url, { cursor: new Date(since.getTime() + 1) });
+        if (after) await this.o.store.updateMirror(m.url, { cursor: new Date(since!.getTime() + 1) });
         return pulled;
       }
       // Saved per page: a sync cut off half-way resumes here (`>=`: a repeat is harmless).

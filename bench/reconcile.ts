@@ -1,0 +1,289 @@
+/**
+ * Consolidation bench: how fast a primary and three mirrors converge 100,000 device records.
+ *
+ * 1. A real primary (`serve --mirror-token`), product `acme`, releases 1.0.0 and 1.1.0 via the CLI;
+ *    three real mirrors (`serve --upstream`), each waited for until it has replicated both releases
+ *    and the primary's status lists all three.
+ * 2. Loading (timed on its own): 25,000 `applied` reports per server through the real device API
+ *    (POST /v1/report, node:http keep-alive, 8 in flight per server, 32 in all). 90,000 distinct
+ *    devices: 22,500 owned per server, and each server also reports 2,500 devices owned by the
+ *    previous server (10,000 devices at two servers, one at 1.0.0 and one at 1.1.0, the higher one
+ *    drawn at random), so merging matters.
+ * 3. `patchwire reconcile --server P --token admin --json`, three times (first run, second run,
+ *    third run), each timed (CLI wall time) with the CPU time of each server process.
+ * 4. Verification: `GET /v1/admin/devices` of all four servers: 90,000 devices each, identical
+ *    (deviceId, version) sets, the expected version for every device (1.1.0 wherever two servers
+ *    disagreed); whole records compared too (informational).
+ *
+ * Run: node --import tsx bench/reconcile.ts   (after `npx tsc -p .`; ~1-2 min)
+ */
+import http from 'node:http';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import {
+  CLI, makeTempDir, run, runMain, startChild, table, waitForOutput, type Server,
+} from './lib.js';
+
+const ADMIN = 'admin';
+const MIRROR_TOKEN = 'mt';
+const SERVERS = 4;
+const PER_SERVER = 25_000;
+const OWNED = 22_500; // per server; the other 2,500 records of a server are devices of the previous server
+const GUESTS = PER_SERVER - OWNED;
+const DISTINCT = SERVERS * OWNED; // 90,000
+const RECORDS = SERVERS * PER_SERVER; // 100,000
+const IN_FLIGHT_PER_SERVER = 8;
+
+const env = { PATCHWIRE_TOKEN: ADMIN };
+
+function mac(n: number): string {
+  const h = (b: number) => b.toString(16).padStart(2, '0');
+  return `02:00:00:${h((n >> 16) & 255)}:${h((n >> 8) & 255)}:${h(n & 255)}`;
+}
+
+/** Deterministic PRNG (mulberry32), so every run loads the same fleet. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Job { deviceId: string; version: string }
+
+/** The fleet: per server its 25,000 reports, and the version every device must end at. */
+function fleet(): { jobs: Job[][]; expected: Map<string, string>; overlap: Set<string> } {
+  const rand = rng(42);
+  const jobs: Job[][] = Array.from({ length: SERVERS }, () => []);
+  const expected = new Map<string, string>();
+  const overlap = new Set<string>();
+  for (let s = 0; s < SERVERS; s++) {
+    for (let i = 0; i < OWNED; i++) {
+      const n = s * OWNED + i + 1;
+      const id = mac(n);
+      if (i < GUESTS) {
+        // Also reported at server s+1, with the other version; either side may hold the higher one.
+        const ownerHigh = rand() < 0.5;
+        jobs[s]!.push({ deviceId: id, version: ownerHigh ? '1.1.0' : '1.0.0' });
+        jobs[(s + 1) % SERVERS]!.push({ deviceId: id, version: ownerHigh ? '1.0.0' : '1.1.0' });
+        expected.set(id, '1.1.0');
+        overlap.add(id);
+      } else {
+        const v = n % 2 === 0 ? '1.0.0' : '1.1.0';
+        jobs[s]!.push({ deviceId: id, version: v });
+        expected.set(id, v);
+      }
+    }
+  }
+  // Interleave owned and guest reports so report times of the two copies are mixed.
+  for (const list of jobs) list.sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1));
+  return { jobs, expected, overlap };
+}
+
+async function cliRun(args: string[]) {
+  const r = await run(process.execPath, [CLI, ...args], env);
+  if (r.code !== 0) throw new Error(`patchwire ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()} ${r.stdout.trim()}`);
+  return r;
+}
+
+async function startServe(dataDir: string, extra: string[]): Promise<Server> {
+  const child = startChild(process.execPath,
+    [CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...extra], env);
+  const m = await waitForOutput(child, /patchwire: listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000);
+  return { child, url: m[1]! };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** One JSON request over the shared keep-alive agent. */
+function request(url: string, method: string, body?: unknown, token?: string): Promise<{ status: number; text: string }> {
+  return new Promise((res, rej) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string | number> = {};
+    if (payload !== undefined) { headers['content-type'] = 'application/json'; headers['content-length'] = Buffer.byteLength(payload); }
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = http.request(url, { method, agent, headers }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      r.on('error', rej);
+    });
+    req.on('error', rej);
+    req.end(payload);
+  });
+}
+
+async function getJson<T>(url: string, token = ADMIN): Promise<T> {
+  const r = await request(url, 'GET', undefined, token);
+  if (r.status !== 200) throw new Error(`GET ${url} answered ${r.status}: ${r.text.slice(0, 300)}`);
+  return JSON.parse(r.text) as T;
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await fn().catch(() => false)) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** utime + stime of a process in seconds (from /proc). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function loadServer(url: string, jobs: Job[]): Promise<{ errors: number; firstError?: string }> {
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= jobs.length) return;
+      const j = jobs[i]!;
+      const r = await request(`${url}/v1/report`, 'POST', {
+        deviceId: j.deviceId, product: 'acme', channel: 'stable', event: 'applied', version: j.version, previousVersion: null,
+      });
+      if (r.status !== 200) { errors++; firstError ??= `${r.status} ${r.text.slice(0, 200)}`; }
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT_PER_SERVER }, worker));
+  return { errors, firstError };
+}
+
+interface DeviceJson { deviceId: string; product: string; channel: string; version: string | null; firstSeenAt: string; lastSeenAt: string; lastReportAt: string | null; source: string }
+interface ReconcileView { mirrors: Array<{ url: string; pulled: number; pushed: number; error?: string }> }
+
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+
+runMain(async () => {
+  const tStart = performance.now();
+  const nodeVersion = process.version;
+  const tmp = await makeTempDir('patchwire-bench-reconcile-');
+  process.stdout.write(`patchwire reconcile bench: node ${nodeVersion}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, temp ${tmp}\n`);
+
+  // 1. Primary, product, two releases, three mirrors.
+  const primary = await startServe(join(tmp, 'primary'), ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h']);
+  const key = join(tmp, 'publisher.key');
+  await cliRun(['keygen', '--out', key]);
+  await cliRun(['product', 'create', '--server', primary.url, '--token', ADMIN, '--product', 'acme', '--key', key, '--root-out', join(tmp, 'acme.root.json')]);
+  for (const v of ['1.0.0', '1.1.0']) {
+    const tree = join(tmp, `release-${v}`);
+    await mkdir(join(tree, 'lib'), { recursive: true });
+    await writeFile(join(tree, 'app.js'), `console.log('acme ${v}');\n`);
+    await writeFile(join(tree, 'lib', 'data.bin'), Buffer.alloc(16 * 1024, 7));
+    await cliRun(['publish', '--server', primary.url, '--token', ADMIN, '--product', 'acme', '--version', v, '--key', key, tree]);
+  }
+  const mirrors: Server[] = [];
+  for (let i = 1; i < SERVERS; i++) {
+    mirrors.push(await startServe(join(tmp, `mirror${i}`), ['--upstream', primary.url, '--upstream-token', MIRROR_TOKEN, '--sync-interval', '1s']));
+  }
+  for (const m of mirrors) {
+    await waitFor(`${m.url} to replicate acme`, async () => {
+      const p = await getJson<{ releases: unknown[] }>(`${m.url}/v1/admin/products/acme`);
+      return p.releases.length === 2;
+    });
+  }
+  await waitFor('the primary to list 3 mirrors', async () =>
+    (await getJson<{ mirrors: unknown[] }>(`${primary.url}/v1/admin/status`)).mirrors.length === 3);
+  const servers = [primary, ...mirrors];
+  const names = ['primary', 'mirror1', 'mirror2', 'mirror3'];
+  process.stdout.write(`primary ${primary.url} (pid ${primary.child.pid}); mirrors ${mirrors.map((m) => `${m.url} (pid ${m.child.pid})`).join(', ')}: replicated 1.0.0 and 1.1.0, announced\n`);
+
+  // 2. Load through the device API.
+  const { jobs, expected, overlap } = fleet();
+  const tl0 = performance.now();
+  const cpuL0 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+  const loaded = await Promise.all(servers.map(async (s, i) => {
+    const t0 = performance.now();
+    const r = await loadServer(s.url, jobs[i]!);
+    return { ...r, seconds: (performance.now() - t0) / 1000 };
+  }));
+  const loadSeconds = (performance.now() - tl0) / 1000;
+  const cpuL1 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+  const loadErrors = loaded.reduce((a, l) => a + l.errors, 0);
+  if (loadErrors) throw new Error(`${loadErrors} reports failed, first: ${loaded.find((l) => l.firstError)?.firstError}`);
+  for (const [i, s] of servers.entries()) {
+    const st = await getJson<{ devices: number; versions: Record<string, number> }>(`${s.url}/v1/admin/status`);
+    if (st.devices !== PER_SERVER) throw new Error(`${names[i]} holds ${st.devices} devices after loading, expected ${PER_SERVER}`);
+  }
+  process.stdout.write(`loaded ${int(RECORDS)} reports (POST /v1/report, ${IN_FLIGHT_PER_SERVER} in flight per server) in ${f1(loadSeconds)} s: `
+    + `${loaded.map((l, i) => `${names[i]} ${f1(l.seconds)} s`).join(', ')}; server CPU ${cpuL1.map((c, i) => f1(c - cpuL0[i]!)).join('/')} s; `
+    + `${int(DISTINCT)} distinct devices, ${int(overlap.size)} at two servers\n`);
+
+  // 3. Reconcile runs.
+  interface RunRow { name: string; seconds: number; view: ReconcileView; cpu: number[] }
+  const runs: RunRow[] = [];
+  for (const name of ['reconcile, first run', 'reconcile, second run', 'reconcile, third run']) {
+    const c0 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+    const r = await cliRun(['reconcile', '--server', primary.url, '--token', ADMIN, '--json']);
+    const c1 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+    const view = JSON.parse(r.stdout) as ReconcileView;
+    const failed = view.mirrors.filter((m) => m.error);
+    if (failed.length) throw new Error(`${name}: ${failed.map((m) => `${m.url}: ${m.error}`).join('; ')}`);
+    runs.push({ name, seconds: r.ms / 1000, view, cpu: c1.map((c, i) => c - c0[i]!) });
+    process.stdout.write(`${name}: ${f2(r.ms / 1000)} s (CLI wall time)\n`);
+  }
+  const cliStart = await run(process.execPath, [CLI, '--help'], env);
+
+  // 4. Verification.
+  const tv0 = performance.now();
+  const lists = await Promise.all(servers.map((s) => getJson<DeviceJson[]>(`${s.url}/v1/admin/devices`)));
+  const verifySeconds = (performance.now() - tv0) / 1000;
+  const problems: string[] = [];
+  const pairs = lists.map((l) => l.map((d) => `${d.deviceId} ${d.version}`).sort().join('\n'));
+  const whole = lists.map((l) => l.map((d) => JSON.stringify(d)).sort().join('\n'));
+  for (const [i, l] of lists.entries()) {
+    const ids = new Set(l.map((d) => d.deviceId));
+    if (l.length !== DISTINCT || ids.size !== DISTINCT) problems.push(`${names[i]} lists ${l.length} records / ${ids.size} devices, expected ${DISTINCT}`);
+    let wrong = 0;
+    let overlapHigh = 0;
+    for (const d of l) {
+      if (expected.get(d.deviceId) !== d.version) wrong++;
+      if (overlap.has(d.deviceId) && d.version === '1.1.0') overlapHigh++;
+    }
+    if (wrong) problems.push(`${names[i]}: ${wrong} devices not at their expected version`);
+    if (overlapHigh !== overlap.size) problems.push(`${names[i]}: ${overlapHigh} of ${overlap.size} overlapping devices at the higher version`);
+    if (pairs[i] !== pairs[0]) problems.push(`${names[i]}: (deviceId, version) set differs from the primary's`);
+  }
+  const wholeSame = whole.every((w) => w === whole[0]);
+  if (problems.length) throw new Error(`not converged:\n  ${problems.join('\n  ')}`);
+
+  // Report.
+  const mirrorUrls = runs[0]!.view.mirrors.map((m) => m.url);
+  const rows: string[][] = [[
+    'load: POST /v1/report x 100,000 (4 servers at once)', int(RECORDS), f2(loadSeconds), int(RECORDS / loadSeconds), '-', '-',
+    cpuL1.map((c, i) => f1(c - cpuL0[i]!)).join(' / '),
+  ]];
+  for (const r of runs) {
+    const pulled = r.view.mirrors.reduce((a, m) => a + m.pulled, 0);
+    const pushed = r.view.mirrors.reduce((a, m) => a + m.pushed, 0);
+    rows.push([r.name, int(RECORDS), f2(r.seconds), int(RECORDS / r.seconds), int(pulled), int(pushed), r.cpu.map(f1).join(' / ')]);
+  }
+  rows.push(['verify: GET /v1/admin/devices x 4 (in parallel)', int(DISTINCT * SERVERS), f2(verifySeconds), int((DISTINCT * SERVERS) / verifySeconds), '-', '-', '-']);
+  process.stdout.write(`\n${table(['phase', 'records', 'seconds', 'records/s', 'pulled', 'pushed', 'server CPU s (P / M1 / M2 / M3)'], rows)}\n`);
+  process.stdout.write(`(reconcile rows: records/s = the 100,000 records loaded / CLI wall time, which includes ~${f2(cliStart.ms / 1000)} s of CLI start-up (\`patchwire --help\` here))\n\n`);
+  const perMirror: string[][] = [];
+  for (const [mi, url] of mirrorUrls.entries()) {
+    perMirror.push([`mirror${mi + 1} ${url}`, ...runs.map((r) => {
+      const m = r.view.mirrors.find((x) => x.url === url)!;
+      return `${int(m.pulled)} / ${int(m.pushed)}`;
+    })]);
+  }
+  process.stdout.write(`${table(['mirror (pulled / pushed)', ...runs.map((r) => r.name.replace('reconcile, ', ''))], perMirror)}\n\n`);
+  process.stdout.write(`converged: all 4 servers list ${int(DISTINCT)} devices with identical (deviceId, version) sets; `
+    + `all ${int(overlap.size)} devices reported at two servers are at 1.1.0 everywhere; whole records identical on all 4: ${wholeSame ? 'yes' : 'no'}\n`);
+  process.stdout.write(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; bench finished in ${f1((performance.now() - tStart) / 1000)} s (processes stopped, temp folder removed)\n`);
+  agent.destroy();
+});
