@@ -473,6 +473,18 @@ function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): 
       assert.deepEqual((await store.listMirrors())[0], { ...m1, error: null, cursor: null });
     });
 
+    it('mirrors: a new store id resets both cursors (the mirror lost its store); the same or none keeps them', async () => {
+      await store.upsertMirror('https://m1.example', at(1), 'a'.repeat(32));
+      await store.updateMirror('https://m1.example', { cursor: at(2), pushCursor: at(3), pulled: 5 });
+      await store.upsertMirror('https://m1.example', at(4), 'a'.repeat(32));
+      await store.upsertMirror('https://m1.example', at(5));
+      let [m] = await store.listMirrors();
+      assert.deepEqual([m!.cursor, m!.pushCursor, m!.announcedAt], [at(2), at(3), at(5)]);
+      await store.upsertMirror('https://m1.example', at(6), 'b'.repeat(32));
+      [m] = await store.listMirrors();
+      assert.deepEqual([m!.cursor, m!.pushCursor, m!.pulled, m!.announcedAt], [null, null, 5, at(6)]);
+    });
+
     it('change times and mirrors survive close and reopen', async () => {
       await store.recordSightings([sighting('dev-1', 1)]);
       const [merged] = await store.mergeDevices([device('dev-2', { version: '1.0.0', lastReportAt: at(2) })]);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { CliError } from './cli-error.js';
 import type { ReconcileView } from '../protocol/wire.js';
 
 export function register(program: Command): void {
@@ -14,7 +15,7 @@ export function register(program: Command): void {
       if (o.json) printJson(r);
       else if (r.mirrors.length === 0) process.stdout.write('no mirrors have announced themselves to this server\n');
       else for (const m of r.mirrors) process.stdout.write(`${m.url}: ${m.error ? `FAILED: ${m.error}` : `pulled ${m.pulled}, pushed ${m.pushed}`}\n`);
-      // A failed mirror is reported, not fatal: the others were consolidated and the next run retries.
-      if (r.mirrors.some((m) => m.error)) process.exitCode = 1;
+      // A failed mirror is reported (exit 1) after the others were consolidated; the next run retries.
+      if (r.mirrors.some((m) => m.error)) throw new CliError('', 1);
     });
 }

@@ -45,7 +45,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       req.log.error({ err }, 'unhandled error');
       out = body(500, 'PW_INTERNAL', 'internal server error; the server log has the details');
     } else if (out.statusCode === 401) {
-      req.log.warn({ url: req.url }, 'refused admin request: bad token');
+      req.log.warn({ url: req.url, method: req.method }, `refused request: ${out.message}`);
     }
     void reply.code(out.statusCode).type('application/json').send(out);
   });

@@ -190,8 +190,12 @@ export interface Store {
    */
   mergeDevices(records: DeviceRecord[], opts?: { fromUpstream?: boolean }): Promise<DeviceRecord[]>;
 
-  /** Adds a mirror or refreshes its announcedAt (its sync state is kept). */
-  upsertMirror(url: string, announcedAt: Date): Promise<void>;
+  /**
+   * Adds a mirror or refreshes its announcedAt. The sync state is kept, unless `storeId` (the
+   * mirror's own store identity) differs from the one recorded: then the mirror lost or replaced
+   * its store, and both cursors are reset so the next consolidation re-syncs it in full.
+   */
+  upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<void>;
   listMirrors(): Promise<MirrorRecord[]>;
   /** Records the outcome of one consolidation attempt with a mirror. */
   updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void>;

@@ -30,13 +30,18 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     });
   }
 
-  app.post<{ Body: { url: string } }>('/announce', {
-    schema: { body: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } } },
+  app.post<{ Body: { url: string; storeId?: string } }>('/announce', {
+    schema: {
+      body: {
+        type: 'object', required: ['url'], additionalProperties: false,
+        properties: { url: { type: 'string', maxLength: 512 }, storeId: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+      },
+    },
   }, async (req) => {
     if (opts.role !== 'primary') throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror; announce mirrors to the primary');
     const url = req.body.url.replace(/\/$/, '');
     if (!isHttpUrl(url)) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
-    await store.upsertMirror(url, new Date());
+    await store.upsertMirror(url, new Date(), req.body.storeId);
     return { ok: true };
   });
 

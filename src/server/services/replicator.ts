@@ -1,9 +1,12 @@
 import { posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { MetadataRecord, MetadataRole, Store } from '../../store/store.js';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import type { MirrorCatalog } from '../../protocol/wire.js';
 import { applySchedules } from './schedule-sync.js';
 import { peerJson, peerStream, peerText } from './peer-client.js';
+
+const STORE_ID = 'mirror_store_id';
 
 export interface ReplicatorOptions {
   store: Store;
@@ -42,14 +45,25 @@ export class Replicator {
     return this.running;
   }
 
+  /** A random identity of this mirror's store, made once and kept in its settings. */
+  private async storeId(): Promise<string> {
+    let id = await this.o.store.getSetting(STORE_ID);
+    if (!id) {
+      id = randomBytes(16).toString('hex');
+      await this.o.store.setSetting(STORE_ID, id);
+    }
+    return id;
+  }
+
   private url(path: string): string {
     return `${this.o.upstream}${path}`;
   }
 
   private async syncOnce(): Promise<ReplicationResult> {
     const { token } = this.o;
-    // Announcing every pass is idempotent and re-registers the mirror if the primary forgot it.
-    await peerJson(this.url('/v1/mirror/announce'), { method: 'POST', token, body: { url: this.o.publicUrl() } });
+    // Announcing every pass is idempotent and re-registers the mirror if the primary forgot it; the
+    // store id tells the primary when this mirror's store was replaced (it then re-syncs in full).
+    await peerJson(this.url('/v1/mirror/announce'), { method: 'POST', token, body: { url: this.o.publicUrl(), storeId: await this.storeId() } });
     const catalog = await peerJson<MirrorCatalog>(this.url('/v1/mirror/catalog'), { token });
     const result: ReplicationResult = { products: 0, releases: 0, metadata: 0 };
     for (const p of catalog.products) await this.product(p, result);

@@ -59,3 +59,17 @@ export const CHANGED_SINCE_SQL = `
 export const CHANGED_AFTER_SQL = `
   SELECT ${DEVICE_COLUMNS} FROM devices WHERE (updated_at, device_id, product) > (?, ?, ?)
   ORDER BY updated_at, device_id, product LIMIT ?`;
+
+/**
+ * Adds a mirror or refreshes its announce time. A different store id means the mirror lost or
+ * replaced its store: both cursors reset, so the next consolidation re-syncs it in full. (In an
+ * SQLite UPDATE every right-hand side reads the old row, so the CASEs see the old store_id.)
+ */
+export const UPSERT_MIRROR_SQL = `
+  INSERT INTO mirrors (url, announced_at, store_id, cursor, push_cursor, last_sync_at, last_attempt_at, pulled, pushed, error)
+  VALUES (?, ?, ?, NULL, NULL, NULL, NULL, 0, 0, NULL)
+  ON CONFLICT (url) DO UPDATE SET
+    announced_at = excluded.announced_at,
+    cursor = CASE WHEN excluded.store_id IS NOT NULL AND excluded.store_id IS NOT mirrors.store_id THEN NULL ELSE mirrors.cursor END,
+    push_cursor = CASE WHEN excluded.store_id IS NOT NULL AND excluded.store_id IS NOT mirrors.store_id THEN NULL ELSE mirrors.push_cursor END,
+    store_id = coalesce(excluded.store_id, mirrors.store_id)`;

@@ -99,6 +99,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.createTable('mirrors')
         .addColumn('url', 'text', (c) => c.primaryKey())
         .addColumn('announced_at', 'integer', (c) => c.notNull())
+        .addColumn('store_id', 'text')
         .addColumn('cursor', 'integer')
         .addColumn('push_cursor', 'integer')
         .addColumn('last_sync_at', 'integer')

@@ -49,6 +49,7 @@ export interface DevicesTable {
 export interface MirrorsTable {
   url: string;
   announced_at: number;
+  store_id: string | null;
   cursor: number | null;
   push_cursor: number | null;
   last_sync_at: number | null;

@@ -9,7 +9,7 @@ import {
 import { migrate } from './migrations.js';
 import { mergeDevice, sameMerged } from '../../protocol/device-merge.js';
 import {
-  CHANGED_AFTER_SQL, CHANGED_SINCE_SQL, GET_DEVICE_SQL, MAX_UPDATED_AT_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL,
+  CHANGED_AFTER_SQL, CHANGED_SINCE_SQL, GET_DEVICE_SQL, MAX_UPDATED_AT_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DevicesTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
@@ -240,11 +240,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async upsertMirror(url: string, announcedAt: Date): Promise<void> {
-    const t = announcedAt.getTime();
-    await this.#db.insertInto('mirrors').values({
-      url, announced_at: t, cursor: null, push_cursor: null, last_sync_at: null, last_attempt_at: null, pulled: 0, pushed: 0, error: null,
-    }).onConflict((oc) => oc.column('url').doUpdateSet({ announced_at: t })).execute();
+  async upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<void> {
+    this.#statement(UPSERT_MIRROR_SQL).run(url, announcedAt.getTime(), storeId ?? null);
   }
 
   async listMirrors(): Promise<MirrorRecord[]> {
