@@ -35,7 +35,7 @@ const releasesAt = async (url: string) => {
 
 test('a mirror cut off from its primary serves stale metadata, which agents refuse once expired; fresh again after the primary returns', async () => {
   root = await tempDir('patchwire-freshness-');
-  const primaryArgs = ['--mirror-token', 'mt', '--timestamp-expiry', '3s'];
+  const primaryArgs = ['--mirror-token', 'mt', '--timestamp-expiry', '8s'];
   let primary = await startServer(join(root, 'primary'), { token: TOKEN, args: primaryArgs });
   servers.push(primary);
   const admin = (url: string) => ['--server', url, '--token', TOKEN];
@@ -55,9 +55,9 @@ test('a mirror cut off from its primary serves stale metadata, which agents refu
   r = await runCli(['init', '--dir', dir, '--server', mirror.url, '--product', 'acme', '--root', rootFile, '--device-id', 'ee:00:00:00:00:01']);
   assert.equal(r.code, 0, r.stderr);
 
-  // The primary goes away; the mirror keeps its copy, whose timestamp lives 3 seconds.
+  // The primary goes away; the mirror keeps its copy, whose timestamp lives 8 seconds.
   await primary.stop();
-  await new Promise((res) => setTimeout(res, 4000));
+  await new Promise((res) => setTimeout(res, 9000));
   const stale = await runCli(['check', '--dir', dir, '--json']);
   assert.equal(stale.code, 1, `expected a refusal, got: ${stale.stdout} ${stale.stderr}`);
   assert.match(stale.stderr, /expired/i);
