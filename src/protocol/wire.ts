@@ -30,7 +30,10 @@ export interface ReleaseOffer {
   /** Hints only: the agent takes length and hashes from verified TUF metadata. */
   length: number;
   sha256: string;
+  /** `delta` when `delta` is set: the agent applies it, and falls back to `target` if that fails. */
   kind: 'full' | 'delta';
+  /** A delta from the device's version, signed by the server's delegated `deltas` role. */
+  delta?: { from: string; target: string; length: number; sha256: string } | null;
 }
 
 export interface CheckResponse {
@@ -47,7 +50,8 @@ export interface CheckResponse {
   serverTime: string;
 }
 
-export type ReportEvent = 'applied' | 'rolled-back' | 'failed';
+/** `delta-failed`: the delta named in `detail` could not be applied (the agent fell back to the full archive). */
+export type ReportEvent = 'applied' | 'rolled-back' | 'failed' | 'delta-failed';
 
 /** POST /v1/report */
 export interface ReportRequest {
@@ -143,7 +147,7 @@ export interface MirrorCatalog {
     name: string;
     createdAt: string;
     /** Highest version of each role's metadata; the mirror fetches what it lacks from the TUF routes. */
-    metadata: { root: number; targets: number; snapshot: number; timestamp: number };
+    metadata: { root: number; targets: number; snapshot: number; timestamp: number; deltas?: number };
     releases: Array<{ channel: string; version: string; target: string; sha256: string; length: number; treeHash: string; createdAt: string }>;
     moved: { url: string; target: string; sha256: string; setAt: string } | null;
   }>;

@@ -4,7 +4,8 @@
  * that every implementation runs. All times are Date objects (UTC); versions are semver strings.
  */
 
-export type MetadataRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
+/** `deltas`: the delegated role the server signs its computed deltas with. */
+export type MetadataRole = 'root' | 'targets' | 'snapshot' | 'timestamp' | 'deltas';
 
 export interface ProductRecord {
   name: string;
@@ -30,6 +31,22 @@ export interface ReleaseRecord {
   length: number;
   treeHash: string;
   createdAt: Date;
+}
+
+/** A delta the server computed: turns the tree of `fromVersion` into that of `toVersion`. */
+export interface DeltaRecord {
+  product: string;
+  channel: string;
+  fromVersion: string;
+  toVersion: string;
+  /** TUF target path under `deltas/`, signed by the delegated deltas role. */
+  target: string;
+  sha256: string;
+  length: number;
+  engine: string;
+  createdAt: Date;
+  /** Set when a device reported that applying it failed: the server stops offering it. */
+  failed: boolean;
 }
 
 export interface ScheduleRecord {
@@ -97,7 +114,7 @@ export interface Sighting {
   source: string;
 }
 
-export type ReportKind = 'applied' | 'rolled-back' | 'failed';
+export type ReportKind = 'applied' | 'rolled-back' | 'failed' | 'delta-failed';
 
 export interface ReportRecord {
   deviceId: string;
@@ -114,7 +131,7 @@ export interface ReportRecord {
 /** Thrown when a write would duplicate a unique record (product name, release version, metadata version). */
 export class StoreConflictError extends Error {
   override name = 'StoreConflictError';
-  constructor(message: string, readonly what: 'product' | 'release' | 'metadata', options?: { cause?: unknown }) {
+  constructor(message: string, readonly what: 'product' | 'release' | 'delta' | 'metadata', options?: { cause?: unknown }) {
     super(message, options);
   }
 }
@@ -142,6 +159,13 @@ export interface Store {
   getRelease(product: string, channel: string, version: string): Promise<ReleaseRecord | undefined>;
   /** Releases of a product (one channel when given), in publication order. */
   listReleases(product: string, channel?: string): Promise<ReleaseRecord[]>;
+
+  /** Adds a delta and its metadata (deltas, snapshot, timestamp) in one transaction; StoreConflictError on a duplicate. */
+  addDelta(delta: DeltaRecord, metadata: MetadataRecord[]): Promise<void>;
+  /** Deltas of a product (to one version when given), oldest first. */
+  listDeltas(product: string, toVersion?: string): Promise<DeltaRecord[]>;
+  /** Marks a delta failed; returns false when there is no such delta. */
+  markDeltaFailed(product: string, target: string): Promise<boolean>;
 
   /** Sets (replaces) the moved notice and adds its metadata in one transaction. */
   setMoved(moved: MovedRecord, metadata: MetadataRecord[]): Promise<void>;

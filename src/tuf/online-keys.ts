@@ -1,4 +1,4 @@
-import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fsyncDir } from '../util/atomic-write.js';
@@ -7,25 +7,35 @@ import { parseKeyPair } from './key-json.js';
 
 const ONLINE_FILE_TYPE = 'patchwire-online-keys';
 
+export interface OnlineKeyPairs {
+  snapshot: KeyPair;
+  timestamp: KeyPair;
+  /** Signs the delegated `deltas` role: the deltas this server computes. */
+  deltas: KeyPair;
+}
+
 /** The server's online keys, kept in `<dataDir>/keys/online.json` (mode 0600), created on first use. */
-export async function loadOrCreateOnlineKeys(dataDir: string): Promise<{ snapshot: KeyPair; timestamp: KeyPair }> {
+export async function loadOrCreateOnlineKeys(dataDir: string): Promise<OnlineKeyPairs> {
   const dir = join(dataDir, 'keys');
   const file = join(dir, 'online.json');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // mkdir's mode only applies to a folder it creates; the keys folder must never be readable by others.
   await chmod(dir, 0o700);
   const existing = await readOnline(file);
-  if (existing) return existing;
-  const keys = { snapshot: generateKeyPair(), timestamp: generateKeyPair() };
+  if (existing?.deltas) return existing as OnlineKeyPairs;
+  // A key file from before deltas existed keeps its snapshot and timestamp keys and gains a
+  // deltas key (written to a new file, then renamed over the old one).
+  const keys = existing ? { ...existing, deltas: generateKeyPair() } : { snapshot: generateKeyPair(), timestamp: generateKeyPair(), deltas: generateKeyPair() };
   // Write a complete temporary file, then link() it into place: link fails if another server
   // process created the file meanwhile, so two processes never end up with different keys.
   const tmp = join(dir, `.online.json.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', 0o600);
   try {
-    await fh.writeFile(JSON.stringify({ type: ONLINE_FILE_TYPE, snapshot: toJson(keys.snapshot), timestamp: toJson(keys.timestamp) }, null, 2) + '\n');
+    await fh.writeFile(JSON.stringify({ type: ONLINE_FILE_TYPE, snapshot: toJson(keys.snapshot), timestamp: toJson(keys.timestamp), deltas: toJson(keys.deltas) }, null, 2) + '\n');
     await fh.sync();
     await fh.close();
-    await link(tmp, file);
+    if (existing) await rename(tmp, file);
+    else await link(tmp, file);
   } catch (err) {
     await fh.close().catch(() => {});
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
@@ -37,8 +47,8 @@ export async function loadOrCreateOnlineKeys(dataDir: string): Promise<{ snapsho
   }
   fsyncDir(dir);
   const stored = await readOnline(file);
-  if (!stored) throw new KeyFileError(`the server's online key file ${file} vanished while it was created; start the server again`);
-  return stored;
+  if (!stored?.deltas) throw new KeyFileError(`the server's online key file ${file} vanished while it was created; start the server again`);
+  return stored as OnlineKeyPairs;
 }
 
 function toJson(pair: KeyPair): Record<string, string> {
@@ -46,7 +56,7 @@ function toJson(pair: KeyPair): Record<string, string> {
 }
 
 /** The stored keys, or undefined when the file does not exist yet. */
-async function readOnline(file: string): Promise<{ snapshot: KeyPair; timestamp: KeyPair } | undefined> {
+async function readOnline(file: string): Promise<{ snapshot: KeyPair; timestamp: KeyPair; deltas?: KeyPair } | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -67,5 +77,8 @@ async function readOnline(file: string): Promise<{ snapshot: KeyPair; timestamp:
   const timestamp = parseKeyPair(json.timestamp);
   if (typeof snapshot === 'string') throw new KeyFileError(`${file}: snapshot key is damaged: ${snapshot} (${todo})`);
   if (typeof timestamp === 'string') throw new KeyFileError(`${file}: timestamp key is damaged: ${timestamp} (${todo})`);
-  return { snapshot, timestamp };
+  if (json.deltas === undefined) return { snapshot, timestamp };
+  const deltas = parseKeyPair(json.deltas);
+  if (typeof deltas === 'string') throw new KeyFileError(`${file}: deltas key is damaged: ${deltas} (${todo})`);
+  return { snapshot, timestamp, deltas };
 }

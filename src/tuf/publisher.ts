@@ -12,7 +12,13 @@ export interface OnlineKeys {
   snapshot: string;
   /** Public key hex of the server's timestamp key. */
   timestamp: string;
+  /** Public key hex of the server's deltas key: targets v1 delegates `deltas/*` to it. */
+  deltas?: string;
 }
+
+/** The delegated role that signs the deltas a server computes (DESIGN.md section 3). */
+export const DELTAS_ROLE = 'deltas';
+export const DELTAS_PATH_PATTERN = 'deltas/*';
 
 /** Any JSON object as it goes over the wire (the output of Metadata.toJSON()). */
 export type SignedJson = Record<string, unknown>;
@@ -40,7 +46,17 @@ export function createInitialMetadata(opts: {
   const rootMd = new Metadata(root);
   rootMd.sign(signer);
 
-  const targetsMd = new Metadata(new Targets({ version: 1, specVersion: '1.0.31', expires }));
+  // Delegations are not exported by @tufjs/models' index; its JSON form builds them.
+  const delegations = opts.online.deltas
+    ? {
+        keys: { [tufKey(opts.online.deltas).keyID]: tufKey(opts.online.deltas).toJSON() },
+        roles: [{ name: DELTAS_ROLE, keyids: [tufKey(opts.online.deltas).keyID], threshold: 1, paths: [DELTAS_PATH_PATTERN], terminating: true }],
+      }
+    : undefined;
+  const targetsMd = new Metadata(Targets.fromJSON({
+    _type: 'targets', spec_version: '1.0.31', version: 1, expires, targets: {},
+    ...(delegations ? { delegations } : {}),
+  }));
   targetsMd.sign(signer);
   return { root: rootMd.toJSON(), targets: targetsMd.toJSON() };
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Metadata, MetadataKind, MetaFile, Snapshot, Timestamp, type Root, type Targets } from '@tufjs/models';
+import { Metadata, MetadataKind, MetaFile, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
 import { signerFor, tufKey, type KeyPair } from './keys.js';
-import type { OnlineKeys } from './publisher.js';
+import { DELTAS_PATH_PATTERN, DELTAS_ROLE, type OnlineKeys } from './publisher.js';
 import { parseExpires, tufTime } from './expiry.js';
-import { isJsonObject, serialize } from './metadata-json.js';
+import { isJsonObject, serialize, type JSONValue } from './metadata-json.js';
 
 export { loadOrCreateOnlineKeys } from './online-keys.js';
 
@@ -101,10 +101,13 @@ export function signSnapshot(opts: {
   version: number;
   targetsVersion: number;
   targetsJson: string;
+  /** The delegated deltas role's current metadata, when the product has any. */
+  deltas?: { version: number; json: string };
   key: KeyPair;
   expires: Date;
 }): VerifiedMetadata {
-  const meta = { 'targets.json': metaFileOf(opts.targetsVersion, opts.targetsJson) };
+  const meta: Record<string, MetaFile> = { 'targets.json': metaFileOf(opts.targetsVersion, opts.targetsJson) };
+  if (opts.deltas) meta[`${DELTAS_ROLE}.json`] = metaFileOf(opts.deltas.version, opts.deltas.json);
   const md = new Metadata(new Snapshot({ version: checkVersion(opts.version), specVersion: '1.0.31', expires: tufTime(opts.expires), meta }));
   return signWith(md, opts.key);
 }
@@ -120,6 +123,33 @@ export function signTimestamp(opts: {
   const snapshotMeta = metaFileOf(opts.snapshotVersion, opts.snapshotJson);
   const md = new Metadata(new Timestamp({ version: checkVersion(opts.version), specVersion: '1.0.31', expires: tufTime(opts.expires), snapshotMeta }));
   return signWith(md, opts.key);
+}
+
+/**
+ * Signs version `version` of the delegated deltas role (targets metadata named `deltas`) with the
+ * server's deltas key: the deltas this server computed, each a target under `deltas/`.
+ */
+export function signDeltas(opts: {
+  version: number;
+  targets: Record<string, { length: number; sha256: string; custom: Record<string, unknown> }>;
+  key: KeyPair;
+  expires: Date;
+}): VerifiedMetadata {
+  const targets: Record<string, TargetFile> = {};
+  for (const [path, t] of Object.entries(opts.targets)) {
+    targets[path] = new TargetFile({ path, length: t.length, hashes: { sha256: t.sha256 }, unrecognizedFields: { custom: t.custom as JSONValue } });
+  }
+  const md = new Metadata(new Targets({ version: checkVersion(opts.version), specVersion: '1.0.31', expires: tufTime(opts.expires), targets }));
+  md.sign(signerFor(opts.key));
+  return { version: md.signed.version, expires: new Date(md.signed.expires), json: serialize(md) };
+}
+
+/** True when the signed targets delegate `deltas/*` to exactly this server's deltas key. */
+export function delegatesDeltasTo(targetsJson: string, deltasPublicHex: string): boolean {
+  const signed = (JSON.parse(targetsJson) as { signed?: { delegations?: { keys?: Record<string, { keyval?: { public?: string } }>; roles?: Array<{ name: string; keyids: string[]; paths?: string[] }> } } }).signed;
+  const role = signed?.delegations?.roles?.find((r) => r.name === DELTAS_ROLE);
+  if (!role || role.keyids.length !== 1 || !role.paths?.includes(DELTAS_PATH_PATTERN)) return false;
+  return signed?.delegations?.keys?.[role.keyids[0]!]?.keyval?.public === deltasPublicHex;
 }
 
 function metaFileOf(version: number, json: string): MetaFile {

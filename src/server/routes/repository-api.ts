@@ -3,7 +3,7 @@ import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import { parseRange } from './range.js';
 
-const METADATA_RE = /^(?:(\d{1,9})\.)?(root|targets|snapshot|timestamp)\.json$/;
+const METADATA_RE = /^(?:(\d{1,9})\.)?(root|targets|snapshot|timestamp|deltas)\.json$/;
 const TARGET_RE = /^(?:.*\/)?([0-9a-f]{64})\.[^/]+$/;
 
 /**
@@ -19,7 +19,7 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     products.require(product);
     const m = METADATA_RE.exec(file);
     if (!m) throw new ApiError('PW_NOT_FOUND', `no metadata file '${file}'; ask for N.root.json, timestamp.json, N.snapshot.json or N.targets.json`);
-    const role = m[2] as 'root' | 'targets' | 'snapshot' | 'timestamp';
+    const role = m[2] as 'root' | 'targets' | 'snapshot' | 'timestamp' | 'deltas';
     const version = m[1] === undefined ? undefined : Number(m[1]);
     if (role === 'timestamp') await tuf.refresh(product);
     const rec = await store.getMetadata(product, role, version);

@@ -18,7 +18,7 @@ export const reportBody = {
     deviceId: { type: 'string', maxLength: 64 },
     product: name,
     channel: name,
-    event: { type: 'string', enum: ['applied', 'rolled-back', 'failed'] },
+    event: { type: 'string', enum: ['applied', 'rolled-back', 'failed', 'delta-failed'] },
     version: nullableVersion,
     previousVersion: nullableVersion,
     detail: { type: 'string', maxLength: 1000 },
@@ -38,7 +38,13 @@ export const checkResponse = {
       latest: nullableString,
       release: {
         type: ['object', 'null'],
-        properties: { version: { type: 'string' }, target: { type: 'string' }, length: { type: 'integer' }, sha256: { type: 'string' }, kind: { type: 'string' } },
+        properties: {
+          version: { type: 'string' }, target: { type: 'string' }, length: { type: 'integer' }, sha256: { type: 'string' }, kind: { type: 'string' },
+          delta: {
+            type: ['object', 'null'],
+            properties: { from: { type: 'string' }, target: { type: 'string' }, length: { type: 'integer' }, sha256: { type: 'string' } },
+          },
+        },
       },
       schedule: { type: ['object', 'null'], properties: { at: { type: 'string' }, spreadSeconds: { type: 'integer' } } },
       moved: { type: ['object', 'null'], properties: { url: { type: 'string' }, target: { type: 'string' } } },

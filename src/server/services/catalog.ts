@@ -6,15 +6,18 @@ import type { MirrorCatalog } from '../../protocol/wire.js';
 export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
   const products: MirrorCatalog['products'] = [];
   for (const p of await store.listProducts()) {
-    const [root, targets, snapshot, timestamp, releases, moved] = await Promise.all([
+    const [root, targets, snapshot, timestamp, deltas, releases, moved] = await Promise.all([
       store.getMetadata(p.name, 'root'), store.getMetadata(p.name, 'targets'),
-      store.getMetadata(p.name, 'snapshot'), store.getMetadata(p.name, 'timestamp'),
+      store.getMetadata(p.name, 'snapshot'), store.getMetadata(p.name, 'timestamp'), store.getMetadata(p.name, 'deltas'),
       store.listReleases(p.name), store.getMoved(p.name),
     ]);
     products.push({
       name: p.name,
       createdAt: p.createdAt.toISOString(),
-      metadata: { root: root?.version ?? 0, targets: targets?.version ?? 0, snapshot: snapshot?.version ?? 0, timestamp: timestamp?.version ?? 0 },
+      metadata: {
+        root: root?.version ?? 0, targets: targets?.version ?? 0, snapshot: snapshot?.version ?? 0, timestamp: timestamp?.version ?? 0,
+        deltas: deltas?.version ?? 0,
+      },
       releases: releases.map((r) => ({
         channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, treeHash: r.treeHash, createdAt: r.createdAt.toISOString(),
       })),

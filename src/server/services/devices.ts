@@ -8,6 +8,7 @@ import type { ReleaseService } from './releases.js';
 import type { ScheduleService } from './schedules.js';
 import type { MovedService } from './moved.js';
 import type { SightingBatcher } from './sighting-batcher.js';
+import type { DeltaService } from './deltas.js';
 
 /**
  * The device registry and the server's half of a check (DESIGN.md section 2, "Server, per check").
@@ -24,6 +25,7 @@ export class DeviceService {
     private readonly sightings: SightingBatcher,
     private readonly source: () => string,
     private readonly now: Clock,
+    private readonly deltas?: DeltaService,
   ) {}
 
   async check(req: CheckRequest): Promise<CheckResponse> {
@@ -39,13 +41,18 @@ export class DeviceService {
     const schedule = this.schedules.get(req.product, req.channel);
     const moved = this.moved.get(req.product);
     const update = latest !== undefined && isHigher(latest.version, current);
+    const delta = update ? this.deltas?.offer(latest, current) : undefined;
     return {
       status: update ? 'update' : 'up-to-date',
       product: req.product,
       channel: req.channel,
       latest: latest?.version ?? null,
       release: update
-        ? { version: latest.version, target: latest.target, length: latest.length, sha256: latest.sha256, kind: 'full' }
+        ? {
+            version: latest.version, target: latest.target, length: latest.length, sha256: latest.sha256,
+            kind: delta ? 'delta' : 'full',
+            delta: delta ? { from: delta.fromVersion, target: delta.target, length: delta.length, sha256: delta.sha256 } : null,
+          }
         : null,
       schedule: schedule ? { at: schedule.at.toISOString(), spreadSeconds: schedule.spreadSeconds } : null,
       moved: moved ? { url: moved.url, target: moved.target } : null,
@@ -56,7 +63,10 @@ export class DeviceService {
   /** Step 3: the device's own report sets its applied version (`applied`, `rolled-back`). */
   async report(req: ReportRequest): Promise<DeviceRecord> {
     this.products.require(req.product);
-    if (req.event !== 'failed') {
+    if (req.event === 'delta-failed') {
+      // The agent fell back to the full archive; `detail` names the delta that failed.
+      if (req.detail?.startsWith('deltas/')) await this.deltas?.markFailed(req.product, req.detail);
+    } else if (req.event !== 'failed') {
       if (req.version === null) throw new ApiError('PW_BAD_REQUEST', `an '${req.event}' report needs the version the device now runs`);
       const known = (await this.releases.list(req.product)).some((r) => r.version === req.version);
       if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product} has no release ${req.version}; report a version the server published`);

@@ -12,6 +12,7 @@ import { DeviceService } from './devices.js';
 import { StatusService } from './status.js';
 import { Consolidation } from './consolidation.js';
 import { Replicator } from './replicator.js';
+import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
 
 export interface ServicesOptions {
   store: Store;
@@ -30,6 +31,8 @@ export interface ServicesOptions {
   upstream?: { url: string; token: string };
   /** POSTed a JSON `{ alarm, message }` when an alarm is raised. */
   alarmWebhook?: string;
+  /** Delta engine and policy; without `computeDelta` no deltas are made (devices get full archives). */
+  deltas?: DeltaOptions & { computeDelta?: ComputeDelta };
 }
 
 export interface Log {
@@ -52,7 +55,11 @@ function wire(o: ServicesOptions) {
     maxBatch: 5000,
     onError: (err) => o.log.error({ err }, 'writing device sightings failed; will retry'),
   });
-  const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock);
+  const deltas = o.deltas?.computeDelta && o.keys
+    ? new DeltaService(store, artifacts, tuf, o.keys, releases, o.deltas.computeDelta, o.deltas, clock, o.log)
+    : undefined;
+  if (deltas) releases.onPublish((r) => void deltas.schedule(r));
+  const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas);
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm));
   const reload = async () => {
     await products.load();
@@ -64,7 +71,7 @@ function wire(o: ServicesOptions) {
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
     : undefined;
-  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status, consolidation, replicator, reload };
+  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status, consolidation, replicator, reload, deltas };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -91,9 +98,11 @@ export function createServices(o: ServicesOptions): Services {
       await s.products.load();
       await Promise.all([s.releases.load(), s.schedules.load()]);
       await s.moved.load();
+      await s.deltas?.load(s.products.list());
       s.sightings.start();
     },
     async close() {
+      await s.deltas?.idle();
       await s.sightings.stop();
     },
   };

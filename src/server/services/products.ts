@@ -21,9 +21,9 @@ export class ProductService {
     for (const p of await this.store.listProducts()) this.names.add(p.name);
   }
 
-  onlineKeys(): { snapshot: string; timestamp: string } {
+  onlineKeys(): { snapshot: string; timestamp: string; deltas: string } {
     if (!this.keys) throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror and holds no online keys; create products on the primary');
-    return { snapshot: this.keys.snapshot.publicHex, timestamp: this.keys.timestamp.publicHex };
+    return { snapshot: this.keys.snapshot.publicHex, timestamp: this.keys.timestamp.publicHex, deltas: this.keys.deltas.publicHex };
   }
 
   exists(name: string): boolean {

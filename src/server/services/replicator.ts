@@ -98,8 +98,10 @@ export class Replicator {
       result.releases++;
     }
     if (movedNew) await store.setMoved({ product: p.name, ...movedNew, setAt: new Date(movedNew.setAt) }, []);
-    for (const role of ['targets', 'snapshot', 'timestamp'] as const) {
-      const records = await this.metadata(p.name, role, p.metadata[role], false);
+    // The deltas role's metadata is copied so the snapshot's reference resolves; the mirror does
+    // not copy the deltas themselves and offers devices the full archive.
+    for (const role of ['targets', 'deltas', 'snapshot', 'timestamp'] as const) {
+      const records = await this.metadata(p.name, role, p.metadata[role] ?? 0, false);
       if (records.length) await store.putMetadata(records);
       result.metadata += records.length;
     }
@@ -114,7 +116,8 @@ export class Replicator {
     for (const v of versions) {
       const json = await peerText(this.url(`/v1/products/${encodeURIComponent(product)}/tuf/${v}.${role}.json`));
       const signed = (JSON.parse(json) as { signed?: { _type?: string; version?: number; expires?: string } }).signed;
-      if (signed?._type !== role || signed.version !== v || !signed.expires) {
+      // The delegated deltas role is targets metadata under another name.
+      if (signed?._type !== (role === 'deltas' ? 'targets' : role) || signed.version !== v || !signed.expires) {
         throw new Error(`the primary's ${v}.${role}.json of ${product} is not ${role} version ${v}`);
       }
       out.push({ product, role, version: v, json, expiresAt: new Date(signed.expires) });

@@ -1,6 +1,6 @@
 import type { MetadataRecord, Store } from '../../store/store.js';
 import type { KeyPair } from '../../tuf/keys.js';
-import { signSnapshot, signTimestamp, verifyTargets, TufError, type VerifiedTargets } from '../../tuf/repository.js';
+import { signDeltas, signSnapshot, signTimestamp, verifyTargets, TufError, type VerifiedTargets } from '../../tuf/repository.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import { KeyedLock } from '../keyed-lock.js';
@@ -8,6 +8,8 @@ import { KeyedLock } from '../keyed-lock.js';
 export interface OnlineKeyPairs {
   snapshot: KeyPair;
   timestamp: KeyPair;
+  /** Signs the delegated `deltas` role. */
+  deltas: KeyPair;
 }
 
 export interface ExpiryPolicy {
@@ -57,21 +59,49 @@ export class TufMetadataService {
 
   /** Snapshot and timestamp records that publish `targets` (the next targets version). */
   async signFor(product: string, targets: { version: number; json: string; expires: Date }): Promise<MetadataRecord[]> {
-    const [snap, ts] = await Promise.all([
+    const [snap, ts, deltas] = await Promise.all([
+      this.store.getMetadata(product, 'snapshot'),
+      this.store.getMetadata(product, 'timestamp'),
+      this.store.getMetadata(product, 'deltas'),
+    ]);
+    return this.sign(product, { version: targets.version, json: targets.json }, (snap?.version ?? 0) + 1, (ts?.version ?? 0) + 1, deltas);
+  }
+
+  /**
+   * Signs the next version of the delegated deltas role with `targets` (every delta of the
+   * product), plus the snapshot and timestamp that publish it (call inside `lock.run`).
+   */
+  async signDeltasFor(product: string, targets: Parameters<typeof signDeltas>[0]['targets']): Promise<MetadataRecord[]> {
+    const keys = this.signingKeys();
+    const [current, tgts, snap, ts] = await Promise.all([
+      this.store.getMetadata(product, 'deltas'),
+      this.store.getMetadata(product, 'targets'),
       this.store.getMetadata(product, 'snapshot'),
       this.store.getMetadata(product, 'timestamp'),
     ]);
-    return this.sign(product, { version: targets.version, json: targets.json }, (snap?.version ?? 0) + 1, (ts?.version ?? 0) + 1);
+    const d = signDeltas({
+      version: (current?.version ?? 0) + 1, targets, key: keys.deltas,
+      expires: new Date(this.now().getTime() + this.expiry.snapshotSeconds * 1000),
+    });
+    const deltas = { product, role: 'deltas' as const, version: d.version, json: d.json, expiresAt: d.expires };
+    return [deltas, ...this.sign(product, tgts!, (snap?.version ?? 0) + 1, (ts?.version ?? 0) + 1, deltas)];
   }
 
   /** Builds snapshot v`snapshotVersion` naming the given targets, and timestamp v`timestampVersion` naming it. */
-  sign(product: string, targets: { version: number; json: string }, snapshotVersion: number, timestampVersion: number): MetadataRecord[] {
+  sign(
+    product: string,
+    targets: { version: number; json: string },
+    snapshotVersion: number,
+    timestampVersion: number,
+    deltas?: { version: number; json: string },
+  ): MetadataRecord[] {
     const keys = this.signingKeys();
     const now = this.now().getTime();
     const snapshot = signSnapshot({
       version: snapshotVersion,
       targetsVersion: targets.version,
       targetsJson: targets.json,
+      deltas,
       key: keys.snapshot,
       expires: new Date(now + this.expiry.snapshotSeconds * 1000),
     });
@@ -96,17 +126,18 @@ export class TufMetadataService {
     const keys = this.keys;
     if (!keys) return false;
     return this.lock.run(product, async () => {
-      const [targets, snap, ts] = await Promise.all([
+      const [targets, snap, ts, deltas] = await Promise.all([
         this.store.getMetadata(product, 'targets'),
         this.store.getMetadata(product, 'snapshot'),
         this.store.getMetadata(product, 'timestamp'),
+        this.store.getMetadata(product, 'deltas'),
       ]);
       if (!targets || !snap || !ts) return false;
       const now = this.now().getTime();
       const halfSnap = (this.expiry.snapshotSeconds * 1000) / 2;
       const halfTs = (this.expiry.timestampSeconds * 1000) / 2;
       if (snap.expiresAt.getTime() - now < halfSnap) {
-        await this.store.putMetadata(this.sign(product, targets, snap.version + 1, ts.version + 1));
+        await this.store.putMetadata(this.sign(product, targets, snap.version + 1, ts.version + 1, deltas));
         return true;
       }
       if (ts.expiresAt.getTime() - now < halfTs) {

@@ -110,6 +110,23 @@ export const migrations: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  '0003_deltas': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('deltas')
+        .addColumn('product', 'text', (c) => c.notNull().references('products.name'))
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('from_version', 'text', (c) => c.notNull())
+        .addColumn('to_version', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('length', 'integer', (c) => c.notNull())
+        .addColumn('engine', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('failed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('deltas_pk', ['product', 'target'])
+        .execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

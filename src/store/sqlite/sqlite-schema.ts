@@ -16,6 +16,19 @@ export interface MetadataTable {
   expires_at: number;
 }
 
+export interface DeltasTable {
+  product: string;
+  channel: string;
+  from_version: string;
+  to_version: string;
+  target: string;
+  sha256: string;
+  length: number;
+  engine: string;
+  created_at: number;
+  failed: number;
+}
+
 export interface ReleasesTable {
   /** Autoincrement: the publication order listReleases returns. */
   seq: Generated<number>;
@@ -77,6 +90,7 @@ export interface SqliteSchema {
   products: ProductsTable;
   metadata: MetadataTable;
   releases: ReleasesTable;
+  deltas: DeltasTable;
   moved: MovedTable;
   schedules: SchedulesTable;
   devices: DevicesTable;

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
-  StoreConflictError, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
+  StoreConflictError, type DeltaRecord, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
   type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { migrate } from './migrations.js';
@@ -126,6 +126,30 @@ export class SqliteStore implements Store {
     let q = this.#db.selectFrom('releases').selectAll().where('product', '=', product);
     if (channel !== undefined) q = q.where('channel', '=', channel);
     return (await q.orderBy('seq').execute()).map(toRelease);
+  }
+
+  async addDelta(d: DeltaRecord, metadata: MetadataRecord[]): Promise<void> {
+    this.#transaction(() => {
+      this.#insert('delta', this.#db.insertInto('deltas').values({
+        product: d.product, channel: d.channel, from_version: d.fromVersion, to_version: d.toVersion, target: d.target,
+        sha256: d.sha256, length: d.length, engine: d.engine, created_at: d.createdAt.getTime(), failed: d.failed ? 1 : 0,
+      }));
+      this.#insertMetadata(metadata);
+    });
+  }
+
+  async listDeltas(product: string, toVersion?: string): Promise<DeltaRecord[]> {
+    let q = this.#db.selectFrom('deltas').selectAll().where('product', '=', product);
+    if (toVersion !== undefined) q = q.where('to_version', '=', toVersion);
+    return (await q.orderBy('created_at').execute()).map((r) => ({
+      product: r.product, channel: r.channel, fromVersion: r.from_version, toVersion: r.to_version, target: r.target,
+      sha256: r.sha256, length: r.length, engine: r.engine, createdAt: new Date(r.created_at), failed: r.failed !== 0,
+    }));
+  }
+
+  async markDeltaFailed(product: string, target: string): Promise<boolean> {
+    const r = await this.#db.updateTable('deltas').set({ failed: 1 }).where('product', '=', product).where('target', '=', target).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async setMoved(moved: MovedRecord, metadata: MetadataRecord[]): Promise<void> {

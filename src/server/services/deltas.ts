@@ -1,0 +1,164 @@
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import type { DeltaRecord, ReleaseRecord, Store } from '../../store/store.js';
+import type { ArtifactStore } from '../../artifacts/artifact-store.js';
+import { compareVersions } from '../../protocol/version.js';
+import { delegatesDeltasTo } from '../../tuf/repository.js';
+import type { Clock } from '../clock.js';
+import type { OnlineKeyPairs, TufMetadataService } from './tuf-metadata.js';
+import type { ReleaseService } from './releases.js';
+import { commitWithArtifact } from './target-update.js';
+
+const gunzipAsync = promisify(gunzip);
+
+export type ComputeDelta = (oldStream: Buffer, newStream: Buffer) => Promise<{ delta: Buffer; engine: string }>;
+
+export interface DeltaOptions {
+  /** Deltas from this many of the most common applied versions (plus the previous release). */
+  fromMostCommon: number;
+  /** Offer a delta only when it is at most (1 - margin) of the full archive. */
+  margin: number;
+}
+
+/** The signed custom field of a delta target. */
+export type DeltaCustom = {
+  patchwire: {
+    kind: 'delta'; product: string; channel: string; from: string; to: string; engine: string;
+    /** Length of the tree stream the delta produces (bounds what the agent writes). */
+    newStreamLength: number;
+  };
+};
+
+/**
+ * Deltas: computed in the background after a publish (never delaying it or any check), from the
+ * releases devices actually run: the registry's most common applied versions first, plus the
+ * previous release. A delta is a target of the delegated `deltas` role, which the server signs
+ * with its deltas key; it is offered when it beats the full archive by the margin and until a
+ * device reports that applying it failed.
+ */
+export class DeltaService {
+  private offers = new Map<string, DeltaRecord>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly artifacts: ArtifactStore,
+    private readonly tuf: TufMetadataService,
+    private readonly keys: OnlineKeyPairs | null,
+    private readonly releases: ReleaseService,
+    private readonly compute: ComputeDelta,
+    private readonly opts: DeltaOptions,
+    private readonly now: Clock,
+    private readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void },
+  ) {}
+
+  private key(product: string, from: string, to: string): string {
+    return `${product}\u0000${from}\u0000${to}`;
+  }
+
+  async load(products: string[]): Promise<void> {
+    for (const p of products) for (const d of await this.store.listDeltas(p)) this.remember(d);
+  }
+
+  private remember(d: DeltaRecord): void {
+    if (d.failed) this.offers.delete(this.key(d.product, d.fromVersion, d.toVersion));
+    else this.offers.set(this.key(d.product, d.fromVersion, d.toVersion), d);
+  }
+
+  /** The delta to offer a device at `from` for `release`, if one is worth it. */
+  offer(release: ReleaseRecord, from: string | null): DeltaRecord | undefined {
+    if (from === null) return undefined;
+    const d = this.offers.get(this.key(release.product, from, release.version));
+    return d && d.length <= (1 - this.opts.margin) * release.length ? d : undefined;
+  }
+
+  /** A device could not apply `target`: stop offering it (the agent fell back to the full archive). */
+  async markFailed(product: string, target: string): Promise<void> {
+    if (!(await this.store.markDeltaFailed(product, target))) return;
+    for (const [k, d] of this.offers) if (d.product === product && d.target === target) this.offers.delete(k);
+    this.log.warn({ product, target }, 'a device could not apply a delta; it is no longer offered');
+  }
+
+  /** Queues delta computation for a new release (one at a time, in the background). */
+  schedule(release: ReleaseRecord): Promise<void> {
+    this.queue = this.queue.then(async () => { await this.computeFor(release); }).catch((err) => {
+      this.log.warn({ err: (err as Error).message, release: `${release.product} ${release.version}` }, 'computing deltas failed; devices get the full archive');
+    });
+    return this.queue;
+  }
+
+  /** Waits for queued work (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  async computeFor(release: ReleaseRecord): Promise<DeltaRecord[]> {
+    if (!this.keys) return [];
+    const targets = await this.store.getMetadata(release.product, 'targets');
+    if (!targets || !delegatesDeltasTo(targets.json, this.keys.deltas.publicHex)) return [];
+    const made: DeltaRecord[] = [];
+    for (const from of await this.sources(release)) {
+      const d = await this.one(from, release);
+      if (d) made.push(d);
+    }
+    return made;
+  }
+
+  /** The most common applied versions of the channel, then the previous release; lower than `release`, not done yet. */
+  private async sources(release: ReleaseRecord): Promise<ReleaseRecord[]> {
+    const channel = (await this.store.listReleases(release.product, release.channel)).filter((r) => compareVersions(r.version, release.version) < 0);
+    const byVersion = new Map(channel.map((r) => [r.version, r]));
+    const counts = Object.entries(await this.store.countVersions({ product: release.product }))
+      .filter(([v]) => byVersion.has(v)).sort((a, b) => b[1] - a[1]).slice(0, this.opts.fromMostCommon).map(([v]) => byVersion.get(v)!);
+    const previous = channel.sort((a, b) => compareVersions(a.version, b.version)).pop();
+    const out = [...counts];
+    if (previous && !out.includes(previous)) out.push(previous);
+    const done = new Set((await this.store.listDeltas(release.product, release.version)).map((d) => d.fromVersion));
+    return out.filter((r) => !done.has(r.version));
+  }
+
+  private async stream(sha256: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of await this.artifacts.read(sha256)) chunks.push(c as Buffer);
+    return gunzipAsync(Buffer.concat(chunks));
+  }
+
+  private async one(from: ReleaseRecord, to: ReleaseRecord): Promise<DeltaRecord | undefined> {
+    const [oldStream, newStream] = await Promise.all([this.stream(from.sha256), this.stream(to.sha256)]);
+    const started = Date.now();
+    const { delta, engine } = await this.compute(oldStream, newStream);
+    if (delta.length > (1 - this.opts.margin) * to.length) {
+      this.log.info({ from: from.version, to: to.version, delta: delta.length, full: to.length }, 'delta not smaller than the full archive by the margin; not offered');
+      return undefined;
+    }
+    const target = `deltas/${to.channel}/${from.version}_${to.version}.pwdelta`;
+    const custom: DeltaCustom = {
+      patchwire: { kind: 'delta', product: to.product, channel: to.channel, from: from.version, to: to.version, engine, newStreamLength: newStream.length },
+    };
+    const staged = await this.artifacts.stage(Readable.from([delta]), { maxLength: delta.length });
+    try {
+      const record: DeltaRecord = {
+        product: to.product, channel: to.channel, fromVersion: from.version, toVersion: to.version, target,
+        sha256: staged.sha256, length: staged.length, engine, createdAt: this.now(), failed: false,
+      };
+      await this.tuf.lock.run(to.product, async () => {
+        const all: Record<string, { length: number; sha256: string; custom: Record<string, unknown> }> = {};
+        const current = await this.store.getMetadata(to.product, 'deltas');
+        if (current) {
+          const signed = (JSON.parse(current.json) as { signed: { targets: Record<string, { length: number; hashes: { sha256: string }; custom: Record<string, unknown> }> } }).signed;
+          for (const [p, t] of Object.entries(signed.targets)) all[p] = { length: t.length, sha256: t.hashes.sha256, custom: t.custom };
+        }
+        all[target] = { length: record.length, sha256: record.sha256, custom };
+        const metadata = await this.tuf.signDeltasFor(to.product, all);
+        await commitWithArtifact(this.artifacts, staged, () => this.store.addDelta(record, metadata));
+      });
+      this.releases.addHash(to.product, record.sha256);
+      this.remember(record);
+      this.log.info({ from: from.version, to: to.version, engine, bytes: delta.length, full: to.length, ms: Date.now() - started }, 'delta ready');
+      return record;
+    } finally {
+      await staged.discard().catch(() => {});
+    }
+  }
+}
