@@ -66,6 +66,9 @@ export function describeResult(r: CheckResult): string {
   if (r.result === 'updated') {
     return `updated ${r.previousVersion ?? '(none)'} -> ${r.version} from ${r.server} (${r.patch?.kind ?? 'full'}, ${r.patch?.bytes ?? 0} bytes); ${next}`;
   }
+  if (r.result === 'rolled-back') {
+    return `rolled back: ${r.rolledBackFrom ?? 'the new version'} failed its health check, back at ${r.version ?? '(no version)'} (${r.server}); it is not installed again until a higher version is published; ${next}`;
+  }
   if (r.result === 'up-to-date') return `up to date at ${r.version ?? '(no version yet)'} (${r.server}); ${next}`;
   return `not due; ${next} (use --force to check now)`;
 }

@@ -24,17 +24,32 @@ export interface DownloadOptions {
  * never more than the signed length. Then verifies length and sha256 and renames the file to
  * `<downloadsDir>/<sha256>`, whose path it returns. A mismatch deletes the file and throws
  * VerificationError; a broken connection keeps the partial file for the next attempt.
+ * The update state machine runs the two halves as its `download` and `verify` states.
  */
 export async function downloadTarget(opts: DownloadOptions): Promise<string> {
-  const { url, downloadsDir, sha256, length } = opts;
-  if (!/^[0-9a-f]{64}$/.test(sha256) || !Number.isSafeInteger(length) || length < 0) {
-    throw new VerificationError(`refusing to download ${url}: the signed sha256 or length is malformed`);
-  }
+  checkSigned(opts);
+  const done = join(opts.downloadsDir, opts.sha256);
+  // A complete, verified file from an earlier attempt; a damaged one is fetched again.
+  if ((await sizeOf(done)) === opts.length && (await sha256Of(done, opts.signal)) === opts.sha256) return done;
+  await rm(done, { force: true });
+  await fetchTarget(opts);
+  return verifyDownload(opts);
+}
+
+/**
+ * The `download` half: brings `<sha256>.part` to the signed length (resuming by Range), or does
+ * nothing when a complete `<sha256>` from an earlier attempt is there. Checks no hash; throws
+ * NetworkError or ServerError (retry later, the partial file is kept) or VerificationError
+ * (more than the signed length: the partial file is deleted).
+ */
+export async function fetchTarget(opts: DownloadOptions): Promise<void> {
+  const { downloadsDir, sha256, length } = opts;
+  checkSigned(opts);
   await mkdir(downloadsDir, { recursive: true });
   const done = join(downloadsDir, sha256);
   const part = `${done}.part`;
-  // A complete, verified file from an earlier attempt (e.g. interrupted while installing).
-  if ((await sizeOf(done)) === length && (await sha256Of(done, opts.signal)) === sha256) return done;
+  // A complete file from an earlier attempt (e.g. interrupted while installing): verify checks it.
+  if ((await sizeOf(done)) === length) return;
   await rm(done, { force: true });
 
   let offset = await sizeOf(part) ?? 0;
@@ -43,21 +58,41 @@ export async function downloadTarget(opts: DownloadOptions): Promise<string> {
     offset = 0;
   }
   if (offset < length) await fetchInto(opts, part, offset);
+}
 
-  const size = (await sizeOf(part)) ?? 0;
-  const actual = size === length ? await sha256Of(part, opts.signal) : undefined;
+/**
+ * The `verify` half: checks the downloaded file's length and sha256 against the signed ones and
+ * returns the path of the verified `<sha256>` file (renaming `.part` to it). A mismatch deletes
+ * the file and throws VerificationError, so the next attempt downloads it again.
+ */
+export async function verifyDownload(opts: Pick<DownloadOptions, 'url' | 'downloadsDir' | 'sha256' | 'length' | 'signal'>): Promise<string> {
+  const { url, downloadsDir, sha256, length } = opts;
+  checkSigned(opts);
+  const done = join(downloadsDir, sha256);
+  const part = `${done}.part`;
+  const file = (await sizeOf(done)) !== undefined ? done : part;
+  const size = (await sizeOf(file)) ?? 0;
+  const actual = size === length ? await sha256Of(file, opts.signal) : undefined;
   if (actual !== sha256) {
-    await rm(part, { force: true });
+    await rm(file, { force: true });
     throw new VerificationError(
       size !== length
         ? `download of ${url} has ${size} bytes but the signed length is ${length}: the file was deleted; the next check downloads it again`
         : `download of ${url} has sha256 ${actual} but the signed sha256 is ${sha256}: the file was deleted; the server or a mirror serves bad data`,
-      part,
+      file,
     );
   }
-  await rename(part, done);
-  fsyncDir(downloadsDir);
+  if (file === part) {
+    await rename(part, done);
+    fsyncDir(downloadsDir);
+  }
   return done;
+}
+
+function checkSigned(opts: { url: string; sha256: string; length: number }): void {
+  if (!/^[0-9a-f]{64}$/.test(opts.sha256) || !Number.isSafeInteger(opts.length) || opts.length < 0) {
+    throw new VerificationError(`refusing to download ${opts.url}: the signed sha256 or length is malformed`);
+  }
 }
 
 async function fetchInto(opts: DownloadOptions, part: string, offset: number): Promise<void> {

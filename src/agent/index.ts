@@ -7,11 +7,23 @@ export { initAgent, type InitOptions } from './init.js';
 export { runCheck, MAX_MOVED_HOPS, type CheckOptions, type CheckResult } from './check.js';
 export { runAgent, describeResult, type AgentLoopOptions } from './agent-loop.js';
 export { rollback, type RollbackOptions, type RollbackResult } from './rollback.js';
-export { loadState, saveState, stateProblem, STATE_FORMAT, type AgentState } from './state.js';
+export { loadState, saveState, stateProblem, STATE_FORMAT, DEFAULT_KEEP, DEFAULT_HEALTH_TIMEOUT_SECONDS, type AgentState } from './state.js';
 export { isDue, computeNextCheck, spreadOffsetSeconds, type Schedule, type NextCheckInput } from './schedule.js';
 export { detectDeviceId } from './device-id.js';
-export { downloadTarget, type DownloadOptions } from './download.js';
-export { applyRelease, switchCurrent, readCurrent, type ApplyResult } from './install.js';
+export { downloadTarget, fetchTarget, verifyDownload, type DownloadOptions } from './download.js';
+export { applyRelease, stageRelease, switchCurrent, readCurrent, removeVersion, type ApplyResult } from './install.js';
+export {
+  UPDATE_STATES,
+  SAVED_STATES,
+  TRANSITIONS,
+  RESUME_AT,
+  nextState,
+  type UpdateStateName,
+  type SavedState,
+  type UpdateEvent,
+} from './machine.js';
+export { loadUpdateRecord, updateRecordProblem, outcomeOf, type UpdateRecord, type UpdateOutcome } from './update-record.js';
+export { runHealthCheck, type HealthResult } from './health.js';
 export { verifyMovedNotice, type VerifyMovedOptions } from './moved-notice.js';
 export { agentPaths, type AgentPaths } from './paths.js';
 export { normaliseServerUrl } from './server-url.js';

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { detectDeviceId } from './device-id.js';
 import { AlreadyInitialisedError, InvalidInputError } from './errors.js';
 import { agentPaths } from './paths.js';
-import { saveState, STATE_FORMAT, type AgentState } from './state.js';
+import { MAX_HEALTH_CMD, MAX_HEALTH_TIMEOUT_SECONDS, MAX_KEEP, saveState, STATE_FORMAT, type AgentState } from './state.js';
 import { normaliseServerUrl } from './server-url.js';
 
 export interface InitOptions {
@@ -18,6 +18,15 @@ export interface InitOptions {
   intervalSeconds?: number;
   /** A MAC address; detected from the network interfaces when omitted. */
   deviceId?: string;
+  /**
+   * A shell command run after each switch (cwd `INSTALL_DIR/current`, env PATCHWIRE_VERSION);
+   * a non-zero exit or a timeout switches back and reports `rolled-back`.
+   */
+  healthCmd?: string;
+  /** Seconds the health command may take (default 30). */
+  healthTimeoutSeconds?: number;
+  /** How many previous versions stay in `versions/` after an update (default 2). */
+  keep?: number;
 }
 
 /** Longest check interval accepted: one year. */
@@ -56,6 +65,16 @@ export async function initAgent(opts: InitOptions): Promise<AgentState> {
   } else {
     deviceId = detectDeviceId();
   }
+  if (opts.healthCmd !== undefined && (typeof opts.healthCmd !== 'string' || opts.healthCmd.trim() === '' || opts.healthCmd.length > MAX_HEALTH_CMD)) {
+    throw new InvalidInputError(`health command ${JSON.stringify(opts.healthCmd)} is invalid: give a non-empty shell command of at most ${MAX_HEALTH_CMD} characters`, 'healthCmd');
+  }
+  const t = opts.healthTimeoutSeconds;
+  if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > MAX_HEALTH_TIMEOUT_SECONDS)) {
+    throw new InvalidInputError(`health timeout ${t} is invalid: give a whole number of seconds from 1 to ${MAX_HEALTH_TIMEOUT_SECONDS} (e.g. 30s)`, 'healthTimeout');
+  }
+  if (opts.keep !== undefined && (!Number.isSafeInteger(opts.keep) || opts.keep < 0 || opts.keep > MAX_KEEP)) {
+    throw new InvalidInputError(`keep ${opts.keep} is invalid: give how many previous versions to keep, a whole number from 0 to ${MAX_KEEP}`, 'keep');
+  }
   const root = await readRootFile(opts.rootFile);
 
   if (await exists(paths.state)) {
@@ -87,6 +106,10 @@ export async function initAgent(opts: InitOptions): Promise<AgentState> {
     lastCheckAt: null,
     rolledBack: null,
     pendingReport: null,
+    // Written only when given, so a state without them reads as the defaults.
+    ...(opts.healthCmd !== undefined ? { healthCmd: opts.healthCmd } : {}),
+    ...(t !== undefined ? { healthTimeoutSeconds: t } : {}),
+    ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
   };
   await saveState(paths.state, state);
   return state;

@@ -15,13 +15,31 @@ export interface ApplyResult {
 }
 
 /**
- * Installs a verified full archive: extracts it into `versions/<v>.partial` (bounded by the
- * signed tree size), checks the tree hash against the signed one, fsyncs, renames the folder to
- * `versions/<v>` and switches `current` to it. A kill at any instant leaves `current` at the old
+ * Installs a verified full archive: stageRelease (extract into `versions/<v>.partial`, bounded by
+ * the signed tree size, check the tree hash against the signed one, fsync, rename the folder to
+ * `versions/<v>`), then switchCurrent. A kill at any instant leaves `current` at the old
  * or the new version. A tree hash mismatch or an unsafe archive deletes `.partial`, leaves
  * `current` alone and throws VerificationError. Earlier versions are kept (for rollback).
  */
 export async function applyRelease(
+  dir: string,
+  archivePath: string,
+  custom: ReleaseTargetCustom,
+  opts: { signal?: AbortSignal } = {},
+): Promise<ApplyResult> {
+  const staged = await stageRelease(dir, archivePath, custom, opts);
+  await switchCurrent(dir, staged.version);
+  return staged;
+}
+
+/**
+ * The `stage` step: builds `versions/<v>` from a verified full archive without touching
+ * `current`. Extracts into `versions/<v>.partial` (bounded by the signed tree size), checks the
+ * tree hash against the signed one, fsyncs, and renames the folder to `versions/<v>`. An intact
+ * `versions/<v>` from an earlier attempt is reused (the archive is then not read). A tree hash
+ * mismatch or an unsafe archive deletes `.partial` and throws VerificationError.
+ */
+export async function stageRelease(
   dir: string,
   archivePath: string,
   custom: ReleaseTargetCustom,
@@ -35,13 +53,10 @@ export async function applyRelease(
   const partial = `${final}.partial`;
   await mkdir(paths.versions, { recursive: true });
 
-  // Already built (a kill between building and saving the state): reuse it if still intact.
+  // Already built (a kill between building and switching): reuse it if still intact.
   if (await isDir(final)) {
     const existing = await hashTree(final, signal).catch(() => undefined);
-    if (existing?.hash === treeHash) {
-      await switchCurrent(dir, version);
-      return { version, files: existing.files, bytes: existing.bytes };
-    }
+    if (existing?.hash === treeHash) return { version, files: existing.files, bytes: existing.bytes };
   }
 
   await rm(partial, { recursive: true, force: true });
@@ -75,8 +90,29 @@ export async function applyRelease(
     await rename(partial, final);
   }
   fsyncDir(paths.versions);
-  await switchCurrent(dir, version);
   return { version, files: tree.files, bytes: tree.bytes };
+}
+
+/**
+ * Deletes `versions/<version>` so that a kill never leaves a half-deleted tree under a version's
+ * name: the folder is first renamed to `versions/.<version>.old-<random>` (which the next start
+ * removes if the kill came before the delete finished).
+ */
+export async function removeVersion(dir: string, version: string): Promise<void> {
+  const paths = agentPaths(dir);
+  if (!isVersion(version)) return;
+  const final = join(paths.versions, version);
+  if (!(await exists(final))) return;
+  const aside = join(paths.versions, `.${version}.old-${randomBytes(4).toString('hex')}`);
+  await rename(final, aside);
+  fsyncDir(paths.versions);
+  await rm(aside, { recursive: true, force: true });
+}
+
+/** Removes the `current` link (a rollback of a first install: there is no older version to point at). */
+export async function removeCurrent(dir: string): Promise<void> {
+  await rm(agentPaths(dir).current, { force: true });
+  fsyncDir(agentPaths(dir).dir);
 }
 
 /**

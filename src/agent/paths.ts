@@ -6,6 +6,8 @@ export interface AgentPaths {
   /** `.patchwire/`: the agent's own files. */
   meta: string;
   state: string;
+  /** `.patchwire/update.json`: the update in progress (the update machine's saved state). */
+  update: string;
   /** TUF metadata folder (`root.json` and the cached timestamp/snapshot/targets). */
   tuf: string;
   root: string;
@@ -22,6 +24,7 @@ export function agentPaths(dir: string): AgentPaths {
     dir: abs,
     meta,
     state: join(meta, 'state.json'),
+    update: join(meta, 'update.json'),
     tuf: join(meta, 'tuf'),
     root: join(meta, 'tuf', 'root.json'),
     downloads: join(meta, 'downloads'),

@@ -6,6 +6,7 @@ import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
 import { trySendReport } from './report.js';
 import { loadState, saveState } from './state.js';
+import { loadUpdateRecord } from './update-record.js';
 
 export interface RollbackOptions {
   dir: string;
@@ -31,6 +32,12 @@ export interface RollbackResult {
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   const paths = agentPaths(opts.dir);
   let state = await loadState(paths.state);
+  const update = await loadUpdateRecord(paths.update);
+  if (update) {
+    throw new RollbackUnavailableError(
+      `an update to ${update.toVersion} is in progress in ${paths.dir} (saved state "${update.state}" in ${paths.update}): run \`patchwire check --dir ${opts.dir}\` to finish it first; nothing was changed`,
+    );
+  }
   const previous = state.previousVersion;
   if (previous === null) {
     throw new RollbackUnavailableError(`there is no previous version to roll back to in ${paths.dir} (the agent keeps one after an update): nothing was changed`);

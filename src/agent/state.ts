@@ -26,7 +26,25 @@ export interface AgentState {
   rolledBack: string | null;
   /** A report that could not be delivered yet; sent before the next check. */
   pendingReport: ReportRequest | null;
+  /**
+   * Optional (absent in states written before it existed): a shell command run after each switch
+   * with cwd `INSTALL_DIR/current` and env PATCHWIRE_VERSION; non-zero exit or timeout rolls back.
+   */
+  healthCmd?: string;
+  /** Optional: seconds before the health command counts as failed (default 30). */
+  healthTimeoutSeconds?: number;
+  /** Optional: how many previous versions stay in `versions/` after an update (default 2). */
+  keep?: number;
 }
+
+export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
+export const DEFAULT_KEEP = 2;
+/** Longest health command accepted, in characters. */
+export const MAX_HEALTH_CMD = 4096;
+/** Longest health timeout accepted: one day. */
+export const MAX_HEALTH_TIMEOUT_SECONDS = 86400;
+/** Most previous versions that can be kept. */
+export const MAX_KEEP = 1000;
 
 const REINIT = 'delete the folder .patchwire and run `patchwire init` again';
 
@@ -80,6 +98,15 @@ export function stateProblem(v: unknown): string | undefined {
   for (const k of ['nextCheckAt', 'lastCheckAt'] as const) {
     if (s[k] !== null && !isIsoTime(s[k])) return `field "${k}" must be an ISO-8601 time or null`;
   }
+  if (s.healthCmd !== undefined && (typeof s.healthCmd !== 'string' || s.healthCmd.trim() === '' || s.healthCmd.length > MAX_HEALTH_CMD)) {
+    return `field "healthCmd" must be a non-empty command of at most ${MAX_HEALTH_CMD} characters, or absent`;
+  }
+  if (s.healthTimeoutSeconds !== undefined && (!Number.isSafeInteger(s.healthTimeoutSeconds) || (s.healthTimeoutSeconds as number) < 1 || (s.healthTimeoutSeconds as number) > MAX_HEALTH_TIMEOUT_SECONDS)) {
+    return `field "healthTimeoutSeconds" must be a whole number of seconds from 1 to ${MAX_HEALTH_TIMEOUT_SECONDS}, or absent`;
+  }
+  if (s.keep !== undefined && (!Number.isSafeInteger(s.keep) || (s.keep as number) < 0 || (s.keep as number) > MAX_KEEP)) {
+    return `field "keep" must be a whole number from 0 to ${MAX_KEEP}, or absent`;
+  }
   if (s.pendingReport !== null) {
     const p = reportProblem(s.pendingReport);
     if (p) return `field "pendingReport" ${p}`;
@@ -91,7 +118,7 @@ function isIsoTime(v: unknown): boolean {
   return typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v));
 }
 
-function reportProblem(v: unknown): string | undefined {
+export function reportProblem(v: unknown): string | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object or null';
   const r = v as Record<string, unknown>;
   if (typeof r.deviceId !== 'string' || normaliseMac(r.deviceId) !== r.deviceId) return 'has an invalid deviceId';

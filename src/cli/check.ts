@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const bar = process.stderr.isTTY ? progressBar() : undefined;
       let result;
       try {
-        result = await agent.runCheck({ dir: flags.dir, force: flags.force, onProgress: bar?.update });
+        result = await agent.runCheck({ dir: flags.dir, force: flags.force, onProgress: bar?.update, faults: faultsFromEnv(process.env) });
       } catch (err) {
         throw toCliError(err, agent.isBadInputError);
       } finally {
@@ -27,6 +27,36 @@ export function register(program: Command): void {
       }
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${agent.describeResult(result)}\n`);
     });
+}
+
+/**
+ * TEST HOOK, not for production: with PATCHWIRE_ENABLE_FAULTS=1, PATCHWIRE_FAULT injects faults
+ * into the update state machine: a comma-separated list of `<state>:<action>`, where state is a
+ * machine state (`download`, `stage`, ...) or `*` for every state, and action is `crash` (SIGKILL
+ * of this process), `error` (the state fails) or `delay:MS` (wait, then go on). Each state entered
+ * is then also logged to stderr as `patchwire-fault: state <name>`. Without
+ * PATCHWIRE_ENABLE_FAULTS=1 the variable is ignored. Throws CliError (exit 2) on a malformed list.
+ */
+export function faultsFromEnv(env: NodeJS.ProcessEnv): ((state: string) => Promise<void>) | undefined {
+  if (env.PATCHWIRE_ENABLE_FAULTS !== '1') return undefined;
+  const rules: Array<{ state: string; action: string; ms: number }> = [];
+  for (const item of (env.PATCHWIRE_FAULT ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([a-z*][a-z0-9_-]*|\*):(crash|error|delay:(\d{1,6}))$/.exec(item);
+    if (!m) throw new CliError(`PATCHWIRE_FAULT item ${JSON.stringify(item)} is malformed: use <state>:crash, <state>:error or <state>:delay:MS`);
+    rules.push({ state: m[1]!, action: m[2]!.startsWith('delay') ? 'delay' : m[2]!, ms: Number(m[3] ?? 0) });
+  }
+  return async (state: string) => {
+    process.stderr.write(`patchwire-fault: state ${state}\n`);
+    for (const r of rules) {
+      if (r.state !== state && r.state !== '*') continue;
+      if (r.action === 'crash') {
+        process.kill(process.pid, 'SIGKILL');
+        await new Promise(() => {});
+      }
+      if (r.action === 'error') throw new Error(`injected fault in state ${state} (PATCHWIRE_FAULT)`);
+      if (r.action === 'delay') await new Promise((res) => setTimeout(res, r.ms));
+    }
+  };
 }
 
 /**
