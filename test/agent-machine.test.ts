@@ -36,7 +36,7 @@ const treeHash: Record<string, string> = {};
 const TREE_1 = { 'bin/app': '#!/bin/sh\necho 1.0.0\n', README: 'version one', 'lib/a.js': 'a1' };
 const TREE_2 = { 'bin/app': '#!/bin/sh\necho 2.0.0\n', README: 'version two', 'lib/a.js': 'a2', 'lib/b.js': 'b2'.repeat(5000) };
 
-const FULL = ['check', 'download', 'verify', 'stage', 'switch', 'health', 'report', 'cleanup', 'done'];
+const FULL = ['check', 'delta', 'download', 'verify', 'stage', 'switch', 'health', 'report', 'cleanup', 'done'];
 const UNTIL = (s: string) => FULL.slice(0, FULL.indexOf(s) + 1);
 const FROM = (s: string) => FULL.slice(FULL.indexOf(s));
 
@@ -190,6 +190,8 @@ const cases: Case[] = [
     name: `error in ${s}`, fault: error(s), first: [...UNTIL(s), 'report', 'cleanup', 'done'], firstOutcome: new RegExp(`injected error in ${s}`),
     reportsAfterFirst: ['failed 1.0.0'], second: FULL, secondOutcome: 'updated', reports: FAILED_THEN_APPLIED, final: '2.0.0',
   })),
+  // A failing delta state is not a failed update: the machine falls back to the full archive.
+  { name: 'error in delta', fault: error('delta'), first: FULL, firstOutcome: 'updated', reportsAfterFirst: APPLIED, second: ['check', 'done'], secondOutcome: 'up-to-date', reports: APPLIED, final: '2.0.0' },
   // The switch failed: `current` is put back, `failed` reported; the version is not blocked.
   { name: 'error in switch', fault: error('switch'), first: [...UNTIL('switch'), 'rollback', 'report', 'cleanup', 'done'], firstOutcome: /injected error in switch/, reportsAfterFirst: ['failed 1.0.0'], second: FULL, secondOutcome: 'updated', reports: FAILED_THEN_APPLIED, final: '2.0.0' },
   // The health state failed: rolled back, reported, and the version is never installed again.
@@ -202,6 +204,7 @@ const cases: Case[] = [
   })),
 
   // A crash in each state: the next run resumes from the saved state (states before the switch redo from download).
+  { name: 'crash in delta', fault: crash('delta'), first: UNTIL('delta'), firstOutcome: 'crash', reportsAfterFirst: [], second: FROM('delta'), secondOutcome: 'updated', reports: APPLIED, final: '2.0.0' },
   { name: 'crash in check', fault: crash('check'), first: ['check'], firstOutcome: 'crash', reportsAfterFirst: [], second: FULL, secondOutcome: 'updated', reports: APPLIED, final: '2.0.0' },
   ...(['download', 'verify', 'stage'] as const).map((s): Case => ({
     name: `crash in ${s}`, fault: crash(s), first: UNTIL(s), firstOutcome: 'crash', reportsAfterFirst: [], second: FROM('download'), secondOutcome: 'updated', reports: APPLIED, final: '2.0.0',
@@ -226,7 +229,7 @@ const cases: Case[] = [
   {
     name: 'broken download: the connection breaks half-way (retry: kept for a Range resume, no report)',
     attack: (req, up) => (isTargetDownload(req.path) && up.status === 200 && !req.headers.range ? { cutAfter: up.body.length >> 1 } : undefined),
-    first: ['check', 'download', 'cleanup', 'done'], firstOutcome: /broke after \d+ of \d+ bytes/, reportsAfterFirst: [], second: FULL, secondOutcome: 'updated', reports: APPLIED, final: '2.0.0',
+    first: ['check', 'delta', 'download', 'cleanup', 'done'], firstOutcome: /broke after \d+ of \d+ bytes/, reportsAfterFirst: [], second: FULL, secondOutcome: 'updated', reports: APPLIED, final: '2.0.0',
   },
   {
     name: 'corrupt archive: the verified download rots on disk before stage',

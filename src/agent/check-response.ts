@@ -29,7 +29,14 @@ export function parseCheckResponse(value: unknown, url: string, expect: { produc
       length: typeof r.length === 'number' ? r.length : 0,
       sha256: typeof r.sha256 === 'string' ? r.sha256 : '',
       kind: r.kind as 'full' | 'delta',
+      delta: null,
     };
+    // A delta offer is only a hint (verified through TUF later); a malformed one is ignored.
+    const d = r.delta;
+    if (isObject(d) && isVersion(d.from) && typeof d.target === 'string' && d.target.startsWith('deltas/') && d.target.length <= 1024
+      && typeof d.sha256 === 'string' && /^[0-9a-f]{64}$/.test(d.sha256) && Number.isSafeInteger(d.length) && (d.length as number) > 0) {
+      release.delta = { from: d.from as string, target: d.target, length: d.length as number, sha256: d.sha256 };
+    }
   }
   if (v.status === 'update' && !release) bad('status is "update" but "release" is missing');
 

@@ -35,7 +35,7 @@ export interface CheckResult {
   previousVersion: string | null;
   server: string;
   nextCheckAt: string;
-  patch?: { kind: 'full'; bytes: number };
+  patch?: { kind: 'full' | 'delta'; bytes: number };
   /** With `rolled-back`: the version that was installed and then left. */
   rolledBackFrom?: string;
 }
@@ -78,6 +78,8 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
         await saveUpdateRecord(paths.update, ctx.record);
       },
       onFailure: (s, event, err) => {
+        // A failed delta is not a failed update: the machine falls back to the full archive.
+        if (s === 'delta') return;
         if (ctx.record && ctx.record.failure === null) ctx.record.failure = { state: s, event, message: errorText(err).slice(0, 2000) };
       },
     });
@@ -112,5 +114,6 @@ function resultOf(ctx: UpdateContext): CheckResult {
   if (outcomeOf(r) === 'rolled-back') {
     return { result: 'rolled-back', version: r.fromVersion, previousVersion: r.fromVersion, ...base, rolledBackFrom: r.toVersion };
   }
-  return { result: 'updated', version: r.toVersion, previousVersion: r.fromVersion, ...base, patch: { kind: 'full', bytes: r.length } };
+  const patch = r.delta?.applied ? { kind: 'delta' as const, bytes: r.delta.length } : { kind: 'full' as const, bytes: r.length };
+  return { result: 'updated', version: r.toVersion, previousVersion: r.fromVersion, ...base, patch };
 }

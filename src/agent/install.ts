@@ -43,7 +43,7 @@ export async function stageRelease(
   dir: string,
   archivePath: string,
   custom: ReleaseTargetCustom,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; gzip?: boolean } = {},
 ): Promise<ApplyResult> {
   const { signal } = opts;
   const { version, treeHash, treeBytes } = custom.patchwire;
@@ -63,7 +63,7 @@ export async function stageRelease(
   await mkdir(partial);
   let tree;
   try {
-    await extractArchive(archivePath, partial, { maxBytes: treeBytes, signal });
+    await extractArchive(archivePath, partial, { maxBytes: treeBytes, signal, gzip: opts.gzip });
     tree = await hashTree(partial, signal);
     if (tree.hash !== treeHash) {
       throw new VerificationError(

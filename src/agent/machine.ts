@@ -15,7 +15,7 @@
  */
 
 /** Every state of the update machine. */
-export const UPDATE_STATES = ['check', 'download', 'verify', 'stage', 'switch', 'health', 'rollback', 'report', 'cleanup', 'done'] as const;
+export const UPDATE_STATES = ['check', 'delta', 'download', 'verify', 'stage', 'switch', 'health', 'rollback', 'report', 'cleanup', 'done'] as const;
 export type UpdateStateName = (typeof UPDATE_STATES)[number];
 
 export type UpdateEvent = 'success' | 'failure' | 'nothing-to-do' | 'retry';
@@ -24,7 +24,7 @@ export type UpdateEvent = 'success' | 'failure' | 'nothing-to-do' | 'retry';
  * The names a state may save in `.patchwire/update.json`: a frozen on-disk format (never rename;
  * only add). Documented in docs/architecture.md.
  */
-export const SAVED_STATES = ['download', 'verify', 'stage', 'switch', 'health', 'rollback', 'report', 'cleanup', 'done'] as const;
+export const SAVED_STATES = ['download', 'verify', 'stage', 'switch', 'health', 'rollback', 'report', 'cleanup', 'done', 'delta'] as const;
 export type SavedState = (typeof SAVED_STATES)[number];
 
 export const TERMINAL_STATE: UpdateStateName = 'done';
@@ -32,7 +32,10 @@ export const TERMINAL_STATE: UpdateStateName = 'done';
 // prettier-ignore
 export const TRANSITIONS: ReadonlyArray<readonly [UpdateStateName, UpdateEvent, UpdateStateName]> = [
   // from        event            to
-  ['check',     'success',       'download'],  // a higher, verified release is offered
+  ['check',     'success',       'delta'],     // a higher, verified release is offered
+  ['delta',     'success',       'stage'],     // the delta rebuilt versions/<to>; stage finds it intact
+  ['delta',     'nothing-to-do', 'download'],  // no usable delta: the full archive
+  ['delta',     'failure',       'download'],  // the delta failed: fall back to the full archive by itself
   ['check',     'nothing-to-do', 'done'],      // up to date, or the offer is a version rolled back from
   ['check',     'failure',       'done'],      // server, network or TUF refusal: nothing changed
   ['download',  'success',       'verify'],
@@ -57,6 +60,7 @@ export const TRANSITIONS: ReadonlyArray<readonly [UpdateStateName, UpdateEvent, 
  * the switch on are idempotent and redo themselves.
  */
 export const RESUME_AT: Readonly<Record<SavedState, UpdateStateName>> = {
+  delta: 'delta',
   download: 'download',
   verify: 'download',
   stage: 'download',

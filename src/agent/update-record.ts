@@ -39,6 +39,12 @@ export interface UpdateRecord {
   failure: { state: string; event: 'failure' | 'retry'; message: string } | null;
   /** True once the outcome was reported (or queued as the pending report). */
   reported: boolean;
+  /**
+   * A delta from `fromVersion`, verified through the delegated deltas role at check time; `failed`
+   * once applying it failed (the update then continues with the full archive); `applied` once it
+   * rebuilt the new tree.
+   */
+  delta?: { target: string; sha256: string; length: number; newStreamLength: number; failed: boolean; applied: boolean } | null;
 }
 
 /** What an update came to, derived from the record. */
@@ -116,5 +122,12 @@ export function updateRecordProblem(v: unknown): string | undefined {
     }
   }
   if (typeof r.reported !== 'boolean') return 'field "reported" must be true or false';
+  if (r.delta !== undefined && r.delta !== null) {
+    const d = r.delta as Record<string, unknown>;
+    if (typeof d !== 'object' || typeof d.target !== 'string' || !d.target.startsWith('deltas/') || typeof d.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(d.sha256)
+      || !Number.isSafeInteger(d.length) || !Number.isSafeInteger(d.newStreamLength) || typeof d.failed !== 'boolean' || typeof d.applied !== 'boolean') {
+      return 'field "delta" must be { target, sha256, length, newStreamLength, failed, applied } or null';
+    }
+  }
   return undefined;
 }

@@ -5,6 +5,7 @@ import { parseCheckResponse } from './check-response.js';
 import { fetchTarget, verifyDownload } from './download.js';
 import { MovedNoticeError, NetworkError, RollbackRefusedError, ServerError, VerificationError } from './errors.js';
 import { runHealthCheck } from './health.js';
+import { acceptDelta, runDeltaState } from './delta-state.js';
 import { pruneVersions, removeLeftovers } from './housekeeping.js';
 import { postJson } from './http-json.js';
 import { readCurrent, removeCurrent, removeVersion, stageRelease, switchCurrent } from './install.js';
@@ -102,6 +103,14 @@ const check: StateHandler<UpdateContext> = async (ctx) => {
   if (state.rolledBack !== null && !isHigher(offer.version, state.rolledBack)) return 'nothing-to-do';
   const release = await verifyOffer(repo, response, state, signal);
   const c = release.custom.patchwire;
+  // A delta from the version this device runs, if the delegated deltas role signed it; an
+  // unusable offer is ignored (the full archive is always there).
+  let delta: UpdateRecord['delta'] = null;
+  if (offer.delta && state.version !== null && offer.delta.from === state.version) {
+    const t = await repo.getTarget(offer.delta.target, signal).catch(() => undefined);
+    const accepted = acceptDelta(t, state, state.version, offer.version);
+    if (typeof accepted !== 'string') delta = accepted;
+  }
   ctx.record = {
     format: 1,
     state: 'download',
@@ -119,8 +128,15 @@ const check: StateHandler<UpdateContext> = async (ctx) => {
     startedAt: ctx.now().toISOString(),
     failure: null,
     reported: false,
+    delta,
   };
   return 'success';
+};
+
+/** `delta`: rebuild the new tree from a delta (see delta-state.ts); any failure falls back to `download`. */
+const deltaState: StateHandler<UpdateContext> = async (ctx) => {
+  const r = need(ctx);
+  return runDeltaState({ paths: ctx.paths, state: ctx.state, record: r, custom: custom(ctx, r), fetch: ctx.fetch, signal: ctx.signal });
 };
 
 /** `download`: fetch the archive into `downloads/<sha256>.part`, resuming by Range. */
@@ -267,6 +283,7 @@ const done: StateHandler<UpdateContext> = async (ctx) => {
 /** The handler of every state; the wiring between them is TRANSITIONS in machine.ts. */
 export const STATE_HANDLERS: Readonly<Record<UpdateStateName, StateHandler<UpdateContext>>> = {
   check,
+  delta: deltaState,
   download,
   verify,
   stage,

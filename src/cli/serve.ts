@@ -6,6 +6,7 @@ interface Opts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
+  deltaFrom: string; deltaMargin: string;
 }
 
 function httpUrl(flag: string, text: string): string {
@@ -41,6 +42,8 @@ export function register(program: Command): void {
     .option('--reconcile-interval <duration>', 'primary: how often to consolidate the mirrors', '1m')
     .option('--sync-interval <duration>', 'mirror: how often to replicate from the primary', '30s')
     .option('--alarm-webhook <url>', 'POST raised alarms (e.g. schedule-overdue) as JSON to this URL')
+    .option('--delta-from <n>', 'compute deltas to each new release from the N most common applied versions (plus the previous release); 0 turns deltas off', '5')
+    .option('--delta-margin <fraction>', 'offer a delta only when it saves at least this fraction of the full archive', '0.2')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
@@ -60,6 +63,10 @@ export function register(program: Command): void {
       if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes <= 0) throw new CliError(`--max-upload '${o.maxUpload}' is not a byte count`);
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw new CliError(`--log-level '${o.logLevel}' is not one of fatal, error, warn, info, debug`);
       const publicUrl = o.publicUrl ? httpUrl('--public-url', o.publicUrl) : undefined;
+      const deltaFromMostCommon = Number(o.deltaFrom);
+      if (!/^\d+$/.test(o.deltaFrom) || deltaFromMostCommon > 100) throw new CliError(`--delta-from '${o.deltaFrom}' must be a whole number 0-100`);
+      const deltaMargin = Number(o.deltaMargin);
+      if (!/^\d*\.?\d+$/.test(o.deltaMargin) || deltaMargin >= 1) throw new CliError(`--delta-margin '${o.deltaMargin}' must be a fraction from 0 to below 1, e.g. 0.2`);
       const { startServer, ServerConfigError } = await import('../server/start.js');
       let server;
       try {
@@ -67,7 +74,7 @@ export function register(program: Command): void {
           dataDir: o.data, host: o.host, port: port(o.port), db: o.db, artifactStore: o.store,
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
-          upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs,
+          upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

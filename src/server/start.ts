@@ -9,6 +9,7 @@ import { buildApp } from './app.js';
 import { createServices, type Services } from './services/index.js';
 import { hashToken, newToken } from './admin-auth.js';
 import { systemClock } from './clock.js';
+import { computeDeltaInWorker } from './services/delta-in-worker.js';
 
 export interface StartOptions {
   dataDir: string;
@@ -35,6 +36,10 @@ export interface StartOptions {
   /** How often a mirror replicates from its primary (default 30 s). */
   syncIntervalMs?: number;
   alarmWebhook?: string;
+  /** Deltas from this many of the most common applied versions (plus the previous release); 0 turns deltas off. Default 5. */
+  deltaFromMostCommon?: number;
+  /** Offer a delta only when it is at most (1 - margin) of the full archive. Default 0.2. */
+  deltaMargin?: number;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
 }
@@ -100,6 +105,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     mirrorToken: opts.mirrorToken,
     upstream: opts.upstream,
     alarmWebhook: opts.alarmWebhook,
+    deltas: opts.deltaFromMostCommon === 0 ? undefined : {
+      fromMostCommon: opts.deltaFromMostCommon ?? 5,
+      margin: opts.deltaMargin ?? 0.2,
+      computeDelta: computeDeltaInWorker,
+    },
   });
   await services.load();
   const mirrorToken = opts.upstream?.token ?? opts.mirrorToken;

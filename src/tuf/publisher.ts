@@ -18,7 +18,8 @@ export interface OnlineKeys {
 
 /** The delegated role that signs the deltas a server computes (DESIGN.md section 3). */
 export const DELTAS_ROLE = 'deltas';
-export const DELTAS_PATH_PATTERN = 'deltas/*';
+/** Delta targets are `deltas/<channel>/<from>_<to>.pwdelta`; a TUF `*` does not cross a `/`. */
+export const DELTAS_PATH_PATTERN = 'deltas/*/*';
 
 /** Any JSON object as it goes over the wire (the output of Metadata.toJSON()). */
 export type SignedJson = Record<string, unknown>;

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkEntryPath, linkTargetProblem } from './archive-paths.js';
@@ -21,6 +22,8 @@ export class UnsafeArchiveError extends Error {
 export interface ExtractOptions {
   maxBytes: number;
   signal?: AbortSignal;
+  /** false: the file is a plain tar (a tree stream rebuilt from a delta). Default true (gzip). */
+  gzip?: boolean;
 }
 
 export interface ExtractResult {
@@ -57,7 +60,8 @@ async function walkArchive(archiveFile: string, destDir: string | null, opts: Ex
   const tree = new Map<string, Node>();
   let files = 0;
   let bytes = 0;
-  for await (const entry of readTar(gunzipFile(archiveFile))) {
+  const source = opts.gzip === false ? createReadStream(archiveFile) as AsyncIterable<Buffer> : gunzipFile(archiveFile);
+  for await (const entry of readTar(source)) {
     signal?.throwIfAborted();
     const { path, parentsToCreate } = plan(entry, tree);
     if (path === null) continue; // `./`, the root itself

@@ -21,7 +21,15 @@ export interface PackResult {
   length: number;
 }
 
-export async function packTree(dir: string, outFile: string, signal?: AbortSignal): Promise<PackResult> {
+export interface PackOptions {
+  /**
+   * false writes the plain tar (the "tree stream" that deltas are computed on) instead of gzip;
+   * the tar bytes are the same either way. Default true.
+   */
+  gzip?: boolean;
+}
+
+export async function packTree(dir: string, outFile: string, signal?: AbortSignal, options: PackOptions = {}): Promise<PackResult> {
   // An archive written inside the tree would pack itself, half-written.
   const realDir = await realpath(dir);
   const realOut = join(await realpath(dirname(outFile)), basename(outFile));
@@ -41,7 +49,7 @@ export async function packTree(dir: string, outFile: string, signal?: AbortSigna
     await pipeline(
       Readable.from(tarStream(entries, signal)),
       // Fixed level: the bytes (and so the signed hash) must not depend on zlib defaults.
-      createGzip({ level: 9 }),
+      options.gzip === false ? async function* (tar: AsyncIterable<Buffer>) { yield* tar; } : createGzip({ level: 9 }),
       async function* (gz: AsyncIterable<Buffer>) {
         for await (const chunk of gz) {
           hash.update(chunk);

@@ -1,0 +1,118 @@
+/**
+ * Delta bench: patchwire's whole-tree delta against bsdiff, xdelta3 and zstd --patch-from on the
+ * same old/new tree streams, measured in the same run.
+ *
+ *   node --import tsx bench/delta.ts [--only typescript|esbuild|biome] [--no-ultra]
+ *
+ * Packages come from `npm pack NAME@VERSION` into ~/.cache/patchwire-bench (kept between runs);
+ * tree streams are built with treeStream() on each `package/` folder. Needs the Debian packages
+ * bsdiff, xdelta3 and zstd.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
+import { applyDelta, computeDelta, treeStream } from '../src/delta/index.js';
+import { makeTempDir, run, runMain, table } from './lib.js';
+
+const CACHE = join(homedir(), '.cache', 'patchwire-bench');
+const PAIRS: Array<[string, string, string]> = [
+  ['typescript', '5.6.3', '5.7.2'],
+  ['@esbuild/linux-x64', '0.24.1', '0.24.2'],
+  ['@biomejs/cli-linux-x64', '1.9.3', '1.9.4'],
+];
+
+async function fetchTree(name: string, version: string): Promise<string> {
+  const base = `${name.replace(/^@/, '').replace('/', '-')}-${version}`;
+  const dir = join(CACHE, base);
+  if (!existsSync(join(dir, 'package'))) {
+    await mkdir(dir, { recursive: true });
+    const p = await run('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', CACHE]);
+    if (p.code !== 0) throw new Error(`npm pack ${name}@${version} failed: ${p.stderr}`);
+    const t = await run('tar', ['-xzf', join(CACHE, p.stdout.trim().split('\n').pop()!), '-C', dir]);
+    if (t.code !== 0) throw new Error(`tar failed: ${t.stderr}`);
+  }
+  return join(dir, 'package');
+}
+
+async function must(cmd: string, args: string[]): Promise<number> {
+  const r = await run(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.ms;
+}
+
+interface Row {
+  tool: string;
+  bytes: number;
+  genMs: number;
+  applyMs: number;
+}
+
+async function tool(tmp: string, name: string, oldF: string, newF: string, enc: (out: string) => [string, string[]], dec: (patch: string, out: string) => [string, string[]]): Promise<Row | undefined> {
+  const out = join(tmp, `${name.replace(/[^a-z0-9]+/gi, '_')}.patch`);
+  const res = join(tmp, 'result');
+  try {
+    const genMs = await must(...enc(out));
+    const applyMs = await must(...dec(out, res));
+    if (!(await readFile(res)).equals(await readFile(newF))) throw new Error(`${name} did not reproduce new`);
+    return { tool: name, bytes: (await stat(out)).size, genMs, applyMs };
+  } catch (err) {
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return undefined;
+  }
+}
+
+runMain(async () => {
+  const args = process.argv.slice(2);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  const ultra = !args.includes('--no-ultra');
+  const versions = await Promise.all(['bsdiff', 'xdelta3', 'zstd'].map(async (c) => {
+    const r = await run('dpkg-query', ['-W', '-f', '${Version}', c]);
+    return `${c} ${r.code === 0 ? r.stdout : '(not installed)'}`;
+  }));
+  console.log(`delta bench: node ${process.version}, ${availableParallelism()} cores, ${versions.join(', ')}`);
+  await mkdir(CACHE, { recursive: true });
+  const tmp = await makeTempDir('patchwire-bench-delta-');
+  const summary: string[][] = [];
+  for (const [name, a, b] of PAIRS.filter((p) => !only || p[0].includes(only))) {
+    const old = await treeStream(await fetchTree(name, a));
+    const neu = await treeStream(await fetchTree(name, b));
+    const oldF = join(tmp, 'old.tar');
+    const newF = join(tmp, 'new.tar');
+    await writeFile(oldF, old);
+    await writeFile(newF, neu);
+    console.log(`\n${name} ${a} -> ${b}: tree streams ${old.length} -> ${neu.length} bytes`);
+
+    const rows: Row[] = [];
+    const { delta, engine, ms: genMs } = await computeDelta(old, neu);
+    const applyTimes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const out = applyDelta(old, delta, { maxOutput: neu.length });
+      applyTimes.push(performance.now() - t0);
+      if (!out.equals(neu)) throw new Error('patchwire delta did not reproduce new');
+    }
+    applyTimes.sort((x, y) => x - y);
+    const applyMs = applyTimes[2]!;
+    rows.push({ tool: `patchwire (${engine})`, bytes: delta.length, genMs, applyMs });
+
+    const others = [
+      await tool(tmp, 'bsdiff', oldF, newF, (o) => ['bsdiff', [oldF, newF, o]], (p, r) => ['bspatch', [oldF, r, p]]),
+      await tool(tmp, 'xdelta3 -9', oldF, newF, (o) => ['xdelta3', ['-e', '-9', '-f', '-s', oldF, newF, o]], (p, r) => ['xdelta3', ['-d', '-f', '-s', oldF, p, r]]),
+      await tool(tmp, 'zstd -19 --long=31', oldF, newF, (o) => ['zstd', ['-q', '-f', '-19', '--long=31', `--patch-from=${oldF}`, newF, '-o', o]], (p, r) => ['zstd', ['-q', '-f', '-d', '--long=31', `--patch-from=${oldF}`, p, '-o', r]]),
+      ultra ? await tool(tmp, 'zstd --ultra -22 --long=31', oldF, newF, (o) => ['zstd', ['-q', '-f', '--ultra', '-22', '--long=31', `--patch-from=${oldF}`, newF, '-o', o]], (p, r) => ['zstd', ['-q', '-f', '-d', '--long=31', `--patch-from=${oldF}`, p, '-o', r]]) : undefined,
+    ].filter((r): r is Row => r !== undefined);
+    rows.push(...others);
+    const best = Math.min(...others.map((r) => r.bytes));
+    console.log(table(
+      ['tool', 'delta bytes', '% of new', 'vs best tool', 'generate', 'apply'],
+      rows.map((r) => [r.tool, r.bytes.toLocaleString('en-US'), `${((100 * r.bytes) / neu.length).toFixed(3)}%`, `${(r.bytes / best).toFixed(3)}x`, `${(r.genMs / 1000).toFixed(1)} s`, `${r.applyMs.toFixed(0)} ms`]),
+    ));
+    const bestTool = others.find((r) => r.bytes === best)!;
+    const mbps = neu.length / 1e6 / (applyMs / 1000);
+    console.log(`patchwire apply: median of 5 ${applyMs.toFixed(0)} ms (${mbps.toFixed(0)} MB/s of output, includes sha256 of old and new)`);
+    summary.push([`${name} ${a}->${b}`, delta.length.toLocaleString('en-US'), `${bestTool.tool} ${best.toLocaleString('en-US')}`, `${(delta.length / best).toFixed(3)}x`, delta.length <= 1.25 * best ? 'yes' : 'NO', `${(genMs / 1000).toFixed(1)} s`, `${applyMs.toFixed(0)} ms`]);
+  }
+  console.log('\nsummary (requirement: patchwire <= 1.25x the best tool on every pair)');
+  console.log(table(['pair', 'patchwire', 'best tool', 'ratio', '<= 1.25x', 'generate', 'apply'], summary));
+});

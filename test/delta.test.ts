@@ -1,0 +1,267 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, brotliCompressSync } from 'node:zlib';
+import { packTree } from '../src/util/archive-pack.js';
+import { applyDelta, computeDelta, DeltaError, treeStream } from '../src/delta/index.js';
+import { suffixArray } from '../src/delta/sais.js';
+import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
+
+/** Deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function randomBuf(rnd: () => number, n: number, alphabet = 256): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(rnd() * alphabet);
+  return b;
+}
+
+async function roundTrip(old: Buffer, neu: Buffer): Promise<Buffer> {
+  const { delta, engine } = await computeDelta(old, neu);
+  assert.equal(engine, 'bsdiff-brotli');
+  const out = applyDelta(old, delta, { maxOutput: neu.length });
+  assert.ok(out.equals(neu), 'applyDelta reproduces NEW');
+  return delta;
+}
+
+function expectDeltaError(fn: () => unknown, re?: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof DeltaError, `expected DeltaError, got ${String(err)}`);
+    if (re) assert.match((err as Error).message, re);
+    return true;
+  });
+}
+
+test('suffix array matches a naive sort on small inputs of several alphabets', () => {
+  const rnd = prng(7);
+  for (let t = 0; t < 400; t++) {
+    const s = randomBuf(rnd, Math.floor(rnd() * 200), [2, 3, 4, 256][t % 4]);
+    const naive = [...Array(s.length).keys()].sort((a, b) => Buffer.compare(s.subarray(a), s.subarray(b)));
+    assert.deepEqual(Array.from(suffixArray(s)), naive);
+  }
+});
+
+test('round trips: empty old, empty new, both empty, identical, random, unrelated', async () => {
+  const rnd = prng(1);
+  const a = randomBuf(rnd, 5000);
+  const b = randomBuf(rnd, 3000);
+  await roundTrip(Buffer.alloc(0), a);
+  await roundTrip(a, Buffer.alloc(0));
+  await roundTrip(Buffer.alloc(0), Buffer.alloc(0));
+  const same = await roundTrip(a, Buffer.from(a));
+  assert.ok(same.length < 300, `identical inputs give a tiny delta (${same.length})`);
+  await roundTrip(a, b);
+  await roundTrip(Buffer.alloc(100_000), Buffer.alloc(120_000, 1));
+  await roundTrip(Buffer.alloc(100_000), Buffer.alloc(100_001));
+});
+
+test('inserted, deleted and moved blocks give small deltas', async () => {
+  const rnd = prng(2);
+  const old = randomBuf(rnd, 200_000);
+  const ins = Buffer.concat([old.subarray(0, 50_000), randomBuf(rnd, 1000), old.subarray(50_000)]);
+  const del = Buffer.concat([old.subarray(0, 50_000), old.subarray(60_000)]);
+  const moved = Buffer.concat([old.subarray(100_000), old.subarray(0, 100_000)]);
+  const d1 = await roundTrip(old, ins);
+  const d2 = await roundTrip(old, del);
+  const d3 = await roundTrip(old, moved);
+  assert.ok(d1.length < 1500, `insert: ${d1.length}`);
+  assert.ok(d2.length < 400, `delete: ${d2.length}`);
+  assert.ok(d3.length < 400, `move: ${d3.length}`);
+});
+
+test('treeStream equals the gunzipped packTree archive; a renamed file costs almost nothing', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'pw-delta-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const rnd = prng(3);
+  const v1 = join(root, 'v1');
+  await mkdir(join(v1, 'lib'), { recursive: true });
+  await writeFile(join(v1, 'lib', 'tsc.js'), randomBuf(rnd, 300_000, 64));
+  await writeFile(join(v1, 'README.md'), 'hello\n');
+  await writeFile(join(v1, 'lib', 'util.js'), randomBuf(rnd, 50_000, 64));
+  const archive = join(root, 'v1.tgz');
+  await packTree(v1, archive);
+  const s1 = await treeStream(v1);
+  assert.ok(gunzipSync(await readFile(archive)).equals(s1), 'gunzip(packTree) === treeStream');
+
+  const v2 = join(root, 'v2');
+  await packTree(v1, join(root, 'copy.tar'), undefined, { gzip: false });
+  assert.ok((await readFile(join(root, 'copy.tar'))).equals(s1));
+  await mkdir(join(v2, 'lib'), { recursive: true });
+  await writeFile(join(v2, 'lib', 'tsc.js'), await readFile(join(v1, 'lib', 'tsc.js')));
+  await rename(join(v2, 'lib', 'tsc.js'), join(v2, 'lib', '_tsc.js')); // renamed (and moved in the stream)
+  await writeFile(join(v2, 'README.md'), 'hello again\n');
+  await writeFile(join(v2, 'lib', 'util.js'), await readFile(join(v1, 'lib', 'util.js')));
+  const s2 = await treeStream(v2);
+  const delta = await roundTrip(s1, s2);
+  assert.ok(delta.length < 1000, `rename delta is ${delta.length} bytes for a ${s2.length}-byte tree`);
+});
+
+test('header checks: wrong old tree, maxOutput, magic, engine', async () => {
+  const rnd = prng(4);
+  const old = randomBuf(rnd, 10_000);
+  const neu = Buffer.concat([old.subarray(0, 5000), Buffer.from('changed'), old.subarray(5000)]);
+  const { delta } = await computeDelta(old, neu);
+  const other = Buffer.from(old);
+  other[10] ^= 1;
+  expectDeltaError(() => applyDelta(other, delta, { maxOutput: 1e9 }), /another old tree/);
+  expectDeltaError(() => applyDelta(old.subarray(1), delta, { maxOutput: 1e9 }), /another old tree/);
+  expectDeltaError(() => applyDelta(old, delta, { maxOutput: neu.length - 1 }), /more than the allowed/);
+  const badMagic = Buffer.from(delta);
+  badMagic[0] = 0x41;
+  expectDeltaError(() => applyDelta(old, badMagic, { maxOutput: 1e9 }), /magic/);
+  const badEngine = Buffer.from(delta);
+  badEngine[8] = 99;
+  expectDeltaError(() => applyDelta(old, badEngine, { maxOutput: 1e9 }), /unknown engine/);
+  expectDeltaError(() => applyDelta(old, Buffer.alloc(0), { maxOutput: 1e9 }));
+  assert.throws(() => applyDelta(old, delta, { maxOutput: -1 }), TypeError);
+});
+
+test('corrupt deltas: flipped bytes in every region, truncation, huge values -> DeltaError, never a crash', async () => {
+  const rnd = prng(5);
+  const old = randomBuf(rnd, 40_000, 16);
+  const neu = Buffer.concat([old.subarray(0, 20_000), randomBuf(rnd, 500), old.subarray(20_500, 39_000)]);
+  neu[100] ^= 0x55;
+  const { delta } = await computeDelta(old, neu);
+  const h = decodeContainer(delta);
+  const ctrlStart = FIXED_HEADER + 16 * h.streams.length;
+  const dataStart = ctrlStart + h.streams[0]!.data.length;
+  const regions: Array<[string, number, number]> = [
+    ['header', 0, FIXED_HEADER],
+    ['stream table', FIXED_HEADER, ctrlStart],
+    ['control', ctrlStart, dataStart],
+    ['data', dataStart, delta.length],
+  ];
+  for (const [name, from, to] of regions) {
+    for (let k = 0; k < 40; k++) {
+      const bad = Buffer.from(delta);
+      const at = from + Math.floor(rnd() * (to - from));
+      bad[at] ^= 1 + Math.floor(rnd() * 255);
+      let out: Buffer | undefined;
+      try {
+        out = applyDelta(old, bad, { maxOutput: 1e8 });
+      } catch (err) {
+        assert.ok(err instanceof DeltaError, `${name} byte ${at}: ${String(err)}`);
+        continue;
+      }
+      // A flip that changes nothing that matters (e.g. unused brotli padding) must still give NEW.
+      assert.ok(out.equals(neu), `${name} byte ${at}: wrong output accepted`);
+    }
+  }
+  for (const cut of [1, 10, FIXED_HEADER, ctrlStart + 1, dataStart + 3, delta.length - 1]) {
+    expectDeltaError(() => applyDelta(old, delta.subarray(0, cut), { maxOutput: 1e8 }));
+  }
+  expectDeltaError(() => applyDelta(old, Buffer.concat([delta, Buffer.from([0])]), { maxOutput: 1e8 }), /unexpected bytes/);
+});
+
+/** Builds a delta by hand from raw control numbers and data, to reach the patcher's checks. */
+function forged(old: Buffer, neu: Buffer, ctrl: Buffer, data: Buffer, declared = { ctrl: ctrl.length, data: data.length }): Buffer {
+  return encodeContainer(ENGINES['bsdiff-brotli'], old, neu, [
+    { rawLength: declared.ctrl, data: brotliCompressSync(ctrl) },
+    { rawLength: declared.data, data: brotliCompressSync(data) },
+  ]);
+}
+
+test('hostile control values and stream sizes are refused before any big allocation', () => {
+  const old = Buffer.from('0123456789abcdef');
+  const neu = Buffer.from('0123456789ABCDEF');
+  const varints = (...v: number[]): Buffer => {
+    const o: number[] = [];
+    for (let x of v) {
+      while (x >= 128) {
+        o.push((x % 128) | 128);
+        x = Math.floor(x / 128);
+      }
+      o.push(x);
+    }
+    return Buffer.from(o);
+  };
+  const data = Buffer.alloc(16);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(2 ** 50, 0, 0), data), { maxOutput: 100 }), /add length/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(0, 2 ** 50, 0), data), { maxOutput: 100 }), /copy length/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(0, 0, 2 ** 40), data), { maxOutput: 100 }), /seek/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(0, 0, 1), data), { maxOutput: 100 }), /seek/); // -1
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(4, 0, 16, 8, 0, 0), data), { maxOutput: 100 }), /past the end of the old/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, Buffer.alloc(10, 0xff), data), { maxOutput: 100 }), /longer than 8 bytes/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, Buffer.from([0x80]), data), { maxOutput: 100 }), /ends inside/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(8, 0, 0), data), { maxOutput: 100 }), /covers 8 of 16/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(16, 0, 0), data), { maxOutput: 100 }), /sha256/);
+  // Streams that decompress to more than declared (a zip bomb) stop at the declared size.
+  const bomb = Buffer.alloc(50_000_000);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, varints(16, 0, 0), bomb, { ctrl: 3, data: 16 }), { maxOutput: 100 }), /data stream/);
+  expectDeltaError(() => applyDelta(old, forged(old, neu, bomb, data, { ctrl: 100, data: 16 }), { maxOutput: 100 }), /control stream/);
+  // A header announcing a huge output is refused by maxOutput before anything is allocated.
+  const huge = forged(old, neu, varints(16, 0, 0), data);
+  huge.writeBigUInt64BE(2n ** 52n, 52);
+  expectDeltaError(() => applyDelta(old, huge, { maxOutput: 1e9 }), /more than the allowed/);
+  huge.writeBigUInt64BE(2n ** 63n, 52);
+  expectDeltaError(() => applyDelta(old, huge, { maxOutput: 1e9 }), /out of range/);
+  // And a huge declared stream length is refused against the output size.
+  const bigCtrl = forged(old, neu, varints(16, 0, 0), data);
+  bigCtrl.writeBigUInt64BE(2n ** 40n, FIXED_HEADER);
+  expectDeltaError(() => applyDelta(old, bigCtrl, { maxOutput: 100 }), /control stream is too long/);
+});
+
+test('property: 200 random edit scripts round-trip (seeded)', async () => {
+  const rnd = prng(20261126);
+  for (let round = 0; round < 200; round++) {
+    const alphabet = [4, 16, 256][round % 3]!;
+    let old: Buffer = randomBuf(rnd, Math.floor(rnd() * 6000), alphabet);
+    let neu: Buffer = Buffer.from(old);
+    const edits = 1 + Math.floor(rnd() * 6);
+    for (let e = 0; e < edits; e++) {
+      const at = Math.floor(rnd() * (neu.length + 1));
+      const len = Math.floor(rnd() * 300);
+      switch (Math.floor(rnd() * 5)) {
+        case 0: // insert random
+          neu = Buffer.concat([neu.subarray(0, at), randomBuf(rnd, len, alphabet), neu.subarray(at)]);
+          break;
+        case 1: // delete
+          neu = Buffer.concat([neu.subarray(0, at), neu.subarray(at + len)]);
+          break;
+        case 2: // move a block
+        {
+          const block = Buffer.from(neu.subarray(at, at + len));
+          const rest = Buffer.concat([neu.subarray(0, at), neu.subarray(at + len)]);
+          const to = Math.floor(rnd() * (rest.length + 1));
+          neu = Buffer.concat([rest.subarray(0, to), block, rest.subarray(to)]);
+          break;
+        }
+        case 3: // duplicate a block of OLD
+        {
+          const from = Math.floor(rnd() * (old.length + 1));
+          neu = Buffer.concat([neu.subarray(0, at), old.subarray(from, from + len), neu.subarray(at)]);
+          break;
+        }
+        default: // byte flips
+          for (let i = 0; i < len / 10 && neu.length > 0; i++) neu[Math.floor(rnd() * neu.length)] = Math.floor(rnd() * alphabet);
+      }
+    }
+    if (round % 17 === 0) [old, neu] = [neu, old];
+    const { delta } = await computeDelta(old, neu);
+    const out = applyDelta(old, delta, { maxOutput: neu.length });
+    assert.ok(out.equals(neu), `round ${round}: old ${old.length} new ${neu.length}`);
+  }
+});
+
+test('degenerate inputs stay fast: long runs and periodic data', async () => {
+  const t0 = performance.now();
+  const zeros = Buffer.alloc(2_000_000);
+  const z2 = Buffer.from(zeros);
+  for (let i = 0; i < z2.length; i += 1000) z2[i] = 1;
+  await roundTrip(zeros, z2);
+  const periodic = Buffer.alloc(1_000_000);
+  for (let i = 0; i < periodic.length; i++) periodic[i] = 'abcabcabd'.charCodeAt(i % 9);
+  const p2 = Buffer.concat([periodic.subarray(0, 400_000), Buffer.from('x'), periodic.subarray(400_003)]);
+  await roundTrip(periodic, p2);
+  assert.ok(performance.now() - t0 < 60_000, `took ${performance.now() - t0} ms`);
+});
