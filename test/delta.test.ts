@@ -7,6 +7,8 @@ import { gunzipSync, brotliCompressSync } from 'node:zlib';
 import { packTree } from '../src/util/archive-pack.js';
 import { applyDelta, computeDelta, DeltaError, treeStream } from '../src/delta/index.js';
 import { suffixArray } from '../src/delta/sais.js';
+import { TEXT_SCAN, bsdiffScan, sortedSuffixes } from '../src/delta/bsdiff.js';
+import { bsdiffBrotli } from '../src/delta/index.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
 
 /** Deterministic PRNG (mulberry32). */
@@ -77,6 +79,34 @@ test('inserted, deleted and moved blocks give small deltas', async () => {
   assert.ok(d1.length < 1500, `insert: ${d1.length}`);
   assert.ok(d2.length < 400, `delete: ${d2.length}`);
   assert.ok(d3.length < 400, `move: ${d3.length}`);
+});
+
+test('scan heuristics: every candidate is plain bsdiff-brotli, round-trips, and computeDelta keeps the smallest', async () => {
+  const rnd = prng(77);
+  const words = ['function', 'return', 'const', 'node', 'context', 'existing', 'void 0', 'resolver', '(', ')', '{', '}', ';', '\n  '];
+  const code = (n: number): string => Array.from({ length: n }, () => words[Math.floor(rnd() * words.length)]).join(' ');
+  const body = code(20000);
+  // OLD holds the same code three times (like typescript's bundles); NEW edits it and adds new code.
+  const old = Buffer.from([body, code(2000), body, code(2000), body].join('\n'));
+  const edit = (s: string): string => s.replace(/resolver/g, (m) => (rnd() < 0.2 ? 'typeResolver' : m)) + code(500);
+  const neu = Buffer.from([edit(body), code(2000), edit(body), edit(body)].join('\n'));
+  const suffixes = sortedSuffixes(old);
+  // The defaults are Percival's, spelled out or not.
+  const a = bsdiffScan(old, neu, { suffixes });
+  const b = bsdiffScan(old, neu, { threshold: 8, farThreshold: 8, extNum: 2, extDen: 1 });
+  assert.deepEqual(a.ctrl, b.ctrl);
+  assert.ok(a.data.equals(b.data));
+  assert.throws(() => bsdiffScan(old.subarray(1), neu, { suffixes }), /suffixes/);
+  const sizes: number[] = [];
+  for (const opts of [{}, TEXT_SCAN, { ...TEXT_SCAN, nearDistance: 0 }, { threshold: 64, extNum: 10, extDen: 9 }]) {
+    const delta = await bsdiffBrotli(old, neu, { ...opts, suffixes });
+    assert.equal(decodeContainer(delta).engine, ENGINES['bsdiff-brotli']);
+    assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu), `round trip with ${JSON.stringify(opts)}`);
+    sizes.push(delta.length);
+  }
+  const { delta } = await computeDelta(old, neu);
+  assert.equal(delta.length, Math.min(sizes[0]!, sizes[1]!));
+  assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu));
 });
 
 test('treeStream equals the gunzipped packTree archive; a renamed file costs almost nothing', async (t) => {

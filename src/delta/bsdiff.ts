@@ -18,8 +18,31 @@ export interface BsdiffScan {
   data: Buffer;
 }
 
+/**
+ * Scan heuristics. The defaults are Percival's: jump to a new match when it is 8 bytes longer
+ * than what the current alignment scores, and extend matches forward/backward while at least half
+ * the bytes agree. Text trees (several copies of the same code in OLD) do better when far jumps
+ * must win by more (fewer control triples with large, unrepeated seeks) and extensions must agree
+ * more (fewer noisy diff bytes): see TEXT_SCAN.
+ */
+export interface ScanOptions {
+  /** A match must beat the current alignment's score by more than this to end a run (near jumps). */
+  threshold?: number;
+  /** The same margin for jumps of `nearDistance` or more bytes away from the current alignment. */
+  farThreshold?: number;
+  nearDistance?: number;
+  /** Extend while matches * extNum - length * extDen grows: 2/1 is "at least half agree". */
+  extNum?: number;
+  extDen?: number;
+  /** A precomputed `sortedSuffixes(old)`, to share between scans of the same OLD. */
+  suffixes?: Int32Array;
+}
+
+/** Tuned on typescript 5.6.3 -> 5.7.2 (88,411 -> 83,315 bytes); no worse on esbuild. */
+export const TEXT_SCAN: ScanOptions = { threshold: 8, farThreshold: 48, nearDistance: 256, extNum: 4, extDen: 3 };
+
 /** The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). */
-function sortedSuffixes(old: Uint8Array): Int32Array {
+export function sortedSuffixes(old: Uint8Array): Int32Array {
   const sa = suffixArray(old);
   const I = new Int32Array(old.length + 1);
   I[0] = old.length;
@@ -27,10 +50,16 @@ function sortedSuffixes(old: Uint8Array): Int32Array {
   return I;
 }
 
-export function bsdiffScan(old: Uint8Array, neu: Uint8Array): BsdiffScan {
+export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions = {}): BsdiffScan {
   const oldsize = old.length;
   const newsize = neu.length;
-  const I = sortedSuffixes(old);
+  const I = opts.suffixes ?? sortedSuffixes(old);
+  if (I.length !== oldsize + 1) throw new Error('bsdiffScan: suffixes do not belong to old');
+  const T = opts.threshold ?? 8;
+  const TF = opts.farThreshold ?? T;
+  const NEAR = opts.nearDistance ?? Infinity;
+  const A = opts.extNum ?? 2;
+  const B = opts.extDen ?? 1;
   const data = Buffer.alloc(newsize);
   const ctrl: number[] = [];
   let dp = 0;
@@ -87,7 +116,7 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array): BsdiffScan {
       for (; scsc < scan + len; scsc++) {
         if (scsc + lastoffset < oldsize && old[scsc + lastoffset] === neu[scsc]) oldscore++;
       }
-      if ((len === oldscore && len !== 0) || len > oldscore + 8) break;
+      if ((len === oldscore && len !== 0) || len > oldscore + (Math.abs(pos - scan - lastoffset) < NEAR ? T : TF)) break;
       if (scan + lastoffset < oldsize && old[scan + lastoffset] === neu[scan]) oldscore--;
     }
     if (len !== oldscore || scan === newsize) {
@@ -97,7 +126,7 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array): BsdiffScan {
       for (let i = 0; lastscan + i < scan && lastpos + i < oldsize; ) {
         if (old[lastpos + i] === neu[lastscan + i]) s++;
         i++;
-        if (s * 2 - i > Sf * 2 - lenf) {
+        if (s * A - i * B > Sf * A - lenf * B) {
           Sf = s;
           lenf = i;
         }
@@ -108,7 +137,7 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array): BsdiffScan {
         let Sb = 0;
         for (let i = 1; scan >= lastscan + i && pos >= i; i++) {
           if (old[pos - i] === neu[scan - i]) s2++;
-          if (s2 * 2 - i > Sb * 2 - lenb) {
+          if (s2 * A - i * B > Sb * A - lenb * B) {
             Sb = s2;
             lenb = i;
           }
