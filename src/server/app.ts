@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { installErrorHandler } from './error-handler.js';
 import { deviceApi } from './routes/device-api.js';
 import { repositoryApi } from './routes/repository-api.js';
@@ -34,7 +34,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     // One log line per request would dominate the log at fleet scale; errors and warnings are logged.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
   const routeTable: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
