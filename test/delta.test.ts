@@ -8,7 +8,8 @@ import { packTree } from '../src/util/archive-pack.js';
 import { applyDelta, computeDelta, DeltaError, treeStream } from '../src/delta/index.js';
 import { suffixArray } from '../src/delta/sais.js';
 import { TEXT_SCAN, bsdiffScan, sortedSuffixes } from '../src/delta/bsdiff.js';
-import { bsdiffBrotli } from '../src/delta/index.js';
+import { bsdiffBrotli, lzBrotli } from '../src/delta/index.js';
+import { lzScan } from '../src/delta/lz.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
 
 /** Deterministic PRNG (mulberry32). */
@@ -30,7 +31,10 @@ function randomBuf(rnd: () => number, n: number, alphabet = 256): Buffer {
 
 async function roundTrip(old: Buffer, neu: Buffer): Promise<Buffer> {
   const { delta, engine } = await computeDelta(old, neu);
-  assert.equal(engine, 'bsdiff-brotli');
+  assert.equal(decodeContainer(delta).engine, ENGINES[engine]);
+  const lz = await lzBrotli(old, neu);
+  assert.ok(applyDelta(old, lz, { maxOutput: neu.length }).equals(neu), 'lz-brotli reproduces NEW');
+  assert.ok(delta.length <= lz.length, 'computeDelta keeps the smallest');
   const out = applyDelta(old, delta, { maxOutput: neu.length });
   assert.ok(out.equals(neu), 'applyDelta reproduces NEW');
   return delta;
@@ -81,7 +85,7 @@ test('inserted, deleted and moved blocks give small deltas', async () => {
   assert.ok(d3.length < 400, `move: ${d3.length}`);
 });
 
-test('scan heuristics: every candidate is plain bsdiff-brotli, round-trips, and computeDelta keeps the smallest', async () => {
+test('scan heuristics: the bsdiff candidates are plain bsdiff-brotli, round-trip, and computeDelta keeps the smallest', async () => {
   const rnd = prng(77);
   const words = ['function', 'return', 'const', 'node', 'context', 'existing', 'void 0', 'resolver', '(', ')', '{', '}', ';', '\n  '];
   const code = (n: number): string => Array.from({ length: n }, () => words[Math.floor(rnd() * words.length)]).join(' ');
@@ -104,8 +108,12 @@ test('scan heuristics: every candidate is plain bsdiff-brotli, round-trips, and 
     assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu), `round trip with ${JSON.stringify(opts)}`);
     sizes.push(delta.length);
   }
-  const { delta } = await computeDelta(old, neu);
-  assert.equal(delta.length, Math.min(sizes[0]!, sizes[1]!));
+  const lz = await lzBrotli(old, neu, { suffixes });
+  assert.equal(decodeContainer(lz).engine, ENGINES['lz-brotli']);
+  assert.ok(applyDelta(old, lz, { maxOutput: neu.length }).equals(neu), 'lz-brotli round trip');
+  const { delta, engine } = await computeDelta(old, neu);
+  assert.equal(delta.length, Math.min(sizes[0]!, sizes[1]!, lz.length));
+  assert.equal(decodeContainer(delta).engine, ENGINES[engine]);
   assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu));
 });
 
@@ -280,6 +288,9 @@ test('property: 200 random edit scripts round-trip (seeded)', async () => {
     const { delta } = await computeDelta(old, neu);
     const out = applyDelta(old, delta, { maxOutput: neu.length });
     assert.ok(out.equals(neu), `round ${round}: old ${old.length} new ${neu.length}`);
+    const opts = [{}, { minMatch: 4, minRep: 1, repBias: 0, neighbours: 0 }, { minMatch: 12, minRep: 2, repBias: 4 }][round % 3]!;
+    const lz = await lzBrotli(old, neu, opts);
+    assert.ok(applyDelta(old, lz, { maxOutput: neu.length }).equals(neu), `lz round ${round} ${JSON.stringify(opts)}`);
   }
 });
 
@@ -294,4 +305,234 @@ test('degenerate inputs stay fast: long runs and periodic data', async () => {
   const p2 = Buffer.concat([periodic.subarray(0, 400_000), Buffer.from('x'), periodic.subarray(400_003)]);
   await roundTrip(periodic, p2);
   assert.ok(performance.now() - t0 < 60_000, `took ${performance.now() - t0} ms`);
+});
+
+// ---- lz-brotli (engine 2) ----
+
+const leb = (...v: number[]): Buffer => {
+  const o: number[] = [];
+  for (let x of v) {
+    while (x >= 128) {
+      o.push((x % 128) | 128);
+      x = Math.floor(x / 128);
+    }
+    o.push(x);
+  }
+  return Buffer.from(o);
+};
+const zig = (d: number): number => (d < 0 ? -d * 2 - 1 : d * 2);
+
+interface LzParts {
+  literals: Buffer;
+  litLens: Buffer;
+  matchLens: Buffer;
+  codes: Buffer;
+  offsets: Buffer;
+}
+/** Builds an lz-brotli delta by hand; `declared` overrides the stream table's decoded lengths. */
+function forgedLz(old: Buffer, neu: Buffer, p: LzParts, declared: Partial<Record<keyof LzParts, number>> = {}): Buffer {
+  const keys: Array<keyof LzParts> = ['literals', 'litLens', 'matchLens', 'codes', 'offsets'];
+  return encodeContainer(ENGINES['lz-brotli'], old, neu, keys.map((k) => ({ rawLength: declared[k] ?? p[k].length, data: brotliCompressSync(p[k]) })));
+}
+
+/** The format's meaning, spelled out naively: sequences over the virtual buffer OLD ++ NEW. */
+function lzReference(old: Buffer, p: { lits: number[]; seqs: Array<[number, number, number, number?]> }, tail: number[]): Buffer {
+  const v = Array.from(old);
+  let rep = [old.length, old.length, old.length];
+  let lp = 0;
+  for (const [lit, len, code, delta] of p.seqs) {
+    for (let k = 0; k < lit; k++) v.push(p.lits[lp++]!);
+    let dist: number;
+    if (code === 3) {
+      dist = rep[0]! + delta!;
+      rep = [dist, rep[0]!, rep[1]!];
+    } else {
+      dist = rep[code]!;
+      rep = code === 0 ? rep : code === 1 ? [rep[1]!, rep[0]!, rep[2]!] : [rep[2]!, rep[0]!, rep[1]!];
+    }
+    for (let k = 0; k < len; k++) v.push(v[v.length - dist]!);
+  }
+  v.push(...tail);
+  return Buffer.from(v.slice(old.length));
+}
+
+test('lz-brotli: on a typescript-like fixture repeats dominate, the size is within 10% of bsdiff, and it round-trips', async () => {
+  const rnd = prng(78);
+  const words = ['function', 'return', 'const', 'node', 'context', 'existing', 'void 0', 'resolver', '(', ')', '{', '}', ';', '\n  '];
+  const code = (n: number): string => Array.from({ length: n }, () => words[Math.floor(rnd() * words.length)]).join(' ');
+  const body = code(20000);
+  const old = Buffer.from([body, code(2000), body].join('\n'));
+  // Same-length substitutions keep OLD and NEW aligned: after each, the alignment repeats.
+  const neu = Buffer.from([body.replace(/resolver/g, (m) => (rnd() < 0.1 ? 'Resolver' : m)), code(300), body].join('\n'));
+  const suffixes = sortedSuffixes(old);
+  assert.throws(() => lzScan(old.subarray(1), neu, { suffixes }), /suffixes/);
+  const s = lzScan(old, neu, { suffixes });
+  // Small edits at the same alignment are repeat matches (code 0), not new distances.
+  const repeats = s.codes.filter((c) => c === 0).length;
+  assert.ok(repeats > s.codes.length / 2, `repeat matches ${repeats} of ${s.codes.length}`);
+  const lz = await lzBrotli(old, neu, { suffixes });
+  assert.ok(applyDelta(old, lz, { maxOutput: neu.length }).equals(neu));
+  const bs = await bsdiffBrotli(old, neu, { ...TEXT_SCAN, suffixes });
+  assert.ok(lz.length <= bs.length * 1.1, `lz ${lz.length} vs bsdiff ${bs.length}`);
+});
+
+test('lz-brotli: random forged sequences (repeat codes, overlapping copies from NEW, OLD->NEW crossings) match the reference', () => {
+  const rnd = prng(9090);
+  for (let round = 0; round < 300; round++) {
+    const old = randomBuf(rnd, Math.floor(rnd() * 64), 4);
+    const lits: number[] = [];
+    const seqs: Array<[number, number, number, number?]> = [];
+    let rep = [old.length, old.length, old.length];
+    let vlen = old.length;
+    const nseq = Math.floor(rnd() * 12);
+    for (let k = 0; k < nseq; k++) {
+      const lit = Math.floor(rnd() * 4);
+      for (let j = 0; j < lit; j++) lits.push(Math.floor(rnd() * 256));
+      vlen += lit;
+      if (vlen === 0) continue;
+      const len = 1 + Math.floor(rnd() * 40);
+      let code = Math.floor(rnd() * 4);
+      const dist = code === 3 ? 1 + Math.floor(rnd() * vlen) : rep[code]!;
+      if (dist < 1 || dist > vlen) code = 3;
+      if (code === 3) {
+        const d = dist < 1 || dist > vlen ? 1 + Math.floor(rnd() * vlen) : dist;
+        seqs.push([lit, len, 3, d - rep[0]!]);
+        rep = [d, rep[0]!, rep[1]!];
+      } else {
+        seqs.push([lit, len, code]);
+        rep = code === 0 ? rep : code === 1 ? [rep[1]!, rep[0]!, rep[2]!] : [rep[2]!, rep[0]!, rep[1]!];
+      }
+      vlen += len;
+    }
+    // A dropped sequence (no source yet) leaves its literals in the stream: keep the bookkeeping honest.
+    const used = seqs.reduce((a, q) => a + q[0], 0);
+    const tail = lits.splice(used);
+    const neu = lzReference(old, { lits, seqs }, tail);
+    const parts: LzParts = {
+      literals: Buffer.from([...lits, ...tail]),
+      litLens: leb(...seqs.map((q) => q[0])),
+      matchLens: leb(...seqs.map((q) => q[1] - 1)),
+      codes: Buffer.from(seqs.map((q) => q[2])),
+      offsets: leb(...seqs.filter((q) => q[2] === 3).map((q) => zig(q[3]!))),
+    };
+    const out = applyDelta(old, forgedLz(old, neu, parts), { maxOutput: neu.length });
+    assert.ok(out.equals(neu), `round ${round}`);
+  }
+});
+
+test('lz-brotli: repeat-offset edge cases', () => {
+  const old = Buffer.from('abcdefghijklmnop');
+  const L = old.length;
+  const mk = (neu: Buffer, litBytes: string, seqs: Array<[number, number, number, number?]>): Buffer =>
+    forgedLz(old, neu, {
+      literals: Buffer.from(litBytes, 'latin1'),
+      litLens: leb(...seqs.map((q) => q[0])),
+      matchLens: leb(...seqs.map((q) => q[1] - 1)),
+      codes: Buffer.from(seqs.map((q) => q[2])),
+      offsets: leb(...seqs.filter((q) => q[2] === 3).map((q) => zig(q[3]!))),
+    });
+  // Initial repeats are the identity alignment: code 0/1/2 all copy OLD[np..].
+  for (const c of [0, 1, 2]) {
+    assert.equal(applyDelta(old, mk(old, '', [[0, 16, c]]), { maxOutput: 16 }).toString(), old.toString());
+  }
+  // A substitution keeps the alignment: "abcd" X "fghijklmnop".
+  const sub = Buffer.from('abcdXfghijklmnop');
+  assert.ok(applyDelta(old, mk(sub, 'X', [[0, 4, 0], [1, 11, 0]]), { maxOutput: 16 }).equals(sub));
+  // A repeated block takes a new distance, then code 1 returns to the identity alignment:
+  // 8 bytes at dist L; dist L+4 (delta +4) copies OLD[4..8] "efgh" again; rep1 (L) at np 12 -> "mnop".
+  const expect = Buffer.from('abcdefghefghmnop');
+  assert.ok(applyDelta(old, mk(expect, '', [[0, 8, 0], [0, 4, 3, 4], [0, 4, 1]]), { maxOutput: 16 }).equals(expect));
+  // Code 2 rotates the third distance to the front.
+  const seqs: Array<[number, number, number, number?]> = [[0, 2, 0], [0, 2, 3, 2], [0, 2, 3, 2], [0, 2, 2]];
+  // np0 dist L "ab"; np2 dist L+2 -> OLD[0] "ab"; np4 dist L+4 -> OLD[0] "ab"; reps [L+4, L+2, L]; code 2 -> L at np6 -> OLD[6] "gh".
+  const r2 = Buffer.from('abababgh');
+  assert.ok(applyDelta(old, mk(r2, '', seqs), { maxOutput: 8 }).equals(r2));
+  // A distance reaching into NEW-so-far: run-length style overlap (dist 1 after one literal).
+  const run = Buffer.from('zzzzzzzzzz');
+  assert.ok(applyDelta(old, mk(run, 'z', [[1, 9, 3, 1 - L]]), { maxOutput: 10 }).equals(run));
+  // Copy crossing from the end of OLD into NEW: at np 2, dist L+2-14 = 4 reads OLD[14..16] then NEW[0..].
+  const cross = Buffer.from('XYopXYop');
+  assert.ok(applyDelta(old, mk(cross, 'XY', [[2, 6, 3, 4 - L]]), { maxOutput: 8 }).equals(cross));
+  // With an empty OLD the initial repeats (distance 0) are invalid.
+  expectDeltaError(() => applyDelta(Buffer.alloc(0), forgedLz(Buffer.alloc(0), Buffer.from('a'), { literals: Buffer.alloc(0), litLens: leb(0), matchLens: leb(0), codes: Buffer.from([0]), offsets: Buffer.alloc(0) }), { maxOutput: 10 }), /distance/);
+  // Distances out of range either way, and a repeat of a bad distance.
+  expectDeltaError(() => applyDelta(old, mk(old, '', [[0, 4, 3, 1]]), { maxOutput: 16 }), /distance/); // L+1 > L + 0
+  expectDeltaError(() => applyDelta(old, mk(old, '', [[0, 4, 3, -L]]), { maxOutput: 16 }), /distance/); // 0
+  expectDeltaError(() => applyDelta(old, mk(old, '', [[0, 4, 3, 2 ** 50]]), { maxOutput: 16 }), /distance/);
+  expectDeltaError(() => applyDelta(old, mk(old, '', [[0, 4, 0], [0, 4, 3, -(2 ** 50)]]), { maxOutput: 16 }), /distance/);
+  expectDeltaError(() => applyDelta(old, mk(old, '', [[0, 4, 4]]), { maxOutput: 16 }), /unknown sequence code/);
+});
+
+test('lz-brotli: hostile streams -> DeltaError before any big allocation', () => {
+  const old = Buffer.from('0123456789abcdef');
+  const neu = Buffer.from('0123456789ABCDEF');
+  const ok: LzParts = { literals: Buffer.from('ABCDEF'), litLens: leb(0), matchLens: leb(9), codes: Buffer.from([0]), offsets: Buffer.alloc(0) };
+  assert.ok(applyDelta(old, forgedLz(old, neu, ok), { maxOutput: 16 }).equals(neu));
+  const bad = (p: Partial<LzParts>, declared: Partial<Record<keyof LzParts, number>> = {}): Buffer => forgedLz(old, neu, { ...ok, ...p }, declared);
+  expectDeltaError(() => applyDelta(old, bad({ litLens: leb(2 ** 50) }), { maxOutput: 100 }), /literal run/);
+  expectDeltaError(() => applyDelta(old, bad({ litLens: leb(7) }), { maxOutput: 100 }), /literal stream/);
+  expectDeltaError(() => applyDelta(old, bad({ matchLens: leb(2 ** 50) }), { maxOutput: 100 }), /match passes/);
+  expectDeltaError(() => applyDelta(old, bad({ matchLens: leb(16) }), { maxOutput: 100 }), /match passes/);
+  expectDeltaError(() => applyDelta(old, bad({ matchLens: leb(8) }), { maxOutput: 100 }), /literals left/);
+  expectDeltaError(() => applyDelta(old, bad({ literals: Buffer.from('ABCDEFG') }), { maxOutput: 100 }), /literals left/);
+  expectDeltaError(() => applyDelta(old, bad({ litLens: leb(0, 0) }), { maxOutput: 100 }), /unused numbers/);
+  expectDeltaError(() => applyDelta(old, bad({ offsets: leb(1) }), { maxOutput: 100 }), /unused numbers/);
+  expectDeltaError(() => applyDelta(old, bad({ codes: Buffer.from([3]) }), { maxOutput: 100 }), /offset stream ends inside/);
+  expectDeltaError(() => applyDelta(old, bad({ litLens: Buffer.alloc(8, 0xff) }), { maxOutput: 100 }), /longer than 8 bytes/);
+  expectDeltaError(() => applyDelta(old, bad({ matchLens: Buffer.from([0x80]) }), { maxOutput: 100 }), /ends inside/);
+  expectDeltaError(() => applyDelta(old, bad({ codes: Buffer.from([0, 0]) }), { maxOutput: 100 }), /ends inside/);
+  expectDeltaError(() => applyDelta(old, forgedLz(old, neu, { ...ok, literals: Buffer.from('ABCDEe') }), { maxOutput: 100 }), /sha256/);
+  // Stream counts and declared sizes.
+  expectDeltaError(() => applyDelta(old, encodeContainer(ENGINES['lz-brotli'], old, neu, [{ rawLength: 0, data: brotliCompressSync(Buffer.alloc(0)) }]), { maxOutput: 100 }), /5 streams/);
+  const bomb = Buffer.alloc(50_000_000);
+  expectDeltaError(() => applyDelta(old, bad({ literals: bomb }, { literals: 6 }), { maxOutput: 100 }), /literals stream/);
+  expectDeltaError(() => applyDelta(old, bad({ litLens: bomb }, { litLens: 1 }), { maxOutput: 100 }), /literal length stream/);
+  for (const [k, n] of [['literals', 17], ['codes', 17], ['litLens', 9], ['matchLens', 9], ['offsets', 9]] as const) {
+    const d = bad({});
+    const i = ['literals', 'litLens', 'matchLens', 'codes', 'offsets'].indexOf(k);
+    d.writeBigUInt64BE(BigInt(n), FIXED_HEADER + 16 * i);
+    expectDeltaError(() => applyDelta(old, d, { maxOutput: 100 }), /too long|more /);
+    d.writeBigUInt64BE(2n ** 40n, FIXED_HEADER + 16 * i);
+    expectDeltaError(() => applyDelta(old, d, { maxOutput: 100 }), /too long|more /);
+  }
+  // maxOutput caps the output before anything is decoded.
+  expectDeltaError(() => applyDelta(old, forgedLz(old, neu, ok), { maxOutput: 15 }), /more than the allowed/);
+  const huge = forgedLz(old, neu, ok);
+  huge.writeBigUInt64BE(2n ** 52n, 52);
+  expectDeltaError(() => applyDelta(old, huge, { maxOutput: 1e9 }), /more than the allowed/);
+});
+
+test('lz-brotli: corrupt deltas (flips in every stream, truncation) -> DeltaError or NEW, never a crash', async () => {
+  const rnd = prng(55);
+  const old = randomBuf(rnd, 40_000, 16);
+  const neu = Buffer.concat([old.subarray(0, 20_000), randomBuf(rnd, 500, 16), old.subarray(20_500, 39_000), old.subarray(1000, 3000)]);
+  for (let i = 0; i < 50; i++) neu[Math.floor(rnd() * neu.length)] ^= 0x55;
+  const delta = await lzBrotli(old, neu, { minMatch: 6, minRep: 2 });
+  assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu));
+  const h = decodeContainer(delta);
+  let at = FIXED_HEADER + 16 * h.streams.length;
+  const regions: Array<[string, number, number]> = [['header', 0, FIXED_HEADER], ['stream table', FIXED_HEADER, at]];
+  h.streams.forEach((s, i) => {
+    regions.push([`stream ${i}`, at, at + s.data.length]);
+    at += s.data.length;
+  });
+  for (const [name, from, to] of regions) {
+    if (to <= from) continue;
+    for (let k = 0; k < 40; k++) {
+      const bad = Buffer.from(delta);
+      const p = from + Math.floor(rnd() * (to - from));
+      bad[p] ^= 1 + Math.floor(rnd() * 255);
+      let out: Buffer | undefined;
+      try {
+        out = applyDelta(old, bad, { maxOutput: 1e8 });
+      } catch (err) {
+        assert.ok(err instanceof DeltaError, `${name} byte ${p}: ${String(err)}`);
+        continue;
+      }
+      assert.ok(out.equals(neu), `${name} byte ${p}: wrong output accepted`);
+    }
+  }
+  for (const cut of [1, FIXED_HEADER, FIXED_HEADER + 20, delta.length - 1]) {
+    expectDeltaError(() => applyDelta(old, delta.subarray(0, cut), { maxOutput: 1e8 }));
+  }
 });

@@ -7,6 +7,7 @@
  */
 import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, type ScanOptions } from './bsdiff.js';
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
+import { lzScan, type LzOptions } from './lz.js';
 
 export { applyDelta, type ApplyOptions } from './patch.js';
 export { DeltaError, ENGINES, type EngineName } from './format.js';
@@ -21,12 +22,16 @@ export interface ComputedDelta {
 /** Computes every candidate engine's delta from `old` to `neu` and keeps the smallest. */
 export async function computeDelta(old: Buffer, neu: Buffer): Promise<ComputedDelta> {
   const t0 = performance.now();
-  // Both candidates are plain bsdiff-brotli (any agent applies them); they differ in scan heuristics
-  // only and share OLD's suffix array.
+  // Two bsdiff-brotli candidates (they differ in scan heuristics only) and one lz-brotli; all share
+  // OLD's suffix array.
   const suffixes = sortedSuffixes(old);
-  // The second scan runs while the first candidate's streams compress on the thread pool.
-  const deltas = await Promise.all([bsdiffBrotli(old, neu, { suffixes }), bsdiffBrotli(old, neu, { ...TEXT_SCAN, suffixes })]);
-  const candidates: Array<{ delta: Buffer; engine: EngineName }> = deltas.map((delta) => ({ engine: 'bsdiff-brotli', delta }));
+  // Each scan runs while the previous candidates' streams compress on the thread pool.
+  const [b1, b2, lz] = await Promise.all([bsdiffBrotli(old, neu, { suffixes }), bsdiffBrotli(old, neu, { ...TEXT_SCAN, suffixes }), lzBrotli(old, neu, { suffixes })]);
+  const candidates: Array<{ delta: Buffer; engine: EngineName }> = [
+    { engine: 'bsdiff-brotli', delta: b1 },
+    { engine: 'bsdiff-brotli', delta: b2 },
+    { engine: 'lz-brotli', delta: lz },
+  ];
   candidates.sort((a, b) => a.delta.length - b.delta.length);
   return { ...candidates[0]!, ms: performance.now() - t0 };
 }
@@ -40,4 +45,16 @@ export async function bsdiffBrotli(old: Buffer, neu: Buffer, scan: ScanOptions =
     { rawLength: control.length, data: c },
     { rawLength: data.length, data: d },
   ]);
+}
+
+export async function lzBrotli(old: Buffer, neu: Buffer, opts: LzOptions = {}): Promise<Buffer> {
+  const s = lzScan(old, neu, opts);
+  const streams = [s.literals, s.litLens, s.matchLens, s.codes, s.offsets];
+  const enc = await Promise.all(streams.map((b) => brotliMax(b)));
+  return encodeContainer(
+    ENGINES['lz-brotli'],
+    old,
+    neu,
+    streams.map((b, i) => ({ rawLength: b.length, data: enc[i]! })),
+  );
 }

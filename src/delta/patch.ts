@@ -1,5 +1,5 @@
 import { brotliDecompressSync } from 'node:zlib';
-import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader } from './format.js';
+import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader, type StreamInfo } from './format.js';
 
 /**
  * The agent side: pure TypeScript and node:zlib, no native code.
@@ -8,7 +8,7 @@ import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader } from '
  * a compromised delta key must still not crash or exhaust the agent): every length is checked
  * before anything is allocated, every decompression is capped, every read from OLD and every
  * write into NEW is bounds-checked, and the result must hash to the header's sha256.
- * Memory: OLD (given) + NEW + the control stream.
+ * Memory: OLD (given) + NEW + the decoded streams (bsdiff: control; lz: at most NEW + its sequences).
  */
 export interface ApplyOptions {
   /** The most bytes the delta may produce (the signed size of the target tree stream). */
@@ -28,6 +28,9 @@ export function applyDelta(old: Buffer, delta: Buffer, opts: ApplyOptions): Buff
   switch (h.engine) {
     case ENGINES['bsdiff-brotli']:
       out = applyBsdiff(old, h);
+      break;
+    case ENGINES['lz-brotli']:
+      out = applyLz(old, h);
       break;
     default:
       throw new DeltaError(`delta uses unknown engine ${h.engine}; update the agent or use the full archive`);
@@ -101,5 +104,112 @@ function applyBsdiff(old: Buffer, h: DeltaHeader): Buffer {
     if (op < 0 || op > oldLength) throw new DeltaError('corrupt delta: seek leaves the old tree');
   }
   if (np !== newLength) throw new DeltaError(`corrupt delta: control covers ${np} of ${newLength} bytes`);
+  return out;
+}
+
+/** lz-brotli: streams [literals, litLens, matchLens, codes, offsets]; see lz.ts for the layout. */
+function applyLz(old: Buffer, h: DeltaHeader): Buffer {
+  if (h.streams.length !== 5) throw new DeltaError(`corrupt delta: lz-brotli has 5 streams, not ${h.streams.length}`);
+  const [litInfo, llInfo, mlInfo, codeInfo, offInfo] = h.streams as [StreamInfo, StreamInfo, StreamInfo, StreamInfo, StreamInfo];
+  const newLength = h.newLength;
+  const oldLength = old.length;
+  // Every sequence writes at least one byte (match length >= 1); a number takes at most 8 bytes.
+  if (litInfo.rawLength > newLength) throw new DeltaError('corrupt delta: more literals than output');
+  if (codeInfo.rawLength > newLength) throw new DeltaError('corrupt delta: more sequences than output bytes');
+  const maxNums = 8 * codeInfo.rawLength;
+  if (llInfo.rawLength > maxNums || mlInfo.rawLength > maxNums || offInfo.rawLength > maxNums) {
+    throw new DeltaError('corrupt delta: a number stream is too long for its sequence count');
+  }
+  const lits = inflate('literals', litInfo.data, litInfo.rawLength);
+  const ll = inflate('literal length', llInfo.data, llInfo.rawLength);
+  const ml = inflate('match length', mlInfo.data, mlInfo.rawLength);
+  const codes = inflate('code', codeInfo.data, codeInfo.rawLength);
+  const offs = inflate('offset', offInfo.data, offInfo.rawLength);
+  const out = Buffer.alloc(newLength);
+
+  const reader = (name: string, b: Buffer) => {
+    let p = 0;
+    return {
+      next(): number {
+        let v = 0;
+        let mul = 1;
+        for (let i = 0; i < 8; i++) {
+          if (p >= b.length) throw new DeltaError(`corrupt delta: the ${name} stream ends inside a number`);
+          const x = b[p++]!;
+          v += (x & 0x7f) * mul;
+          if ((x & 0x80) === 0) return v;
+          mul *= 0x80;
+        }
+        throw new DeltaError(`corrupt delta: ${name} number longer than 8 bytes`);
+      },
+      done: () => p === b.length,
+    };
+  };
+  const llR = reader('literal length', ll);
+  const mlR = reader('match length', ml);
+  const offR = reader('offset', offs);
+
+  let rep0 = oldLength;
+  let rep1 = oldLength;
+  let rep2 = oldLength;
+  let np = 0;
+  let lp = 0;
+  for (let s = 0; s < codes.length; s++) {
+    const lit = llR.next();
+    if (lit > newLength - np) throw new DeltaError('corrupt delta: literal run passes the new length');
+    if (lit > lits.length - lp) throw new DeltaError('corrupt delta: literal run passes the literal stream');
+    lits.copy(out, np, lp, lp + lit);
+    np += lit;
+    lp += lit;
+    const len = mlR.next() + 1;
+    if (len > newLength - np) throw new DeltaError('corrupt delta: match passes the new length');
+    const code = codes[s]!;
+    let dist: number;
+    if (code === 0) {
+      dist = rep0;
+    } else if (code === 1) {
+      dist = rep1;
+      rep1 = rep0;
+      rep0 = dist;
+    } else if (code === 2) {
+      dist = rep2;
+      rep2 = rep1;
+      rep1 = rep0;
+      rep0 = dist;
+    } else if (code === 3) {
+      const z = offR.next();
+      const d = z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+      dist = rep0 + d;
+      rep2 = rep1;
+      rep1 = rep0;
+      rep0 = dist;
+    } else {
+      throw new DeltaError(`corrupt delta: unknown sequence code ${code}`);
+    }
+    // Virtual source: OLD ++ NEW-so-far; distance d copies from oldLength + np - d.
+    if (!(dist >= 1 && dist <= oldLength + np)) throw new DeltaError('corrupt delta: match distance leaves the old tree and the output so far');
+    let src = oldLength + np - dist;
+    let left = len;
+    if (src < oldLength) {
+      const n = Math.min(left, oldLength - src);
+      old.copy(out, np, src, src + n);
+      np += n;
+      src += n;
+      left -= n;
+    }
+    if (left > 0) {
+      let from = src - oldLength; // < np: already written
+      if (from + left <= np) {
+        out.copyWithin(np, from, from + left);
+        np += left;
+      } else {
+        for (; left > 0; left--) out[np++] = out[from++]!;
+      }
+    }
+  }
+  const tail = newLength - np;
+  if (tail !== lits.length - lp) throw new DeltaError(`corrupt delta: ${lits.length - lp} literals left for the last ${tail} bytes`);
+  lits.copy(out, np, lp);
+  if (!llR.done() || !mlR.done() || !offR.done()) throw new DeltaError('corrupt delta: unused numbers after the last sequence');
   return out;
 }
