@@ -76,7 +76,11 @@ export async function runDeltaState(ctx: DeltaContext): Promise<'success' | 'not
     if (header.oldLength !== old.length || Buffer.from(header.oldSha256).toString('hex') !== oldSha) {
       throw new LocalTreeMismatch(`versions/${r.fromVersion} differs from the tree the delta was made for (changed on this device?)`);
     }
-    await writeFile(tar, applyDelta(old, delta, { maxOutput: d.newStreamLength }));
+    // Bounded twice: by the length the server's deltas role signed, and by what the publisher's
+    // signed tree can take as a tar stream (file bytes + a header and padding per file, plus
+    // room for folder entries), so not even the server's key can make the agent allocate more.
+    const publisherBound = r.treeBytes + (r.treeFiles + 1) * 2048 + 8 * 1024 * 1024;
+    await writeFile(tar, applyDelta(old, delta, { maxOutput: Math.min(d.newStreamLength, publisherBound) }));
     await stageRelease(ctx.paths.dir, tar, ctx.custom, { signal: ctx.signal, gzip: false });
     d.applied = true;
     await saveUpdateRecord(ctx.paths.update, r);
