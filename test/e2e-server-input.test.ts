@@ -796,4 +796,24 @@ describe('CLI bad flags', () => {
     assert.match(r.stderr, /--port '99999' is not a port number/);
     await assert.rejects(access(data), 'a refused serve creates no data folder');
   });
+
+  test('serve with bad mirror, delta or webhook flags: exit 2 naming the flag, no data folder created', async () => {
+    const data = join(root, 'never-created-2');
+    const cases: Array<[string[], RegExp]> = [
+      [['--upstream', 'http://127.0.0.1:9'], /--upstream needs --upstream-token/],
+      [['--upstream-token', 't'], /--upstream-token goes with --upstream/],
+      [['--upstream', 'ftp://x', '--upstream-token', 't'], /--upstream 'ftp:\/\/x' must be http\(s\)/],
+      [['--upstream', 'http://127.0.0.1:9', '--upstream-token', 't', '--mirror-token', 'm'], /--mirror-token is for a primary/],
+      [['--delta-margin', '2'], /--delta-margin '2' must be a fraction/],
+      [['--delta-from', '-1'], /--delta-from/],
+      [['--alarm-webhook', 'not a url'], /--alarm-webhook 'not a url' is not an http\(s\) URL/],
+      [['--reconcile-interval', 'soon'], /--reconcile-interval 'soon' is not a duration/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await runCli(['serve', '--data', data, '--port', '0', ...flags], { timeoutMs: 20_000 });
+      assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    await assert.rejects(access(data), 'a refused serve creates no data folder');
+  });
 });
