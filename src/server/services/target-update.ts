@@ -1,4 +1,4 @@
-import type { MetadataRecord, Store } from '../../store/store.js';
+import type { Store } from '../../store/store.js';
 import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-store.js';
 import type { VerifiedTargets } from '../../tuf/repository.js';
 import { ApiError } from '../api-error.js';
@@ -47,4 +47,3 @@ export async function commitWithArtifact(artifacts: ArtifactStore, staged: Stage
   }
 }
 
-export type { MetadataRecord };
