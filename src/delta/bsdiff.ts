@@ -1,3 +1,4 @@
+import { suffixSearcher } from './sa-search.js';
 import { constants, brotliCompress, type BrotliOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 import { suffixArray } from './sais.js';
@@ -64,42 +65,7 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions =
   const ctrl: number[] = [];
   let dp = 0;
 
-  // Binary search over I for the longest match of neu[scan..]; lcp-accelerated.
-  let matchPos = 0;
-  const search = (scan: number): number => {
-    const nrem = newsize - scan;
-    let lo = 0;
-    let hi = oldsize;
-    let lcpLo = 0; // I[0] is the empty suffix
-    let lcpHi = 0;
-    {
-      const o = I[hi]!;
-      const max = Math.min(oldsize - o, nrem);
-      while (lcpHi < max && old[o + lcpHi] === neu[scan + lcpHi]) lcpHi++;
-    }
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >>> 1;
-      const o = I[mid]!;
-      let k = lcpLo < lcpHi ? lcpLo : lcpHi;
-      const orem = oldsize - o;
-      const max = orem < nrem ? orem : nrem;
-      while (k < max && old[o + k] === neu[scan + k]) k++;
-      // Is suffix(o) < neu[scan..]? A proper prefix sorts first.
-      if (k === max ? orem < nrem : old[o + k]! < neu[scan + k]!) {
-        lo = mid;
-        lcpLo = k;
-      } else {
-        hi = mid;
-        lcpHi = k;
-      }
-    }
-    if (lcpLo > lcpHi) {
-      matchPos = I[lo]!;
-      return lcpLo;
-    }
-    matchPos = I[hi]!;
-    return lcpHi;
-  };
+  const finder = suffixSearcher(I, old, neu);
 
   let scan = 0;
   let len = 0;
@@ -111,8 +77,8 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions =
     let oldscore = 0;
     let scsc = (scan += len);
     for (; scan < newsize; scan++) {
-      len = search(scan);
-      pos = matchPos;
+      len = finder.search(scan);
+      pos = I[finder.index]!;
       for (; scsc < scan + len; scsc++) {
         if (scsc + lastoffset < oldsize && old[scsc + lastoffset] === neu[scsc]) oldscore++;
       }

@@ -1,3 +1,4 @@
+import { suffixSearcher } from './sa-search.js';
 import { sortedSuffixes } from './bsdiff.js';
 
 /**
@@ -90,41 +91,7 @@ export function lzScan(old: Uint8Array, neu: Uint8Array, opts: LzOptions = {}): 
   const codes = new ByteSink(1 << 12);
   const offsets = new ByteSink(1 << 12);
 
-  // Longest match of neu[at..] in OLD: binary search over I with lcp acceleration (as bsdiff).
-  let saIndex = 0;
-  const search = (at: number): number => {
-    const nrem = newsize - at;
-    let lo = 0;
-    let hi = oldsize;
-    let lcpLo = 0;
-    let lcpHi = 0;
-    {
-      const p = I[hi]!;
-      const max = Math.min(oldsize - p, nrem);
-      while (lcpHi < max && old[p + lcpHi] === neu[at + lcpHi]) lcpHi++;
-    }
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >>> 1;
-      const p = I[mid]!;
-      let k = lcpLo < lcpHi ? lcpLo : lcpHi;
-      const orem = oldsize - p;
-      const max = orem < nrem ? orem : nrem;
-      while (k < max && old[p + k] === neu[at + k]) k++;
-      if (k === max ? orem < nrem : old[p + k]! < neu[at + k]!) {
-        lo = mid;
-        lcpLo = k;
-      } else {
-        hi = mid;
-        lcpHi = k;
-      }
-    }
-    if (lcpLo > lcpHi) {
-      saIndex = lo;
-      return lcpLo;
-    }
-    saIndex = hi;
-    return lcpHi;
-  };
+  const finder = suffixSearcher(I, old, neu);
   /** Match length of neu[at..] against old[src..] (src may be out of range: 0). */
   const matchAt = (at: number, src: number): number => {
     if (src < 0 || src >= oldsize) return 0;
@@ -179,7 +146,8 @@ export function lzScan(old: Uint8Array, neu: Uint8Array, opts: LzOptions = {}): 
       emit(repLen, repCode, rep[repCode]!);
       continue;
     }
-    const L = search(i);
+    const L = finder.search(i);
+    const saIndex = finder.index;
     let pos = I[saIndex]!;
     if (L >= o.minMatch && L > repLen + o.repBias) {
       // Among suffixes matching as long, prefer the alignment closest to rep0.
