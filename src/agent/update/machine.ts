@@ -2,9 +2,9 @@
  * The agent's update flow as an explicit state machine (Mender style, STYLE.md): each state does
  * its work and returns ONE event; all wiring is the transition table below, one row per line.
  *
- * Adding a state (e.g. the delta states): add its name to UPDATE_STATES, its handler to the
- * handler map in update-states.ts, its rows to TRANSITIONS (re-pointing the one row that should
- * lead into it), and, when it saves the record, its resume target to RESUME_AT. Nothing else.
+ * Adding a state: add its name to UPDATE_STATES, its handler to STATE_HANDLERS in states.ts, its
+ * rows to TRANSITIONS (re-pointing the one row that should lead into it), and, when it saves the
+ * record, its resume target to RESUME_AT. Nothing else.
  *
  * Runner rules (runMachine):
  * - every state except `check` saves the update record with its own name FIRST, then acts;

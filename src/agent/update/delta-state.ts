@@ -1,20 +1,19 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReleaseTargetCustom } from '../protocol/index.js';
-import { decodeContainer } from '../delta/format.js';
-import { applyDelta } from '../delta/patch.js';
-import { treeStream } from '../delta/tree-stream.js';
-import { fetchTarget, verifyDownload } from './download.js';
-import { VerificationError } from './errors.js';
-import { stageRelease } from './install.js';
-import { trySendReport } from './report.js';
-import { targetUrl } from './target-url.js';
-import type { VerifiedTarget } from './tuf-client.js';
+import { targetUrl, type DeltaCustom, type ReleaseTargetCustom } from '../../protocol/index.js';
+import { decodeContainer } from '../../delta/format.js';
+import { applyDelta } from '../../delta/patch.js';
+import { treeStream } from '../../delta/tree-stream.js';
+import { fetchTarget, verifyDownload } from '../download.js';
+import { VerificationError } from '../errors.js';
+import { stageRelease } from '../install.js';
+import { trySendReport } from '../report.js';
+import type { VerifiedTarget } from '../tuf-client.js';
 import type { UpdateRecord } from './update-record.js';
 import { saveUpdateRecord } from './update-record.js';
-import type { AgentPaths } from './paths.js';
-import type { AgentState } from './state.js';
+import type { AgentPaths } from '../paths.js';
+import type { AgentState } from '../state.js';
 
 type Delta = NonNullable<UpdateRecord['delta']>;
 
@@ -25,7 +24,8 @@ type Delta = NonNullable<UpdateRecord['delta']>;
  */
 export function acceptDelta(target: VerifiedTarget | undefined, state: AgentState, from: string, to: string): Delta | string {
   if (!target) return 'the signed metadata does not list it';
-  const c = (target.custom as { patchwire?: Record<string, unknown> }).patchwire;
+  // Unverified until checked: each field may be anything.
+  const c = (target.custom as { patchwire?: { [K in keyof DeltaCustom['patchwire']]?: unknown } }).patchwire;
   if (!c || c.kind !== 'delta' || c.product !== state.product || c.channel !== state.channel || c.from !== from || c.to !== to) {
     return `its signed custom field does not describe ${state.product}/${state.channel} ${from} -> ${to}`;
   }
