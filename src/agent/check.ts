@@ -80,8 +80,6 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
         await saveUpdateRecord(paths.update, ctx.record);
       },
       onFailure: (s, event, err) => {
-        // A failed delta is not a failed update: the machine falls back to the full archive.
-        if (s === 'delta') return;
         if (ctx.record && ctx.record.failure === null) ctx.record.failure = { state: s, event, message: errorText(err).slice(0, 2000) };
       },
     });
