@@ -51,8 +51,9 @@ class LocalTreeMismatch extends Error {
  * The `delta` state: download the delta (verified against its signed length and sha256), rebuild
  * the old tree stream from `versions/<from>`, apply (bounded by the signed new stream length),
  * and build `versions/<to>` from the result, which stageRelease checks against the publisher's
- * tree hash. Any failure falls back to the full archive; a delta that is itself bad (not a
- * locally changed old tree) is reported as `delta-failed`, so the server stops offering it.
+ * tree hash. A throw is the state's `fallback` (machine.ts): the full archive follows; a delta
+ * that is itself bad (not a locally changed old tree) is reported as `delta-failed` first, so
+ * the server stops offering it.
  */
 export async function runDeltaState(ctx: DeltaContext): Promise<'success' | 'nothing-to-do'> {
   const r = ctx.record;
