@@ -1,5 +1,5 @@
 /**
- * The update state machine (src/agent/machine.ts), table-driven: for each case an injected fault
+ * The update state machine (src/agent/update/machine.ts), table-driven: for each case an injected fault
  * (an error in a state, a crash in a state, a broken or cut download, a corrupt archive, a full
  * disk), the expected chain of states of the faulty run and of the next run, the expected reports
  * the server received, and the version `current` ends at. The agent runs in-process (runCheck with
@@ -21,7 +21,7 @@ import { tempDir, writeTree, currentLink } from './helpers/files.js';
 import { startAttackProxy, type AttackProxy } from './helpers/attack-proxy.js';
 import { runCheck, type CheckResult } from '../src/agent/check.js';
 import { initAgent } from '../src/agent/init.js';
-import { nextState, TRANSITIONS, UPDATE_STATES, SAVED_STATES, RESUME_AT } from '../src/agent/machine.js';
+import { nextState, TRANSITIONS, UPDATE_STATES, SAVED_STATES, RESUME_AT } from '../src/agent/update/machine.js';
 import { hashTree } from '../src/util/tree-hash.js';
 
 const TOKEN = 'machine-admin-token';

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CheckResult } from './check.js';
+import { errorText } from '../util/error-text.js';
 import { agentPaths } from './paths.js';
 import { loadState } from './state.js';
 
@@ -50,7 +51,7 @@ export async function runAgent(opts: AgentLoopOptions): Promise<void> {
     } catch (err) {
       const interval = await loadState(agentPaths(opts.dir).state).then((s) => s.intervalSeconds, () => 3600);
       const wait = Math.min(backoff, Math.max(interval, FIRST_BACKOFF_SECONDS));
-      log(`${now().toISOString()} check failed: ${err instanceof Error ? err.message : String(err)} (retrying in ${wait} s)`);
+      log(`${now().toISOString()} check failed: ${errorText(err)} (retrying in ${wait} s)`);
       waitMs = wait * 1000;
       backoff = Math.min(backoff * 2, Math.max(interval, FIRST_BACKOFF_SECONDS));
     }

@@ -1,4 +1,4 @@
-import { isVersion, type CheckResponse } from '../protocol/index.js';
+import { isDeltaTargetPath, isVersion, type CheckResponse } from '../protocol/index.js';
 import { BadResponseError } from './errors.js';
 
 /**
@@ -33,7 +33,7 @@ export function parseCheckResponse(value: unknown, url: string, expect: { produc
     };
     // A delta offer is only a hint (verified through TUF later); a malformed one is ignored.
     const d = r.delta;
-    if (isObject(d) && isVersion(d.from) && typeof d.target === 'string' && d.target.startsWith('deltas/') && d.target.length <= 1024
+    if (isObject(d) && isVersion(d.from) && typeof d.target === 'string' && isDeltaTargetPath(d.target) && d.target.length <= 1024
       && typeof d.sha256 === 'string' && /^[0-9a-f]{64}$/.test(d.sha256) && Number.isSafeInteger(d.length) && (d.length as number) > 0) {
       release.delta = { from: d.from as string, target: d.target, length: d.length as number, sha256: d.sha256 };
     }

@@ -1,12 +1,14 @@
 import { removeLeftovers } from './housekeeping.js';
-import { isSavedState, RESUME_AT, runMachine, type UpdateStateName } from './machine.js';
+import { errorText } from '../util/error-text.js';
+import { isSavedState, RESUME_AT, runMachine, type UpdateStateName } from './update/machine.js';
 import { agentPaths } from './paths.js';
 import { isDue } from './schedule.js';
 import { loadState } from './state.js';
-import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update-record.js';
-import { errorText, STATE_HANDLERS, type UpdateContext } from './update-states.js';
+import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
+import type { UpdateContext } from './update/context.js';
+import { STATE_HANDLERS } from './update/states.js';
 
-export { MAX_MOVED_HOPS } from './update-states.js';
+export { MAX_MOVED_HOPS } from './update/moved-chain.js';
 
 export interface CheckOptions {
   dir: string;
@@ -78,8 +80,6 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
         await saveUpdateRecord(paths.update, ctx.record);
       },
       onFailure: (s, event, err) => {
-        // A failed delta is not a failed update: the machine falls back to the full archive.
-        if (s === 'delta') return;
         if (ctx.record && ctx.record.failure === null) ctx.record.failure = { state: s, event, message: errorText(err).slice(0, 2000) };
       },
     });

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from '../util/atomic-write.js';
-import { errorText } from './http-json.js';
+import { errorText } from '../util/error-text.js';
 import { NetworkError, ServerError, VerificationError } from './errors.js';
 
 export interface DownloadOptions {
@@ -103,7 +103,7 @@ async function fetchInto(opts: DownloadOptions, part: string, offset: number): P
     res = await fetchFn(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, signal });
   } catch (err) {
     if (signal?.aborted) throw err;
-    throw new NetworkError(`cannot download ${url} (${errorText(err)}): the agent retries and resumes later`, url, { cause: err });
+    throw new NetworkError(`cannot download ${url} (${errorText(err, { cause: true })}): the agent retries and resumes later`, url, { cause: err });
   }
   let start: number;
   if (res.status === 206 && offset > 0 && contentRangeStart(res) === offset) {
@@ -140,7 +140,7 @@ async function fetchInto(opts: DownloadOptions, part: string, offset: number): P
     await fh.sync();
   } catch (err) {
     if (err instanceof VerificationError || signal?.aborted) throw err;
-    throw new NetworkError(`the download of ${url} broke after ${received} of ${length} bytes (${errorText(err)}): the next attempt resumes it`, url, { cause: err });
+    throw new NetworkError(`the download of ${url} broke after ${received} of ${length} bytes (${errorText(err, { cause: true })}): the next attempt resumes it`, url, { cause: err });
   } finally {
     await fh.close().catch(() => {});
   }

@@ -1,3 +1,4 @@
+import { errorText } from '../util/error-text.js';
 import { BadResponseError, NetworkError, ServerError } from './errors.js';
 
 /** Largest JSON answer the agent reads (endless-data protection for the API). */
@@ -22,7 +23,7 @@ export async function postJson(fetchFn: typeof fetch, url: string, body: unknown
     });
   } catch (err) {
     if (signal?.aborted) throw err;
-    const why = timeout.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : errorText(err);
+    const why = timeout.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : errorText(err, { cause: true });
     throw new NetworkError(`cannot reach the server at ${url} (${why}): check the address and the network; the agent retries later`, url, { cause: err });
   }
   const text = await readLimited(res, url, signal);
@@ -59,16 +60,7 @@ async function readLimited(res: Response, url: string, signal?: AbortSignal): Pr
     }
   } catch (err) {
     if (err instanceof BadResponseError || signal?.aborted) throw err;
-    throw new NetworkError(`the connection to ${url} broke while reading the answer (${errorText(err)}): the agent retries later`, url, { cause: err });
+    throw new NetworkError(`the connection to ${url} broke while reading the answer (${errorText(err, { cause: true })}): the agent retries later`, url, { cause: err });
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-export function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    // fetch reports "fetch failed" and puts the useful part (ECONNREFUSED ...) in the cause.
-    return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-  }
-  return String(err);
 }

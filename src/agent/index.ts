@@ -21,12 +21,12 @@ export {
   type UpdateStateName,
   type SavedState,
   type UpdateEvent,
-} from './machine.js';
-export { loadUpdateRecord, updateRecordProblem, outcomeOf, type UpdateRecord, type UpdateOutcome } from './update-record.js';
+} from './update/machine.js';
+export { loadUpdateRecord, updateRecordProblem, outcomeOf, type UpdateRecord, type UpdateOutcome } from './update/update-record.js';
 export { runHealthCheck, type HealthResult } from './health.js';
-export { verifyMovedNotice, type VerifyMovedOptions } from './moved-notice.js';
+export { verifyMovedNotice, type VerifyMovedOptions } from './update/moved-notice.js';
 export { agentPaths, type AgentPaths } from './paths.js';
-export { normaliseServerUrl } from './server-url.js';
+export { normaliseServerUrl } from '../protocol/http-url.js';
 export { TrustedRepository, TufVerificationError, type VerifiedTarget } from './tuf-client.js';
 export {
   AgentStateError,

@@ -1,11 +1,10 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { DEFAULT_CHANNEL, isName, normaliseMac } from '../protocol/index.js';
+import { DEFAULT_CHANNEL, isName, normaliseMac, normaliseServerUrl } from '../protocol/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { detectDeviceId } from './device-id.js';
 import { AlreadyInitialisedError, InvalidInputError } from './errors.js';
 import { agentPaths } from './paths.js';
 import { MAX_HEALTH_CMD, MAX_HEALTH_TIMEOUT_SECONDS, MAX_KEEP, saveState, STATE_FORMAT, type AgentState } from './state.js';
-import { normaliseServerUrl } from './server-url.js';
 
 export interface InitOptions {
   /** The install folder; created when missing. */

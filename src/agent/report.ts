@@ -1,9 +1,9 @@
-import type { ReportRequest } from '../protocol/index.js';
+import { reportUrl, type ReportRequest } from '../protocol/index.js';
 import { postJson } from './http-json.js';
 
 /** POSTs a report (`applied`, `rolled-back`, `failed`) to `{server}/v1/report`; throws as postJson does. */
 export async function sendReport(fetchFn: typeof fetch, server: string, report: ReportRequest, signal?: AbortSignal): Promise<void> {
-  await postJson(fetchFn, `${server}/v1/report`, report, signal);
+  await postJson(fetchFn, reportUrl(server), report, signal);
 }
 
 /**

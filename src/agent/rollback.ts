@@ -6,7 +6,7 @@ import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
 import { trySendReport } from './report.js';
 import { loadState, saveState } from './state.js';
-import { loadUpdateRecord } from './update-record.js';
+import { loadUpdateRecord } from './update/update-record.js';
 
 export interface RollbackOptions {
   dir: string;

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { isName, isVersion, normaliseMac, type ReportRequest } from '../protocol/index.js';
+import { isName, isReportEvent, isVersion, normaliseMac, normaliseServerUrl, type ReportRequest } from '../protocol/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { AgentStateError } from './errors.js';
-import { normaliseServerUrl } from './server-url.js';
 
 export const STATE_FORMAT = 1;
 
@@ -123,7 +122,8 @@ export function reportProblem(v: unknown): string | undefined {
   const r = v as Record<string, unknown>;
   if (typeof r.deviceId !== 'string' || normaliseMac(r.deviceId) !== r.deviceId) return 'has an invalid deviceId';
   if (!isName(r.product) || !isName(r.channel)) return 'has an invalid product or channel';
-  if (r.event !== 'applied' && r.event !== 'rolled-back' && r.event !== 'failed') return 'has an unknown event';
+  // A `delta-failed` report is sent once, best effort, and never kept pending.
+  if (!isReportEvent(r.event) || r.event === 'delta-failed') return 'has an unknown event';
   if (r.version !== null && !isVersion(r.version)) return 'has an invalid version';
   if (r.previousVersion !== null && !isVersion(r.previousVersion)) return 'has an invalid previousVersion';
   if (r.detail !== undefined && (typeof r.detail !== 'string' || r.detail.length > 1000)) return 'has an invalid detail';

@@ -1,4 +1,6 @@
 import { CliError } from './cli-error.js';
+import { parseHttpUrl } from '../protocol/http-url.js';
+import { ADMIN_PREFIX } from '../protocol/urls.js';
 
 export interface AdminTarget {
   server: string;
@@ -10,14 +12,13 @@ export function adminTarget(opts: { server?: string; token?: string }): AdminTar
   const token = opts.token ?? process.env.PATCHWIRE_TOKEN;
   if (!opts.server) throw new CliError('--server URL is required (the patchwire server, e.g. http://127.0.0.1:8080)');
   if (!token) throw new CliError('an admin token is required: pass --token or set PATCHWIRE_TOKEN (the server printed it on first start)');
-  let url: URL;
-  try {
-    url = new URL(opts.server);
-  } catch {
-    throw new CliError(`--server '${opts.server}' is not a URL; give e.g. http://127.0.0.1:8080`);
+  const url = parseHttpUrl(opts.server);
+  if (!url.ok) {
+    throw new CliError(url.problem === 'not-a-url'
+      ? `--server '${opts.server}' is not a URL; give e.g. http://127.0.0.1:8080`
+      : `--server '${opts.server}' must be an http(s) URL without query, fragment or credentials`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError(`--server '${opts.server}' must be an http(s) URL`);
-  return { server: url.href.replace(/\/$/, ''), token };
+  return { server: url.base, token };
 }
 
 /**
@@ -34,7 +35,7 @@ export async function adminRequest<T>(t: AdminTarget, method: string, path: stri
   }
   let res: Response;
   try {
-    res = await fetch(`${t.server}/v1/admin${path}`, { method, headers, body: payload });
+    res = await fetch(`${t.server}${ADMIN_PREFIX}${path}`, { method, headers, body: payload });
   } catch (err) {
     throw new CliError(`cannot reach ${t.server} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is the server running?`, 1, { cause: err });
   }

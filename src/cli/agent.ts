@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { CliError } from './cli-error.js';
+import { errorText } from '../util/error-text.js';
 import type { CheckResult } from '../agent/check.js';
 
 /**
@@ -41,7 +42,7 @@ export async function runAgentCommand(dir: string): Promise<number> {
   try {
     state = await loadState(agentPaths(dir).state);
   } catch (err) {
-    process.stderr.write(`patchwire: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`patchwire: ${errorText(err)}\n`);
     return isBadInputError(err) ? 2 : 1;
   }
   const log = (line: string) => process.stdout.write(`${line}\n`);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
+import { errorText } from '../util/error-text.js';
 
 interface CheckFlags {
   dir: string;
@@ -66,8 +67,7 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv): ((state: string) => Promi
  */
 export function toCliError(err: unknown, isBadInput: (err: unknown) => boolean): CliError {
   if (err instanceof CliError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new CliError(message, isBadInput(err) ? 2 : 1, { cause: err });
+  return new CliError(errorText(err), isBadInput(err) ? 2 : 1, { cause: err });
 }
 
 /** A one-line download progress bar on stderr (only drawn on a terminal). */

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
 import { commands } from './commands.js';
+import { errorText } from '../util/error-text.js';
 
 /** Runs the CLI; resolves to the process exit code (0 ok, 1 failure, 2 bad usage or input). */
 export async function main(argv: string[]): Promise<number> {
@@ -23,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.message) process.stderr.write(`patchwire: ${err.message}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`patchwire: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`patchwire: ${errorText(err)}\n`);
     if (process.env.PATCHWIRE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

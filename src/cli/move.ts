@@ -4,7 +4,9 @@ import { CliError } from './cli-error.js';
 import { adminRequest, adminTarget } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
-import { MOVED_TARGET_PATH, type MovedNotice, type MovedTargetCustom } from '../protocol/wire.js';
+import { parseHttpUrl } from '../protocol/http-url.js';
+import { MOVED_TARGET_PATH, type MovedTargetCustom } from '../protocol/targets.js';
+import type { MovedNotice } from '../protocol/wire.js';
 import type { SignedJson } from '../tuf/publisher.js';
 
 interface Opts { server?: string; token?: string; product: string; to: string; key: string }
@@ -21,16 +23,13 @@ export function register(program: Command): void {
     .action(async (o: Opts) => {
       const target = adminTarget(o);
       if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name`);
-      let to: URL;
-      try {
-        to = new URL(o.to);
-      } catch {
-        throw new CliError(`--to '${o.to}' is not a URL; give e.g. https://updates.example.com`);
+      const to = parseHttpUrl(o.to);
+      if (!to.ok) {
+        throw new CliError(to.problem === 'not-a-url'
+          ? `--to '${o.to}' is not a URL; give e.g. https://updates.example.com`
+          : `--to '${o.to}' must be a plain http(s) URL without query, fragment or credentials`);
       }
-      if ((to.protocol !== 'http:' && to.protocol !== 'https:') || to.search || to.hash || to.username) {
-        throw new CliError(`--to '${o.to}' must be a plain http(s) URL without query, fragment or credentials`);
-      }
-      const url = to.href.replace(/\/$/, '');
+      const url = to.base;
       const publisher = await loadPublisherKey(o.key);
       const info = await adminRequest<{ targets: SignedJson }>(target, 'GET', `/products/${encodeURIComponent(o.product)}`);
       const notice: MovedNotice = { product: o.product, url, issuedAt: new Date().toISOString() };

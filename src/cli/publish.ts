@@ -8,7 +8,7 @@ import { adminRequest, adminTarget, printJson } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
 import { compareVersions, isVersion } from '../protocol/version.js';
-import { releaseTargetPath, type ReleaseTargetCustom } from '../protocol/wire.js';
+import { releaseTargetPath, type ReleaseTargetCustom } from '../protocol/targets.js';
 import type { SignedJson } from '../tuf/publisher.js';
 
 interface Opts { server?: string; token?: string; product: string; version: string; key: string; channel: string; json?: boolean }

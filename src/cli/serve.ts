@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
 import { parseDuration } from '../protocol/duration.js';
+import { parseHttpUrl } from '../protocol/http-url.js';
 
 interface Opts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
@@ -9,9 +10,18 @@ interface Opts {
   deltaFrom: string; deltaMargin: string;
 }
 
+/** A server's own address: host and port, no path (devices and mirrors append `/v1/...`). */
 function httpUrl(flag: string, text: string): string {
-  if (!/^https?:\/\/[^/?#\s]+\/?$/.test(text)) throw new CliError(`${flag} '${text}' must be http(s)://host[:port]`);
-  return text.replace(/\/$/, '');
+  const url = parseHttpUrl(text, { path: false });
+  if (!url.ok) throw new CliError(`${flag} '${text}' must be http(s)://host[:port]`);
+  return url.base;
+}
+
+/** A webhook may carry a path and a query (a token, say); it is posted to as given. */
+function webhookUrl(flag: string, text: string): string {
+  const url = parseHttpUrl(text, { query: true });
+  if (!url.ok) throw new CliError(`${flag} '${text}' is not an http(s) URL`);
+  return url.url.href;
 }
 
 function seconds(flag: string, text: string): number {
@@ -54,7 +64,7 @@ export function register(program: Command): void {
       if (!o.upstream && o.upstreamToken) throw new CliError('--upstream-token goes with --upstream URL (mirror mode)');
       if (o.upstream && mirrorToken) throw new CliError('--mirror-token is for a primary; a mirror uses --upstream-token');
       const upstream = o.upstream ? { url: httpUrl('--upstream', o.upstream), token: upstreamToken! } : undefined;
-      const alarmWebhook = o.alarmWebhook ? (() => { try { const u = new URL(o.alarmWebhook!); if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(); return u.href; } catch { throw new CliError(`--alarm-webhook '${o.alarmWebhook}' is not an http(s) URL`); } })() : undefined;
+      const alarmWebhook = o.alarmWebhook ? webhookUrl('--alarm-webhook', o.alarmWebhook) : undefined;
       const reconcileIntervalMs = seconds('--reconcile-interval', o.reconcileInterval) * 1000;
       const syncIntervalMs = seconds('--sync-interval', o.syncInterval) * 1000;
       const timestampExpirySeconds = parseDuration(o.timestampExpiry);

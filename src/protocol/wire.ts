@@ -50,8 +50,16 @@ export interface CheckResponse {
   serverTime: string;
 }
 
-/** `delta-failed`: the delta named in `detail` could not be applied (the agent fell back to the full archive). */
-export type ReportEvent = 'applied' | 'rolled-back' | 'failed' | 'delta-failed';
+/**
+ * What a device reports. `delta-failed`: the delta named in `detail` could not be applied (the
+ * agent fell back to the full archive).
+ */
+export const REPORT_EVENTS = ['applied', 'rolled-back', 'failed', 'delta-failed'] as const;
+export type ReportEvent = (typeof REPORT_EVENTS)[number];
+
+export function isReportEvent(v: unknown): v is ReportEvent {
+  return (REPORT_EVENTS as readonly unknown[]).includes(v);
+}
 
 /** POST /v1/report */
 export interface ReportRequest {
@@ -72,33 +80,6 @@ export interface MovedNotice {
   url: string;
   issuedAt: string;
 }
-
-/** The `custom` field of a release target in signed TUF targets metadata. */
-export type ReleaseTargetCustom = {
-  patchwire: {
-    kind: 'full';
-    product: string;
-    channel: string;
-    version: string;
-    /** sha256 hex of the release tree manifest (src/util/tree-hash.ts). */
-    treeHash: string;
-    /** Total bytes of regular files in the tree. */
-    treeBytes: number;
-    treeFiles: number;
-  };
-};
-
-export type MovedTargetCustom = {
-  patchwire: { kind: 'moved'; product: string; url: string };
-};
-
-/** Path of a release's full archive in the product's TUF repository. */
-export function releaseTargetPath(channel: string, version: string): string {
-  return `${channel}/${version}.tar.gz`;
-}
-
-/** Path of the moved notice in the product's TUF repository. */
-export const MOVED_TARGET_PATH = 'moved.json';
 
 /** One device as the admin API lists it (`patchwire devices --json`). */
 export interface DeviceView {

@@ -5,6 +5,7 @@ import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
+import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
 
 export interface AppOptions {
   services: Services;
@@ -44,11 +45,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   // JSON only: a JSON object sent as text/plain should hear "send application/json" (415), not a schema error.
   app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
-  await app.register(deviceApi, { prefix: '/v1', services: opts.services });
-  await app.register(repositoryApi, { prefix: '/v1', services: opts.services });
-  await app.register(mirrorApi, { prefix: '/v1/mirror', services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary' });
+  await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services });
+  await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services });
+  await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary' });
   await app.register(adminApi, {
-    prefix: '/v1/admin',
+    prefix: ADMIN_PREFIX,
     services: opts.services,
     tokenHash: opts.adminTokenHash,
     readOnly: opts.role === 'mirror',

@@ -2,6 +2,7 @@ import { Metadata, MetadataKind, Root, TargetFile, Targets } from '@tufjs/models
 import { signerFor, tufKey, type KeyPair } from './keys.js';
 import { addDays, tufTime } from './expiry.js';
 import { isJsonObject, type JSONValue } from './metadata-json.js';
+import { DELTAS_PATH_PATTERN } from '../protocol/targets.js';
 
 /**
  * The publisher's side of a product's TUF repository: runs on the publisher's machine (the CLI),
@@ -18,8 +19,6 @@ export interface OnlineKeys {
 
 /** The delegated role that signs the deltas a server computes (DESIGN.md section 3). */
 export const DELTAS_ROLE = 'deltas';
-/** Delta targets are `deltas/<channel>/<from>_<to>.pwdelta`; a TUF `*` does not cross a `/`. */
-export const DELTAS_PATH_PATTERN = 'deltas/*/*';
 
 /** Any JSON object as it goes over the wire (the output of Metadata.toJSON()). */
 export type SignedJson = Record<string, unknown>;

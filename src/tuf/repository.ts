@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Metadata, MetadataKind, MetaFile, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
 import { signerFor, tufKey, type KeyPair } from './keys.js';
-import { DELTAS_PATH_PATTERN, DELTAS_ROLE, type OnlineKeys } from './publisher.js';
+import { DELTAS_PATH_PATTERN } from '../protocol/targets.js';
+import { DELTAS_ROLE, type OnlineKeys } from './publisher.js';
 import { parseExpires, tufTime } from './expiry.js';
 import { isJsonObject, serialize, type JSONValue } from './metadata-json.js';
 

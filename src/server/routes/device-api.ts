@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isVersion } from '../../protocol/version.js';
 import type { CheckRequest, ReportRequest } from '../../protocol/wire.js';
+import { ROUTES } from '../../protocol/urls.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import { checkBody, checkResponse, reportBody } from './schemas.js';
@@ -23,14 +24,14 @@ function versionOf(field: string, v: string | null | undefined): string | null {
 export async function deviceApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
   const { devices } = opts.services;
 
-  app.post<{ Body: CheckRequest }>('/check', { schema: { body: checkBody, response: checkResponse } }, async (req) => {
+  app.post<{ Body: CheckRequest }>(ROUTES.check, { schema: { body: checkBody, response: checkResponse } }, async (req) => {
     const b = req.body;
     const request: CheckRequest = { deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel };
     if (b.version !== undefined) request.version = versionOf('version', b.version);
     return devices.check(request);
   });
 
-  app.post<{ Body: ReportRequest }>('/report', { schema: { body: reportBody } }, async (req) => {
+  app.post<{ Body: ReportRequest }>(ROUTES.report, { schema: { body: reportBody } }, async (req) => {
     const b = req.body;
     const device = await devices.report({
       ...b,

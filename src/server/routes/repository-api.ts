@@ -1,10 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
+import { parseMetadataFileName, parseTargetFilePath, ROUTES } from '../../protocol/urls.js';
 import { parseRange } from './range.js';
-
-const METADATA_RE = /^(?:(\d{1,9})\.)?(root|targets|snapshot|timestamp|deltas)\.json$/;
-const TARGET_RE = /^(?:.*\/)?([0-9a-f]{64})\.[^/]+$/;
 
 /**
  * Each product's TUF repository as devices and mirrors read it: metadata by version (consistent
@@ -14,13 +12,12 @@ const TARGET_RE = /^(?:.*\/)?([0-9a-f]{64})\.[^/]+$/;
 export async function repositoryApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
   const { products, releases, tuf, store, artifacts } = opts.services;
 
-  app.get<{ Params: { product: string; file: string } }>('/products/:product/tuf/:file', async (req, reply) => {
+  app.get<{ Params: { product: string; file: string } }>(ROUTES.metadata, async (req, reply) => {
     const { product, file } = req.params;
     products.require(product);
-    const m = METADATA_RE.exec(file);
+    const m = parseMetadataFileName(file);
     if (!m) throw new ApiError('PW_NOT_FOUND', `no metadata file '${file}'; ask for N.root.json, timestamp.json, N.snapshot.json or N.targets.json`);
-    const role = m[2] as 'root' | 'targets' | 'snapshot' | 'timestamp' | 'deltas';
-    const version = m[1] === undefined ? undefined : Number(m[1]);
+    const { role, version } = m;
     if (role === 'timestamp') await tuf.refresh(product);
     const rec = await store.getMetadata(product, role, version);
     if (!rec) throw new ApiError('PW_NOT_FOUND', `${product} has no ${file}`);
@@ -31,9 +28,8 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
   const target = async (req: { params: { product: string; '*': string }; headers: Record<string, string | string[] | undefined>; method: string }, reply: FastifyReply) => {
     const { product } = req.params;
     products.require(product);
-    const m = TARGET_RE.exec(req.params['*']);
-    if (!m || !releases.serves(product, m[1]!)) throw new ApiError('PW_NOT_FOUND', `${product} has no target '${req.params['*']}'; targets are named <dir>/<sha256>.<name>`);
-    const sha256 = m[1]!;
+    const sha256 = parseTargetFilePath(req.params['*']);
+    if (!sha256 || !releases.serves(product, sha256)) throw new ApiError('PW_NOT_FOUND', `${product} has no target '${req.params['*']}'; targets are named <dir>/<sha256>.<name>`);
     const info = await artifacts.stat(sha256);
     if (!info) throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} are missing on this server`);
     const etag = `"${sha256}"`;
@@ -58,6 +54,6 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     return reply.send(await artifacts.read(sha256));
   };
   // HEAD first: fastify's automatic HEAD route would answer Content-Length 0.
-  app.head('/products/:product/targets/*', target as never);
-  app.get('/products/:product/targets/*', target as never);
+  app.head(ROUTES.target, target as never);
+  app.get(ROUTES.target, target as never);
 }

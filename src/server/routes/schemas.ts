@@ -1,4 +1,5 @@
 import { NAME_RE } from '../../protocol/names.js';
+import { REPORT_EVENTS } from '../../protocol/wire.js';
 
 /** JSON schemas of API v1 bodies (docs/protocol.md describes the same fields). */
 export const name = { type: 'string', pattern: NAME_RE.source } as const;
@@ -18,7 +19,7 @@ export const reportBody = {
     deviceId: { type: 'string', maxLength: 64 },
     product: name,
     channel: name,
-    event: { type: 'string', enum: ['applied', 'rolled-back', 'failed', 'delta-failed'] },
+    event: { type: 'string', enum: REPORT_EVENTS },
     version: nullableVersion,
     previousVersion: nullableVersion,
     detail: { type: 'string', maxLength: 1000 },

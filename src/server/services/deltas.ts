@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { DeltaRecord, ReleaseRecord, Store } from '../../store/store.js';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { compareVersions } from '../../protocol/version.js';
+import { deltaTargetPath, type DeltaCustom } from '../../protocol/targets.js';
 import { delegatesDeltasTo } from '../../tuf/repository.js';
 import type { Clock } from '../clock.js';
 import type { OnlineKeyPairs, TufMetadataService } from './tuf-metadata.js';
@@ -20,15 +21,6 @@ export interface DeltaOptions {
   /** Offer a delta only when it is at most (1 - margin) of the full archive. */
   margin: number;
 }
-
-/** The signed custom field of a delta target. */
-export type DeltaCustom = {
-  patchwire: {
-    kind: 'delta'; product: string; channel: string; from: string; to: string; engine: string;
-    /** Length of the tree stream the delta produces (bounds what the agent writes). */
-    newStreamLength: number;
-  };
-};
 
 /**
  * Deltas: computed in the background after a publish (never delaying it or any check), from the
@@ -132,7 +124,7 @@ export class DeltaService {
       this.log.info({ from: from.version, to: to.version, delta: delta.length, full: to.length }, 'delta not smaller than the full archive by the margin; not offered');
       return undefined;
     }
-    const target = `deltas/${to.channel}/${from.version}_${to.version}.pwdelta`;
+    const target = deltaTargetPath(to.channel, from.version, to.version);
     const custom: DeltaCustom = {
       patchwire: { kind: 'delta', product: to.product, channel: to.channel, from: from.version, to: to.version, engine, newStreamLength: newStream.length },
     };

@@ -1,6 +1,7 @@
 import type { DeviceRecord, ReportRecord, Store } from '../../store/store.js';
 import { isHigher } from '../../protocol/version.js';
 import type { CheckRequest, CheckResponse, DeviceView, ReportRequest } from '../../protocol/wire.js';
+import { isDeltaTargetPath } from '../../protocol/targets.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { ProductService } from './products.js';
@@ -65,7 +66,7 @@ export class DeviceService {
     this.products.require(req.product);
     if (req.event === 'delta-failed') {
       // The agent fell back to the full archive; `detail` names the delta that failed.
-      if (req.detail?.startsWith('deltas/')) await this.deltas?.markFailed(req.product, req.detail);
+      if (typeof req.detail === 'string' && isDeltaTargetPath(req.detail)) await this.deltas?.markFailed(req.product, req.detail);
     } else if (req.event !== 'failed') {
       if (req.version === null) throw new ApiError('PW_BAD_REQUEST', `an '${req.event}' report needs the version the device now runs`);
       const known = (await this.releases.list(req.product)).some((r) => r.version === req.version);

@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
 import type { MovedRecord, Store } from '../../store/store.js';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import { MOVED_TARGET_PATH, type MovedNotice } from '../../protocol/wire.js';
+import { parseHttpUrl } from '../../protocol/http-url.js';
+import { MOVED_TARGET_PATH } from '../../protocol/targets.js';
+import type { MovedNotice } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { TufMetadataService } from './tuf-metadata.js';
@@ -84,11 +86,7 @@ function parseNotice(text: string, product: string): MovedNotice {
   return n as MovedNotice;
 }
 
+/** parseHttpUrl's verdict; mirror-api.ts checks announced mirror URLs with it. */
 export function isHttpUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash && !u.username;
-  } catch {
-    return false;
-  }
+  return parseHttpUrl(s).ok;
 }

@@ -4,7 +4,8 @@ import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-sto
 import { inspectArchive, UnsafeArchiveError } from '../../util/archive-extract.js';
 import { compareVersions, isHigher, isVersion } from '../../protocol/version.js';
 import { isName } from '../../protocol/names.js';
-import { releaseTargetPath } from '../../protocol/wire.js';
+import { parseReleaseCustom } from '../../protocol/release-custom.js';
+import { releaseTargetPath } from '../../protocol/targets.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { TufMetadataService } from './tuf-metadata.js';
@@ -95,7 +96,11 @@ export class ReleaseService {
     const targets = await this.tuf.verifyNextTargets(product, req.targets);
     await checkOnlyTargetChanged(this.store, product, targets, path);
     const entry = targets.targets[path]!;
-    const custom = parseReleaseCustom(entry.custom, product, channel, version);
+    const parsed = parseReleaseCustom(entry.custom, { product, channel, version });
+    if (!parsed.ok) {
+      throw new ApiError('PW_BAD_METADATA', `the signed target's custom.patchwire must be {kind:'full', product:'${product}', channel:'${channel}', version:'${version}', treeHash, treeBytes, treeFiles}; sign it with \`patchwire publish\``);
+    }
+    const custom = parsed.patchwire;
     checkStagedMatches(staged, entry, path);
     try {
       const inspected = await inspectArchive(staged.localPath, { maxBytes: custom.treeBytes });
@@ -132,23 +137,4 @@ export class ReleaseService {
     if (!cur || compareVersions(r.version, cur.version) > 0) this.latest.set(key, r);
     this.addHash(r.product, r.sha256);
   }
-}
-
-interface ReleaseCustom {
-  treeHash: string;
-  treeBytes: number;
-  treeFiles: number;
-}
-
-/** The signed custom field must name exactly this release and carry a usable tree hash. */
-function parseReleaseCustom(custom: Record<string, unknown>, product: string, channel: string, version: string): ReleaseCustom {
-  const p = custom.patchwire as Record<string, unknown> | undefined;
-  const ok = p && p.kind === 'full' && p.product === product && p.channel === channel && p.version === version
-    && typeof p.treeHash === 'string' && /^[0-9a-f]{64}$/.test(p.treeHash)
-    && Number.isSafeInteger(p.treeBytes) && (p.treeBytes as number) >= 0
-    && Number.isSafeInteger(p.treeFiles) && (p.treeFiles as number) >= 0;
-  if (!ok) {
-    throw new ApiError('PW_BAD_METADATA', `the signed target's custom.patchwire must be {kind:'full', product:'${product}', channel:'${channel}', version:'${version}', treeHash, treeBytes, treeFiles}; sign it with \`patchwire publish\``);
-  }
-  return { treeHash: p.treeHash as string, treeBytes: p.treeBytes as number, treeFiles: p.treeFiles as number };
 }

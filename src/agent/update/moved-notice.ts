@@ -1,10 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
-import type { MovedNotice } from '../protocol/index.js';
-import { downloadTarget } from './download.js';
-import { MovedNoticeError, VerificationError } from './errors.js';
-import { normaliseServerUrl } from './server-url.js';
-import { targetUrl } from './target-url.js';
-import { TrustedRepository, TufVerificationError } from './tuf-client.js';
+import { normaliseServerUrl, targetUrl, type MovedNotice } from '../../protocol/index.js';
+import { downloadTarget } from '../download.js';
+import { MovedNoticeError, VerificationError } from '../errors.js';
+import { TrustedRepository, TufVerificationError } from '../tuf-client.js';
 
 /** A moved notice is a few hundred bytes; anything much larger is refused before downloading. */
 const MAX_NOTICE_BYTES = 64 * 1024;

@@ -1,10 +1,9 @@
 import { readFile, rm } from 'node:fs/promises';
-import { isName, isVersion } from '../protocol/index.js';
-import { fsyncDir, writeFileAtomic } from '../util/atomic-write.js';
+import { isDeltaTargetPath, isName, isVersion, normaliseServerUrl } from '../../protocol/index.js';
+import { fsyncDir, writeFileAtomic } from '../../util/atomic-write.js';
 import { dirname } from 'node:path';
-import { AgentStateError } from './errors.js';
+import { AgentStateError } from '../errors.js';
 import { SAVED_STATES, type SavedState } from './machine.js';
-import { normaliseServerUrl } from './server-url.js';
 
 export const UPDATE_RECORD_FORMAT = 1;
 
@@ -124,7 +123,7 @@ export function updateRecordProblem(v: unknown): string | undefined {
   if (typeof r.reported !== 'boolean') return 'field "reported" must be true or false';
   if (r.delta !== undefined && r.delta !== null) {
     const d = r.delta as Record<string, unknown>;
-    if (typeof d !== 'object' || typeof d.target !== 'string' || !d.target.startsWith('deltas/') || typeof d.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(d.sha256)
+    if (typeof d !== 'object' || typeof d.target !== 'string' || !isDeltaTargetPath(d.target) || typeof d.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(d.sha256)
       || !Number.isSafeInteger(d.length) || !Number.isSafeInteger(d.newStreamLength) || typeof d.failed !== 'boolean' || typeof d.applied !== 'boolean') {
       return 'field "delta" must be { target, sha256, length, newStreamLength, failed, applied } or null';
     }

@@ -1,20 +1,19 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReleaseTargetCustom } from '../protocol/index.js';
-import { decodeContainer } from '../delta/format.js';
-import { applyDelta } from '../delta/patch.js';
-import { treeStream } from '../delta/tree-stream.js';
-import { fetchTarget, verifyDownload } from './download.js';
-import { VerificationError } from './errors.js';
-import { stageRelease } from './install.js';
-import { trySendReport } from './report.js';
-import { targetUrl } from './target-url.js';
-import type { VerifiedTarget } from './tuf-client.js';
+import { targetUrl, type DeltaCustom, type ReleaseTargetCustom } from '../../protocol/index.js';
+import { decodeContainer } from '../../delta/format.js';
+import { applyDelta } from '../../delta/patch.js';
+import { treeStream } from '../../delta/tree-stream.js';
+import { fetchTarget, verifyDownload } from '../download.js';
+import { VerificationError } from '../errors.js';
+import { stageRelease } from '../install.js';
+import { trySendReport } from '../report.js';
+import type { VerifiedTarget } from '../tuf-client.js';
 import type { UpdateRecord } from './update-record.js';
 import { saveUpdateRecord } from './update-record.js';
-import type { AgentPaths } from './paths.js';
-import type { AgentState } from './state.js';
+import type { AgentPaths } from '../paths.js';
+import type { AgentState } from '../state.js';
 
 type Delta = NonNullable<UpdateRecord['delta']>;
 
@@ -25,7 +24,8 @@ type Delta = NonNullable<UpdateRecord['delta']>;
  */
 export function acceptDelta(target: VerifiedTarget | undefined, state: AgentState, from: string, to: string): Delta | string {
   if (!target) return 'the signed metadata does not list it';
-  const c = (target.custom as { patchwire?: Record<string, unknown> }).patchwire;
+  // Unverified until checked: each field may be anything.
+  const c = (target.custom as { patchwire?: { [K in keyof DeltaCustom['patchwire']]?: unknown } }).patchwire;
   if (!c || c.kind !== 'delta' || c.product !== state.product || c.channel !== state.channel || c.from !== from || c.to !== to) {
     return `its signed custom field does not describe ${state.product}/${state.channel} ${from} -> ${to}`;
   }
@@ -51,8 +51,9 @@ class LocalTreeMismatch extends Error {
  * The `delta` state: download the delta (verified against its signed length and sha256), rebuild
  * the old tree stream from `versions/<from>`, apply (bounded by the signed new stream length),
  * and build `versions/<to>` from the result, which stageRelease checks against the publisher's
- * tree hash. Any failure falls back to the full archive; a delta that is itself bad (not a
- * locally changed old tree) is reported as `delta-failed`, so the server stops offering it.
+ * tree hash. A throw is the state's `fallback` (machine.ts): the full archive follows; a delta
+ * that is itself bad (not a locally changed old tree) is reported as `delta-failed` first, so
+ * the server stops offering it.
  */
 export async function runDeltaState(ctx: DeltaContext): Promise<'success' | 'nothing-to-do'> {
   const r = ctx.record;

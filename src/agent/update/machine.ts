@@ -2,13 +2,15 @@
  * The agent's update flow as an explicit state machine (Mender style, STYLE.md): each state does
  * its work and returns ONE event; all wiring is the transition table below, one row per line.
  *
- * Adding a state (e.g. the delta states): add its name to UPDATE_STATES, its handler to the
- * handler map in update-states.ts, its rows to TRANSITIONS (re-pointing the one row that should
- * lead into it), and, when it saves the record, its resume target to RESUME_AT. Nothing else.
+ * Adding a state: add its name to UPDATE_STATES, its handler to STATE_HANDLERS in states.ts, its
+ * rows to TRANSITIONS (re-pointing the one row that should lead into it), and, when it saves the
+ * record, its resume target to RESUME_AT. Nothing else.
  *
  * Runner rules (runMachine):
  * - every state except `check` saves the update record with its own name FIRST, then acts;
- * - a handler's throw is its `failure` event (the error is kept in the record's `failure`);
+ * - a handler's throw is its `failure` event (the error is kept in the record's `failure`), or
+ *   its `fallback` event when the state has a `fallback` row: a failure of that state is not a
+ *   failure of the update, which goes on another way (a failed delta: the full archive);
  * - a (state, event) pair with no row stops the run with that error, leaving the record saved:
  *   the next start resumes it (used for the states after the switch, which must not be skipped);
  * - `done` is terminal.
@@ -18,7 +20,7 @@
 export const UPDATE_STATES = ['check', 'delta', 'download', 'verify', 'stage', 'switch', 'health', 'rollback', 'report', 'cleanup', 'done'] as const;
 export type UpdateStateName = (typeof UPDATE_STATES)[number];
 
-export type UpdateEvent = 'success' | 'failure' | 'nothing-to-do' | 'retry';
+export type UpdateEvent = 'success' | 'failure' | 'nothing-to-do' | 'retry' | 'fallback';
 
 /**
  * The names a state may save in `.patchwire/update.json`: a frozen on-disk format (never rename;
@@ -35,7 +37,7 @@ export const TRANSITIONS: ReadonlyArray<readonly [UpdateStateName, UpdateEvent, 
   ['check',     'success',       'delta'],     // a higher, verified release is offered
   ['delta',     'success',       'stage'],     // the delta rebuilt versions/<to>; stage finds it intact
   ['delta',     'nothing-to-do', 'download'],  // no usable delta: the full archive
-  ['delta',     'failure',       'download'],  // the delta failed: fall back to the full archive by itself
+  ['delta',     'fallback',      'download'],  // the delta failed: not a failed update, the full archive follows
   ['check',     'nothing-to-do', 'done'],      // up to date, or the offer is a version rolled back from
   ['check',     'failure',       'done'],      // server, network or TUF refusal: nothing changed
   ['download',  'success',       'verify'],
@@ -86,7 +88,7 @@ export type StateHandler<C> = (ctx: C) => Promise<UpdateEvent>;
 export interface MachineHooks {
   /** Saves the machine's state before the state acts; returns false when there is nothing to save (no update yet). */
   persist: (state: UpdateStateName) => Promise<void>;
-  /** Called when a state's event is `failure` or `retry` with the error (handlers may also report errors themselves). */
+  /** Called when a state's event is `failure` or `retry` with the error (handlers may also report errors themselves); not for `fallback`. */
   onFailure: (state: UpdateStateName, event: 'failure' | 'retry', error: unknown) => void;
   /** Fault injection (tests): called at the start of each state, after the save. A throw is the state's `failure`. */
   faults?: (state: string) => void | Promise<void>;
@@ -125,7 +127,7 @@ export async function runMachine<C extends { error?: unknown }>(
     } catch (err) {
       if (hooks.signal?.aborted) throw err;
       ctx.error = err;
-      event = 'failure';
+      event = nextState(state, 'fallback') === undefined ? 'failure' : 'fallback';
     }
     if (event === 'failure' || event === 'retry') hooks.onFailure(state, event, ctx.error);
     if (state === TERMINAL_STATE) {
