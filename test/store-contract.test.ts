@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import {
-  StoreConflictError, type DeviceRecord, type MetadataRecord, type MetadataRole, type ReleaseRecord, type ReportRecord,
+  type DeviceRecord, type MetadataRecord, type MetadataRole, type ReleaseRecord, type ReportRecord,
   type Sighting, type Store,
 } from '../src/store/store.js';
+import { StoreConflictError } from '../src/store/errors.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
 

@@ -5,4 +5,3 @@ export * from './names.js';
 export * from './wire.js';
 export * from './errors.js';
 export * from './time.js';
-export * from './device-merge.js';

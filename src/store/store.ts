@@ -128,14 +128,6 @@ export interface ReportRecord {
   source: string;
 }
 
-/** Thrown when a write would duplicate a unique record (product name, release version, metadata version). */
-export class StoreConflictError extends Error {
-  override name = 'StoreConflictError';
-  constructor(message: string, readonly what: 'product' | 'release' | 'delta' | 'metadata', options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
 export interface Store {
   /** Creates or upgrades the schema; safe to call on every start. */
   migrate(): Promise<void>;
@@ -206,7 +198,7 @@ export interface Store {
   ): Promise<DeviceRecord[]>;
   /**
    * Merges records from another server into this store in one transaction with mergeDevice()
-   * (src/protocol/device-merge.ts): unknown devices are added, known ones merged. Returns the
+   * (src/store/device-merge.ts): unknown devices are added, known ones merged. Returns the
    * records that changed, as stored afterwards (their updatedAt set to now). `updatedAt` of the
    * incoming records is ignored. With `fromUpstream` (a mirror merging the primary's push), a row
    * that becomes exactly the incoming record keeps its old updatedAt (0 when new): the primary

@@ -1,5 +1,5 @@
 import type { ReleaseRecord, Store } from '../../store/store.js';
-import { StoreConflictError } from '../../store/store.js';
+import { StoreConflictError } from '../../store/errors.js';
 import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-store.js';
 import { inspectArchive, UnsafeArchiveError } from '../../util/archive-extract.js';
 import { compareVersions, isHigher, isVersion } from '../../protocol/version.js';

@@ -1,6 +1,6 @@
 /** Row <-> record conversions: integer milliseconds in the database, Date at the Store boundary. */
 import type { Selectable } from 'kysely';
-import type { MergeableDevice } from '../../protocol/device-merge.js';
+import type { MergeableDevice } from '../device-merge.js';
 import type {
   DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord, MovedRecord, ProductRecord, ReleaseRecord, ReportKind,
   ReportRecord, ScheduleRecord,

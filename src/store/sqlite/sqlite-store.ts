@@ -3,11 +3,12 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
-  StoreConflictError, type DeltaRecord, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
+  type DeltaRecord, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
   type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
+import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
-import { mergeDevice, sameMerged } from '../../protocol/device-merge.js';
+import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
   CHANGED_AFTER_SQL, CHANGED_SINCE_SQL, GET_DEVICE_SQL, MAX_UPDATED_AT_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
