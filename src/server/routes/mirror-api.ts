@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../admin-auth.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import { buildCatalog } from '../services/catalog.js';
-import { fromSync, toSync } from '../services/device-sync.js';
+import { buildCatalog } from '../mirror/catalog.js';
+import { fromSync, toSync } from '../mirror/device-sync.js';
 import { isHttpUrl } from '../services/moved.js';
 import type { ScheduleSync } from '../../protocol/wire.js';
 

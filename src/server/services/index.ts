@@ -10,8 +10,8 @@ import { MovedService } from './moved.js';
 import { SightingBatcher } from './sighting-batcher.js';
 import { DeviceService } from './devices.js';
 import { StatusService } from './status.js';
-import { Consolidation } from './consolidation.js';
-import { Replicator } from './replicator.js';
+import { Consolidation } from '../mirror/consolidation.js';
+import { Replicator } from '../mirror/replicator.js';
 import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
 
 export interface ServicesOptions {

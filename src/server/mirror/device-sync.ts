@@ -4,7 +4,7 @@ import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
-import { toView } from './devices.js';
+import { toView } from '../services/devices.js';
 
 export function toSync(d: DeviceRecord): DeviceSync {
   return { ...toView(d), updatedAt: d.updatedAt.toISOString() };

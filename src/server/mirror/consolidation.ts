@@ -4,8 +4,8 @@ import type { Clock } from '../clock.js';
 import { fromSync, toSync } from './device-sync.js';
 import { peerJson } from './peer-client.js';
 import { toScheduleSync } from './schedule-sync.js';
-import type { SightingBatcher } from './sighting-batcher.js';
-import type { StatusService } from './status.js';
+import type { SightingBatcher } from '../services/sighting-batcher.js';
+import type { StatusService } from '../services/status.js';
 
 const PAGE = 5000;
 
