@@ -7,3 +7,11 @@ export class StoreConflictError extends Error {
     super(message, options);
   }
 }
+
+/** Thrown for a ChangeCursor the store did not make (a cursor from another store, or garbage). */
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError';
+  constructor(readonly cursor: string) {
+    super(`'${cursor.slice(0, 100)}' is not a change cursor of this store`);
+  }
+}
