@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 /**
  * Content-addressed, immutable storage of artifact bytes (archives, notices), addressed by the
  * sha256 hex of the content. One interface, one folder per implementation (`disk/` now, `s3/`
- * later), one contract suite (test/artifacts-contract.test.ts).
+ * later), one contract suite (test/contracts/artifacts-contract.ts).
  */
 export interface ArtifactInfo {
   sha256: string;

@@ -1,6 +1,6 @@
 /**
  * The Store: everything the server keeps besides artifact bytes. One interface, one folder per
- * implementation (`sqlite/` now, `postgres/` later), one contract suite (test/store-contract.test.ts)
+ * implementation (`sqlite/` now, `postgres/` later), one contract suite (test/contracts/store-contract.ts)
  * that every implementation runs. All times are Date objects (UTC); versions are semver strings.
  */
 
