@@ -351,13 +351,14 @@ export class SqliteStore implements Store {
     return this.#conn.transaction(() => {
       const newest = newestChange.get() as { seq: number; t: number } | undefined;
       const now = this.#now().getTime();
-      let seq = newest?.seq ?? 0;
+      // Local changes count up from 1 after the newest; rows from upstream count down from 0.
+      let high = Math.max(newest?.seq ?? 0, 0);
       let low: number | undefined;
-      return fn({
-        at: newest ? Math.max(now, newest.t + 1) : now,
-        nextSeq: () => (seq = Math.max(seq, 0) + 1),
-        upstreamSeq: () => (low = (low ?? Math.min(1, (oldestChange.get() as { seq: number | null }).seq ?? 1)) - 1),
-      });
+      const upstreamSeq = (): number => {
+        low ??= Math.min((oldestChange.get() as { seq: number | null }).seq ?? 1, 1);
+        return --low;
+      };
+      return fn({ at: newest ? Math.max(now, newest.t + 1) : now, nextSeq: () => ++high, upstreamSeq });
     }).immediate();
   }
 
