@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import { fromSync, type DeviceSyncPage } from './device-sync.js';
 import { toDeviceSync } from '../views/device-view.js';
 import { peerJson } from './peer-client.js';
+import { sharedRun } from './shared-run.js';
 import { toScheduleSync } from '../views/schedule-view.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { StatusService } from '../services/status.js';
@@ -28,15 +29,10 @@ export interface ConsolidationOptions {
  * next run catches it up from its cursors.
  */
 export class Consolidation {
-  private running: Promise<ReconcileView> | undefined;
-
   constructor(private readonly o: ConsolidationOptions) {}
 
   /** One run; a call during a run shares it. */
-  reconcile(): Promise<ReconcileView> {
-    this.running ??= this.run().finally(() => { this.running = undefined; });
-    return this.running;
-  }
+  readonly reconcile = sharedRun(() => this.run());
 
   private async run(): Promise<ReconcileView> {
     const { store } = this.o;
