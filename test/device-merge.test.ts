@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mergeDevice, sameMerged, type MergeableDevice } from '../src/protocol/device-merge.js';
+import { mergeDevice, sameMerged, type MergeableDevice } from '../src/store/device-merge.js';
 import { compareVersions } from '../src/protocol/version.js';
 import type { DeviceRecord } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';

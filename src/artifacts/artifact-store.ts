@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 /**
  * Content-addressed, immutable storage of artifact bytes (archives, notices), addressed by the
  * sha256 hex of the content. One interface, one folder per implementation (`disk/` now, `s3/`
- * later), one contract suite (test/artifacts-contract.test.ts).
+ * later), one contract suite (test/contracts/artifacts-contract.ts).
  */
 export interface ArtifactInfo {
   sha256: string;
@@ -12,9 +12,14 @@ export interface ArtifactInfo {
 
 /** Bytes received into temporary storage, hashed, not yet visible. Exactly one of commit/discard. */
 export interface StagedArtifact extends ArtifactInfo {
-  /** A local file holding the bytes, for inspection before commit (e.g. archive safety checks). */
-  localPath: string;
-  /** Makes the bytes readable under their hash. Returns true when this call created it (it was not there before). */
+  /** The staged bytes from the start, for inspection before commit (e.g. archive safety checks). */
+  read(): Promise<Readable>;
+  /**
+   * Makes the bytes readable under their hash if no artifact has that hash yet (create-if-absent,
+   * as an object store's conditional put does; the same hash means the same bytes, so one already
+   * there is left as it is). Returns true when this call created it: of concurrent commits of one
+   * hash exactly one gets true, and only that one may delete it again to undo its database write.
+   */
   commit(): Promise<boolean>;
   /** Deletes the temporary bytes. */
   discard(): Promise<void>;
@@ -26,19 +31,12 @@ export interface StageOptions {
   signal?: AbortSignal;
 }
 
-export class ArtifactTooLargeError extends Error {
-  override name = 'ArtifactTooLargeError';
-  constructor(readonly maxLength: number) {
-    super(`artifact is larger than ${maxLength} bytes`);
-  }
-}
-
 export interface ArtifactStore {
   /** Streams `source` into temporary storage while hashing it. */
   stage(source: Readable | AsyncIterable<Uint8Array>, opts: StageOptions): Promise<StagedArtifact>;
   /** Length of the stored artifact, or undefined when there is none. */
   stat(sha256: string): Promise<ArtifactInfo | undefined>;
-  /** Reads bytes `start`..`end` inclusive (whole artifact by default). */
+  /** Reads bytes `start`..`end` inclusive (whole artifact by default); ArtifactNotFoundError when there is none. */
   read(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Removes an artifact (used to undo a commit whose database write failed). */
   delete(sha256: string): Promise<void>;

@@ -9,4 +9,3 @@ export * from './release-custom.js';
 export * from './http-url.js';
 export * from './errors.js';
 export * from './time.js';
-export * from './device-merge.js';

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { ErrorBody } from '../protocol/wire.js';
-import { ArtifactTooLargeError } from '../artifacts/artifact-store.js';
+import { ArtifactNotFoundError, ArtifactTooLargeError } from '../artifacts/errors.js';
 
 function body(statusCode: number, code: string, message: string): ErrorBody {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message };
@@ -40,6 +40,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     let out: ErrorBody | undefined;
     if (err instanceof ApiError) out = body(err.statusCode, err.code, err.message);
     else if (err instanceof ArtifactTooLargeError) out = body(413, 'PW_PAYLOAD_TOO_LARGE', `${err.message}; raise --max-upload on the server or send a smaller file`);
+    // A target whose bytes went missing after it was looked up (stat, then read).
+    else if (err instanceof ArtifactNotFoundError) out = body(404, 'PW_NOT_FOUND', `the bytes of target ${err.sha256} are missing on this server`);
     else out = fromFastify(err);
     if (!out) {
       req.log.error({ err }, 'unhandled error');

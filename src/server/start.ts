@@ -1,15 +1,16 @@
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { DiskArtifactStore } from '../artifacts/disk/disk-artifact-store.js';
 import { loadOrCreateOnlineKeys } from '../tuf/repository.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
-import { createServices, type Services } from './services/index.js';
+import { createServices, type Log, type Services } from './services/index.js';
 import { hashToken, newToken } from './admin-auth.js';
-import { systemClock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { computeDeltaInWorker } from './services/delta-in-worker.js';
+import { openStorage } from './open-storage.js';
+import { startBackgroundJobs } from './background-jobs.js';
+
+// Thrown by startServer; importable from here, where the CLI takes both.
+export { ServerConfigError } from './config-error.js';
 
 export interface StartOptions {
   dataDir: string;
@@ -42,11 +43,8 @@ export interface StartOptions {
   deltaMargin?: number;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
-}
-
-/** Thrown for a server option that cannot work (the CLI exits 2 with the message). */
-export class ServerConfigError extends Error {
-  override name = 'ServerConfigError';
+  /** The time every service and the store read (default: the system clock), so tests can drive it. */
+  clock?: Clock;
 }
 
 export interface RunningServer {
@@ -57,15 +55,6 @@ export interface RunningServer {
 }
 
 const TOKEN_SETTING = 'admin_token_sha256';
-
-async function openStore(opts: StartOptions): Promise<Store> {
-  const db = opts.db ?? 'sqlite:';
-  if (db.startsWith('postgres://') || db.startsWith('postgresql://')) {
-    throw new ServerConfigError('--db postgres:// is not supported yet (planned); leave --db out to use the embedded SQLite store');
-  }
-  const file = db === 'sqlite:' ? join(opts.dataDir, 'patchwire.db') : resolve(db.replace(/^sqlite:/, ''));
-  return SqliteStore.open(file);
-}
 
 async function adminTokenHash(store: Store, opts: StartOptions): Promise<Buffer> {
   if (opts.token) return hashToken(opts.token);
@@ -81,27 +70,23 @@ async function adminTokenHash(store: Store, opts: StartOptions): Promise<Buffer>
 
 /** Opens the data folder (SQLite + artifacts on disk by default), then listens. */
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
-  if (opts.artifactStore && !/^(file:)?[^:]*$/.test(opts.artifactStore)) {
-    throw new ServerConfigError(`--store ${opts.artifactStore} is not supported yet (planned: s3://); leave it out to keep artifacts under --data`);
-  }
-  await mkdir(opts.dataDir, { recursive: true });
-  const store = await openStore(opts);
-  await store.migrate();
-  const artifacts = await DiskArtifactStore.open(opts.artifactStore ? resolve(opts.artifactStore.replace(/^file:/, '')) : join(opts.dataDir, 'artifacts'));
+  const clock = opts.clock ?? systemClock;
+  const { store, artifacts } = await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
   // A mirror never signs, so it holds no online keys at all.
   const keys = opts.upstream ? null : await loadOrCreateOnlineKeys(opts.dataDir);
   const tokenHash = await adminTokenHash(store, opts);
   let url = opts.publicUrl ?? '';
   let app: FastifyInstance | undefined;
+  const log: Log = { info: (o, m) => app?.log.info(o, m), warn: (o, m) => app?.log.warn(o, m), error: (o, m) => app?.log.error(o, m) };
   const services = createServices({
     store,
     artifacts,
     keys,
-    clock: systemClock,
+    clock,
     publicUrl: () => url,
     expiry: { snapshotSeconds: opts.snapshotExpirySeconds ?? 7 * 86400, timestampSeconds: opts.timestampExpirySeconds ?? 86400 },
     sightingFlushMs: opts.sightingFlushMs ?? 1000,
-    log: { info: (o, m) => app?.log.info(o, m), warn: (o, m) => app?.log.warn(o, m), error: (o, m) => app?.log.error(o, m) },
+    log,
     mirrorToken: opts.mirrorToken,
     upstream: opts.upstream,
     alarmWebhook: opts.alarmWebhook,
@@ -127,20 +112,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const listenUrl = `http://${host}:${port}`;
   if (!url) url = listenUrl;
-  // Re-sign timestamps before they expire and log alarms even when nobody is asking.
-  const timer = setInterval(() => {
-    for (const p of services.products.list()) services.tuf.refresh(p).catch((err) => app?.log.error({ err }, 'timestamp re-signing failed'));
-    services.status.alarms();
-  }, 60_000);
-  timer.unref();
-  // Mirror: replicate now (without waiting: a mirror serves what it has while the primary is
-  // away) and then periodically. Primary: consolidate the mirrors periodically.
-  const { replicator, consolidation } = services;
-  const syncTimer = replicator
-    ? every(opts.syncIntervalMs ?? 30_000, () => replicator.sync(), (err) => app?.log.warn({ err: (err as Error).message }, 'replication from the primary failed; serving what this mirror has'))
-    : consolidation
-      ? every(opts.reconcileIntervalMs ?? 60_000, () => consolidation.reconcile(), (err) => app?.log.error({ err }, 'consolidation failed'), false)
-      : undefined;
+  const jobs = startBackgroundJobs(services, { syncIntervalMs: opts.syncIntervalMs, reconcileIntervalMs: opts.reconcileIntervalMs, log });
   let closing: Promise<void> | undefined;
   return {
     app,
@@ -148,8 +120,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     services,
     close() {
       closing ??= (async () => {
-        clearInterval(timer);
-        if (syncTimer) clearInterval(syncTimer);
+        jobs.stop();
         await app!.close();
         await services.close();
         await store.close();
@@ -157,18 +128,4 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       return closing;
     },
   };
-}
-
-/** Runs `job` every `ms` (and once now when `now`), never two at a time; errors go to `onError`. */
-function every(ms: number, job: () => Promise<unknown>, onError: (err: unknown) => void, now = true): NodeJS.Timeout {
-  let busy = false;
-  const run = () => {
-    if (busy) return;
-    busy = true;
-    job().catch(onError).finally(() => { busy = false; });
-  };
-  if (now) run();
-  const t = setInterval(run, ms);
-  t.unref();
-  return t;
 }

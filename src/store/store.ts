@@ -1,6 +1,6 @@
 /**
  * The Store: everything the server keeps besides artifact bytes. One interface, one folder per
- * implementation (`sqlite/` now, `postgres/` later), one contract suite (test/store-contract.test.ts)
+ * implementation (`sqlite/` now, `postgres/` later), one contract suite (test/contracts/store-contract.ts)
  * that every implementation runs. All times are Date objects (UTC); versions are semver strings.
  */
 
@@ -79,23 +79,36 @@ export interface DeviceRecord {
   /** URL of the server (primary or mirror) that last heard from the device. */
   source: string;
   /**
-   * When this store last changed the record (any write); the cursor of mirror consolidation.
-   * A write that changes nothing (an older sighting, a merge with nothing new) keeps it. Each write
-   * transaction takes Date.now(), but always later than every updatedAt already stored (so a
-   * clock stepped back, or several writes in one millisecond, never place a change before a
-   * cursor a reader already holds); all rows of one transaction share the time.
+   * When this store last changed the record (any write), for people reading it; consolidation
+   * pages by ChangeCursor, not by this time. A write that changes nothing (an older sighting, a
+   * merge with nothing new) keeps it. Never earlier than a change the store made before it (a
+   * clock stepped back does not reorder the history); all rows of one transaction share the time.
    */
   updatedAt: Date;
+}
+
+/**
+ * A position in one store's feed of device changes (see listDeviceChanges). Opaque: only the
+ * store that made it reads it. The primary keeps a mirror's cursor as a string and hands it back
+ * to that mirror unread, so each backend picks what fits its writers (SQLite: a sequence number).
+ */
+export type ChangeCursor = string;
+
+/** One page of a store's device changes. */
+export interface DeviceChanges {
+  devices: DeviceRecord[];
+  /** Where the next page starts: after the last record returned; `after` itself when none was. */
+  next: ChangeCursor | null;
 }
 
 /** A mirror known to the primary, and how its last consolidation went. */
 export interface MirrorRecord {
   url: string;
   announcedAt: Date;
-  /** updatedAt of the newest device record pulled from the mirror (pull `>=` it next time). */
-  cursor: Date | null;
-  /** Push cursor: this store's records with updatedAt >= it have not reached the mirror yet. */
-  pushCursor: Date | null;
+  /** Pull cursor: the mirror's own ChangeCursor after the last record pulled from it. */
+  cursor: ChangeCursor | null;
+  /** Push cursor: this store's ChangeCursor after the last record that reached the mirror. */
+  pushCursor: ChangeCursor | null;
   lastSyncAt: Date | null;
   lastAttemptAt: Date | null;
   /** Records pulled and pushed in the last successful sync. */
@@ -126,14 +139,6 @@ export interface ReportRecord {
   detail: string | null;
   at: Date;
   source: string;
-}
-
-/** Thrown when a write would duplicate a unique record (product name, release version, metadata version). */
-export class StoreConflictError extends Error {
-  override name = 'StoreConflictError';
-  constructor(message: string, readonly what: 'product' | 'release' | 'delta' | 'metadata', options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export interface Store {
@@ -190,27 +195,22 @@ export interface Store {
   listDevices(filter?: { product?: string }): Promise<DeviceRecord[]>;
   listReports(deviceId: string, product: string): Promise<ReportRecord[]>;
   /**
-   * Devices whose record changed at or after `since` (updatedAt >= since), oldest change first,
-   * at most `limit`. Consolidation pulls a mirror's changes with it; `>=` may return a record
-   * twice across calls, which the idempotent merge makes harmless.
-   *
-   * Many records can share one updatedAt (a mergeDevices call or a sighting batch writes all its
-   * rows with one time), and a page of `limit` records all at the cursor's time would come back
-   * unchanged forever. `after` (the deviceId/product of the last record of the previous page, with
-   * `since` = its updatedAt) makes the page start strictly after that record in the
-   * (updatedAt, deviceId, product) order instead, so paging always advances. Ignored when `since`
-   * is null.
+   * The device records changed after the cursor `after` (null: every record), in the order the
+   * changes were made, at most `limit`; `next` continues from the last one. A record changed again
+   * moves to the end of the feed, and every change committed after a page was read comes after
+   * that page's `next`, so paging never skips one. A write that changes nothing does not move the
+   * record. Consolidation pulls a mirror's changes, and pushes its own, with it.
+   * InvalidCursorError when `after` is not a cursor this store made.
    */
-  listDevicesChangedSince(
-    since: Date | null, limit: number, after?: { deviceId: string; product: string },
-  ): Promise<DeviceRecord[]>;
+  listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges>;
   /**
    * Merges records from another server into this store in one transaction with mergeDevice()
-   * (src/protocol/device-merge.ts): unknown devices are added, known ones merged. Returns the
-   * records that changed, as stored afterwards (their updatedAt set to now). `updatedAt` of the
-   * incoming records is ignored. With `fromUpstream` (a mirror merging the primary's push), a row
-   * that becomes exactly the incoming record keeps its old updatedAt (0 when new): the primary
-   * holds that state already, so the mirror's next pull need not hand it back.
+   * (src/store/device-merge.ts): unknown devices are added, known ones merged. Returns the
+   * records that changed, as stored afterwards (their updatedAt set to now, moved to the end of the
+   * change feed). `updatedAt` of the incoming records is ignored. With `fromUpstream` (a mirror
+   * merging the primary's push), a row that becomes exactly the incoming record keeps its old
+   * updatedAt (0 when new) and its place in the feed (when new: before every cursor already
+   * handed out): the primary holds that state already, so its next pull need not hand it back.
    */
   mergeDevices(records: DeviceRecord[], opts?: { fromUpstream?: boolean }): Promise<DeviceRecord[]>;
 

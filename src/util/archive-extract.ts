@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { checkEntryPath, linkTargetProblem } from './archive-paths.js';
-import { gunzipFile, readTar, type TarEntry } from './tar-reader.js';
+import { gunzipBytes, readTar, type TarEntry } from './tar-reader.js';
 
 /**
  * Extracts a gzip-compressed tar into `destDir` (which must exist and be empty), refusing
@@ -40,10 +41,11 @@ export async function extractArchive(archiveFile: string, destDir: string, opts:
 
 /**
  * Reads the archive's entry list without writing anything and throws UnsafeArchiveError as
- * extractArchive would. The server uses it to refuse an unsafe upload before storing it.
+ * extractArchive would. The server uses it on the staged upload's bytes (a stream: artifact
+ * stores need not keep a local file) to refuse an unsafe upload before storing it.
  */
-export async function inspectArchive(archiveFile: string, opts: ExtractOptions): Promise<ExtractResult> {
-  return walkArchive(archiveFile, null, opts);
+export async function inspectArchive(archive: string | Readable, opts: ExtractOptions): Promise<ExtractResult> {
+  return walkArchive(archive, null, opts);
 }
 
 type Node = { kind: 'dir' | 'file' | 'link'; explicit: boolean };
@@ -54,13 +56,14 @@ type Node = { kind: 'dir' | 'file' | 'link'; explicit: boolean };
  * parents, overwrites, duplicates) is decided without ever asking the file system, and inspect
  * and extract cannot disagree.
  */
-async function walkArchive(archiveFile: string, destDir: string | null, opts: ExtractOptions): Promise<ExtractResult> {
+async function walkArchive(archive: string | Readable, destDir: string | null, opts: ExtractOptions): Promise<ExtractResult> {
   const { maxBytes, signal } = opts;
   signal?.throwIfAborted();
   const tree = new Map<string, Node>();
   let files = 0;
   let bytes = 0;
-  const source = opts.gzip === false ? createReadStream(archiveFile) as AsyncIterable<Buffer> : gunzipFile(archiveFile);
+  const plain = (): AsyncIterable<Buffer> => (typeof archive === 'string' ? createReadStream(archive) : archive);
+  const source = opts.gzip === false ? plain() : gunzipBytes(archive);
   for await (const entry of readTar(source)) {
     signal?.throwIfAborted();
     const { path, parentsToCreate } = plan(entry, tree);

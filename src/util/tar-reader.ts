@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BLOCK, CorruptArchiveError, isZeroBlock, padding, parseHeader, parsePax } from './tar-format.js';
 
@@ -43,11 +44,11 @@ const TYPES: Record<string, TarEntryType> = {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Gunzips a file as a stream of chunks; zlib errors become truncated/corrupt errors. */
-export async function* gunzipFile(file: string): AsyncGenerator<Buffer> {
-  const src = createReadStream(file);
+/** Gunzips a file (by path) or a byte stream as chunks; zlib errors become truncated/corrupt errors. */
+export async function* gunzipBytes(source: string | Readable): AsyncGenerator<Buffer> {
+  const src = typeof source === 'string' ? createReadStream(source) : source;
   const gz = createGunzip();
-  src.on('error', (err) => gz.destroy(err));
+  src.on('error', (err: Error) => gz.destroy(err));
   src.pipe(gz);
   try {
     for await (const chunk of gz as AsyncIterable<Buffer>) yield chunk;
@@ -57,7 +58,7 @@ export async function* gunzipFile(file: string): AsyncGenerator<Buffer> {
     if (typeof e.code === 'string' && e.code.startsWith('Z_')) throw new CorruptArchiveError(e.message);
     throw err;
   } finally {
-    // Runs too when the reader stops early at the end marker: stop reading the file there.
+    // Runs too when the reader stops early at the end marker: stop reading the source there.
     src.destroy();
     gz.destroy();
   }

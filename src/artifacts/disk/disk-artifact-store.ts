@@ -1,13 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir } from '../../util/atomic-write.js';
-import {
-  ArtifactTooLargeError, type ArtifactInfo, type ArtifactStore, type StageOptions, type StagedArtifact,
-} from '../artifact-store.js';
+import type { ArtifactInfo, ArtifactStore, StageOptions, StagedArtifact } from '../artifact-store.js';
+import { ArtifactNotFoundError, ArtifactTooLargeError } from '../errors.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -78,8 +77,14 @@ export class DiskArtifactStore implements ArtifactStore {
     if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
       throw new RangeError(`bad byte range ${range.start}-${range.end}`);
     }
-    // Opening first makes a missing artifact fail here (ENOENT) rather than later on the stream.
-    const fh = await open(this.#path(sha256), 'r');
+    // Opening first makes a missing artifact fail here rather than later on the stream.
+    let fh;
+    try {
+      fh = await open(this.#path(sha256), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ArtifactNotFoundError(sha256, { cause: err });
+      throw err;
+    }
     return fh.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
 
@@ -102,7 +107,10 @@ export class DiskArtifactStore implements ArtifactStore {
     return {
       sha256,
       length,
-      localPath: tmp,
+      async read(): Promise<Readable> {
+        if (done) throw new Error('staged artifact was already committed or discarded');
+        return createReadStream(tmp);
+      },
       async commit(): Promise<boolean> {
         finish();
         return store.#commit(tmp, sha256);

@@ -5,7 +5,12 @@ import { parseIsoDateTime } from '../../protocol/time.js';
 import { ApiError } from '../api-error.js';
 import { adminAuth } from '../admin-auth.js';
 import type { Services } from '../services/index.js';
-import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-store.js';
+import type { StagedArtifact } from '../../artifacts/artifact-store.js';
+import type { ReleaseService } from '../services/releases.js';
+import { toProductDetail } from '../views/product-view.js';
+import { toPublishedView } from '../views/release-view.js';
+import { toScheduleView } from '../views/schedule-view.js';
+import { toMovedView } from '../views/moved-view.js';
 import { createProductBody, movedBody, scheduleBody } from './schemas.js';
 
 export interface AdminApiOptions {
@@ -18,7 +23,7 @@ export interface AdminApiOptions {
 
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
-  const { products, releases, schedules, moved, devices, status, store, artifacts } = opts.services;
+  const { products, releases, schedules, moved, devices, status, tuf } = opts.services;
   app.addHook('onRequest', adminAuth(opts.tokenHash));
   if (opts.readOnly) {
     app.addHook('onRequest', async (req) => {
@@ -41,24 +46,15 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.get<{ Params: { product: string } }>('/products/:product', async (req) => {
     const { product } = req.params;
     products.require(product);
-    const targets = await store.getMetadata(product, 'targets');
-    const list = await releases.list(product);
-    return {
-      product,
-      targets: JSON.parse(targets!.json) as unknown,
-      releases: list.map((r) => ({ channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, createdAt: r.createdAt.toISOString() })),
-      moved: moved.get(product)?.url ?? null,
-    };
+    return toProductDetail(product, await tuf.targetsJson(product), await releases.list(product), moved.get(product));
   });
 
   app.post<{ Params: { product: string } }>('/products/:product/releases', async (req, reply) => {
     const { product } = req.params;
     products.require(product);
-    const { metadata, staged } = await readUpload(req, opts, artifacts.stage.bind(artifacts));
+    const { metadata, staged } = await readUpload(req, opts, releases.stage.bind(releases));
     const release = await releases.publish({ product, channel: metadata.channel ?? DEFAULT_CHANNEL, version: metadata.version, targets: metadata.targets }, staged);
-    return reply.code(201).send({
-      product, channel: release.channel, version: release.version, target: release.target, sha256: release.sha256, length: release.length,
-    });
+    return reply.code(201).send(toPublishedView(release));
   });
 
   app.put<{ Params: { product: string }; Body: { channel?: string; at: string; spreadSeconds?: number } }>(
@@ -67,14 +63,12 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       if (!at) {
         throw new ApiError('PW_BAD_REQUEST', `'${req.body.at}' is not an ISO-8601 date-time such as 2026-12-01T09:00:00Z`);
       }
-      const s = await schedules.set(req.params.product, req.body.channel ?? DEFAULT_CHANNEL, at, req.body.spreadSeconds ?? 0);
-      return { product: s.product, channel: s.channel, at: s.at.toISOString(), spreadSeconds: s.spreadSeconds };
+      return toScheduleView(await schedules.set(req.params.product, req.body.channel ?? DEFAULT_CHANNEL, at, req.body.spreadSeconds ?? 0));
     });
 
   app.post<{ Params: { product: string }; Body: { notice: string; targets: unknown } }>(
     '/products/:product/moved', { schema: { body: movedBody } }, async (req) => {
-      const m = await moved.set(req.params.product, req.body.notice, req.body.targets);
-      return { product: m.product, url: m.url, target: m.target };
+      return toMovedView(await moved.set(req.params.product, req.body.notice, req.body.targets));
     });
 
   app.get<{ Querystring: { product?: string } }>('/devices', async (req) => {
@@ -85,8 +79,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   app.get<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId/reports', async (req) => {
     products.require(req.params.product);
-    const rows = await store.listReports(req.params.deviceId, req.params.product);
-    return rows.map((r) => ({ ...r, at: r.at.toISOString() }));
+    return devices.reports(req.params.deviceId, req.params.product);
   });
 
   app.post('/reconcile', async () => {
@@ -116,7 +109,7 @@ interface UploadMetadata {
 async function readUpload(
   req: FastifyRequest,
   opts: AdminApiOptions,
-  stage: ArtifactStore['stage'],
+  stage: ReleaseService['stage'],
 ): Promise<{ metadata: UploadMetadata; staged: StagedArtifact }> {
   if (!req.isMultipart()) throw new ApiError('PW_BAD_REQUEST', 'send multipart/form-data with a `metadata` field and then an `archive` file');
   let metadata: UploadMetadata | undefined;

@@ -2,8 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../admin-auth.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import { buildCatalog } from '../services/catalog.js';
-import { fromSync, toSync } from '../services/device-sync.js';
 import { isHttpUrl } from '../services/moved.js';
 import type { ScheduleSync } from '../../protocol/wire.js';
 
@@ -15,13 +13,14 @@ export interface MirrorApiOptions {
 }
 
 const MAX_PAGE = 100_000;
+const MAX_CURSOR = 512;
 
 /**
  * Server-to-server surface between a primary and its mirrors. Every route needs the mirror token
  * (a wrong one changes nothing and is logged at warn level by the error handler).
  */
 export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): Promise<void> {
-  const { store, sightings, schedules } = opts.services;
+  const { mirror, schedules } = opts.services;
   if (opts.tokenHash) {
     app.addHook('onRequest', adminAuth(opts.tokenHash, 'mirror token: the --upstream-token of the mirror, PATCHWIRE_MIRROR_TOKEN of the primary'));
   } else {
@@ -41,41 +40,28 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     if (opts.role !== 'primary') throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror; announce mirrors to the primary');
     const url = req.body.url.replace(/\/$/, '');
     if (!isHttpUrl(url)) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
-    await store.upsertMirror(url, new Date(), req.body.storeId);
+    await mirror.announce(url, req.body.storeId);
     return { ok: true };
   });
 
-  app.get('/catalog', async () => {
-    // Mirrors copy the timestamp the catalog names: make sure it is a fresh one (a primary re-signs
-    // at half its lifetime; a mirror's refresh is a no-op, it never signs).
-    for (const p of opts.services.products.list()) await opts.services.tuf.refresh(p);
-    return buildCatalog(store);
-  });
+  app.get('/catalog', async () => mirror.catalog());
 
-  // Pages: `since` (updatedAt of the last record seen) and, within one run, `afterDevice` +
-  // `afterProduct` (that record's key), so a page always starts after the previous one.
-  app.get<{ Querystring: { since?: string; limit?: string; afterDevice?: string; afterProduct?: string } }>('/devices', async (req) => {
+  // Pages: `after` is the `next` of the previous page (a cursor this server made; absent: from the
+  // start), so a page always starts after the previous one.
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/devices', async (req) => {
     const q = req.query;
-    const since = q.since === undefined ? null : new Date(q.since);
-    if (since && Number.isNaN(since.getTime())) throw new ApiError('PW_BAD_REQUEST', `since '${q.since}' is not an ISO-8601 time`);
+    if (q.after !== undefined && q.after.length > MAX_CURSOR) throw new ApiError('PW_BAD_REQUEST', `after is longer than ${MAX_CURSOR} characters`);
     const limit = Number(q.limit ?? 5000);
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ApiError('PW_BAD_REQUEST', `limit must be 1..${MAX_PAGE}`);
-    if ((q.afterDevice === undefined) !== (q.afterProduct === undefined)) throw new ApiError('PW_BAD_REQUEST', 'afterDevice and afterProduct go together');
-    const after = q.afterDevice !== undefined ? { deviceId: q.afterDevice, product: q.afterProduct! } : undefined;
-    await sightings.flush();
-    return (await store.listDevicesChangedSince(since, limit, after)).map(toSync);
+    return mirror.changes(q.after ?? null, limit);
   });
 
   app.post<{ Body: { records: unknown[] } }>('/devices', {
     bodyLimit: 64 * 1024 * 1024,
     schema: { body: { type: 'object', required: ['records'], additionalProperties: false, properties: { records: { type: 'array', maxItems: MAX_PAGE } } } },
   }, async (req) => {
-    // Every record is validated before any is merged: a bad one changes nothing.
-    const records = req.body.records.map((r, i) => fromSync(r, i));
-    await sightings.flush();
-    // Only the primary pushes here; what it pushed it holds already (see Store.mergeDevices).
-    const changed = await store.mergeDevices(records, { fromUpstream: opts.role === 'mirror' });
-    return { merged: changed.length };
+    // Only the primary pushes to a mirror; what it pushed it holds already (see Store.mergeDevices).
+    return { merged: await mirror.merge(req.body.records, opts.role === 'mirror') };
   });
 
   app.put<{ Body: { schedules: ScheduleSync[] } }>('/schedules', {

@@ -10,6 +10,11 @@ import type { ScheduleService } from './schedules.js';
 import type { MovedService } from './moved.js';
 import type { SightingBatcher } from './sighting-batcher.js';
 import type { DeltaService } from './deltas.js';
+import { toDeviceView } from '../views/device-view.js';
+import { toReportView } from '../views/report-view.js';
+import { toReleaseOffer } from '../views/release-view.js';
+import { toScheduleInfo } from '../views/schedule-view.js';
+import { toMovedInfo } from '../views/moved-view.js';
 
 /**
  * The device registry and the server's half of a check (DESIGN.md section 2, "Server, per check").
@@ -48,15 +53,9 @@ export class DeviceService {
       product: req.product,
       channel: req.channel,
       latest: latest?.version ?? null,
-      release: update
-        ? {
-            version: latest.version, target: latest.target, length: latest.length, sha256: latest.sha256,
-            kind: delta ? 'delta' : 'full',
-            delta: delta ? { from: delta.fromVersion, target: delta.target, length: delta.length, sha256: delta.sha256 } : null,
-          }
-        : null,
-      schedule: schedule ? { at: schedule.at.toISOString(), spreadSeconds: schedule.spreadSeconds } : null,
-      moved: moved ? { url: moved.url, target: moved.target } : null,
+      release: update ? toReleaseOffer(latest, delta) : null,
+      schedule: schedule ? toScheduleInfo(schedule) : null,
+      moved: moved ? toMovedInfo(moved) : null,
       serverTime: now.toISOString(),
     };
   }
@@ -83,14 +82,11 @@ export class DeviceService {
   async list(product?: string): Promise<DeviceView[]> {
     await this.sightings.flush();
     const rows = await this.store.listDevices(product ? { product } : {});
-    return rows.map(toView);
+    return rows.map(toDeviceView);
   }
-}
 
-export function toView(d: DeviceRecord): DeviceView {
-  return {
-    deviceId: d.deviceId, product: d.product, channel: d.channel, version: d.version,
-    firstSeenAt: d.firstSeenAt.toISOString(), lastSeenAt: d.lastSeenAt.toISOString(),
-    lastReportAt: d.lastReportAt ? d.lastReportAt.toISOString() : null, source: d.source,
-  };
+  /** A device's report history, oldest first. */
+  async reports(deviceId: string, product: string): Promise<ReturnType<typeof toReportView>[]> {
+    return (await this.store.listReports(deviceId, product)).map(toReportView);
+  }
 }

@@ -10,8 +10,9 @@ import { MovedService } from './moved.js';
 import { SightingBatcher } from './sighting-batcher.js';
 import { DeviceService } from './devices.js';
 import { StatusService } from './status.js';
-import { Consolidation } from './consolidation.js';
-import { Replicator } from './replicator.js';
+import { Consolidation } from '../mirror/consolidation.js';
+import { Replicator } from '../mirror/replicator.js';
+import { MirrorService } from '../mirror/mirror-service.js';
 import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
 
 export interface ServicesOptions {
@@ -65,13 +66,14 @@ function wire(o: ServicesOptions) {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
   };
+  const mirror = new MirrorService(store, products, tuf, sightings, clock);
   const consolidation = o.mirrorToken
     ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log })
     : undefined;
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
     : undefined;
-  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status, consolidation, replicator, reload, deltas };
+  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */

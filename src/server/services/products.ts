@@ -1,5 +1,5 @@
 import type { Store } from '../../store/store.js';
-import { StoreConflictError } from '../../store/store.js';
+import { StoreConflictError } from '../../store/errors.js';
 import { verifyInitialRoot, verifyTargets } from '../../tuf/repository.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';

@@ -1,6 +1,7 @@
 import type { ReleaseRecord, Store } from '../../store/store.js';
-import { StoreConflictError } from '../../store/store.js';
-import type { ArtifactStore, StagedArtifact } from '../../artifacts/artifact-store.js';
+import { StoreConflictError } from '../../store/errors.js';
+import type { Readable } from 'node:stream';
+import type { ArtifactStore, StageOptions, StagedArtifact } from '../../artifacts/artifact-store.js';
 import { inspectArchive, UnsafeArchiveError } from '../../util/archive-extract.js';
 import { compareVersions, isHigher, isVersion } from '../../protocol/version.js';
 import { isName } from '../../protocol/names.js';
@@ -70,6 +71,11 @@ export class ReleaseService {
     return this.store.listReleases(product, channel);
   }
 
+  /** Receives an upload's archive into staging, hashed while it streams; publish() consumes it. */
+  stage(source: Readable | AsyncIterable<Uint8Array>, opts: StageOptions): Promise<StagedArtifact> {
+    return this.artifacts.stage(source, opts);
+  }
+
   /**
    * Publishes a release: every check happens before anything is written (version order, signed
    * targets, uploaded bytes against the signature, archive safety); then the artifact and one
@@ -103,7 +109,7 @@ export class ReleaseService {
     const custom = parsed.patchwire;
     checkStagedMatches(staged, entry, path);
     try {
-      const inspected = await inspectArchive(staged.localPath, { maxBytes: custom.treeBytes });
+      const inspected = await inspectArchive(await staged.read(), { maxBytes: custom.treeBytes });
       if (inspected.bytes !== custom.treeBytes || inspected.files !== custom.treeFiles) {
         throw new ApiError('PW_BAD_METADATA', `the archive holds ${inspected.files} files of ${inspected.bytes} bytes but the signed tree says ${custom.treeFiles} files of ${custom.treeBytes} bytes; publish again from the same folder`);
       }

@@ -1,6 +1,6 @@
 import type { ScheduleRecord, Store } from '../../store/store.js';
 import type { ScheduleSync } from '../../protocol/wire.js';
-import { applySchedules } from './schedule-sync.js';
+import { applySchedules } from '../mirror/schedule-sync.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { ReleaseService } from './releases.js';
 import type { ScheduleService } from './schedules.js';
 import type { SightingBatcher } from './sighting-batcher.js';
+import { toMirrorView } from '../views/mirror-view.js';
 
 /**
  * The fleet summary and its alarms. `schedule-overdue`: the scheduled time passed and no release
@@ -43,14 +44,7 @@ export class StatusService {
     await this.sightings.flush();
     const filter = product ? { product } : {};
     const [devices, versions] = await Promise.all([this.store.countDevices(filter), this.store.countVersions(filter)]);
-    const mirrors = (await this.store.listMirrors()).map((m) => ({
-      url: m.url,
-      announcedAt: m.announcedAt.toISOString(),
-      lastSyncAt: m.lastSyncAt?.toISOString() ?? null,
-      pulled: m.pulled,
-      pushed: m.pushed,
-      error: m.error,
-    }));
+    const mirrors = (await this.store.listMirrors()).map(toMirrorView);
     return { devices, versions, mirrors, alarms: this.alarms() };
   }
 }

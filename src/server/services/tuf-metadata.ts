@@ -43,6 +43,13 @@ export class TufMetadataService {
     return this.keys;
   }
 
+  /** The product's current signed targets metadata, as stored and served. */
+  async targetsJson(product: string): Promise<string> {
+    const targets = await this.store.getMetadata(product, 'targets');
+    if (!targets) throw new ApiError('PW_UNKNOWN_PRODUCT', `product '${product}' has no metadata; create it with \`patchwire product create\``);
+    return targets.json;
+  }
+
   /** Verifies `targets` as the next targets version of `product` (call inside `lock.run`). */
   async verifyNextTargets(product: string, targets: unknown): Promise<VerifiedTargets> {
     const [root, current] = await Promise.all([

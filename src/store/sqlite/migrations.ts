@@ -127,6 +127,34 @@ export const migrations: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  // Change cursors: a position in this store's change feed per device row (a sequence, so the
+  // pull and push cursors no longer depend on the clock), and the mirrors' cursors as opaque text.
+  '0004_change_cursors': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('devices')
+        .addColumn('change_seq', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      // The existing history in its old order, (updated_at, device_id, product). Rows learnt from
+      // the primary and never changed here (updated_at 0) take 1-z..0, before every local change.
+      await sql`
+        UPDATE devices SET change_seq = ranked.n - (SELECT count(*) FROM devices WHERE updated_at = 0)
+        FROM (SELECT device_id, product, row_number() OVER (ORDER BY updated_at, device_id, product) AS n FROM devices) AS ranked
+        WHERE ranked.device_id = devices.device_id AND ranked.product = devices.product`.execute(db);
+      await db.schema.createIndex('devices_change_seq').on('devices').column('change_seq').execute();
+      // The feed and the newest change time are both read through devices_change_seq now.
+      await db.schema.dropIndex('devices_updated_at').execute();
+      await db.schema.alterTable('mirrors').addColumn('pull_after', 'text').execute();
+      await db.schema.alterTable('mirrors').addColumn('push_after', 'text').execute();
+      // The push cursor (this store's time) converts exactly: the last row changed before it. The
+      // pull cursor is the mirror's time, which only the mirror could convert: it starts over
+      // (one full pull; the merge is idempotent).
+      await sql`
+        UPDATE mirrors SET push_after = (SELECT CAST(max(change_seq) AS TEXT) FROM devices WHERE updated_at < mirrors.push_cursor)
+        WHERE push_cursor IS NOT NULL`.execute(db);
+      await db.schema.alterTable('mirrors').dropColumn('cursor').execute();
+      await db.schema.alterTable('mirrors').dropColumn('push_cursor').execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -1,6 +1,6 @@
 /** Row <-> record conversions: integer milliseconds in the database, Date at the Store boundary. */
 import type { Selectable } from 'kysely';
-import type { MergeableDevice } from '../../protocol/device-merge.js';
+import type { MergeableDevice } from '../device-merge.js';
 import type {
   DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord, MovedRecord, ProductRecord, ReleaseRecord, ReportKind,
   ReportRecord, ScheduleRecord,
@@ -109,8 +109,8 @@ export interface MergeableRow extends MergeableDevice {
 export const toMirror = (r: MirrorsTable): MirrorRecord => ({
   url: r.url,
   announcedAt: new Date(r.announced_at),
-  cursor: r.cursor === null ? null : new Date(r.cursor),
-  pushCursor: r.push_cursor === null ? null : new Date(r.push_cursor),
+  cursor: r.pull_after,
+  pushCursor: r.push_after,
   lastSyncAt: r.last_sync_at === null ? null : new Date(r.last_sync_at),
   lastAttemptAt: r.last_attempt_at === null ? null : new Date(r.last_attempt_at),
   pulled: r.pulled,

@@ -55,16 +55,20 @@ export interface DevicesTable {
   last_seen_at: number;
   last_report_at: number | null;
   source: string;
-  /** When this store last wrote the row (the consolidation cursor); migration 0002. */
+  /** When this store last wrote the row; migration 0002. */
   updated_at: number;
+  /** Position in the change feed (the ChangeCursor); migration 0004. */
+  change_seq: number;
 }
 
 export interface MirrorsTable {
   url: string;
   announced_at: number;
   store_id: string | null;
-  cursor: number | null;
-  push_cursor: number | null;
+  /** The mirror's ChangeCursor, opaque here. */
+  pull_after: string | null;
+  /** This store's ChangeCursor (change_seq as text). */
+  push_after: string | null;
   last_sync_at: number | null;
   last_attempt_at: number | null;
   pulled: number;

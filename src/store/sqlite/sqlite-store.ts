@@ -3,14 +3,16 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
-  StoreConflictError, type DeltaRecord, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
+  type ChangeCursor, type DeltaRecord, type DeviceChanges, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
   type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
+import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
-import { mergeDevice, sameMerged } from '../../protocol/device-merge.js';
+import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
-  CHANGED_AFTER_SQL, CHANGED_SINCE_SQL, GET_DEVICE_SQL, MAX_UPDATED_AT_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
+  CHANGED_AFTER_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
+import { formatCursor, parseCursor } from './change-cursor.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DevicesTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
 import {
@@ -31,14 +33,19 @@ export class SqliteStore implements Store {
   readonly #conn: SqliteConnection;
   readonly #db: Kysely<SqliteSchema>;
   readonly #statements = new Map<string, SqliteRawStatement>();
+  readonly #now: () => Date;
 
-  private constructor(conn: SqliteConnection) {
+  private constructor(conn: SqliteConnection, now: () => Date) {
     this.#conn = conn;
+    this.#now = now;
     this.#db = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: conn }) });
   }
 
-  /** Opens (creating when missing) the database file; call migrate() before other methods. */
-  static async open(file: string): Promise<SqliteStore> {
+  /**
+   * Opens (creating when missing) the database file; call migrate() before other methods.
+   * `now` is the time device writes are stamped with (updatedAt); the wall clock by default.
+   */
+  static async open(file: string, opts: { now?: () => Date } = {}): Promise<SqliteStore> {
     await mkdir(dirname(file), { recursive: true });
     const conn = new Database(file) as unknown as SqliteConnection;
     conn.pragma('busy_timeout = 5000');
@@ -46,7 +53,7 @@ export class SqliteStore implements Store {
     // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
     conn.pragma('synchronous = NORMAL');
     conn.pragma('foreign_keys = ON');
-    return new SqliteStore(conn);
+    return new SqliteStore(conn, opts.now ?? (() => new Date()));
   }
 
   async migrate(): Promise<void> {
@@ -188,10 +195,10 @@ export class SqliteStore implements Store {
 
   async recordSightings(batch: Sighting[]): Promise<void> {
     const upsert = this.#statement(UPSERT_SIGHTING_SQL);
-    this.#deviceWrite((now) => {
+    this.#deviceWrite((w) => {
       for (const s of batch) {
         const t = s.seenAt.getTime();
-        upsert.run(s.deviceId, s.product, s.channel, t, t, s.source, now);
+        upsert.run(s.deviceId, s.product, s.channel, t, t, s.source, w.at, w.nextSeq());
       }
     });
   }
@@ -200,16 +207,17 @@ export class SqliteStore implements Store {
     const at = r.at.getTime();
     // Only the device's own applied / rolled-back report changes its applied version.
     const setsVersion = r.event === 'applied' || r.event === 'rolled-back';
-    return this.#deviceWrite((now) => {
+    return this.#deviceWrite((w) => {
       this.#run(this.#db.insertInto('devices').values({
         device_id: r.deviceId, product: r.product, channel: r.channel, version: setsVersion ? r.version : null,
-        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source, updated_at: now,
+        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source, updated_at: w.at, change_seq: w.nextSeq(),
       }).onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet((eb) => ({
         channel: eb.ref('excluded.channel'),
         source: eb.ref('excluded.source'),
         last_seen_at: sql<number>`max(devices.last_seen_at, excluded.last_seen_at)`,
         last_report_at: eb.ref('excluded.last_report_at'),
         updated_at: eb.ref('excluded.updated_at'),
+        change_seq: eb.ref('excluded.change_seq'),
         ...(setsVersion ? { version: eb.ref('excluded.version') } : {}),
       }))));
       this.#run(this.#db.insertInto('reports').values({
@@ -232,19 +240,17 @@ export class SqliteStore implements Store {
     return rows.map(toReport);
   }
 
-  async listDevicesChangedSince(
-    since: Date | null, limit: number, after?: { deviceId: string; product: string },
-  ): Promise<DeviceRecord[]> {
-    const rows = since !== null && after !== undefined
-      ? this.#statement(CHANGED_AFTER_SQL).all(since.getTime(), after.deviceId, after.product, limit)
-      : this.#statement(CHANGED_SINCE_SQL).all(since === null ? Number.MIN_SAFE_INTEGER : since.getTime(), limit);
-    return (rows as DevicesTable[]).map(toDevice);
+  async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
+    const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
+    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as DevicesTable[];
+    const last = rows[rows.length - 1];
+    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after };
   }
 
   async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean } = {}): Promise<DeviceRecord[]> {
     const get = this.#statement(GET_DEVICE_SQL);
     const put = this.#statement(PUT_DEVICE_SQL);
-    return this.#deviceWrite((now) => {
+    return this.#deviceWrite((w) => {
       const changed: DeviceRecord[] = [];
       for (const record of records) {
         const incoming = toMergeable(record);
@@ -252,9 +258,11 @@ export class SqliteStore implements Store {
         const existing = row && rowToMergeable(row);
         const merged = existing ? mergeDevice(existing, incoming) : incoming;
         if (existing && sameMerged(existing, merged)) continue;
-        const stamp = opts.fromUpstream && sameMerged(merged, incoming) ? (row?.updated_at ?? 0) : now;
+        const upstream = opts.fromUpstream && sameMerged(merged, incoming);
+        const stamp = upstream ? (row?.updated_at ?? 0) : w.at;
+        const seq = upstream ? (row?.change_seq ?? w.upstreamSeq()) : w.nextSeq();
         put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
-          merged.lastReportAt, merged.source, stamp);
+          merged.lastReportAt, merged.source, stamp, seq);
         changed.push(mergeableToDevice(merged, stamp));
       }
       // A record repeated in the batch changes its row more than once: report it once, as stored.
@@ -275,8 +283,8 @@ export class SqliteStore implements Store {
   async updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void> {
     const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
     const set: Partial<MirrorsTable> = {};
-    if (update.cursor !== undefined) set.cursor = ms(update.cursor);
-    if (update.pushCursor !== undefined) set.push_cursor = ms(update.pushCursor);
+    if (update.cursor !== undefined) set.pull_after = update.cursor;
+    if (update.pushCursor !== undefined) set.push_after = update.pushCursor;
     if (update.lastSyncAt !== undefined) set.last_sync_at = ms(update.lastSyncAt);
     if (update.lastAttemptAt !== undefined) set.last_attempt_at = ms(update.lastAttemptAt);
     if (update.pulled !== undefined) set.pulled = update.pulled;
@@ -329,19 +337,28 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * A transaction that writes device rows, given their updated_at. BEGIN IMMEDIATE takes the write
-   * lock before the time is read, so with several processes on one file the times follow the
-   * commit order; and the time is later than the newest updated_at already stored (a clock stepped
-   * back, or a second write in the same millisecond). So every change made after a reader's page
-   * sorts after that page: neither a `>=` cursor nor an (updatedAt, deviceId, product) keyset
-   * position skips it. (Over 1,000 write transactions a second would run this clock ahead of the
-   * wall clock until the load drops; sightings come in batches, so that is far off.)
+   * A transaction that writes device rows. BEGIN IMMEDIATE takes the write lock before the newest
+   * change is read, so with several processes on one file the sequence follows the commit order:
+   * every change made after a reader's page gets a higher change_seq than that page, and the
+   * `> cursor` of listDeviceChanges never skips it. Every row written takes its own `nextSeq()`;
+   * a row learnt from upstream that needs no resending takes `upstreamSeq()`, counting down below
+   * every position handed out so far. The time `at` is later than the newest updated_at (a clock
+   * stepped back, or a second write in the same millisecond, keeps the history in order).
    */
-  #deviceWrite<T>(fn: (now: number) => T): T {
-    const maxUpdated = this.#statement(MAX_UPDATED_AT_SQL);
+  #deviceWrite<T>(fn: (w: { at: number; nextSeq(): number; upstreamSeq(): number }) => T): T {
+    const newestChange = this.#statement(NEWEST_CHANGE_SQL);
+    const oldestChange = this.#statement(OLDEST_CHANGE_SQL);
     return this.#conn.transaction(() => {
-      const newest = (maxUpdated.get() as { t: number | null }).t;
-      return fn(newest === null ? Date.now() : Math.max(Date.now(), newest + 1));
+      const newest = newestChange.get() as { seq: number; t: number } | undefined;
+      const now = this.#now().getTime();
+      // Local changes count up from 1 after the newest; rows from upstream count down from 0.
+      let high = Math.max(newest?.seq ?? 0, 0);
+      let low: number | undefined;
+      const upstreamSeq = (): number => {
+        low ??= Math.min((oldestChange.get() as { seq: number | null }).seq ?? 1, 1);
+        return --low;
+      };
+      return fn({ at: newest ? Math.max(now, newest.t + 1) : now, nextSeq: () => ++high, upstreamSeq });
     }).immediate();
   }
 

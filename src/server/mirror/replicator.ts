@@ -5,6 +5,7 @@ import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import type { MirrorCatalog } from '../../protocol/wire.js';
 import { applySchedules } from './schedule-sync.js';
 import { peerJson, peerStream, peerText } from './peer-client.js';
+import { sharedRun } from './shared-run.js';
 
 const STORE_ID = 'mirror_store_id';
 
@@ -35,15 +36,10 @@ export interface ReplicationResult {
  * timestamp last, so devices never see metadata naming something the mirror does not hold.
  */
 export class Replicator {
-  private running: Promise<ReplicationResult> | undefined;
-
   constructor(private readonly o: ReplicatorOptions) {}
 
   /** One pass; concurrent callers share it. */
-  sync(): Promise<ReplicationResult> {
-    this.running ??= this.syncOnce().finally(() => { this.running = undefined; });
-    return this.running;
-  }
+  readonly sync = sharedRun(() => this.syncOnce());
 
   /** A random identity of this mirror's store, made once and kept in its settings. */
   private async storeId(): Promise<string> {

@@ -1,11 +1,13 @@
 import type { MirrorRecord, Store } from '../../store/store.js';
-import type { DeviceSync, ReconcileView } from '../../protocol/wire.js';
+import type { ReconcileView } from '../../protocol/wire.js';
 import type { Clock } from '../clock.js';
-import { fromSync, toSync } from './device-sync.js';
+import { fromSync, type DeviceSyncPage } from './device-sync.js';
+import { toDeviceSync } from '../views/device-view.js';
 import { peerJson } from './peer-client.js';
-import { toScheduleSync } from './schedule-sync.js';
-import type { SightingBatcher } from './sighting-batcher.js';
-import type { StatusService } from './status.js';
+import { sharedRun } from './shared-run.js';
+import { toScheduleSync } from '../views/schedule-view.js';
+import type { SightingBatcher } from '../services/sighting-batcher.js';
+import type { StatusService } from '../services/status.js';
 
 const PAGE = 5000;
 
@@ -27,15 +29,10 @@ export interface ConsolidationOptions {
  * next run catches it up from its cursors.
  */
 export class Consolidation {
-  private running: Promise<ReconcileView> | undefined;
-
   constructor(private readonly o: ConsolidationOptions) {}
 
   /** One run; a call during a run shares it. */
-  reconcile(): Promise<ReconcileView> {
-    this.running ??= this.run().finally(() => { this.running = undefined; });
-    return this.running;
-  }
+  readonly reconcile = sharedRun(() => this.run());
 
   private async run(): Promise<ReconcileView> {
     const { store } = this.o;
@@ -75,49 +72,38 @@ export class Consolidation {
     return { mirrors: [...results.values()] };
   }
 
-  /** Pulls the mirror's records changed since its cursor, page by page, merging each page. */
+  /**
+   * Pulls the mirror's records changed after its cursor, page by page, merging each page. The
+   * cursor is the mirror's own (made by its store); it is kept and sent back unread.
+   */
   private async pull(m: MirrorRecord): Promise<number> {
-    let since = m.cursor;
-    let after: DeviceSync | undefined;
+    let after = m.cursor;
     let pulled = 0;
     for (;;) {
       const q = new URLSearchParams({ limit: String(PAGE) });
-      if (since) q.set('since', since.toISOString());
-      if (after) {
-        q.set('afterDevice', after.deviceId);
-        q.set('afterProduct', after.product);
+      if (after !== null) q.set('after', after);
+      const page = await peerJson<DeviceSyncPage>(`${m.url}/v1/mirror/devices?${q}`, { token: this.o.token });
+      if (!page || !Array.isArray(page.records) || (page.next !== null && typeof page.next !== 'string')) {
+        throw new Error(`${m.url} answered a device page that is not { records, next }`);
       }
-      const page = await peerJson<DeviceSync[]>(`${m.url}/v1/mirror/devices?${q}`, { token: this.o.token });
-      if (!Array.isArray(page)) throw new Error(`${m.url} answered a device page that is not an array`);
-      const records = page.map((raw, i) => fromSync(raw, i));
+      const records = page.records.map((raw, i) => fromSync(raw, i));
       await this.o.store.mergeDevices(records);
-      pulled += page.length;
-      if (page.length > 0) {
-        after = page[page.length - 1]!;
-        since = new Date(after.updatedAt);
-      }
-      if (page.length < PAGE) {
-        // Complete: every later change on the mirror gets a later updatedAt (its store never
-        // stamps one at or below an existing one), so the next run starts just past this one.
-        if (after) await this.o.store.updateMirror(m.url, { cursor: new Date(since!.getTime() + 1) });
-        return pulled;
-      }
-      // Saved per page: a sync cut off half-way resumes here (`>=`: a repeat is harmless).
-      await this.o.store.updateMirror(m.url, { cursor: since });
+      pulled += records.length;
+      // Saved per page: a sync cut off half-way resumes after the last page merged.
+      if (page.next !== after) await this.o.store.updateMirror(m.url, { cursor: page.next });
+      after = page.next;
+      if (records.length < PAGE) return pulled;
     }
   }
 
-  /**
-   * Pushes every record the primary changed since the mirror's push cursor, then moves the cursor
-   * just past the newest record sent (later writes get later updatedAt values).
-   */
+  /** Pushes every record the primary changed after the mirror's push cursor, then moves the cursor past them. */
   private async push(m: MirrorRecord): Promise<number> {
-    const all = await this.o.store.listDevicesChangedSince(m.pushCursor, Number.MAX_SAFE_INTEGER);
-    for (let i = 0; i < all.length; i += PAGE) {
-      const records = all.slice(i, i + PAGE).map(toSync);
+    const { devices, next } = await this.o.store.listDeviceChanges(m.pushCursor, Number.MAX_SAFE_INTEGER);
+    for (let i = 0; i < devices.length; i += PAGE) {
+      const records = devices.slice(i, i + PAGE).map(toDeviceSync);
       await peerJson(`${m.url}/v1/mirror/devices`, { method: 'POST', token: this.o.token, body: { records } });
     }
-    if (all.length) await this.o.store.updateMirror(m.url, { pushCursor: new Date(all[all.length - 1]!.updatedAt.getTime() + 1) });
-    return all.length;
+    if (next !== m.pushCursor) await this.o.store.updateMirror(m.url, { pushCursor: next });
+    return devices.length;
   }
 }

@@ -1,4 +1,4 @@
-import { compareVersions } from './version.js';
+import { compareVersions } from '../protocol/version.js';
 
 /**
  * The fields of a device record that consolidation merges. Times are milliseconds since the epoch.

@@ -1,6 +1,7 @@
 import type { Store } from '../../store/store.js';
-import { toScheduleSync } from './schedule-sync.js';
 import type { MirrorCatalog } from '../../protocol/wire.js';
+import { toCatalogProduct } from '../views/product-view.js';
+import { toScheduleSync } from '../views/schedule-view.js';
 
 /** What a mirror must hold to serve devices: every product's metadata versions, releases, moved notice, schedules. */
 export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
@@ -11,18 +12,11 @@ export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
       store.getMetadata(p.name, 'snapshot'), store.getMetadata(p.name, 'timestamp'), store.getMetadata(p.name, 'deltas'),
       store.listReleases(p.name), store.getMoved(p.name),
     ]);
-    products.push({
-      name: p.name,
-      createdAt: p.createdAt.toISOString(),
-      metadata: {
-        root: root?.version ?? 0, targets: targets?.version ?? 0, snapshot: snapshot?.version ?? 0, timestamp: timestamp?.version ?? 0,
-        deltas: deltas?.version ?? 0,
-      },
-      releases: releases.map((r) => ({
-        channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, treeHash: r.treeHash, createdAt: r.createdAt.toISOString(),
-      })),
-      moved: moved ? { url: moved.url, target: moved.target, sha256: moved.sha256, setAt: moved.setAt.toISOString() } : null,
-    });
+    const versions = {
+      root: root?.version ?? 0, targets: targets?.version ?? 0, snapshot: snapshot?.version ?? 0, timestamp: timestamp?.version ?? 0,
+      deltas: deltas?.version ?? 0,
+    };
+    products.push(toCatalogProduct(p, versions, releases, moved));
   }
   const schedules = (await store.listSchedules()).map(toScheduleSync);
   return { products, schedules };

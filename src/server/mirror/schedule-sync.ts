@@ -1,4 +1,4 @@
-import type { ScheduleRecord, Store } from '../../store/store.js';
+import type { Store } from '../../store/store.js';
 import type { ScheduleSync } from '../../protocol/wire.js';
 
 /**
@@ -15,8 +15,4 @@ export async function applySchedules(store: Store, list: ScheduleSync[]): Promis
     changed = true;
   }
   return changed;
-}
-
-export function toScheduleSync(s: ScheduleRecord): ScheduleSync {
-  return { product: s.product, channel: s.channel, at: s.at.toISOString(), spreadSeconds: s.spreadSeconds, setAt: s.setAt.toISOString() };
 }

@@ -4,10 +4,15 @@ import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
-import { toView } from './devices.js';
 
-export function toSync(d: DeviceRecord): DeviceSync {
-  return { ...toView(d), updatedAt: d.updatedAt.toISOString() };
+/**
+ * GET /v1/mirror/devices: one page of the sender's device changes. `next` is the sender's
+ * ChangeCursor, opaque to the receiver, which sends it back as `after` for the next page.
+ * (A wire type; it joins src/protocol/wire.ts when that file is next open for changes.)
+ */
+export interface DeviceSyncPage {
+  records: DeviceSync[];
+  next: string | null;
 }
 
 function time(v: unknown, field: string, i: number): Date {

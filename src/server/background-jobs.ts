@@ -1,0 +1,51 @@
+import type { Log, Services } from './services/index.js';
+
+export interface JobOptions {
+  /** How often a primary consolidates its mirrors (default 60 s). */
+  reconcileIntervalMs?: number;
+  /** How often a mirror replicates from its primary (default 30 s). */
+  syncIntervalMs?: number;
+  log: Log;
+}
+
+export interface BackgroundJobs {
+  /** Stops the timers (a run in progress finishes on its own). */
+  stop(): void;
+}
+
+/**
+ * The server's work that no request starts: re-signing timestamps before they expire and logging
+ * alarms (every minute, even when nobody asks); on a mirror, replication from the primary; on a
+ * primary with a mirror token, consolidation of its mirrors.
+ */
+export function startBackgroundJobs(services: Services, o: JobOptions): BackgroundJobs {
+  const resign = setInterval(() => {
+    for (const p of services.products.list()) services.tuf.refresh(p).catch((err) => o.log.error({ err }, 'timestamp re-signing failed'));
+    services.status.alarms();
+  }, 60_000);
+  resign.unref();
+  const timers = [resign];
+  // Mirror: replicate now (without waiting: a mirror serves what it has while the primary is
+  // away) and then periodically. Primary: consolidate the mirrors periodically.
+  const { replicator, consolidation } = services;
+  if (replicator) {
+    timers.push(every(o.syncIntervalMs ?? 30_000, () => replicator.sync(), (err) => o.log.warn({ err: (err as Error).message }, 'replication from the primary failed; serving what this mirror has')));
+  } else if (consolidation) {
+    timers.push(every(o.reconcileIntervalMs ?? 60_000, () => consolidation.reconcile(), (err) => o.log.error({ err }, 'consolidation failed'), false));
+  }
+  return { stop: () => { for (const t of timers) clearInterval(t); } };
+}
+
+/** Runs `job` every `ms` (and once now when `now`), never two at a time; errors go to `onError`. */
+function every(ms: number, job: () => Promise<unknown>, onError: (err: unknown) => void, now = true): NodeJS.Timeout {
+  let busy = false;
+  const run = () => {
+    if (busy) return;
+    busy = true;
+    job().catch(onError).finally(() => { busy = false; });
+  };
+  if (now) run();
+  const t = setInterval(run, ms);
+  t.unref();
+  return t;
+}

@@ -1,0 +1,27 @@
+import type { DeltaRecord, ReleaseRecord } from '../../store/store.js';
+import type { MirrorCatalog, ReleaseOffer } from '../../protocol/wire.js';
+import { toDeltaOffer } from './delta-view.js';
+
+/** A release in the admin product listing. */
+export function toReleaseView(r: ReleaseRecord) {
+  return { channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, createdAt: r.createdAt.toISOString() };
+}
+
+/** The answer to a publish. */
+export function toPublishedView(r: ReleaseRecord) {
+  return { product: r.product, channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length };
+}
+
+/** A release in the mirror catalog: all a mirror needs to store it. */
+export function toCatalogRelease(r: ReleaseRecord): MirrorCatalog['products'][number]['releases'][number] {
+  return { channel: r.channel, version: r.version, target: r.target, sha256: r.sha256, length: r.length, treeHash: r.treeHash, createdAt: r.createdAt.toISOString() };
+}
+
+/** The update offered in a check answer, with the delta from the device's version when there is one. */
+export function toReleaseOffer(r: ReleaseRecord, delta: DeltaRecord | undefined): ReleaseOffer {
+  return {
+    version: r.version, target: r.target, length: r.length, sha256: r.sha256,
+    kind: delta ? 'delta' : 'full',
+    delta: delta ? toDeltaOffer(delta) : null,
+  };
+}

@@ -1,0 +1,502 @@
+// The Store contract, backend-neutral: storeContract() runs every case against one implementation,
+// given a factory of empty databases (test/store-contract.test.ts lists the implementations;
+// SQLite-only cases are in test/sqlite-store.test.ts).
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type {
+  DeviceRecord, MetadataRecord, MetadataRole, ReleaseRecord, ReportRecord, Sighting, Store,
+} from '../../src/store/store.js';
+import { InvalidCursorError, StoreConflictError } from '../../src/store/errors.js';
+
+/** One empty database; open() may be called again after close() and must see the same data. */
+export interface StoreHarness {
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export const t0 = Date.UTC(2025, 0, 1);
+export const at = (minutes: number): Date => new Date(t0 + minutes * 60_000);
+
+function meta(product: string, role: MetadataRole, version: number): MetadataRecord {
+  return { product, role, version, json: JSON.stringify({ role, version }), expiresAt: at(1000 + version) };
+}
+
+function release(version: string, channel = 'stable', product = 'app'): ReleaseRecord {
+  return {
+    product, channel, version, target: `app-${version}.tar.gz`, sha256: 'a'.repeat(64), length: 1234,
+    treeHash: 'b'.repeat(64), createdAt: at(5),
+  };
+}
+
+function report(event: ReportRecord['event'], version: string | null, minute: number, deviceId = 'dev-1'): ReportRecord {
+  return {
+    deviceId, product: 'app', channel: 'stable', event, version, previousVersion: '1.0.0',
+    detail: event === 'failed' ? 'disk full' : null, at: at(minute), source: 'https://primary.example',
+  };
+}
+
+/** A device as it is merged between servers; updatedAt is ignored by mergeDevices. */
+function device(deviceId: string, fields: Partial<DeviceRecord> = {}): DeviceRecord {
+  return {
+    deviceId, product: 'app', channel: 'stable', version: null, firstSeenAt: at(1), lastSeenAt: at(1), lastReportAt: null,
+    source: 'https://m1.example', updatedAt: new Date(0), ...fields,
+  };
+}
+
+export const sighting = (deviceId: string, minute: number, fields: Partial<Sighting> = {}): Sighting => ({
+  deviceId, product: 'app', channel: 'stable', seenAt: at(minute), source: 'https://a.example', ...fields,
+});
+
+/** The record without its change time, for comparisons of content. */
+const content = (d: DeviceRecord | undefined): Omit<DeviceRecord, 'updatedAt'> | undefined => {
+  if (!d) return d;
+  const { updatedAt: _, ...rest } = d;
+  return rest;
+};
+
+export function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
+  describe(`Store contract: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    const opened: Store[] = [];
+    const reopen = async (): Promise<Store> => {
+      const s = await harness.open();
+      opened.push(s);
+      await s.migrate();
+      return s;
+    };
+
+    beforeEach(async () => {
+      harness = await makeHarness();
+      store = await reopen();
+    });
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+      await harness.cleanup();
+    });
+
+    it('migrate is safe to run again on every start', async () => {
+      await store.migrate();
+      await store.setSetting('k', 'v');
+      await store.migrate();
+      assert.equal(await store.getSetting('k'), 'v');
+    });
+
+    it('settings: unknown is undefined, set replaces', async () => {
+      assert.equal(await store.getSetting('x'), undefined);
+      await store.setSetting('x', '1');
+      await store.setSetting('x', '2');
+      assert.equal(await store.getSetting('x'), '2');
+    });
+
+    it('createProduct stores the product and its metadata; products are listed by name', async () => {
+      await store.createProduct({ name: 'zeta', createdAt: at(1) }, [meta('zeta', 'root', 1)]);
+      await store.createProduct({ name: 'app', createdAt: at(2) }, [meta('app', 'root', 1), meta('app', 'targets', 1)]);
+      assert.deepEqual(await store.getProduct('app'), { name: 'app', createdAt: at(2) });
+      assert.equal(await store.getProduct('nope'), undefined);
+      assert.deepEqual((await store.listProducts()).map((p) => p.name), ['app', 'zeta']);
+      assert.deepEqual(await store.getMetadata('app', 'targets'), meta('app', 'targets', 1));
+    });
+
+    it('createProduct of an existing name conflicts and writes nothing', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1)]);
+      await assert.rejects(
+        store.createProduct({ name: 'app', createdAt: at(9) }, [meta('app', 'root', 2)]),
+        (err: unknown) => err instanceof StoreConflictError && err.what === 'product',
+      );
+      assert.deepEqual(await store.getProduct('app'), { name: 'app', createdAt: at(1) });
+      assert.equal(await store.getMetadata('app', 'root', 2), undefined);
+    });
+
+    it('createProduct with a duplicate metadata version conflicts and leaves no product', async () => {
+      await assert.rejects(
+        store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1), meta('app', 'root', 1)]),
+        (err: unknown) => err instanceof StoreConflictError && err.what === 'metadata',
+      );
+      assert.equal(await store.getProduct('app'), undefined);
+    });
+
+    it('getMetadata returns the highest version by default, or the one asked for', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'timestamp', 1)]);
+      // Inserted out of order: "latest" must mean the highest number, not the last written.
+      await store.putMetadata([meta('app', 'timestamp', 10), meta('app', 'timestamp', 2)]);
+      assert.equal((await store.getMetadata('app', 'timestamp'))?.version, 10);
+      assert.deepEqual(await store.getMetadata('app', 'timestamp', 2), meta('app', 'timestamp', 2));
+      assert.equal(await store.getMetadata('app', 'timestamp', 3), undefined);
+      assert.equal(await store.getMetadata('app', 'snapshot'), undefined);
+    });
+
+    it('putMetadata with one existing version conflicts and writes none of the batch', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'timestamp', 1)]);
+      await assert.rejects(
+        store.putMetadata([meta('app', 'timestamp', 2), meta('app', 'timestamp', 1)]),
+        (err: unknown) => err instanceof StoreConflictError && err.what === 'metadata',
+      );
+      assert.equal((await store.getMetadata('app', 'timestamp'))?.version, 1);
+    });
+
+    it('commitRelease stores release and metadata; listReleases keeps publication order', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, []);
+      // Published out of semver order (a hotfix of an old line): the list follows publication.
+      await store.commitRelease(release('2.0.0'), [meta('app', 'targets', 2)]);
+      await store.commitRelease(release('1.5.1'), [meta('app', 'targets', 3)]);
+      await store.commitRelease(release('2.0.0', 'beta'), [meta('app', 'targets', 4)]);
+      assert.deepEqual(await store.getRelease('app', 'stable', '2.0.0'), release('2.0.0'));
+      assert.equal(await store.getRelease('app', 'stable', '9.9.9'), undefined);
+      assert.deepEqual((await store.listReleases('app')).map((r) => `${r.channel}/${r.version}`),
+        ['stable/2.0.0', 'stable/1.5.1', 'beta/2.0.0']);
+      assert.deepEqual((await store.listReleases('app', 'stable')).map((r) => r.version), ['2.0.0', '1.5.1']);
+      assert.equal((await store.getMetadata('app', 'targets'))?.version, 4);
+    });
+
+    it('commitRelease of an existing version conflicts and writes nothing', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, []);
+      await store.commitRelease(release('1.0.0'), [meta('app', 'targets', 2)]);
+      await assert.rejects(
+        store.commitRelease({ ...release('1.0.0'), length: 99 }, [meta('app', 'targets', 3)]),
+        (err: unknown) => err instanceof StoreConflictError && err.what === 'release',
+      );
+      assert.equal(await store.getMetadata('app', 'targets', 3), undefined);
+      assert.equal((await store.getRelease('app', 'stable', '1.0.0'))?.length, 1234);
+    });
+
+    it('commitRelease whose metadata version exists conflicts and adds no release', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'targets', 1)]);
+      await assert.rejects(
+        store.commitRelease(release('1.0.0'), [meta('app', 'snapshot', 1), meta('app', 'targets', 1)]),
+        (err: unknown) => err instanceof StoreConflictError && err.what === 'metadata',
+      );
+      assert.deepEqual(await store.listReleases('app'), []);
+      assert.equal(await store.getMetadata('app', 'snapshot'), undefined);
+    });
+
+    it('setMoved replaces the notice and adds its metadata', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, []);
+      assert.equal(await store.getMoved('app'), undefined);
+      const first = { product: 'app', url: 'https://a.example', target: 'moved-1.json', sha256: 'c'.repeat(64), setAt: at(2) };
+      const second = { ...first, url: 'https://b.example', target: 'moved-2.json', setAt: at(3) };
+      await store.setMoved(first, [meta('app', 'targets', 1)]);
+      await store.setMoved(second, [meta('app', 'targets', 2)]);
+      assert.deepEqual(await store.getMoved('app'), second);
+      assert.equal((await store.getMetadata('app', 'targets'))?.version, 2);
+      await assert.rejects(store.setMoved({ ...second, url: 'https://c.example' }, [meta('app', 'targets', 2)]), StoreConflictError);
+      assert.deepEqual(await store.getMoved('app'), second, 'a conflicting setMoved must not replace the notice');
+    });
+
+    it('schedules: set replaces per (product, channel); list covers all', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, []);
+      const s = { product: 'app', channel: 'stable', at: at(60), spreadSeconds: 3600, setAt: at(2) };
+      await store.setSchedule(s);
+      await store.setSchedule({ ...s, spreadSeconds: 60, setAt: at(3) });
+      await store.setSchedule({ ...s, channel: 'beta' });
+      assert.deepEqual(await store.getSchedule('app', 'stable'), { ...s, spreadSeconds: 60, setAt: at(3) });
+      assert.equal(await store.getSchedule('app', 'nightly'), undefined);
+      assert.deepEqual((await store.listSchedules()).map((x) => x.channel).sort(), ['beta', 'stable']);
+    });
+
+    it('recordSightings adds unknown devices and keeps the newest lastSeenAt', async () => {
+      const sighting = { deviceId: 'dev-1', product: 'app', channel: 'stable', seenAt: at(10), source: 'https://a.example' };
+      await store.recordSightings([sighting]);
+      assert.deepEqual(content(await store.getDevice('dev-1', 'app')), {
+        deviceId: 'dev-1', product: 'app', channel: 'stable', version: null, firstSeenAt: at(10), lastSeenAt: at(10),
+        lastReportAt: null, source: 'https://a.example',
+      });
+      // A late batch from another process carries an older sighting: it must not move time back.
+      await store.recordSightings([{ ...sighting, seenAt: at(5), source: 'https://old.example' }]);
+      let d = await store.getDevice('dev-1', 'app');
+      assert.deepEqual([d?.lastSeenAt, d?.firstSeenAt], [at(10), at(10)]);
+      assert.equal(d?.source, 'https://a.example');
+      await store.recordSightings([
+        { ...sighting, seenAt: at(20), channel: 'beta', source: 'https://mirror.example' },
+        { ...sighting, seenAt: at(15) },
+      ]);
+      d = await store.getDevice('dev-1', 'app');
+      assert.deepEqual([d?.lastSeenAt, d?.channel, d?.source], [at(20), 'beta', 'https://mirror.example']);
+      assert.equal(await store.getDevice('dev-1', 'other'), undefined, 'devices are per (id, product)');
+    });
+
+    it('recordSightings writes a batch of 10,000 in one call', async () => {
+      const batch = Array.from({ length: 10_000 }, (_, i) => ({
+        deviceId: `dev-${i}`, product: 'app', channel: 'stable', seenAt: at(1), source: 'https://a.example',
+      }));
+      await store.recordSightings(batch);
+      assert.equal(await store.countDevices({ product: 'app' }), 10_000);
+      assert.equal((await store.getDevice('dev-9999', 'app'))?.lastSeenAt.getTime(), at(1).getTime());
+    });
+
+    it('recordReport: applied and rolled-back set the version, failed does not', async () => {
+      await store.recordSightings([{ deviceId: 'dev-1', product: 'app', channel: 'stable', seenAt: at(1), source: 'https://a.example' }]);
+      let d = await store.recordReport(report('applied', '2.0.0', 10));
+      assert.deepEqual(content(d), {
+        deviceId: 'dev-1', product: 'app', channel: 'stable', version: '2.0.0', firstSeenAt: at(1), lastSeenAt: at(10),
+        lastReportAt: at(10), source: 'https://primary.example',
+      });
+      d = await store.recordReport(report('failed', '3.0.0', 20));
+      assert.deepEqual([d.version, d.lastReportAt], ['2.0.0', at(20)]);
+      d = await store.recordReport(report('rolled-back', '1.0.0', 30));
+      assert.equal(d.version, '1.0.0');
+      assert.deepEqual(await store.getDevice('dev-1', 'app'), d);
+      const history = await store.listReports('dev-1', 'app');
+      assert.deepEqual(history.map((r) => r.event), ['applied', 'failed', 'rolled-back']);
+      assert.deepEqual(history[1], report('failed', '3.0.0', 20));
+    });
+
+    it('recordReport from an unknown device adds it', async () => {
+      const d = await store.recordReport(report('failed', '2.0.0', 7, 'new-dev'));
+      assert.deepEqual([d.version, d.firstSeenAt, d.lastSeenAt], [null, at(7), at(7)]);
+      assert.equal((await store.listReports('new-dev', 'app')).length, 1);
+      assert.deepEqual(await store.listReports('new-dev', 'other'), []);
+    });
+
+    it('listDevices, countDevices and countVersions filter by product', async () => {
+      const seen = (deviceId: string, product: string) => ({ deviceId, product, channel: 'stable', seenAt: at(1), source: 's' });
+      await store.recordSightings([seen('a', 'app'), seen('b', 'app'), seen('c', 'app'), seen('d', 'app'), seen('e', 'tool')]);
+      await store.recordReport(report('applied', '1.0.0', 2, 'a'));
+      await store.recordReport(report('applied', '1.0.0', 2, 'b'));
+      await store.recordReport(report('applied', '2.0.0', 2, 'c'));
+      assert.deepEqual(await store.countVersions({ product: 'app' }), { '1.0.0': 2, '2.0.0': 1, none: 1 });
+      assert.deepEqual(await store.countVersions(), { '1.0.0': 2, '2.0.0': 1, none: 2 });
+      assert.equal(await store.countDevices(), 5);
+      assert.equal(await store.countDevices({ product: 'tool' }), 1);
+      assert.deepEqual((await store.listDevices({ product: 'app' })).map((d) => d.deviceId).sort(), ['a', 'b', 'c', 'd']);
+      assert.equal((await store.listDevices()).length, 5);
+    });
+
+    it('updatedAt: every write that changes a device moves it forward, a no-op write keeps it', async () => {
+      const before = Date.now();
+      await store.recordSightings([sighting('dev-1', 10)]);
+      const u1 = (await store.getDevice('dev-1', 'app'))!.updatedAt.getTime();
+      assert.ok(u1 >= before && u1 <= Date.now() + 1_000, 'a write is stamped with the time of the write');
+      await store.recordSightings([sighting('dev-1', 11)]);
+      const u2 = (await store.getDevice('dev-1', 'app'))!.updatedAt.getTime();
+      assert.ok(u2 > u1, 'a newer sighting');
+      // An older sighting, or the same one again, changes nothing and must not be resent to mirrors.
+      await store.recordSightings([sighting('dev-1', 5, { source: 'https://old.example' }), sighting('dev-1', 11)]);
+      assert.equal((await store.getDevice('dev-1', 'app'))!.updatedAt.getTime(), u2);
+      // Same time, other source: a change.
+      await store.recordSightings([sighting('dev-1', 11, { source: 'https://m1.example' })]);
+      const u3 = (await store.getDevice('dev-1', 'app'))!.updatedAt.getTime();
+      assert.ok(u3 > u2, 'a sighting that changes the source');
+      const r1 = await store.recordReport(report('applied', '2.0.0', 20));
+      assert.ok(r1.updatedAt.getTime() > u3, 'an applied report');
+      const r2 = await store.recordReport(report('failed', '3.0.0', 21));
+      assert.ok(r2.updatedAt.getTime() > r1.updatedAt.getTime(), 'a failed report');
+      const [m1] = await store.mergeDevices([device('dev-1', { lastSeenAt: at(30), source: 'https://m2.example' })]);
+      assert.ok(m1!.updatedAt.getTime() > r2.updatedAt.getTime(), 'a merge that changes the record');
+      assert.deepEqual(await store.getDevice('dev-1', 'app'), m1);
+      assert.deepEqual(await store.mergeDevices([device('dev-1', { lastSeenAt: at(29) })]), []);
+      assert.deepEqual((await store.getDevice('dev-1', 'app'))!.updatedAt, m1!.updatedAt, 'a merge that changes nothing');
+      // The untouched device keeps its time through all of it.
+      await store.recordSightings([sighting('dev-2', 1)]);
+      const other = (await store.getDevice('dev-2', 'app'))!.updatedAt;
+      await store.recordReport(report('applied', '2.0.0', 40));
+      assert.deepEqual((await store.getDevice('dev-2', 'app'))!.updatedAt, other);
+    });
+
+    it('listDeviceChanges: in change order, after the cursor, at most limit', async () => {
+      await store.recordSightings([sighting('c', 1), sighting('a', 1, { product: 'tool' }), sighting('a', 1)]);
+      await store.recordReport(report('applied', '1.0.0', 2, 'b'));
+      await store.recordSightings([sighting('c', 3)]);
+      const { devices: all, next: end } = await store.listDeviceChanges(null, 100);
+      // c changed again last: it moved to the end of the feed.
+      assert.deepEqual(all.map((d) => `${d.deviceId}/${d.product}`).slice(2), ['b/app', 'c/app']);
+      assert.deepEqual(all.map((d) => `${d.deviceId}/${d.product}`).slice(0, 2).sort(), ['a/app', 'a/tool']);
+      for (let i = 1; i < all.length; i++) assert.ok(all[i]!.updatedAt >= all[i - 1]!.updatedAt);
+      assert.deepEqual(all, await Promise.all(all.map((d) => store.getDevice(d.deviceId, d.product))), 'records as stored');
+      const first = await store.listDeviceChanges(null, 2);
+      assert.deepEqual(first.devices.map((d) => d.deviceId), ['a', 'a']);
+      assert.deepEqual((await store.listDeviceChanges(first.next, 100)).devices.map((d) => d.deviceId), ['b', 'c'], 'the next page starts after the last record');
+      const three = await store.listDeviceChanges(null, 3);
+      assert.deepEqual((await store.listDeviceChanges(three.next, 100)).devices.map((d) => d.deviceId), ['c']);
+      assert.deepEqual(await store.listDeviceChanges(end, 100), { devices: [], next: end }, 'an empty page keeps the cursor');
+      assert.deepEqual((await store.listDeviceChanges(null, 0)).devices, []);
+    });
+
+    it('listDeviceChanges: a write that changes nothing does not reappear; one that changes does', async () => {
+      await store.recordSightings([sighting('dev-1', 10), sighting('dev-2', 10)]);
+      const { next } = await store.listDeviceChanges(null, 10);
+      await store.recordSightings([sighting('dev-1', 5, { source: 'https://old.example' }), sighting('dev-2', 10)]);
+      assert.deepEqual(await store.mergeDevices([device('dev-1', { firstSeenAt: at(10), lastSeenAt: at(9) })]), []);
+      assert.deepEqual((await store.listDeviceChanges(next, 10)).devices, []);
+      await store.recordSightings([sighting('dev-2', 11)]);
+      assert.deepEqual((await store.listDeviceChanges(next, 10)).devices.map((d) => d.deviceId), ['dev-2']);
+    });
+
+    it('listDeviceChanges refuses a cursor this store did not make', async () => {
+      for (const bad of ['not-a-cursor', '', '1.5', `${'9'.repeat(40)}`]) {
+        await assert.rejects(store.listDeviceChanges(bad, 10), InvalidCursorError, JSON.stringify(bad));
+      }
+    });
+
+    it('listDeviceChanges pages through more changes of one write than one page holds', async () => {
+      const ids = Array.from({ length: 25 }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
+      await store.mergeDevices(ids.map((id) => device(id)));
+      const pages: string[] = [];
+      let page = await store.listDeviceChanges(null, 10);
+      while (page.devices.length > 0) {
+        pages.push(...page.devices.map((d) => d.deviceId));
+        page = await store.listDeviceChanges(page.next, 10);
+        // A change made between two pages comes after the pages already read.
+        if (pages.length === 10) await store.recordSightings([sighting('dev-00', 50)]);
+      }
+      assert.deepEqual(pages.slice(0, 25).sort(), ids);
+      assert.deepEqual(pages.slice(25), ['dev-00']);
+    });
+
+    it('mergeDevices adds unknown devices and merges known ones by the rule', async () => {
+      await store.recordReport({ ...report('applied', '2.0.0', 10), source: 'https://primary.example' });
+      await store.recordSightings([sighting('dev-1', 20, { source: 'https://primary.example' })]);
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-2'));
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-3'));
+      const before = Date.now();
+      const changed = await store.mergeDevices([
+        // Lower version with a later report: the version stays (it never goes backwards), but the
+        // later sighting brings lastSeen, channel and source, and the earlier first sighting.
+        device('dev-1', { version: '1.9.0', lastReportAt: at(30), firstSeenAt: at(0), lastSeenAt: at(25), channel: 'beta' }),
+        // Higher version, even though its report is older.
+        device('dev-2', { version: '1.1.0', lastReportAt: at(5), lastSeenAt: at(5) }),
+        // Equal version, later report; a pre-release of a higher version beats the release below it.
+        device('dev-3', { version: '1.0.0', lastReportAt: at(12), lastSeenAt: at(12) }),
+        device('dev-4', { version: '2.0.0-rc.1', lastReportAt: at(3), firstSeenAt: at(2), lastSeenAt: at(3), product: 'tool' }),
+      ]);
+      assert.deepEqual(changed.map((d) => `${d.deviceId}/${d.product}`).sort(), ['dev-1/app', 'dev-2/app', 'dev-3/app', 'dev-4/tool']);
+      for (const d of changed) {
+        assert.ok(d.updatedAt.getTime() >= before, 'updatedAt is the write time, not the incoming one');
+        assert.deepEqual(await store.getDevice(d.deviceId, d.product), d, 'returned as stored');
+      }
+      assert.deepEqual(content(await store.getDevice('dev-1', 'app')), {
+        deviceId: 'dev-1', product: 'app', channel: 'beta', version: '2.0.0', firstSeenAt: at(0), lastSeenAt: at(25),
+        lastReportAt: at(10), source: 'https://m1.example',
+      });
+      const d2 = await store.getDevice('dev-2', 'app');
+      assert.deepEqual([d2?.version, d2?.lastReportAt, d2?.lastSeenAt, d2?.source], ['1.1.0', at(5), at(10), 'https://primary.example']);
+      const d3 = await store.getDevice('dev-3', 'app');
+      assert.deepEqual([d3?.version, d3?.lastReportAt, d3?.source], ['1.0.0', at(12), 'https://m1.example']);
+      assert.deepEqual(content(await store.getDevice('dev-4', 'tool')), content(device('dev-4', {
+        version: '2.0.0-rc.1', lastReportAt: at(3), firstSeenAt: at(2), lastSeenAt: at(3), product: 'tool',
+      })));
+      assert.equal(await store.getDevice('dev-4', 'app'), undefined);
+      // Merging what is already there, or anything older, changes nothing and writes nothing.
+      const snapshot = await store.listDevices();
+      assert.deepEqual(await store.mergeDevices(snapshot), []);
+      assert.deepEqual(await store.mergeDevices([
+        device('dev-1', { version: '0.1.0', lastReportAt: at(99), lastSeenAt: at(1), firstSeenAt: at(1) }),
+        device('dev-2', { version: null, lastSeenAt: at(2) }),
+      ]), []);
+      assert.deepEqual(await store.listDevices(), snapshot, 'no row rewritten, no updatedAt moved');
+      // No report history is invented by a merge.
+      assert.deepEqual(await store.listReports('dev-4', 'tool'), []);
+    });
+
+    it('mergeDevices reports a device given twice in one batch once, as finally stored', async () => {
+      const changed = await store.mergeDevices([
+        device('dev-1', { version: '1.0.0', lastReportAt: at(1) }),
+        device('dev-1', { version: '2.0.0', lastReportAt: at(2) }),
+        device('dev-1', { version: '1.5.0', lastReportAt: at(3) }),
+      ]);
+      assert.equal(changed.length, 1);
+      assert.equal(changed[0]!.version, '2.0.0');
+      assert.deepEqual(await store.getDevice('dev-1', 'app'), changed[0]);
+    });
+
+    it('mergeDevices fromUpstream: a row that becomes the incoming record keeps its change time, so it is not pulled back', async () => {
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-1'));
+      const mine = (await store.getDevice('dev-1', 'app'))!;
+      const { next: afterMine } = await store.listDeviceChanges(null, 10);
+      // The primary's newer record wins outright: the mirror stores it without a new change time.
+      const [won] = await store.mergeDevices([device('dev-1', { version: '2.0.0', lastReportAt: at(20), lastSeenAt: at(20) })], { fromUpstream: true });
+      assert.equal(won!.version, '2.0.0');
+      assert.equal(won!.updatedAt.getTime(), mine.updatedAt.getTime());
+      const [fresh] = await store.mergeDevices([device('dev-new', { version: '1.0.0', lastReportAt: at(5) })], { fromUpstream: true });
+      assert.equal(fresh!.updatedAt.getTime(), 0, 'a device first learnt from upstream is not a local change');
+      assert.deepEqual((await store.listDeviceChanges(afterMine, 10)).devices.map((d) => d.deviceId), []);
+      // A merge the mirror's own data changes (a later sighting here) is a local change: stamped now.
+      await store.recordSightings([sighting('dev-1', 50)]);
+      const [mixed] = await store.mergeDevices([device('dev-1', { version: '3.0.0', lastReportAt: at(30), lastSeenAt: at(30) })], { fromUpstream: true });
+      assert.ok(mixed!.updatedAt.getTime() > mine.updatedAt.getTime());
+      assert.equal(mixed!.lastSeenAt.getTime(), at(50).getTime());
+      assert.deepEqual((await store.listDeviceChanges(afterMine, 10)).devices.map((d) => d.deviceId), ['dev-1']);
+    });
+
+    // Speed is measured in bench/reconcile.ts, not asserted here.
+    it('mergeDevices takes 10,000 records in one call', async () => {
+      const batch = Array.from({ length: 10_000 }, (_, i) => device(`dev-${i}`, { version: '1.0.0', lastReportAt: at(1) }));
+      assert.equal((await store.mergeDevices(batch)).length, 10_000);
+      assert.deepEqual(await store.mergeDevices(batch), []);
+      const newer = batch.map((d) => ({ ...d, version: '1.1.0', lastReportAt: at(2) }));
+      assert.equal((await store.mergeDevices(newer)).length, 10_000);
+      assert.equal(await store.countDevices(), 10_000);
+      assert.deepEqual(await store.countVersions(), { '1.1.0': 10_000 });
+    });
+
+    it('mergeDevices of a batch with an invalid version writes nothing', async () => {
+      await store.recordReport(report('applied', '1.0.0', 1));
+      await assert.rejects(store.mergeDevices([
+        device('dev-2', { version: '1.0.0' }),
+        device('dev-1', { version: 'not-a-version', lastReportAt: at(2) }),
+      ]));
+      assert.equal(await store.getDevice('dev-2', 'app'), undefined, 'the whole batch is one transaction');
+    });
+
+    it('mirrors: upsert adds or refreshes announcedAt, update records a sync, list is by url', async () => {
+      assert.deepEqual(await store.listMirrors(), []);
+      await store.upsertMirror('https://m2.example', at(1));
+      await store.upsertMirror('https://m1.example', at(2));
+      const fresh = { cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null };
+      assert.deepEqual(await store.listMirrors(), [
+        { url: 'https://m1.example', announcedAt: at(2), ...fresh },
+        { url: 'https://m2.example', announcedAt: at(1), ...fresh },
+      ]);
+      await store.updateMirror('https://m1.example', { cursor: 'mirror-cursor-3', pushCursor: '4', lastSyncAt: at(4), lastAttemptAt: at(4), pulled: 12, pushed: 7 });
+      await store.updateMirror('https://m1.example', { lastAttemptAt: at(5), error: 'connect ECONNREFUSED' });
+      await store.updateMirror('https://m1.example', {});
+      await store.updateMirror('https://unknown.example', { pulled: 1 });
+      // Announcing again keeps the sync state.
+      await store.upsertMirror('https://m1.example', at(6));
+      const m1 = { url: 'https://m1.example', announcedAt: at(6), cursor: 'mirror-cursor-3', pushCursor: '4', lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED' };
+      assert.deepEqual(await store.listMirrors(), [m1, { url: 'https://m2.example', announcedAt: at(1), ...fresh }]);
+      await store.updateMirror('https://m1.example', { error: null, cursor: null });
+      assert.deepEqual((await store.listMirrors())[0], { ...m1, error: null, cursor: null });
+    });
+
+    it('mirrors: a new store id resets both cursors (the mirror lost its store); the same or none keeps them', async () => {
+      await store.upsertMirror('https://m1.example', at(1), 'a'.repeat(32));
+      await store.updateMirror('https://m1.example', { cursor: 'c2', pushCursor: '3', pulled: 5 });
+      await store.upsertMirror('https://m1.example', at(4), 'a'.repeat(32));
+      await store.upsertMirror('https://m1.example', at(5));
+      let [m] = await store.listMirrors();
+      assert.deepEqual([m!.cursor, m!.pushCursor, m!.announcedAt], ['c2', '3', at(5)]);
+      await store.upsertMirror('https://m1.example', at(6), 'b'.repeat(32));
+      [m] = await store.listMirrors();
+      assert.deepEqual([m!.cursor, m!.pushCursor, m!.pulled, m!.announcedAt], [null, null, 5, at(6)]);
+    });
+
+    it('change times and mirrors survive close and reopen', async () => {
+      await store.recordSightings([sighting('dev-1', 1)]);
+      const [merged] = await store.mergeDevices([device('dev-2', { version: '1.0.0', lastReportAt: at(2) })]);
+      await store.upsertMirror('https://m1.example', at(1));
+      const devices = await store.listDeviceChanges(null, 10);
+      await store.updateMirror('https://m1.example', { cursor: 'from-the-mirror', pushCursor: devices.next, pulled: 1 });
+      const mirrors = await store.listMirrors();
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual(await again.listDeviceChanges(null, 10), devices);
+      assert.deepEqual(await again.listMirrors(), mirrors);
+      // The write clock goes on after the newest stored change.
+      await again.recordSightings([sighting('dev-1', 2)]);
+      assert.ok((await again.getDevice('dev-1', 'app'))!.updatedAt > merged!.updatedAt);
+      assert.deepEqual((await again.listDeviceChanges(devices.next, 10)).devices.map((d) => d.deviceId), ['dev-1'], 'and so does the change feed');
+    });
+
+    it('data survives close and reopen', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1)]);
+      await store.commitRelease(release('1.0.0'), []);
+      await store.recordReport(report('applied', '1.0.0', 2));
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual(await again.getProduct('app'), { name: 'app', createdAt: at(1) });
+      assert.deepEqual(await again.getRelease('app', 'stable', '1.0.0'), release('1.0.0'));
+      assert.equal((await again.getDevice('dev-1', 'app'))?.version, '1.0.0');
+    });
+  });
+}
