@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { SAVED_STATES, TRANSITIONS, UPDATE_STATES } from '../src/agent/update/machine.ts';
+import { SAVED_STATES, TRANSITIONS, UPDATE_STATES } from '../src/agent/update/machine.js';
 
 const doc = readFileSync(new URL('../docs/architecture.md', import.meta.url), 'utf8');
 

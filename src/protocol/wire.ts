@@ -145,8 +145,17 @@ export interface ScheduleSync {
 
 /** A device record as mirrors and the primary exchange it (GET and POST /v1/mirror/devices). */
 export interface DeviceSync extends DeviceView {
-  /** The sending store's change time (the pull cursor); ignored when merging. */
+  /** When the sending store last changed the record (for display; pages go by `next`); ignored when merging. */
   updatedAt: string;
+}
+
+/**
+ * GET /v1/mirror/devices: one page of the sender's device changes. `next` is the sender's
+ * change cursor, opaque to the receiver, which sends it back as `after` for the next page.
+ */
+export interface DeviceSyncPage {
+  records: DeviceSync[];
+  next: string | null;
 }
 
 /** One mirror in `status --json`. */

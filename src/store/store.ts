@@ -4,8 +4,11 @@
  * that every implementation runs. All times are Date objects (UTC); versions are semver strings.
  */
 
+import type { MetadataRoleName } from '../protocol/urls.js';
+import type { ReportEvent } from '../protocol/wire.js';
+
 /** `deltas`: the delegated role the server signs its computed deltas with. */
-export type MetadataRole = 'root' | 'targets' | 'snapshot' | 'timestamp' | 'deltas';
+export type MetadataRole = MetadataRoleName;
 
 export interface ProductRecord {
   name: string;
@@ -127,7 +130,7 @@ export interface Sighting {
   source: string;
 }
 
-export type ReportKind = 'applied' | 'rolled-back' | 'failed' | 'delta-failed';
+export type ReportKind = ReportEvent;
 
 export interface ReportRecord {
   deviceId: string;

@@ -1,5 +1,6 @@
 import type { MirrorRecord, Store } from '../../store/store.js';
 import type { ReconcileView } from '../../protocol/wire.js';
+import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
 import { fromSync, type DeviceSyncPage } from './device-sync.js';
 import { toDeviceSync } from '../views/device-view.js';
@@ -57,7 +58,7 @@ export class Consolidation {
       if (!r.error) {
         try {
           r.pushed = await this.push(m);
-          await peerJson(`${m.url}/v1/mirror/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
+          await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
         } catch (err) {
           r.error = (err as Error).message;
         }
@@ -82,7 +83,7 @@ export class Consolidation {
     for (;;) {
       const q = new URLSearchParams({ limit: String(PAGE) });
       if (after !== null) q.set('after', after);
-      const page = await peerJson<DeviceSyncPage>(`${m.url}/v1/mirror/devices?${q}`, { token: this.o.token });
+      const page = await peerJson<DeviceSyncPage>(`${m.url}${MIRROR_PREFIX}/devices?${q}`, { token: this.o.token });
       if (!page || !Array.isArray(page.records) || (page.next !== null && typeof page.next !== 'string')) {
         throw new Error(`${m.url} answered a device page that is not { records, next }`);
       }
@@ -101,7 +102,7 @@ export class Consolidation {
     const { devices, next } = await this.o.store.listDeviceChanges(m.pushCursor, Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < devices.length; i += PAGE) {
       const records = devices.slice(i, i + PAGE).map(toDeviceSync);
-      await peerJson(`${m.url}/v1/mirror/devices`, { method: 'POST', token: this.o.token, body: { records } });
+      await peerJson(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records } });
     }
     if (next !== m.pushCursor) await this.o.store.updateMirror(m.url, { pushCursor: next });
     return devices.length;

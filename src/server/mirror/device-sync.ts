@@ -1,19 +1,11 @@
 import type { DeviceRecord } from '../../store/store.js';
-import type { DeviceSync } from '../../protocol/wire.js';
+import type { DeviceSync, DeviceSyncPage } from '../../protocol/wire.js';
 import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
 
-/**
- * GET /v1/mirror/devices: one page of the sender's device changes. `next` is the sender's
- * ChangeCursor, opaque to the receiver, which sends it back as `after` for the next page.
- * (A wire type; it joins src/protocol/wire.ts when that file is next open for changes.)
- */
-export interface DeviceSyncPage {
-  records: DeviceSync[];
-  next: string | null;
-}
+export type { DeviceSyncPage };
 
 function time(v: unknown, field: string, i: number): Date {
   const d = typeof v === 'string' ? new Date(v) : undefined;

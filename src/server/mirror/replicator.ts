@@ -1,8 +1,8 @@
-import { posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { MetadataRecord, MetadataRole, Store } from '../../store/store.js';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import type { MirrorCatalog } from '../../protocol/wire.js';
+import { metadataBaseUrl, metadataFileName, MIRROR_PREFIX, targetUrl } from '../../protocol/urls.js';
 import { applySchedules } from './schedule-sync.js';
 import { peerJson, peerStream, peerText } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
@@ -59,8 +59,8 @@ export class Replicator {
     const { token } = this.o;
     // Announcing every pass is idempotent and re-registers the mirror if the primary forgot it; the
     // store id tells the primary when this mirror's store was replaced (it then re-syncs in full).
-    await peerJson(this.url('/v1/mirror/announce'), { method: 'POST', token, body: { url: this.o.publicUrl(), storeId: await this.storeId() } });
-    const catalog = await peerJson<MirrorCatalog>(this.url('/v1/mirror/catalog'), { token });
+    await peerJson(this.url(`${MIRROR_PREFIX}/announce`), { method: 'POST', token, body: { url: this.o.publicUrl(), storeId: await this.storeId() } });
+    const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token });
     const result: ReplicationResult = { products: 0, releases: 0, metadata: 0 };
     for (const p of catalog.products) await this.product(p, result);
     const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);
@@ -110,7 +110,7 @@ export class Replicator {
     const versions = chain ? Array.from({ length: latest - have }, (_, i) => have + i + 1) : [latest];
     const out: MetadataRecord[] = [];
     for (const v of versions) {
-      const json = await peerText(this.url(`/v1/products/${encodeURIComponent(product)}/tuf/${v}.${role}.json`));
+      const json = await peerText(metadataBaseUrl(this.o.upstream, product) + metadataFileName(role, v));
       const signed = (JSON.parse(json) as { signed?: { _type?: string; version?: number; expires?: string } }).signed;
       // The delegated deltas role is targets metadata under another name.
       if (signed?._type !== (role === 'deltas' ? 'targets' : role) || signed.version !== v || !signed.expires) {
@@ -125,9 +125,7 @@ export class Replicator {
   private async artifact(product: string, target: string, sha256: string, length: number, atMost = false): Promise<void> {
     const { artifacts } = this.o;
     if (await artifacts.stat(sha256)) return;
-    const dir = posix.dirname(target);
-    const name = `${sha256}.${posix.basename(target)}`;
-    const url = this.url(`/v1/products/${encodeURIComponent(product)}/targets/${dir === '.' ? '' : `${dir}/`}${name}`);
+    const url = targetUrl(this.o.upstream, product, target, sha256);
     const staged = await artifacts.stage(await peerStream(url), { maxLength: length });
     try {
       if (staged.sha256 !== sha256 || (!atMost && staged.length !== length)) {

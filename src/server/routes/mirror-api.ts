@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../admin-auth.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import { isHttpUrl } from '../services/moved.js';
+import { parseHttpUrl } from '../../protocol/http-url.js';
 import type { ScheduleSync } from '../../protocol/wire.js';
 
 export interface MirrorApiOptions {
@@ -39,7 +39,7 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
   }, async (req) => {
     if (opts.role !== 'primary') throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror; announce mirrors to the primary');
     const url = req.body.url.replace(/\/$/, '');
-    if (!isHttpUrl(url)) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
+    if (!parseHttpUrl(url).ok) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
     await mirror.announce(url, req.body.storeId);
     return { ok: true };
   });

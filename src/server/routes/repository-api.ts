@@ -10,7 +10,7 @@ import { parseRange } from './range.js';
  * mirror may cache it forever.
  */
 export async function repositoryApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
-  const { products, releases, tuf, store, artifacts } = opts.services;
+  const { products, releases, tuf } = opts.services;
 
   app.get<{ Params: { product: string; file: string } }>(ROUTES.metadata, async (req, reply) => {
     const { product, file } = req.params;
@@ -18,20 +18,18 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     const m = parseMetadataFileName(file);
     if (!m) throw new ApiError('PW_NOT_FOUND', `no metadata file '${file}'; ask for N.root.json, timestamp.json, N.snapshot.json or N.targets.json`);
     const { role, version } = m;
-    if (role === 'timestamp') await tuf.refresh(product);
-    const rec = await store.getMetadata(product, role, version);
-    if (!rec) throw new ApiError('PW_NOT_FOUND', `${product} has no ${file}`);
+    const json = await tuf.served(product, role, version);
+    if (json === undefined) throw new ApiError('PW_NOT_FOUND', `${product} has no ${file}`);
     void reply.header('cache-control', version === undefined ? 'no-cache' : 'public, max-age=31536000, immutable');
-    return reply.type('application/json').send(rec.json);
+    return reply.type('application/json').send(json);
   });
 
   const target = async (req: { params: { product: string; '*': string }; headers: Record<string, string | string[] | undefined>; method: string }, reply: FastifyReply) => {
     const { product } = req.params;
     products.require(product);
     const sha256 = parseTargetFilePath(req.params['*']);
-    if (!sha256 || !releases.serves(product, sha256)) throw new ApiError('PW_NOT_FOUND', `${product} has no target '${req.params['*']}'; targets are named <dir>/<sha256>.<name>`);
-    const info = await artifacts.stat(sha256);
-    if (!info) throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} are missing on this server`);
+    const info = sha256 ? await releases.servedTarget(product, sha256) : null;
+    if (!sha256 || !info) throw new ApiError('PW_NOT_FOUND', `${product} has no target '${req.params['*']}'; targets are named <dir>/<sha256>.<name>`);
     const etag = `"${sha256}"`;
     void reply
       .header('etag', etag)
@@ -47,11 +45,11 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     if (range) {
       void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.length}`).header('content-length', range.end - range.start + 1);
       if (req.method === 'HEAD') return reply.send();
-      return reply.send(await artifacts.read(sha256, range));
+      return reply.send(await info.read(range));
     }
     void reply.header('content-length', info.length);
     if (req.method === 'HEAD') return reply.send();
-    return reply.send(await artifacts.read(sha256));
+    return reply.send(await info.read());
   };
   // HEAD first: fastify's automatic HEAD route would answer Content-Length 0.
   app.head(ROUTES.target, target as never);

@@ -73,7 +73,7 @@ function wire(o: ServicesOptions) {
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
     : undefined;
-  return { store, artifacts, tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */

@@ -80,13 +80,9 @@ function parseNotice(text: string, product: string): MovedNotice {
   } catch {
     throw new ApiError('PW_BAD_REQUEST', 'the moved notice is not JSON; send {product, url, issuedAt} as made by `patchwire move`');
   }
-  if (n?.product !== product || typeof n.url !== 'string' || !isHttpUrl(n.url) || typeof n.issuedAt !== 'string') {
+  if (n?.product !== product || typeof n.url !== 'string' || !parseHttpUrl(n.url).ok || typeof n.issuedAt !== 'string') {
     throw new ApiError('PW_BAD_REQUEST', `the moved notice must be {product:'${product}', url:'http(s)://...', issuedAt}`);
   }
   return n as MovedNotice;
 }
 
-/** parseHttpUrl's verdict; mirror-api.ts checks announced mirror URLs with it. */
-export function isHttpUrl(s: string): boolean {
-  return parseHttpUrl(s).ok;
-}

@@ -61,6 +61,17 @@ export class ReleaseService {
     return this.hashes.get(product)?.has(sha256) ?? false;
   }
 
+  /**
+   * A target's bytes as served, by content hash: null when the product's signed metadata lists
+   * no such hash. Throws PW_NOT_FOUND when it does but the bytes are missing on this server.
+   */
+  async servedTarget(product: string, sha256: string): Promise<{ length: number; read: (range?: { start: number; end: number }) => Promise<Readable> } | null> {
+    if (!this.serves(product, sha256)) return null;
+    const info = await this.artifacts.stat(sha256);
+    if (!info) throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} are missing on this server`);
+    return { length: info.length, read: (range) => this.artifacts.read(sha256, range) };
+  }
+
   addHash(product: string, sha256: string): void {
     let set = this.hashes.get(product);
     if (!set) this.hashes.set(product, (set = new Set()));

@@ -1,4 +1,4 @@
-import type { MetadataRecord, Store } from '../../store/store.js';
+import type { MetadataRecord, MetadataRole, Store } from '../../store/store.js';
 import type { KeyPair } from '../../tuf/keys.js';
 import { signDeltas, signSnapshot, signTimestamp, verifyTargets, TufError, type VerifiedTargets } from '../../tuf/repository.js';
 import { ApiError } from '../api-error.js';
@@ -41,6 +41,16 @@ export class TufMetadataService {
   private signingKeys(): OnlineKeyPairs {
     if (!this.keys) throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror: it never signs; publish, schedule and move on the primary');
     return this.keys;
+  }
+
+  /**
+   * A metadata file's exact bytes as served to devices and mirrors (`version` undefined: the
+   * newest, served so only for timestamp.json, which is re-signed first when due); undefined
+   * when there is no such version.
+   */
+  async served(product: string, role: MetadataRole, version?: number): Promise<string | undefined> {
+    if (role === 'timestamp') await this.refresh(product);
+    return (await this.store.getMetadata(product, role, version))?.json;
   }
 
   /** The product's current signed targets metadata, as stored and served. */
