@@ -1,4 +1,4 @@
-// Enforces the one-way import rules of docs/architecture.md (DESIGN.md section 4).
+// Enforces the one-way import rules of docs/architecture.md (docs/design.md section 4).
 // Fails when a file in src/<area>/ imports another area of ours it may not use, or when the
 // agent (which programs embed) imports a heavy server-side package.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { join, relative, resolve, dirname, sep } from 'node:path';
 const allowed = {
   protocol: [],
   util: [],
-  // delta: the agent applies deltas, the server computes them (DESIGN.md's table lists no
+  // delta: the agent applies deltas, the server computes them (docs/design.md's table lists no
   // importer for delta/; both sides need it, and its apply side is pure TypeScript).
   agent: ['protocol', 'util', 'delta'],
   server: ['protocol', 'store', 'artifacts', 'tuf', 'util', 'delta'],

@@ -1,4 +1,4 @@
-// The consolidation merge (DESIGN.md section 2): property tests of the pure mergeDevice(), then a
+// The consolidation merge (docs/design.md section 2): property tests of the pure mergeDevice(), then a
 // simulation of a primary and three mirrors exchanging records over a channel that duplicates
 // and reorders messages, first with in-memory servers (200 seeds), then once in lockstep with four
 // real SqliteStore files to show that Store.mergeDevices behaves like the pure function.

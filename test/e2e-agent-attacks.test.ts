@@ -1,5 +1,5 @@
 /**
- * Attacks on the AGENT through a hostile network or server (DESIGN.md sections 3, 6, 8): real
+ * Attacks on the AGENT through a hostile network or server (docs/design.md sections 3, 6, 8): real
  * `patchwire serve` processes on 127.0.0.1, a man in the middle (test/helpers/attack-proxy.ts)
  * between them and real `patchwire check` processes. Every attack must be refused with an error
  * that names what failed, and must leave the install folder exactly as it was: same state, same

@@ -1,5 +1,5 @@
 /**
- * Crash safety of a real agent process (DESIGN.md section 6, issue 4): `patchwire check --dir D
+ * Crash safety of a real agent process (docs/design.md section 6, issue 4): `patchwire check --dir D
  * --force --json` is killed with SIGKILL at random moments of an update 1.0.0 -> 2.0.0, at least
  * 50 times. After each kill `current` must resolve to exactly versions/1.0.0 or versions/2.0.0
  * with that release's tree hash (never a mix, never dangling); then a run without faults must

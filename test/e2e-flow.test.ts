@@ -1,5 +1,5 @@
 /**
- * The patent flow of DESIGN.md section 2, end to end: a real `patchwire serve` process on
+ * The patent flow of docs/design.md section 2, end to end: a real `patchwire serve` process on
  * 127.0.0.1, real `patchwire` CLI processes for the publisher and for each agent, real archives
  * in temporary folders. Each test names the step it covers.
  */

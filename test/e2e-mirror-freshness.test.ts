@@ -1,6 +1,6 @@
 /**
  * A mirror is untrusted transport: cut off from its primary it keeps serving, but once the
- * timestamp it copied expires, agents refuse its updates (freeze protection, DESIGN.md section 3).
+ * timestamp it copied expires, agents refuse its updates (freeze protection, docs/design.md section 3).
  * Real processes on 127.0.0.1: a primary with 3-second timestamps and one mirror.
  */
 import { test, after } from 'node:test';

@@ -474,7 +474,7 @@ test('9. versions never go backwards through consolidation: a rollback reported 
 
   const r = await reconcile();
   assert.equal(r.code, 0, r.stderr);
-  // DESIGN.md section 2: highest applied version wins, so the consolidated record keeps 1.1.0 ...
+  // docs/design.md section 2: highest applied version wins, so the consolidated record keeps 1.1.0 ...
   const vp = await view(primary.url);
   assert.equal(vp.get('aa:00:00:00:02:02')?.version, '1.1.0');
   assert.equal(vp.get('aa:00:00:00:02:02')?.source, m2.url);
@@ -554,7 +554,7 @@ test('4b. reconcile exits 1 when a mirror failed, and still prints its JSON', ()
   assert.ok(r, 'test 4 ran reconcile with a dead mirror');
   const rec = JSON.parse(r.stdout) as ReconcileJson;
   assert.ok(rec.mirrors.some((m) => m.error), 'the JSON names the failed mirror');
-  assert.equal(r.code, 1, `exit 1 when a mirror failed (DESIGN.md section 7: 1 = failure); stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  assert.equal(r.code, 1, `exit 1 when a mirror failed (docs/design.md section 7: 1 = failure); stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 });
 
 test('8. schedule: mirrors answer the same schedule; overdue raises an alarm (status, webhook, warn log); a release clears it; a past time is refused', async () => {

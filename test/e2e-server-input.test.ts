@@ -1,5 +1,5 @@
 /**
- * Bad input against a real `patchwire serve` process (DESIGN.md section 8, docs/errors.md): every
+ * Bad input against a real `patchwire serve` process (docs/design.md section 8, docs/errors.md): every
  * refusal answers the documented status and code with a message that says what to do, and
  * changes nothing. "Nothing" is checked each time: the product's releases, its current targets
  * version, the moved URL, the device list, the products list and the bytes under the data

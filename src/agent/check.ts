@@ -43,7 +43,7 @@ export interface CheckResult {
 }
 
 /**
- * One pass of the agent flow (DESIGN.md section 2) as the update state machine of machine.ts:
+ * One pass of the agent flow (docs/design.md section 2) as the update state machine of machine.ts:
  * first finish (or clean up) an update that a kill interrupted, as saved in
  * `.patchwire/update.json`, and remove leftovers; stop when not due; send a pending report; ask
  * the server (following verified moved notices); when it offers a higher version, verify it

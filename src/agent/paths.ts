@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 
-/** Where the agent keeps things inside an install folder (DESIGN.md section 6). */
+/** Where the agent keeps things inside an install folder (docs/design.md section 6). */
 export interface AgentPaths {
   dir: string;
   /** `.patchwire/`: the agent's own files. */

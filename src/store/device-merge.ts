@@ -28,7 +28,7 @@ function compareApplied(a: MergeableDevice, b: MergeableDevice): number {
 }
 
 /**
- * Merges two records of the same device (DESIGN.md section 2, consolidation): the highest applied
+ * Merges two records of the same device (docs/design.md section 2, consolidation): the highest applied
  * version wins, then the latest report time; last-seen, channel and source come from the latest
  * sighting (ties broken by source, then channel); first-seen is the earliest. Each part is the
  * maximum (or minimum) of a total order, so the merge is commutative, associative and idempotent:

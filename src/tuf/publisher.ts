@@ -17,7 +17,7 @@ export interface OnlineKeys {
   deltas?: string;
 }
 
-/** The delegated role that signs the deltas a server computes (DESIGN.md section 3). */
+/** The delegated role that signs the deltas a server computes (docs/design.md section 3). */
 export const DELTAS_ROLE = 'deltas';
 
 /** Any JSON object as it goes over the wire (the output of Metadata.toJSON()). */

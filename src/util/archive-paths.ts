@@ -1,6 +1,6 @@
 /**
  * Path rules shared by the packer (refuse to publish what agents would refuse) and the extractor
- * (never trust a path from an archive, DESIGN.md sections 3 and 6). Functions return a reason
+ * (never trust a path from an archive, docs/design.md sections 3 and 6). Functions return a reason
  * string rather than throw, so each caller picks its own error class.
  */
 

@@ -23,7 +23,7 @@ export interface ConsolidationOptions {
 }
 
 /**
- * The primary's consolidation (DESIGN.md section 2): pull every mirror's changed device records
+ * The primary's consolidation (docs/design.md section 2): pull every mirror's changed device records
  * (by cursor), merge them (highest applied version wins, then latest report), raise overdue
  * alarms, then push every record changed since the mirror's last sync, and the schedules, back to
  * each mirror. A mirror that fails is recorded with its error and does not stop the others; the

@@ -17,7 +17,7 @@ import { toScheduleInfo } from '../views/schedule-view.js';
 import { toMovedInfo } from '../views/moved-view.js';
 
 /**
- * The device registry and the server's half of a check (DESIGN.md section 2, "Server, per check").
+ * The device registry and the server's half of a check (docs/design.md section 2, "Server, per check").
  * A check registers the device (batched) and compares versions; only the device's own report
  * changes its applied version.
  */

@@ -93,7 +93,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
         .addColumn('updated_at', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.updateTable('devices').set((eb) => ({ updated_at: eb.ref('last_seen_at') })).execute();
-      // Serves listDevicesChangedSince: in a WITHOUT ROWID table a secondary index carries the
+      // Served listDevicesChangedSince (now listDeviceChanges, 0004): in a WITHOUT ROWID table a secondary index carries the
       // primary key, so this index is ordered by (updated_at, device_id, product) as the query is.
       await db.schema.createIndex('devices_updated_at').on('devices').column('updated_at').execute();
       await db.schema.createTable('mirrors')
