@@ -8,7 +8,7 @@ import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createServices, type Services } from './services/index.js';
 import { hashToken, newToken } from './admin-auth.js';
-import { systemClock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { computeDeltaInWorker } from './services/delta-in-worker.js';
 
 export interface StartOptions {
@@ -42,6 +42,8 @@ export interface StartOptions {
   deltaMargin?: number;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
+  /** The services' time (default: the system clock); tests drive it. */
+  clock?: Clock;
 }
 
 /** Thrown for a server option that cannot work (the CLI exits 2 with the message). */
@@ -97,7 +99,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     store,
     artifacts,
     keys,
-    clock: systemClock,
+    clock: opts.clock ?? systemClock,
     publicUrl: () => url,
     expiry: { snapshotSeconds: opts.snapshotExpirySeconds ?? 7 * 86400, timestampSeconds: opts.timestampExpirySeconds ?? 86400 },
     sightingFlushMs: opts.sightingFlushMs ?? 1000,
