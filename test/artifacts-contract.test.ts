@@ -1,14 +1,15 @@
 // The ArtifactStore contract: every implementation runs the same suite. PATCHWIRE_ARTIFACT_STORES=disk,s3
 // picks which run (default: disk, the one that needs no server).
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ArtifactTooLargeError, type ArtifactStore } from '../src/artifacts/artifact-store.js';
 import { DiskArtifactStore } from '../src/artifacts/disk/disk-artifact-store.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** One empty store; open() may be called again and must see the same artifacts. */
 interface ArtifactHarness {
@@ -18,12 +19,10 @@ interface ArtifactHarness {
   cleanup(): Promise<void>;
 }
 
-const roots: string[] = [];
-after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
+const suite = Cleanup.forSuite();
 
 async function diskHarness(): Promise<ArtifactHarness> {
-  const root = await mkdtemp(join(tmpdir(), 'patchwire-artifacts-'));
-  roots.push(root);
+  const root = await tempDir(suite, 'patchwire-artifacts-');
   const dir = join(root, 'artifacts');
   return {
     open: () => DiskArtifactStore.open(dir),

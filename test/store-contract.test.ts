@@ -1,9 +1,8 @@
 // The Store contract: every implementation runs the same suite. PATCHWIRE_STORES=sqlite,postgres
 // picks which run (default: sqlite, the one that needs no server).
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
@@ -13,6 +12,8 @@ import {
 } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** One empty database; open() may be called again after close() and must see the same data. */
 interface StoreHarness {
@@ -22,17 +23,15 @@ interface StoreHarness {
   cleanup(): Promise<void>;
 }
 
-const roots: string[] = [];
-after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
+const suite = Cleanup.forSuite();
 
 async function sqliteHarness(dir?: string): Promise<StoreHarness> {
-  const root = dir ?? await mkdtemp(join(tmpdir(), 'patchwire-store-'));
-  roots.push(root);
+  const root = dir ?? await tempDir(suite, 'patchwire-store-');
   const file = join(root, 'data', 'patchwire.db');
   return {
     open: () => SqliteStore.open(file),
     async copy() {
-      const other = await mkdtemp(join(tmpdir(), 'patchwire-store-copy-'));
+      const other = await tempDir(suite, 'patchwire-store-copy-');
       await cp(join(root, 'data'), join(other, 'data'), { recursive: true });
       return sqliteHarness(other);
     },
@@ -537,8 +536,7 @@ for (const impl of implementations) {
 
 describe('SQLite: migration 0002 on a database made by 0001', () => {
   it('backfills updated_at with last_seen_at and adds the mirrors table', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'patchwire-migrate-'));
-    roots.push(root);
+    const root = await tempDir(suite, 'patchwire-migrate-');
     const file = join(root, 'data', 'patchwire.db');
     await SqliteStore.open(file).then((s) => s.close()); // creates the folder and file
     const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(file) }) });
