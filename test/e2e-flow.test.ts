@@ -3,13 +3,14 @@
  * 127.0.0.1, real `patchwire` CLI processes for the publisher and for each agent, real archives
  * in temporary folders. Each test names the step it covers.
  */
-import { test, type TestContext } from 'node:test';
+import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, runCli, runJson } from './helpers/cli.js';
 import { currentLink, readCurrent, writeTree } from './helpers/files.js';
+import { Cleanup } from './helpers/cleanup.js';
 import { startFleet, type Fleet, type ProductInfo } from './helpers/fleet.js';
 import { waitFor } from './helpers/wait-for.js';
 import type { DeviceView } from '../src/protocol/wire.js';
@@ -18,13 +19,20 @@ import { compareVersions } from '../src/protocol/version.js';
 
 const TOKEN = 'e2e-admin-token';
 
-/** Each test gets its own server with product acme at 1.0.0: no test sees what another one did. */
-const fleet = (t: TestContext): Promise<Fleet> => startFleet(t, {
-  token: TOKEN,
-  prefix: 'patchwire-e2e-',
-  server: { name: 'server-a' },
-  releases: [['1.0.0', { 'bin/app': '#!/bin/sh\necho 1.0.0\n', 'README': 'version one' }]],
+/** Product acme at 1.0.0 on a stopped server: each test runs on a copy of its own (clone). */
+const suite = Cleanup.forSuite();
+let template: Fleet;
+before(async () => {
+  template = await startFleet(suite, {
+    token: TOKEN,
+    prefix: 'patchwire-e2e-',
+    server: { name: 'server-a' },
+    releases: [['1.0.0', { 'bin/app': '#!/bin/sh\necho 1.0.0\n', 'README': 'version one' }]],
+  });
 });
+
+/** Each test gets its own server with product acme at 1.0.0: no test sees what another one did. */
+const fleet = (t: TestContext): Promise<Fleet> => template.clone(t);
 
 test('first install: a fresh agent is due at once, registers its MAC, downloads, verifies and applies', async (t) => {
   const f = await fleet(t);
