@@ -10,9 +10,9 @@
  * With real processes: the token bootstrap of `patchwire serve` (printed once, only the hash kept)
  * and PATCHWIRE_TOKEN.
  */
-import { test, before, after, describe } from 'node:test';
+import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -27,7 +27,9 @@ import { generateKeyPair, type KeyPair } from '../src/tuf/keys.js';
 import { createInitialMetadata, type SignedJson } from '../src/tuf/publisher.js';
 import { packTree } from '../src/util/archive-pack.js';
 import { hashTree } from '../src/util/tree-hash.js';
-import { tempDir, writeTree, snapshotDir } from './helpers/files.js';
+import { writeTree, snapshotDir } from './helpers/files.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { runCli, startServer } from './helpers/cli.js';
 import { assertError, multipartBody, sha256, signNext } from './helpers/requests.js';
 
@@ -35,6 +37,7 @@ const MIRROR_TOKEN = 'mirror-secret-token';
 const TOKEN = 'the-right-admin-token-0123456789';
 const DEVICE = 'aa:bb:cc:00:aa:01';
 
+const suite = Cleanup.forSuite();
 let root: string;
 let dataDir: string;
 let store: SqliteStore;
@@ -137,9 +140,10 @@ async function documentedAdminRoutes(): Promise<string[]> {
 }
 
 before(async () => {
-  root = await tempDir('patchwire-auth-');
+  root = await tempDir(suite, 'patchwire-auth-');
   dataDir = join(root, 'data');
   store = await SqliteStore.open(join(dataDir, 'patchwire.db'));
+  suite.after(() => store.close());
   await store.migrate();
   const artifacts = await DiskArtifactStore.open(join(dataDir, 'artifacts'));
   const keys = await loadOrCreateOnlineKeys(dataDir);
@@ -150,7 +154,9 @@ before(async () => {
     mirrorToken: MIRROR_TOKEN,
   });
   await services.load();
+  suite.after(() => services.close());
   app = await buildApp({ services, adminTokenHash: hashToken(TOKEN), mirrorTokenHash: hashToken(MIRROR_TOKEN) });
+  suite.after(() => app.close());
   await app.ready();
   publisher = generateKeyPair();
 
@@ -165,13 +171,6 @@ before(async () => {
   assert.equal(r.statusCode, 200, r.body);
   r = await inject({ method: 'POST', url: '/v1/report', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
   assert.equal(r.statusCode, 200, r.body);
-});
-
-after(async () => {
-  await app?.close();
-  await services?.close();
-  await store?.close();
-  if (root) await rm(root, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +404,8 @@ describe('token bootstrap (real processes)', () => {
     // Second start on the same data folder: no new token printed, the first one still works.
     const second = await startServer(data);
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      // The token is printed before the server listens, on the same stream as "listening on", so
+      // a start that printed one has done so by the time startServer returns.
       assert.doesNotMatch(second.output(), /admin token/);
       const ok = await runCli(['status', '--server', second.url, '--token', printed]);
       assert.equal(ok.code, 0, ok.stderr);

@@ -3,7 +3,7 @@
  * (an error in a state, a crash in a state, a broken or cut download, a corrupt archive, a full
  * disk), the expected chain of states of the faulty run and of the next run, the expected reports
  * the server received, and the version `current` ends at. The agent runs in-process (runCheck with
- * its `faults` hook) against a real `patchwire serve` process behind a proxy (test/helpers/attack-proxy.ts).
+ * its `faults` hook) against a real `patchwire serve` process behind a proxy (test/helpers/proxy.ts).
  *
  * A crash is simulated by aborting the run in the state (the run stops at once: no further state,
  * no cleanup), then a fresh runCheck, as after a kill; test/e2e-crash.test.ts kills real processes.
@@ -11,23 +11,28 @@
  *
  * The second part is the health check end to end with real CLI processes (`init --health-cmd`).
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, runJson, startServer, type ServerProcess } from './helpers/cli.js';
-import { tempDir, writeTree, currentLink } from './helpers/files.js';
-import { startAttackProxy, type AttackProxy } from './helpers/attack-proxy.js';
+import { runCli, runJson, type ServerProcess } from './helpers/cli.js';
+import { writeTree, currentLink } from './helpers/files.js';
+import { startProxy, type Proxy } from './helpers/proxy.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { startFleet, type Fleet, type ReportRow } from './helpers/fleet.js';
+import type { DeviceView } from '../src/protocol/wire.js';
 import { runCheck, type CheckResult } from '../src/agent/check.js';
 import { initAgent } from '../src/agent/init.js';
 import { nextState, TRANSITIONS, UPDATE_STATES, SAVED_STATES, RESUME_AT } from '../src/agent/update/machine.js';
 import { hashTree } from '../src/util/tree-hash.js';
 
 const TOKEN = 'machine-admin-token';
+const suite = Cleanup.forSuite();
+let f: Fleet;
 let root: string;
 let server: ServerProcess;
-let proxy: AttackProxy;
+let proxy: Proxy;
 let key: string;
 let rootFile: string;
 let template: string;
@@ -50,7 +55,7 @@ async function publish(product: string, version: string, files: Record<string, s
 async function reports(product: string, mac: string): Promise<string[]> {
   const res = await fetch(`${server.url}/v1/admin/products/${product}/devices/${encodeURIComponent(mac)}/reports`, { headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(res.status, 200);
-  const rows = (await res.json()) as Array<{ event: string; version: string | null; detail: string | null }>;
+  const rows = (await res.json()) as ReportRow[];
   return rows.map((r) => `${r.event} ${r.version}`);
 }
 
@@ -113,25 +118,15 @@ async function assertNoLeftovers(dir: string): Promise<void> {
 }
 
 before(async () => {
-  root = await tempDir('patchwire-machine-');
-  server = await startServer(join(root, 'server'), { token: TOKEN });
-  key = join(root, 'publisher.key');
-  assert.equal((await runCli(['keygen', '--out', key])).code, 0);
-  rootFile = join(root, 'acme.root.json');
-  const r = await runCli(['product', 'create', '--server', server.url, '--token', TOKEN, '--product', 'acme', '--key', key, '--root-out', rootFile]);
-  assert.equal(r.code, 0, r.stderr);
+  f = await startFleet(suite, { token: TOKEN, prefix: 'patchwire-machine-' });
+  ({ root, server, key, rootFile } = f);
   treeHash['1.0.0'] = (await hashTree(await publish('acme', '1.0.0', TREE_1))).hash;
-  proxy = await startAttackProxy(server.url);
+  proxy = await startProxy(server.url);
+  suite.after(() => proxy.close());
   template = join(root, 'template');
   await initAgent({ dir: template, server: proxy.url, product: 'acme', rootFile, deviceId: '02:00:00:00:01:00' });
   assert.equal((await runCheck({ dir: template })).version, '1.0.0');
   treeHash['2.0.0'] = (await hashTree(await publish('acme', '2.0.0', TREE_2))).hash;
-});
-
-after(async () => {
-  await proxy?.close();
-  await server?.stop();
-  if (root) await rm(root, { recursive: true, force: true });
 });
 
 test('the transition table: one row per (state, event), every state reachable, every saved state resumable', () => {
@@ -153,7 +148,7 @@ interface Case {
   name: string;
   fault?: Fault;
   /** Set before the first run, reset after it. */
-  attack?: AttackProxy['attack'];
+  attack?: Proxy['attack'];
   first: string[];
   /** 'updated' | 'rolled-back' | a RegExp the thrown error matches | 'crash'. */
   firstOutcome: 'updated' | 'rolled-back' | 'crash' | RegExp;
@@ -332,9 +327,9 @@ describe('health check, end to end with the CLI (init --health-cmd, --keep)', ()
     assert.deepEqual(await versions(), ['1.0.0']);
     assert.deepEqual(await reports('hc', MAC), ['applied 1.0.0', 'rolled-back 1.0.0']);
     const res = await fetch(`${server.url}/v1/admin/products/hc/devices/${encodeURIComponent(MAC)}/reports`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    const rows = (await res.json()) as Array<{ event: string; detail: string | null }>;
+    const rows = (await res.json()) as ReportRow[];
     assert.match(rows.at(-1)!.detail ?? '', /exited 3.*broken/);
-    const devices = await runJson<Array<{ deviceId: string; version: string }>>(['devices', '--server', server.url, '--token', TOKEN, '--product', 'hc', '--json']);
+    const devices = await runJson<DeviceView[]>(['devices', '--server', server.url, '--token', TOKEN, '--product', 'hc', '--json']);
     assert.equal(devices.find((d) => d.deviceId === MAC)?.version, '1.0.0');
 
     const again = await check();
@@ -352,7 +347,7 @@ describe('health check, end to end with the CLI (init --health-cmd, --keep)', ()
     assert.equal(r.rolledBackFrom, '2.5.0');
     assert.equal(await currentLink(dir), 'versions/1.0.0');
     const res = await fetch(`${server.url}/v1/admin/products/hc/devices/${encodeURIComponent(MAC)}/reports`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    const rows = (await res.json()) as Array<{ event: string; detail: string | null }>;
+    const rows = (await res.json()) as ReportRow[];
     assert.match(rows.at(-1)!.detail ?? '', /timed out after 2 s/);
   });
 

@@ -1,23 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initAgent, type InitOptions } from '../src/agent/init.js';
 import { loadState, saveState, type AgentState } from '../src/agent/state.js';
 import { AgentStateError, AlreadyInitialisedError, InvalidInputError } from '../src/agent/errors.js';
-
-async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pw-agent-state-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from './helpers/temp-dir.js';
 
 /** A file shaped like signed TUF root metadata (init checks the shape; tuf-js verifies it later). */
 const ROOT_BYTES = Buffer.from('{"signatures":[{"keyid":"ab","sig":"cd"}],"signed":{"_type":"root","version":1,"spec_version":"1.0.31"}}\n');
 
 async function fixture(t: { after(fn: () => Promise<void>): void }) {
-  const base = await tempDir(t);
+  const base = await tempDir(t, 'pw-agent-state-');
   const rootFile = join(base, 'acme.root.json');
   await writeFile(rootFile, ROOT_BYTES);
   const dir = join(base, 'install');

@@ -2,22 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { packTree } from '../src/util/archive-pack.js';
 import { extractArchive, inspectArchive, UnsafeArchiveError } from '../src/util/archive-extract.js';
 import { hashTree } from '../src/util/tree-hash.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const TAR = '/usr/bin/tar';
 const BIG = 64 * 1024 * 1024;
-
-async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pw-archive-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function tar(args: string[]): string {
   const r = spawnSync(TAR, args, { encoding: 'utf8' });
@@ -47,7 +41,7 @@ async function makeTree(root: string): Promise<void> {
 }
 
 test('pack then extract gives the same tree; packing is deterministic', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   const src = join(root, 'src');
   await mkdir(src);
   await makeTree(src);
@@ -75,7 +69,7 @@ test('pack then extract gives the same tree; packing is deterministic', async (t
 });
 
 test('system tar reads our archives, and we read system tar archives', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   const src = join(root, 'src');
   await mkdir(src);
   await makeTree(src);
@@ -106,7 +100,7 @@ test('system tar reads our archives, and we read system tar archives', async (t)
 });
 
 test('extract refuses a destination that is not empty', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   await mkdir(join(root, 'src'));
   await writeFile(join(root, 'src', 'f'), 'x');
   await packTree(join(root, 'src'), join(root, 'a.tgz'));
@@ -117,7 +111,7 @@ test('extract refuses a destination that is not empty', async (t) => {
 });
 
 test('packTree leaves no archive behind when it fails', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   await mkdir(join(root, 'src'));
   await writeFile(join(root, 'src', 'f'), 'x');
   await assert.rejects(packTree(join(root, 'src'), join(root, 'a.tgz'), AbortSignal.abort()), { name: 'AbortError' });
@@ -126,7 +120,7 @@ test('packTree leaves no archive behind when it fails', async (t) => {
 });
 
 test('packTree refuses a link that leaves the tree', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   await mkdir(join(root, 'src'));
   await symlink('/etc', join(root, 'src', 'etc'));
   await assert.rejects(packTree(join(root, 'src'), join(root, 'a.tgz')), /absolute path/);
@@ -237,7 +231,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(`refuses: ${c.name}`, async (t) => {
-    const root = await tempDir(t);
+    const root = await tempDir(t, 'pw-archive-');
     const archive = join(root, 'bad.tgz');
     await writeFile(archive, c.archive(root));
     const opts = { maxBytes: c.maxBytes ?? BIG };
@@ -261,7 +255,7 @@ for (const c of cases) {
 }
 
 test('accepts links that stay inside, and ./ roots', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   const archive = join(root, 'ok.tgz');
   await writeFile(archive, gzipSync(rawTar([
     { name: './', type: '5' },
@@ -278,7 +272,7 @@ test('accepts links that stay inside, and ./ roots', async (t) => {
 });
 
 test('extract honours an aborted signal', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-archive-');
   await writeFile(join(root, 'a.tgz'), gzipSync(rawTar([file('a')])));
   await mkdir(join(root, 'dest'));
   await assert.rejects(extractArchive(join(root, 'a.tgz'), join(root, 'dest'), { maxBytes: BIG, signal: AbortSignal.abort() }), { name: 'AbortError' });

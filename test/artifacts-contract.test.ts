@@ -1,18 +1,16 @@
 // The ArtifactStore contract (test/contracts/artifacts-contract.ts) over every implementation.
 // PATCHWIRE_ARTIFACT_STORES=disk,s3 picks which run (default: disk, the one that needs no server).
-import { after } from 'node:test';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiskArtifactStore } from '../src/artifacts/disk/disk-artifact-store.js';
 import { artifactContract, type ArtifactHarness } from './contracts/artifacts-contract.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const roots: string[] = [];
-after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
+const suite = Cleanup.forSuite();
 
 async function diskHarness(): Promise<ArtifactHarness> {
-  const root = await mkdtemp(join(tmpdir(), 'patchwire-artifacts-'));
-  roots.push(root);
+  const root = await tempDir(suite, 'patchwire-artifacts-');
   const dir = join(root, 'artifacts');
   return {
     open: () => DiskArtifactStore.open(dir),

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile, rename } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, brotliCompressSync } from 'node:zlib';
 import { packTree } from '../src/util/archive-pack.js';
@@ -11,6 +10,7 @@ import { TEXT_SCAN, bsdiffScan, sortedSuffixes } from '../src/delta/bsdiff.js';
 import { bsdiffBrotli, lzBrotli } from '../src/delta/index.js';
 import { lzScan } from '../src/delta/lz.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Deterministic PRNG (mulberry32). */
 function prng(seed: number): () => number {
@@ -118,8 +118,7 @@ test('scan heuristics: the bsdiff candidates are plain bsdiff-brotli, round-trip
 });
 
 test('treeStream equals the gunzipped packTree archive; a renamed file costs almost nothing', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'pw-delta-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
+  const root = await tempDir(t, 'pw-delta-');
   const rnd = prng(3);
   const v1 = join(root, 'v1');
   await mkdir(join(v1, 'lib'), { recursive: true });

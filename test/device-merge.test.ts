@@ -2,15 +2,15 @@
 // simulation of a primary and three mirrors exchanging records over a channel that duplicates
 // and reorders messages, first with in-memory servers (200 seeds), then once in lockstep with four
 // real SqliteStore files to show that Store.mergeDevices behaves like the pure function.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mergeDevice, sameMerged, type MergeableDevice } from '../src/store/device-merge.js';
 import { compareVersions } from '../src/protocol/version.js';
 import type { DeviceRecord } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** mulberry32: a small seeded PRNG, so every failure is reproducible from its seed. */
 function prng(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T; chance(p: number): boolean } {
@@ -380,12 +380,10 @@ describe('consolidation simulation: 1 primary + 3 mirrors', () => {
     }
   });
 
-  const dirs: string[] = [];
-  after(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+  const suite = Cleanup.forSuite();
 
   it('SqliteStore.mergeDevices behaves like the pure merge (4 store files, lockstep with the in-memory model)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'patchwire-merge-sim-'));
-    dirs.push(dir);
+    const dir = await tempDir(suite, 'patchwire-merge-sim-');
     const stores: SqliteStore[] = [];
     try {
       for (const name of ['primary', 'm1', 'm2', 'm3']) {

@@ -1,6 +1,6 @@
 /**
  * Attacks on the AGENT through a hostile network or server (docs/design.md sections 3, 6, 8): real
- * `patchwire serve` processes on 127.0.0.1, a man in the middle (test/helpers/attack-proxy.ts)
+ * `patchwire serve` processes on 127.0.0.1, a man in the middle (test/helpers/proxy.ts)
  * between them and real `patchwire check` processes. Every attack must be refused with an error
  * that names what failed, and must leave the install folder exactly as it was: same state, same
  * trusted metadata, same versions, same `current`. Afterwards the agent still works against the
@@ -11,17 +11,21 @@
  * `.patchwire/tuf/`, agents that are attacked at the download step first see the current
  * metadata in a check whose target download fails with 503 (`warm`).
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, runJson, startServer, type CliResult, type ServerProcess } from './helpers/cli.js';
-import { tempDir, writeTree, currentLink, readCurrent, snapshotDir } from './helpers/files.js';
-import { startAttackProxy, type AttackProxy, type Seen } from './helpers/attack-proxy.js';
+import { runCli, runJson, type CliResult, type ServerProcess } from './helpers/cli.js';
+import { writeTree, currentLink, readCurrent, snapshotDir } from './helpers/files.js';
+import { startProxy, type Proxy, type Seen } from './helpers/proxy.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { startFleet, type Fleet, type ProductInfo } from './helpers/fleet.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { waitUntilPast } from './helpers/wait-for.js';
+import type { CheckResult } from '../src/agent/check.js';
 import { applyRelease } from '../src/agent/install.js';
 import { VerificationError } from '../src/agent/errors.js';
 import { encodeHeader, encodePax, padding } from '../src/util/tar-format.js';
@@ -30,6 +34,8 @@ import { hashTree } from '../src/util/tree-hash.js';
 import type { ReleaseTargetCustom } from '../src/protocol/index.js';
 
 const TOKEN = 'attack-admin-token';
+const suite = Cleanup.forSuite();
+let f: Fleet;
 let root: string;
 let server: ServerProcess;
 let key: string;
@@ -37,16 +43,7 @@ let rootFile: string;
 /** A second, unrelated server with a 2 s timestamp lifetime (freeze attack; a "real other server"). */
 let freezeServer: ServerProcess;
 let freezeRootFile: string;
-const proxies: AttackProxy[] = [];
-const servers: ServerProcess[] = [];
-
-interface CheckJson {
-  result: 'updated' | 'up-to-date' | 'not-due';
-  version: string | null;
-  previousVersion: string | null;
-  server: string;
-}
-interface ReleaseInfo { channel: string; version: string; target: string; sha256: string; length: number }
+type ReleaseInfo = ProductInfo['releases'][number];
 
 /** 300 kB of incompressible text: a target big enough to cut in half. */
 const BIG = randomBytes(225_000).toString('base64');
@@ -62,24 +59,28 @@ const readState = async (dir: string) => JSON.parse(await readFile(stateFile(dir
 const check = (dir: string): Promise<CliResult> => runCli(['check', '--dir', dir, '--json', '--force'], { timeoutMs: 60_000 });
 
 async function publish(srv: ServerProcess, version: string, files: Record<string, string>): Promise<void> {
-  const dir = await writeTree(join(root, `tree-${version}-${randomBytes(4).toString('hex')}`), files);
-  const r = await runCli(['publish', '--server', srv.url, '--token', TOKEN, '--product', 'acme', '--version', version, '--key', key, dir]);
+  const r = await f.publish(version, files, { server: srv.url });
   assert.equal(r.code, 0, r.stderr);
 }
 
 async function createProduct(srv: ServerProcess, rootOut: string): Promise<void> {
-  const r = await runCli(['product', 'create', '--server', srv.url, '--token', TOKEN, '--product', 'acme', '--key', key, '--root-out', rootOut]);
-  assert.equal(r.code, 0, r.stderr);
+  await f.createProduct({ server: srv.url, rootOut });
 }
 
-async function releases(srv: ServerProcess): Promise<ReleaseInfo[]> {
-  const res = await fetch(`${srv.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  return ((await res.json()) as { releases: ReleaseInfo[] }).releases;
+const releases = (srv: ServerProcess): Promise<ReleaseInfo[]> => f.releases({ server: srv.url });
+
+/** Another server (stopped with the fleet) with acme at 1.0.0; `args`: more `patchwire serve` flags. */
+async function serverAt1(name: string, args: string[] = []): Promise<{ srv: ServerProcess; rootFile: string }> {
+  const srv = await f.serve(name, { args });
+  const rootOut = join(root, `${name}.root.json`);
+  await createProduct(srv, rootOut);
+  await publish(srv, '1.0.0', TREE_1);
+  return { srv, rootFile: rootOut };
 }
 
-async function proxyTo(upstream: string): Promise<AttackProxy> {
-  const p = await startAttackProxy(upstream);
-  proxies.push(p);
+async function proxyTo(upstream: string): Promise<Proxy> {
+  const p = await startProxy(upstream);
+  suite.after(() => p.close());
   return p;
 }
 
@@ -91,15 +92,15 @@ async function initAgent(name: string, serverUrl: string, rootPath = rootFile): 
   return dir;
 }
 
-async function checkOk(dir: string, result: CheckJson['result'], version: string): Promise<CheckJson> {
-  const r = await runJson<CheckJson>(['check', '--dir', dir, '--json', '--force']);
+async function checkOk(dir: string, result: CheckResult['result'], version: string): Promise<CheckResult> {
+  const r = await runJson<CheckResult>(['check', '--dir', dir, '--json', '--force']);
   assert.equal(r.result, result, JSON.stringify(r));
   assert.equal(r.version, version);
   return r;
 }
 
 /** Makes the agent's trusted metadata current without installing anything: the target download answers 503. */
-async function warm(proxy: AttackProxy, dir: string): Promise<void> {
+async function warm(proxy: Proxy, dir: string): Promise<void> {
   proxy.attack = (req) => (isTargetDownload(req) ? { status: 503, body: Buffer.from('{"statusCode":503,"code":"PW_UNAVAILABLE","error":"Service Unavailable","message":"busy"}') } : undefined);
   const r = await check(dir);
   proxy.attack = undefined;
@@ -108,7 +109,7 @@ async function warm(proxy: AttackProxy, dir: string): Promise<void> {
 }
 
 /** Points the agent straight at the real server (as an operator would after the attack) and checks. */
-async function straight(dir: string, srv: ServerProcess, result: CheckJson['result'], version: string): Promise<void> {
+async function straight(dir: string, srv: ServerProcess, result: CheckResult['result'], version: string): Promise<void> {
   const s = await readState(dir);
   s.server = srv.url;
   await writeFile(stateFile(dir), JSON.stringify(s, null, 2));
@@ -144,17 +145,11 @@ async function refused(dir: string, patterns: RegExp[], opts: { code?: number; e
 }
 
 /** Agents installed at 1.0.0 (before 2.0.0 exists), each behind its own proxy. */
-const at1: Record<string, { dir: string; proxy: AttackProxy }> = {};
+const at1: Record<string, { dir: string; proxy: Proxy }> = {};
 
 before(async () => {
-  root = await tempDir('patchwire-attacks-');
-  server = await startServer(join(root, 'server'), { token: TOKEN });
-  servers.push(server);
-  key = join(root, 'publisher.key');
-  assert.equal((await runCli(['keygen', '--out', key])).code, 0);
-  rootFile = join(root, 'acme.root.json');
-  await createProduct(server, rootFile);
-  await publish(server, '1.0.0', TREE_1);
+  f = await startFleet(suite, { token: TOKEN, prefix: 'patchwire-attacks-', releases: [['1.0.0', TREE_1]] });
+  ({ root, server, key, rootFile } = f);
   for (const name of ['tamper', 'endless', 'meta', 'unlisted']) {
     const proxy = await proxyTo(server.url);
     const dir = await initAgent(name, proxy.url);
@@ -163,17 +158,7 @@ before(async () => {
   }
   await publish(server, '2.0.0', TREE_2);
 
-  freezeServer = await startServer(join(root, 'freeze-server'), { token: TOKEN, args: ['--timestamp-expiry', '2s'] });
-  servers.push(freezeServer);
-  freezeRootFile = join(root, 'freeze.root.json');
-  await createProduct(freezeServer, freezeRootFile);
-  await publish(freezeServer, '1.0.0', TREE_1);
-});
-
-after(async () => {
-  for (const p of proxies) await p.close();
-  for (const s of servers) await s.stop();
-  if (root) await rm(root, { recursive: true, force: true });
+  ({ srv: freezeServer, rootFile: freezeRootFile } = await serverAt1('freeze-server', ['--timestamp-expiry', '2s']));
 });
 
 test('1. tampered artifact: one flipped byte in the target download is refused (sha256 mismatch), nothing applied', async () => {
@@ -258,7 +243,7 @@ test('4. freeze: a replayed timestamp.json that has expired is refused as expire
   const frozen = JSON.parse(captured.toString('utf8')) as { signed: { version: number; expires: string } };
   const expires = Date.parse(frozen.signed.expires);
   assert.ok(expires - Date.now() <= 2_500, `the server signs timestamps for 2 s (expires ${frozen.signed.expires})`);
-  await sleep(Math.max(0, expires - Date.now()) + 1_000);
+  await waitUntilPast(expires, `the captured timestamp to expire (${frozen.signed.expires})`);
   // Meanwhile the server itself has re-signed: the attack is only in the replay.
   const live = (await (await fetch(`${freezeServer.url}/v1/products/acme/tuf/timestamp.json`)).json()) as { signed: { version: number; expires: string } };
   assert.ok(live.signed.version > frozen.signed.version && Date.parse(live.signed.expires) > Date.now(), 'the server re-signed');
@@ -334,15 +319,14 @@ describe('7. moved loop: A announces B and B announces A (signed, real CLI)', ()
   before(async () => {
     const aData = join(root, 'loop-a');
     const bData = join(root, 'loop-b');
-    a = await startServer(aData, { token: TOKEN });
+    a = await f.serve('loop-a');
     loopRoot = join(root, 'loop.root.json');
     await createProduct(a, loopRoot);
     await publish(a, '1.0.0', TREE_1);
     await a.stop();
     await cp(aData, bData, { recursive: true });
-    a = await startServer(aData, { token: TOKEN });
-    b = await startServer(bData, { token: TOKEN });
-    servers.push(a, b);
+    a = await f.serve('loop-a');
+    b = await f.serve('loop-b');
     dir = await initAgent('looper', a.url, loopRoot);
     await checkOk(dir, 'updated', '1.0.0');
     for (const [from, to] of [[a, b], [b, a]] as const) {
@@ -394,6 +378,7 @@ describe('7. moved loop: A announces B and B announces A (signed, real CLI)', ()
 });
 
 describe('8. path-escaping archive content never reaches disk (applyRelease)', () => {
+  const cleanup = Cleanup.forSuite();
   let base: string;
   let dir: string;
   let archives: string;
@@ -421,8 +406,8 @@ describe('8. path-escaping archive content never reaches disk (applyRelease)', (
   });
 
   before(async () => {
-    base = await tempDir('patchwire-slip-');
-    archives = await tempDir('patchwire-slip-archives-');
+    base = await tempDir(cleanup, 'patchwire-slip-');
+    archives = await tempDir(cleanup, 'patchwire-slip-archives-');
     dir = join(base, 'install');
     await mkdir(dir);
     const good = await writeTree(join(archives, 'good-tree'), TREE_1);
@@ -431,10 +416,6 @@ describe('8. path-escaping archive content never reaches disk (applyRelease)', (
     const tree = await hashTree(good);
     await applyRelease(dir, goodArchive, custom('1.0.0', tree.hash));
     assert.equal(await currentLink(dir), join('versions', '1.0.0'));
-  });
-  after(async () => {
-    await rm(base, { recursive: true, force: true });
-    await rm(archives, { recursive: true, force: true });
   });
 
   const cases: Array<[string, () => Parameters<typeof tarGz>[0]]> = [
@@ -615,15 +596,17 @@ test('11. resume: a download cut half-way fails; the next check resumes it with 
 
 test('12. a signed move to a server that cannot be reached: exit 1, the agent keeps its address and its trusted metadata', async () => {
   // Same spirit as 7b: following a notice must not touch the trusted metadata before the new
-  // server verified. The freeze server (2 s timestamps) announces a closed port.
-  const dir = await initAgent('deadmove', freezeServer.url, freezeRootFile);
+  // server verified. A server of its own (2 s timestamps, as the freeze server's) announces a
+  // closed port; the move stays there, away from the other tests.
+  const { srv: mover, rootFile: moverRoot } = await serverAt1('move-server', ['--timestamp-expiry', '2s']);
+  const dir = await initAgent('deadmove', mover.url, moverRoot);
   await checkOk(dir, 'updated', '1.0.0');
-  const mv = await runCli(['move', '--server', freezeServer.url, '--token', TOKEN, '--product', 'acme', '--to', 'http://127.0.0.1:9', '--key', key]);
+  const mv = await runCli(['move', '--server', mover.url, '--token', TOKEN, '--product', 'acme', '--to', 'http://127.0.0.1:9', '--key', key]);
   assert.equal(mv.code, 0, mv.stderr);
   const r = await check(dir);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /127\.0\.0\.1:9/);
-  assert.equal((await readState(dir)).server, freezeServer.url);
+  assert.equal((await readState(dir)).server, mover.url);
   assert.equal(await currentLink(dir), join('versions', '1.0.0'));
   const tuf = join(dir, '.patchwire', 'tuf');
   for (const f of ['root.json', 'timestamp.json', 'snapshot.json', 'targets.json']) {

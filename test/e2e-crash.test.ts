@@ -10,15 +10,18 @@
  * entered to stderr; most trials aim at one state (kill a random time after it is entered), the
  * rest kill at a random time after spawn. The test prints where the kills landed.
  */
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cp, lstat, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, runCli, runJson, startServer, type ServerProcess } from './helpers/cli.js';
-import { tempDir, writeTree } from './helpers/files.js';
+import { BIN, runCli, type ServerProcess } from './helpers/cli.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { writeTree } from './helpers/files.js';
+import { startFleet, type Fleet, type ReportRow } from './helpers/fleet.js';
 import { hashTree } from '../src/util/tree-hash.js';
+import type { CheckResult } from '../src/agent/check.js';
 
 const TOKEN = 'crash-admin-token';
 const TRIALS = 56;
@@ -26,6 +29,8 @@ const PARALLEL = 4;
 const DELAY_MS = 40;
 const AIM = ['check', 'download', 'verify', 'stage', 'switch', 'health', 'report', 'cleanup', 'done'];
 
+const suite = Cleanup.forSuite();
+let f: Fleet;
 let root: string;
 let server: ServerProcess;
 let template: string;
@@ -39,30 +44,18 @@ function tree(version: string): Record<string, string> {
 }
 
 before(async () => {
-  root = await tempDir('patchwire-crash-');
-  server = await startServer(join(root, 'server'), { token: TOKEN });
-  const key = join(root, 'publisher.key');
-  assert.equal((await runCli(['keygen', '--out', key])).code, 0);
-  const rootFile = join(root, 'acme.root.json');
-  let r = await runCli(['product', 'create', '--server', server.url, '--token', TOKEN, '--product', 'acme', '--key', key, '--root-out', rootFile]);
-  assert.equal(r.code, 0, r.stderr);
+  f = await startFleet(suite, { token: TOKEN, prefix: 'patchwire-crash-' });
+  ({ root, server } = f);
   const publish = async (v: string) => {
     const dir = await writeTree(join(root, `tree-${v}`), tree(v));
     treeHash[v] = (await hashTree(dir)).hash;
-    const p = await runCli(['publish', '--server', server.url, '--token', TOKEN, '--product', 'acme', '--version', v, '--key', key, dir]);
+    const p = await runCli(['publish', ...f.admin(), '--product', 'acme', '--version', v, '--key', f.key, dir]);
     assert.equal(p.code, 0, p.stderr);
   };
   await publish('1.0.0');
-  template = join(root, 'template');
-  r = await runCli(['init', '--dir', template, '--server', server.url, '--product', 'acme', '--root', rootFile, '--device-id', '02:00:00:00:04:00', '--health-cmd', 'test -f VERSION']);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal((await runJson<{ version: string }>(['check', '--dir', template, '--json'])).version, '1.0.0');
+  template = await f.initAgent('template', '02:00:00:00:04:00', { extra: ['--health-cmd', 'test -f VERSION'] });
+  assert.equal((await f.check(template)).version, '1.0.0');
   await publish('2.0.0');
-});
-
-after(async () => {
-  await server?.stop();
-  if (root) await rm(root, { recursive: true, force: true });
 });
 
 /** `current` is a link to exactly versions/1.0.0 or versions/2.0.0 whose tree is that release's; returns the version. */
@@ -126,7 +119,7 @@ async function trial(i: number): Promise<Trial> {
 
   const done = await runCli(['check', '--dir', dir, '--force', '--json']);
   if (done.code !== 0) return { landed, before: after.version, problem: `the completing run failed: ${done.stderr}` };
-  const result = JSON.parse(done.stdout) as { result: string; version: string };
+  const result = JSON.parse(done.stdout) as CheckResult;
   if (result.version !== '2.0.0') return { landed, before: after.version, problem: `the completing run ended at ${result.version} (${result.result})` };
   const final = await treeProblem(dir);
   if (typeof final === 'string' || final.version !== '2.0.0') return { landed, before: after.version, problem: `after the completing run: ${JSON.stringify(final)}` };
@@ -139,7 +132,7 @@ async function trial(i: number): Promise<Trial> {
   ];
   if (leftovers.length) return { landed, before: after.version, problem: `leftovers: ${leftovers.join(', ')}` };
   const res = await fetch(`${server.url}/v1/admin/products/acme/devices/${encodeURIComponent(mac)}/reports`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const reports = ((await res.json()) as Array<{ event: string; version: string }>).map((r) => `${r.event} ${r.version}`);
+  const reports = ((await res.json()) as ReportRow[]).map((r) => `${r.event} ${r.version}`);
   if (!reports.includes('applied 2.0.0') || reports.some((r) => r !== 'applied 2.0.0')) {
     return { landed, before: after.version, problem: `reports: ${reports.join(', ')}` };
   }

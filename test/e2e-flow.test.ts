@@ -3,71 +3,43 @@
  * 127.0.0.1, real `patchwire` CLI processes for the publisher and for each agent, real archives
  * in temporary folders. Each test names the step it covers.
  */
-import { test, before, after } from 'node:test';
+import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, cp, rm } from 'node:fs/promises';
+import { writeFile, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { BIN, runCli, runJson, startServer, type ServerProcess } from './helpers/cli.js';
-import { tempDir, writeTree, currentLink, readCurrent } from './helpers/files.js';
+import { BIN, runCli, runJson } from './helpers/cli.js';
+import { currentLink, readCurrent, writeTree } from './helpers/files.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { startFleet, type Fleet, type ProductInfo } from './helpers/fleet.js';
+import { waitFor } from './helpers/wait-for.js';
+import type { DeviceView } from '../src/protocol/wire.js';
 import { computeNextCheck } from '../src/agent/schedule.js';
 import { compareVersions } from '../src/protocol/version.js';
 
 const TOKEN = 'e2e-admin-token';
-let root: string;
-let server: ServerProcess;
-let key: string;
-let rootFile: string;
 
-interface CheckJson {
-  result: 'updated' | 'up-to-date' | 'not-due';
-  version: string | null;
-  previousVersion: string | null;
-  server: string;
-  nextCheckAt: string;
-  patch?: { kind: string; bytes: number };
-}
-interface DeviceJson { deviceId: string; product: string; channel: string; version: string | null; lastSeenAt: string; source: string }
-
-const admin = () => ['--server', server.url, '--token', TOKEN];
-
-async function publish(version: string, files: Record<string, string>, extra: string[] = []) {
-  const dir = await writeTree(join(root, `tree-${version}-${Math.random()}`), files);
-  return runCli(['publish', ...admin(), '--product', 'acme', '--version', version, '--key', key, ...extra, dir]);
-}
-
-async function initAgent(name: string, mac: string, extra: string[] = []): Promise<string> {
-  const dir = join(root, name);
-  const r = await runCli(['init', '--dir', dir, '--server', server.url, '--product', 'acme', '--root', rootFile, '--device-id', mac, ...extra]);
-  assert.equal(r.code, 0, r.stderr);
-  return dir;
-}
-
-const check = (dir: string, ...flags: string[]) => runJson<CheckJson>(['check', '--dir', dir, '--json', ...flags]);
-const devices = () => runJson<DeviceJson[]>(['devices', ...admin(), '--json']);
-const state = async (dir: string) => JSON.parse(await readFile(join(dir, '.patchwire', 'state.json'), 'utf8')) as Record<string, unknown>;
-
+/** Product acme at 1.0.0 on a stopped server: each test runs on a copy of its own (clone). */
+const suite = Cleanup.forSuite();
+let template: Fleet;
 before(async () => {
-  root = await tempDir('patchwire-e2e-');
-  server = await startServer(join(root, 'server-a'), { token: TOKEN });
-  key = join(root, 'publisher.key');
-  assert.equal((await runCli(['keygen', '--out', key])).code, 0);
-  rootFile = join(root, 'acme.root.json');
-  const r = await runCli(['product', 'create', ...admin(), '--product', 'acme', '--key', key, '--root-out', rootFile]);
-  assert.equal(r.code, 0, r.stderr);
-  const p = await publish('1.0.0', { 'bin/app': '#!/bin/sh\necho 1.0.0\n', 'README': 'version one' });
-  assert.equal(p.code, 0, p.stderr);
+  template = await startFleet(suite, {
+    token: TOKEN,
+    prefix: 'patchwire-e2e-',
+    server: { name: 'server-a' },
+    releases: [['1.0.0', { 'bin/app': '#!/bin/sh\necho 1.0.0\n', 'README': 'version one' }]],
+  });
 });
 
-after(async () => {
-  await server?.stop();
-  if (root) await rm(root, { recursive: true, force: true });
-});
+/** Each test gets its own server with product acme at 1.0.0: no test sees what another one did. */
+const fleet = (t: TestContext): Promise<Fleet> => template.clone(t);
 
-test('first install: a fresh agent is due at once, registers its MAC, downloads, verifies and applies', async () => {
-  const dir = await initAgent('first', 'AA-BB-CC-00-00-01');
+test('first install: a fresh agent is due at once, registers its MAC, downloads, verifies and applies', async (t) => {
+  const f = await fleet(t);
+  const { server } = f;
+  const dir = await f.initAgent('first', 'AA-BB-CC-00-00-01');
   const before = Date.now();
-  const r = await check(dir);
+  const r = await f.check(dir);
   assert.equal(r.result, 'updated');
   assert.equal(r.version, '1.0.0');
   assert.equal(r.previousVersion, null);
@@ -80,7 +52,7 @@ test('first install: a fresh agent is due at once, registers its MAC, downloads,
   const next = Date.parse(r.nextCheckAt);
   assert.ok(next >= before + 3600_000 && next <= Date.now() + 3600_000, r.nextCheckAt);
   // Server steps 1 and 3: the device is registered under its normalised MAC with the applied version.
-  const d = (await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:01');
+  const d = (await f.devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:01');
   assert.ok(d, 'device registered');
   assert.equal(d.version, '1.0.0');
   assert.equal(d.product, 'acme');
@@ -88,8 +60,10 @@ test('first install: a fresh agent is due at once, registers its MAC, downloads,
   assert.equal(d.source, server.url);
 });
 
-test('not due: a check before the persisted next-check time stops without asking the server; --force skips that', async () => {
-  const dir = await initAgent('notdue', 'aa:bb:cc:00:00:02');
+test('not due: a check before the persisted next-check time stops without asking the server; --force skips that', async (t) => {
+  const f = await fleet(t);
+  const { check, devices } = f;
+  const dir = await f.initAgent('notdue', 'aa:bb:cc:00:00:02');
   const first = await check(dir);
   assert.equal(first.result, 'updated');
   const seen = (await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:02')!.lastSeenAt;
@@ -103,8 +77,11 @@ test('not due: a check before the persisted next-check time stops without asking
   assert.notEqual((await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:02')!.lastSeenAt, seen);
 });
 
-test('schedule alignment: the next check is pulled in to the scheduled release time, spread per device', async () => {
-  const dir = await initAgent('sched', 'aa:bb:cc:00:00:03', ['--interval', '2h']);
+test('schedule alignment: the next check is pulled in to the scheduled release time, spread per device', async (ctx) => {
+  const f = await fleet(ctx);
+  const { check, state } = f;
+  const admin = () => f.admin();
+  const dir = await f.initAgent('sched', 'aa:bb:cc:00:00:03', { extra: ['--interval', '2h'] });
   await check(dir);
   const at = new Date(Date.now() + 20 * 60_000);
   at.setMilliseconds(0);
@@ -131,8 +108,10 @@ test('schedule alignment: the next check is pulled in to the scheduled release t
   assert.ok(Date.parse(c.nextCheckAt) <= Date.now() + 7200_000 && Date.parse(c.nextCheckAt) >= before + 7200_000);
 });
 
-test('update, refused downgrade and rollback', async () => {
-  const dir = await initAgent('upd', 'aa:bb:cc:00:00:04');
+test('update, refused downgrade and rollback', async (t) => {
+  const f = await fleet(t);
+  const { server, check, devices, publish } = f;
+  const dir = await f.initAgent('upd', 'aa:bb:cc:00:00:04');
   assert.equal((await check(dir)).version, '1.0.0');
 
   const p = await publish('1.1.0', { 'bin/app': '#!/bin/sh\necho 1.1.0\n', 'README': 'version 1.1', 'lib/new.js': 'export {}' });
@@ -149,7 +128,7 @@ test('update, refused downgrade and rollback', async () => {
   const down = await publish('1.0.5', { README: 'older' });
   assert.equal(down.code, 2);
   assert.match(down.stderr, /not higher than 1\.1\.0/);
-  const info = await fetch(`${server.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((x) => x.json()) as { releases: Array<{ version: string }> };
+  const info = await fetch(`${server.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((x) => x.json()) as ProductInfo;
   assert.deepEqual(info.releases.map((x) => x.version).sort(), ['1.0.0', '1.1.0']);
 
   // Rollback switches back and reports; the rolled-back version is not reinstalled.
@@ -162,27 +141,24 @@ test('update, refused downgrade and rollback', async () => {
   assert.equal(after.version, '1.0.0');
 });
 
-test('agent: checks whenever due, picks up a new release by itself, and stops cleanly on SIGTERM', async () => {
-  const dir = await initAgent('looping', 'aa:bb:cc:00:00:06', ['--interval', '1s']);
+test('agent: checks whenever due, picks up a new release by itself, and stops cleanly on SIGTERM', async (t) => {
+  const f = await fleet(t);
+  const { server, publish, state } = f;
+  const dir = await f.initAgent('looping', 'aa:bb:cc:00:00:06', { extra: ['--interval', '1s'] });
   const proc = spawn(process.execPath, [BIN, 'agent', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-  const waitFor = async (what: () => Promise<boolean>, label: string) => {
-    for (let i = 0; i < 150; i++) {
-      if (await what().catch(() => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`timed out waiting for ${label}; agent output:\n${out}`);
-  };
+  const installed = (v: string, what: string) =>
+    waitFor(async () => (await currentLink(dir)) === join('versions', v), { what, timeout: 15_000, detail: () => `agent output:\n${out}` });
   try {
-    const info = await fetch(`${server.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((x) => x.json()) as { releases: Array<{ version: string }> };
+    const info = await fetch(`${server.url}/v1/admin/products/acme`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((x) => x.json()) as ProductInfo;
     const v = info.releases.map((r) => r.version).sort(compareVersions).pop()!;
-    await waitFor(async () => (await currentLink(dir)) === join('versions', v), `the first install of ${v}`);
+    await installed(v, `the first install of ${v}`);
     const p = await publish('3.0.0', { README: 'three' });
     assert.equal(p.code, 0, p.stderr);
-    await waitFor(async () => (await currentLink(dir)) === join('versions', '3.0.0'), 'the agent to apply 3.0.0');
+    await installed('3.0.0', 'the agent to apply 3.0.0');
     assert.equal(await readCurrent(dir, 'README'), 'three');
   } finally {
     proc.kill('SIGTERM');
@@ -191,15 +167,19 @@ test('agent: checks whenever due, picks up a new release by itself, and stops cl
   assert.equal((await state(dir)).version, '3.0.0');
 });
 
-test('moved notice: verified, persisted, followed; the new server serves the device', async () => {
-  const dir = await initAgent('mover', 'aa:bb:cc:00:00:05');
+test('moved notice: verified, persisted, followed; the new server serves the device', async (t) => {
+  const f = await fleet(t);
+  const { root, key, check, state } = f;
+  const admin = () => f.admin();
+  const dir = await f.initAgent('mover', 'aa:bb:cc:00:00:05');
   await check(dir);
   // The operator moves the service: the data folder is copied to the new host (here: a second
   // process), which then gets a release of its own; the old server announces the move.
-  await server.stop();
+  await f.server.stop();
   await cp(join(root, 'server-a'), join(root, 'server-b'), { recursive: true });
-  server = await startServer(join(root, 'server-a'), { token: TOKEN });
-  const b = await startServer(join(root, 'server-b'), { token: TOKEN });
+  f.server = await f.serve('server-a');
+  const server = f.server;
+  const b = await f.serve('server-b');
   try {
     // The agent's persisted address is the old one, whose port changed with the restart: point it there.
     const s = await state(dir);
@@ -216,7 +196,7 @@ test('moved notice: verified, persisted, followed; the new server serves the dev
     assert.equal(r.result, 'updated');
     assert.equal(r.version, '4.0.0');
     assert.equal((await state(dir)).server, b.url, 'the new address is persisted');
-    const atB = await runJson<DeviceJson[]>(['devices', '--server', b.url, '--token', TOKEN, '--json']);
+    const atB = await runJson<DeviceView[]>(['devices', '--server', b.url, '--token', TOKEN, '--json']);
     assert.equal(atB.find((x) => x.deviceId === 'aa:bb:cc:00:00:05')?.version, '4.0.0');
 
     // With the old server gone the agent keeps working against the new one.
@@ -224,7 +204,6 @@ test('moved notice: verified, persisted, followed; the new server serves the dev
     const again = await check(dir, '--force');
     assert.equal(again.server, b.url);
     assert.equal(again.result, 'up-to-date');
-    server = await startServer(join(root, 'server-a'), { token: TOKEN });
   } finally {
     await b.stop();
   }

@@ -8,12 +8,14 @@
  * One product (acme) is created and 1.0.0 published with the CLI; the bad requests are built by
  * hand (FormData, the real publisher key through nextTargets, raw tar headers).
  */
-import { test, before, after, describe } from 'node:test';
+import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, startServer, type ServerProcess } from './helpers/cli.js';
-import { tempDir, writeTree, snapshotDir } from './helpers/files.js';
+import { runCli, type ServerProcess } from './helpers/cli.js';
+import { writeTree, snapshotDir } from './helpers/files.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { startFleet, type Fleet, type ProductInfo } from './helpers/fleet.js';
 import { assertError, multipartBody, rawTarGz, releaseTarget, sha256, signNext, type RawEntry } from './helpers/requests.js';
 import { generateKeyPair, readKeyFile, type KeyPair } from '../src/tuf/keys.js';
 import { createInitialMetadata, type SignedJson } from '../src/tuf/publisher.js';
@@ -23,18 +25,13 @@ const DEVICE = 'aa:bb:cc:11:00:01';
 const PROBE = 'aa:bb:cc:11:00:99';
 const MiB = 1024 * 1024;
 
+const suite = Cleanup.forSuite();
+let f: Fleet;
 let root: string;
 let dataDir: string;
 let server: ServerProcess;
 let keyFile: string;
 let publisher: KeyPair;
-
-interface ProductInfo {
-  product: string;
-  targets: SignedJson & { signed: { version: number; targets: Record<string, unknown> } };
-  releases: Array<{ channel: string; version: string; target: string; sha256: string; length: number; createdAt: string }>;
-  moved: string | null;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Plumbing
@@ -147,28 +144,21 @@ async function publishRaw(opts: {
 // ---------------------------------------------------------------------------------------------
 
 before(async () => {
-  root = await tempDir('patchwire-input-');
+  f = await startFleet(suite, {
+    token: TOKEN,
+    prefix: 'patchwire-input-',
+    server: { name: 'data' },
+    releases: [['1.0.0', { README: 'version one', 'bin/app': '#!/bin/sh\necho 1\n' }]],
+  });
+  ({ root, server, key: keyFile } = f);
   dataDir = join(root, 'data');
-  server = await startServer(dataDir, { token: TOKEN });
-  keyFile = join(root, 'publisher.key');
-  assert.equal((await runCli(['keygen', '--out', keyFile])).code, 0);
   publisher = await readKeyFile(keyFile);
-  const admin = ['--server', server.url, '--token', TOKEN];
-  let r = await runCli(['product', 'create', ...admin, '--product', 'acme', '--key', keyFile, '--root-out', join(root, 'acme.root.json')]);
-  assert.equal(r.code, 0, r.stderr);
-  const tree = await writeTree(join(root, 'tree-1.0.0'), { README: 'version one', 'bin/app': '#!/bin/sh\necho 1\n' });
-  r = await runCli(['publish', ...admin, '--product', 'acme', '--version', '1.0.0', '--key', keyFile, tree]);
-  assert.equal(r.code, 0, r.stderr);
   let res = await postJson('/v1/check', { deviceId: DEVICE, product: 'acme', channel: 'stable', version: null });
   assert.equal(res.status, 200, res.text);
   res = await postJson('/v1/report', { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.0.0', previousVersion: null });
   assert.equal(res.status, 200, res.text);
 });
 
-after(async () => {
-  await server?.stop();
-  if (root) await rm(root, { recursive: true, force: true });
-});
 
 // ---------------------------------------------------------------------------------------------
 // POST /v1/check
@@ -449,7 +439,7 @@ describe('POST /v1/admin/products/acme/releases', () => {
 
   test('an upload over serve --max-upload: 413 PW_PAYLOAD_TOO_LARGE, nothing staged or stored', async () => {
     // A second server with a 2 KiB limit; the product and key are set up with the CLI as usual.
-    const small = await startServer(join(root, 'small-data'), { token: TOKEN, args: ['--max-upload', '2048'] });
+    const small = await f.serve('small-data', { args: ['--max-upload', '2048'] });
     try {
       const admin = ['--server', small.url, '--token', TOKEN];
       const r = await runCli(['product', 'create', ...admin, '--product', 'acme', '--key', keyFile, '--root-out', join(root, 'small.root.json')]);

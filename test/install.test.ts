@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReleaseTargetCustom, ReportRequest } from '../src/protocol/index.js';
 import { packTree } from '../src/util/archive-pack.js';
@@ -14,14 +13,8 @@ import { initAgent } from '../src/agent/init.js';
 import { rollback } from '../src/agent/rollback.js';
 import { loadState, saveState } from '../src/agent/state.js';
 import { RollbackUnavailableError, VerificationError } from '../src/agent/errors.js';
-
-type T = { after(fn: () => Promise<void> | void): void };
-
-async function tempDir(t: T): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pw-install-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import type { Owner } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Builds a release tree for `version`, packs it, and returns the archive and its signed custom field. */
 async function release(base: string, version: string, extra = ''): Promise<{ archive: string; custom: ReleaseTargetCustom }> {
@@ -45,7 +38,7 @@ async function listVersions(dir: string): Promise<string[]> {
 }
 
 test('applyRelease installs a real archive and switches current, a relative symlink', async (t) => {
-  const base = await tempDir(t);
+  const base = await tempDir(t, 'pw-install-');
   const dir = join(base, 'install');
   await mkdir(dir);
   assert.equal(await readCurrent(dir), null);
@@ -75,7 +68,7 @@ test('applyRelease installs a real archive and switches current, a relative syml
 });
 
 test('applyRelease reuses an intact already-built version (kill between build and state save)', async (t) => {
-  const base = await tempDir(t);
+  const base = await tempDir(t, 'pw-install-');
   const dir = join(base, 'install');
   const r1 = await release(base, '1.0.0');
   await mkdir(dir);
@@ -86,7 +79,7 @@ test('applyRelease reuses an intact already-built version (kill between build an
 });
 
 test('a tree hash mismatch leaves current unchanged and removes .partial', async (t) => {
-  const base = await tempDir(t);
+  const base = await tempDir(t, 'pw-install-');
   const dir = join(base, 'install');
   await mkdir(dir);
   const r1 = await release(base, '1.0.0');
@@ -110,7 +103,7 @@ test('a tree hash mismatch leaves current unchanged and removes .partial', async
 });
 
 test('an archive entry leaving the install folder is refused as VerificationError', async (t) => {
-  const base = await tempDir(t);
+  const base = await tempDir(t, 'pw-install-');
   const dir = join(base, 'install');
   await mkdir(dir);
   await writeFile(join(base, 'evil'), 'x');
@@ -128,14 +121,14 @@ test('an archive entry leaving the install folder is refused as VerificationErro
 });
 
 test('switchCurrent refuses a version that is not installed', async (t) => {
-  const base = await tempDir(t);
+  const base = await tempDir(t, 'pw-install-');
   await mkdir(join(base, 'versions'));
   await assert.rejects(switchCurrent(base, '9.9.9'), /not an installed version/);
   await assert.rejects(stat(join(base, 'current')), { code: 'ENOENT' });
 });
 
 /** A real HTTP server that records the reports it receives. */
-async function reportServer(t: T): Promise<{ url: string; reports: ReportRequest[] }> {
+async function reportServer(t: Owner): Promise<{ url: string; reports: ReportRequest[] }> {
   const reports: ReportRequest[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -153,8 +146,8 @@ async function reportServer(t: T): Promise<{ url: string; reports: ReportRequest
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reports };
 }
 
-async function installedAgent(t: T, server: string) {
-  const base = await tempDir(t);
+async function installedAgent(t: Owner, server: string) {
+  const base = await tempDir(t, 'pw-install-');
   const dir = join(base, 'install');
   const rootFile = join(base, 'root.json');
   await writeFile(rootFile, '{"signatures":[],"signed":{"_type":"root","version":1}}');

@@ -1,22 +1,21 @@
 // SQLite-only cases of the Store (the backend-neutral contract is test/contracts/store-contract.ts):
 // the data folder as files, and migrations of databases written by older versions.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
 import { at, sighting } from './contracts/store-contract.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const roots: string[] = [];
-after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
+const suite = Cleanup.forSuite();
 
 async function tempRoot(prefix: string): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), prefix));
-  roots.push(root);
+  const root = await tempDir(suite, prefix);
   return root;
 }
 

@@ -1,18 +1,16 @@
 // The Store contract (test/contracts/store-contract.ts) over every implementation.
 // PATCHWIRE_STORES=sqlite,postgres picks which run (default: sqlite, the one that needs no server).
-import { after } from 'node:test';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { storeContract, type StoreHarness } from './contracts/store-contract.js';
+import { Cleanup } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const roots: string[] = [];
-after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
+const suite = Cleanup.forSuite();
 
 async function sqliteHarness(): Promise<StoreHarness> {
-  const root = await mkdtemp(join(tmpdir(), 'patchwire-store-'));
-  roots.push(root);
+  const root = await tempDir(suite, 'patchwire-store-');
   const file = join(root, 'data', 'patchwire.db');
   return {
     open: () => SqliteStore.open(file),

@@ -2,16 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashTree } from '../src/util/tree-hash.js';
-
-async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pw-treehash-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from './helpers/temp-dir.js';
 
 async function makeTree(root: string): Promise<void> {
   await mkdir(join(root, 'bin'), { recursive: true });
@@ -23,7 +17,7 @@ async function makeTree(root: string): Promise<void> {
 }
 
 test('tree hash is deterministic and independent of creation order', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   const a = join(root, 'a');
   const b = join(root, 'b');
   await mkdir(a);
@@ -45,7 +39,7 @@ test('tree hash is deterministic and independent of creation order', async (t) =
 });
 
 test('tree hash matches the documented manifest format', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   await makeTree(root);
   const sha = (s: string) => createHash('sha256').update(s).digest('hex');
   const run = '#!/bin/sh\necho hi\n';
@@ -59,7 +53,7 @@ test('tree hash matches the documented manifest format', async (t) => {
 });
 
 test('tree hash changes with a byte, a mode, a name, a link target', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   await makeTree(root);
   const base = (await hashTree(root)).hash;
   const seen = new Set([base]);
@@ -83,7 +77,7 @@ test('tree hash changes with a byte, a mode, a name, a link target', async (t) =
 });
 
 test('tree hash does not follow symbolic links', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   const tree = join(root, 'tree');
   const outside = join(root, 'outside');
   await mkdir(tree);
@@ -99,7 +93,7 @@ test('tree hash does not follow symbolic links', async (t) => {
 });
 
 test('a name containing a newline or a quote cannot forge manifest lines', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   const e3 = createHash('sha256').update('').digest('hex');
   const one = join(root, 'one');
   const two = join(root, 'two');
@@ -118,14 +112,14 @@ test('a name containing a newline or a quote cannot forge manifest lines', async
 });
 
 test('tree hash refuses fifos', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   const r = spawnSync('mkfifo', [join(root, 'pipe')]);
   if (r.status !== 0) return t.skip('mkfifo unavailable');
   await assert.rejects(hashTree(root), /pipe is a fifo/);
 });
 
 test('tree hash honours an aborted signal', async (t) => {
-  const root = await tempDir(t);
+  const root = await tempDir(t, 'pw-treehash-');
   await makeTree(root);
   await assert.rejects(hashTree(root, AbortSignal.abort()), { name: 'AbortError' });
 });

@@ -3,14 +3,15 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { generateKeyPair, signerFor, type KeyPair } from '../src/tuf/keys.js';
 import { createInitialMetadata, nextTargets, type NewTarget, type SignedJson } from '../src/tuf/publisher.js';
 import { signSnapshot, signTimestamp, verifyInitialRoot, verifyTargets } from '../src/tuf/repository.js';
 import { TrustedRepository, TufVerificationError } from '../src/agent/tuf-client.js';
+import type { Owner } from './helpers/cleanup.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const DAY = 86_400_000;
@@ -102,9 +103,8 @@ async function serve(t: { after(fn: () => Promise<void>): void }, repo: { files:
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/tuf/`;
 }
 
-async function agentDir(t: { after(fn: () => Promise<void>): void }, rootJson: string): Promise<{ parent: string; dir: string }> {
-  const parent = await mkdtemp(join(tmpdir(), 'pw-tuf-client-'));
-  t.after(() => rm(parent, { recursive: true, force: true }));
+async function agentDir(t: Owner, rootJson: string): Promise<{ parent: string; dir: string }> {
+  const parent = await tempDir(t, 'pw-tuf-client-');
   const dir = join(parent, 'tuf');
   await mkdir(dir);
   await writeFile(join(dir, 'root.json'), rootJson);
@@ -257,8 +257,7 @@ test('an aborted signal stops getTarget without touching the metadata', async (t
 });
 
 test('a missing root.json and an unreachable server are clear errors', async (t) => {
-  const parent = await mkdtemp(join(tmpdir(), 'pw-tuf-client-'));
-  t.after(() => rm(parent, { recursive: true, force: true }));
+  const parent = await tempDir(t, 'pw-tuf-client-');
   const empty = new TrustedRepository({ metadataDir: join(parent, 'tuf'), metadataBaseUrl: 'http://127.0.0.1:9/tuf/' });
   await assert.rejects(empty.getTarget('x'), (err: Error) => err instanceof TufVerificationError && /no trusted root\.json.*patchwire init/.test(err.message));
 

@@ -1,22 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { generateKeyPair, keyIdOf, KeyFileError, readKeyFile, signerFor, tufKey, writeKeyFile, type KeyPair } from '../src/tuf/keys.js';
 import { createInitialMetadata, nextTargets, type SignedJson } from '../src/tuf/publisher.js';
 import { loadOrCreateOnlineKeys, signSnapshot, signTimestamp, TufError, verifyInitialRoot, verifyTargets } from '../src/tuf/repository.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const now = new Date('2030-01-01T00:00:00Z');
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
-
-async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pw-tuf-repo-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function product() {
   const publisher = generateKeyPair();
@@ -60,7 +54,7 @@ test('key pair: keyid is sha256 of the canonical TUF key object, signatures veri
 });
 
 test('key file: round trip with mode 0600', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'pw-tuf-repo-');
   const file = join(dir, 'publisher.key');
   const pair = generateKeyPair();
   await writeKeyFile(file, pair);
@@ -69,7 +63,7 @@ test('key file: round trip with mode 0600', async (t) => {
 });
 
 test('key file: missing, garbage, damaged and overwrite are refused with a clear KeyFileError', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'pw-tuf-repo-');
   const missing = join(dir, 'none.key');
   await assert.rejects(readKeyFile(missing), (err: Error) =>
     err instanceof KeyFileError && err.message.includes('does not exist') && err.message.includes(`patchwire keygen --out ${missing}`));
@@ -198,7 +192,7 @@ test('snapshot and timestamp carry the exact length and sha256 of the bytes they
 });
 
 test('online keys: created once with 0600/0700, reused, damaged file refused', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'pw-tuf-repo-');
   const first = await loadOrCreateOnlineKeys(dir);
   assert.notEqual(first.snapshot.keyid, first.timestamp.keyid);
   assert.equal((await stat(join(dir, 'keys'))).mode & 0o777, 0o700);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
 import { parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
+import { testClock } from './test-clock.js';
 
 interface Opts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
@@ -85,6 +86,7 @@ export function register(program: Command): void {
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
+          clock: testClock(process.env),
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

@@ -45,15 +45,22 @@ export interface ServerProcess {
   output: () => string;
   /** SIGTERM, then wait for the process to end. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash: no clean shutdown), then wait for the process to be gone. */
+  kill(): Promise<void>;
 }
 
 /** Starts a real `patchwire serve` on 127.0.0.1 with a free port and waits until it listens. */
-export function startServer(dataDir: string, opts: { token?: string; args?: string[] } = {}): Promise<ServerProcess> {
+export function startServer(dataDir: string, opts: { token?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...(opts.args ?? [])], {
-    env: { ...process.env, PATCHWIRE_TOKEN: opts.token },
+    env: { ...process.env, ...opts.env, PATCHWIRE_TOKEN: opts.token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  const end = (signal: NodeJS.Signals) => new Promise<void>((res) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return res();
+    proc.once('exit', () => res());
+    proc.kill(signal);
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server did not start:\n${out}`)); }, 30_000);
     const onData = (d: Buffer) => {
@@ -65,11 +72,8 @@ export function startServer(dataDir: string, opts: { token?: string; args?: stri
           url: m[1]!,
           proc,
           output: () => out,
-          stop: () => new Promise<void>((res) => {
-            if (proc.exitCode !== null || proc.signalCode !== null) return res();
-            proc.once('exit', () => res());
-            proc.kill('SIGTERM');
-          }),
+          stop: () => end('SIGTERM'),
+          kill: () => end('SIGKILL'),
         });
       }
     };

@@ -1,10 +1,5 @@
-import { mkdtemp, mkdir, writeFile, readlink, readFile, readdir, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile, readlink, readFile, readdir, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-
-export function tempDir(prefix = 'patchwire-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
-}
 
 /** Writes a tree: `{ 'bin/app': 'text', 'lib/x.js': ... }`; values starting with `->` make symlinks. */
 export async function writeTree(dir: string, files: Record<string, string>): Promise<string> {
