@@ -35,7 +35,7 @@ export const checkState: StateHandler<UpdateContext> = async (ctx) => {
       state.version,
     );
   }
-  // The device rolled back from this version (or a higher one): never reinstall it or lower.
+  // The device rolled back from this version (or a higher one): held back until `patchwire retry`.
   if (state.rolledBack !== null && !isHigher(offer.version, state.rolledBack)) {
     ctx.heldBack = offer.version;
     return 'nothing-to-do';
