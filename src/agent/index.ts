@@ -5,8 +5,11 @@
  */
 export { initAgent, type InitOptions } from './init.js';
 export { runCheck, MAX_MOVED_HOPS, type CheckOptions, type CheckResult } from './check.js';
-export { runAgent, describeResult, type AgentLoopOptions } from './agent-loop.js';
+export { runAgent, type AgentLoopOptions } from './agent-loop.js';
+export { describeResult } from './describe-result.js';
 export { rollback, type RollbackOptions, type RollbackResult } from './rollback.js';
+export { retry, type RetryOptions, type RetryResult } from './retry.js';
+export type { AgentResult } from './agent-result.js';
 export { loadState, saveState, stateProblem, STATE_FORMAT, DEFAULT_KEEP, DEFAULT_HEALTH_TIMEOUT_SECONDS, type AgentState } from './state.js';
 export { isDue, computeNextCheck, spreadOffsetSeconds, type Schedule, type NextCheckInput } from './schedule.js';
 export { detectDeviceId } from './device-id.js';
@@ -40,5 +43,6 @@ export {
   MovedNoticeError,
   RollbackRefusedError,
   RollbackUnavailableError,
+  RetryUnavailableError,
   isBadInputError,
 } from './errors.js';

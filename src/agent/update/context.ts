@@ -22,6 +22,8 @@ export interface UpdateContext {
   response: CheckResponse | null;
   /** The health command's verdict, for the `rolled-back` report. */
   healthDetail?: string;
+  /** Set by `check` when the offered version is one the device rolled back from (or lower): not installed. */
+  heldBack?: string;
 }
 
 /** Updates the agent state in the context and on disk. */
