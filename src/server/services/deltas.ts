@@ -50,7 +50,13 @@ export class DeltaService {
   }
 
   async load(products: string[]): Promise<void> {
-    for (const p of products) for (const d of await this.store.listDeltas(p)) this.remember(d);
+    for (const p of products) {
+      for (const d of await this.store.listDeltas(p)) {
+        // The signed deltas role lists it, so its bytes are served (a restart must not 404 them).
+        this.releases.addHash(d.product, d.sha256);
+        this.remember(d);
+      }
+    }
   }
 
   private remember(d: DeltaRecord): void {
