@@ -59,6 +59,7 @@ runMain(async () => {
     if (r.code !== 0) throw new Error(`${size} MB ${low ? 'low-cost' : 'full'} failed: ${r.stderr}`);
     const m = JSON.parse(r.stdout) as { ms: number; bytes: number; engine: string; rssMb: number; neu: number };
     rows.push([`${size} MB`, low ? 'low-cost' : 'full', m.engine, m.bytes.toLocaleString('en'), `${(m.ms / 1000).toFixed(1)} s`, `${Math.round(m.rssMb)} MB`, `${(m.rssMb / size).toFixed(1)}x`]);
-    console.log(table(['old tree stream', 'mode', 'engine kept', 'delta bytes', 'time', 'peak RSS', 'RSS / size'], rows));
+    process.stderr.write(`${rows.at(-1)!.join('  ')}\n`);
   }
+  console.log(table(['old tree stream', 'mode', 'engine kept', 'delta bytes', 'time', 'peak RSS', 'RSS / size'], rows));
 });

@@ -21,9 +21,9 @@ export interface ComputedDelta {
 
 export interface ComputeOptions {
   /**
-   * The lower-cost mode for large trees: one candidate (lz-brotli, which was the smallest or
-   * within a few percent on every measured pair) with Brotli at quality 9 instead of three
-   * candidates at quality 11 (bench/README.md, "delta cost").
+   * The lower-cost mode for large trees: one candidate (lz-brotli) with Brotli at quality 9
+   * instead of three candidates at quality 11: 2.5-3.7x faster at 16-64 MB, the same memory
+   * (bench/README.md, delta-cost.ts); it loses the bsdiff candidates, which win on some binaries.
    */
   lowCost?: boolean;
 }
