@@ -535,3 +535,14 @@ test('lz-brotli: corrupt deltas (flips in every stream, truncation) -> DeltaErro
     expectDeltaError(() => applyDelta(old, delta.subarray(0, cut), { maxOutput: 1e8 }));
   }
 });
+
+test('the lower-cost mode: one lz-brotli candidate that applies to NEW like the full mode', async () => {
+  const rnd = prng(8);
+  const old = randomBuf(rnd, 200_000, 16);
+  const neu = Buffer.concat([old.subarray(0, 90_000), randomBuf(rnd, 3_000), old.subarray(95_000)]);
+  const { delta, engine } = await computeDelta(old, neu, { lowCost: true });
+  assert.equal(engine, 'lz-brotli');
+  assert.equal(decodeContainer(delta).engine, ENGINES['lz-brotli']);
+  assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu), 'applyDelta reproduces NEW');
+  assert.ok(delta.length < neu.length / 10, `a delta, not a copy: ${delta.length} bytes`);
+});

@@ -134,3 +134,27 @@ test('a corrupted delta: the agent verifies, falls back to the full archive by i
     await proxy.close();
   }
 });
+
+test('a delta computed before a restart is still served after it: an agent on the old version applies it', async (t) => {
+  const f = await fleet(t);
+  const a = await agentBeforeDelta(f, 'a', 'dd:00:00:00:00:04');
+  // The same data folder and port (the agent keeps its server URL).
+  const port = new URL(f.server.url).port;
+  await f.server.stop();
+  f.server = await f.serve('server', { args: ['--port', port] });
+  assert.equal((await offerFor(f, 'dd:00:00:00:00:95', '1.0.0')).release?.kind, 'delta', 'still offered after the restart');
+  const r = await f.check(a, '--force');
+  assert.equal(r.version, '1.1.0');
+  assert.equal(r.patch?.kind, 'delta', 'the delta was served and applied');
+  assert.ok(!(await f.reports('dd:00:00:00:00:04')).some((x) => x.event === 'delta-failed'));
+});
+
+test('--delta-low-cost-above 0: the delta is computed in the lower-cost mode and the agent applies it', async (t) => {
+  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-delta-', server: { args: ['--delta-low-cost-above', '0', '--log-level', 'info'] }, releases: [['1.0.0', tree('1.0.0', false)]] });
+  const dir = await agentBeforeDelta(f, 'a', 'dd:00:00:00:00:05');
+  assert.match(f.server.output(), /"lowCost":true[^\n]*"msg":"delta ready"/, 'computed in the lower-cost mode');
+  const r = await f.check(dir, '--force');
+  assert.equal(r.version, '1.1.0');
+  assert.equal(r.patch?.kind, 'delta');
+  assert.equal(await readFile(join(dir, 'current', 'VERSION'), 'utf8'), '1.1.0');
+});

@@ -8,7 +8,19 @@ interface Opts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
-  deltaFrom: string; deltaMargin: string;
+  deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
+}
+
+function bytes(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new CliError(`${flag} '${text}' is not a byte count (a whole number, e.g. 67108864)`);
+  return n;
+}
+
+/** TEST HOOK: with PATCHWIRE_ENABLE_FAULTS=1, PATCHWIRE_DELTA_DELAY_MS holds every delta worker that long first. */
+function deltaTestDelay(env: NodeJS.ProcessEnv): number | undefined {
+  if (env.PATCHWIRE_ENABLE_FAULTS !== '1' || !env.PATCHWIRE_DELTA_DELAY_MS) return undefined;
+  return bytes('PATCHWIRE_DELTA_DELAY_MS', env.PATCHWIRE_DELTA_DELAY_MS);
 }
 
 /** A server's own address: host and port, no path (devices and mirrors append `/v1/...`). */
@@ -55,6 +67,9 @@ export function register(program: Command): void {
     .option('--alarm-webhook <url>', 'POST raised alarms (e.g. schedule-overdue) as JSON to this URL')
     .option('--delta-from <n>', 'compute deltas to each new release from the N most common applied versions (plus the previous release); 0 turns deltas off', '5')
     .option('--delta-margin <fraction>', 'offer a delta only when it saves at least this fraction of the full archive', '0.2')
+    .option('--delta-max-bytes <bytes>', 'no delta from or to a release whose tree stream (uncompressed tar) is larger; memory is ~10x it', String(64 * 1024 ** 2))
+    .option('--delta-low-cost-above <bytes>', 'above this tree stream size, compute deltas in the lower-cost mode (one engine, Brotli q9)', String(16 * 1024 ** 2))
+    .option('--delta-timeout <duration>', 'stop a delta computation that takes longer (devices get the full archive)', '10m')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
@@ -78,7 +93,10 @@ export function register(program: Command): void {
       if (!/^\d+$/.test(o.deltaFrom) || deltaFromMostCommon > 100) throw new CliError(`--delta-from '${o.deltaFrom}' must be a whole number 0-100`);
       const deltaMargin = Number(o.deltaMargin);
       if (!/^\d*\.?\d+$/.test(o.deltaMargin) || deltaMargin >= 1) throw new CliError(`--delta-margin '${o.deltaMargin}' must be a fraction from 0 to below 1, e.g. 0.2`);
-      const { startServer, ServerConfigError } = await import('../server/start.js');
+      const deltaMaxBytes = bytes('--delta-max-bytes', o.deltaMaxBytes);
+      const deltaLowCostAbove = bytes('--delta-low-cost-above', o.deltaLowCostAbove);
+      const deltaTimeoutMs = seconds('--delta-timeout', o.deltaTimeout) * 1000;
+      const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
         server = await startServer({
@@ -86,11 +104,14 @@ export function register(program: Command): void {
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
+          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env),
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });
-        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${o.port} on ${o.host} is in use; pick another --port`, 1, { cause: err });
+        // Both are failures of the environment, not of the command line: exit 1.
+        if (err instanceof DataFolderInUseError || err instanceof PortInUseError) throw new CliError(err.message, 1, { cause: err });
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(new PortInUseError(o.host, port(o.port)).message, 1, { cause: err });
         throw err;
       }
       process.stdout.write(`patchwire: listening on ${server.url}\n`);

@@ -163,17 +163,18 @@ export function encodeControl(ctrl: number[]): Buffer {
 
 const brotli = promisify(brotliCompress);
 
-export function brotliOptions(length: number): BrotliOptions {
+export function brotliOptions(length: number, quality = 11): BrotliOptions {
   return {
     params: {
       [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
-      [constants.BROTLI_PARAM_QUALITY]: 11,
+      [constants.BROTLI_PARAM_QUALITY]: quality,
       [constants.BROTLI_PARAM_LGWIN]: 24,
       [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(length, 2 ** 30),
     },
   };
 }
 
-export async function brotliMax(b: Buffer): Promise<Buffer> {
-  return brotli(b, brotliOptions(b.length));
+/** Brotli at quality 11 (the default), or at `quality` for the lower-cost mode. */
+export async function brotliMax(b: Buffer, quality = 11): Promise<Buffer> {
+  return brotli(b, brotliOptions(b.length, quality));
 }

@@ -5,12 +5,17 @@ import { buildApp } from './app.js';
 import { createServices, type Log, type Services } from './services/index.js';
 import { hashToken, newToken } from './admin-auth.js';
 import { systemClock, type Clock } from './clock.js';
-import { computeDeltaInWorker } from './services/delta-in-worker.js';
+import { deltaInWorker } from './services/delta-in-worker.js';
+import { DELTA_DEFAULTS } from './services/deltas.js';
 import { openStorage } from './open-storage.js';
+import { lockDataFolder, type DataLock } from './data-lock.js';
+import { checkPortFree } from './port-probe.js';
 import { startBackgroundJobs } from './background-jobs.js';
 
 // Thrown by startServer; importable from here, where the CLI takes both.
 export { ServerConfigError } from './config-error.js';
+export { DataFolderInUseError } from './data-lock.js';
+export { PortInUseError } from './port-probe.js';
 
 export interface StartOptions {
   dataDir: string;
@@ -41,6 +46,14 @@ export interface StartOptions {
   deltaFromMostCommon?: number;
   /** Offer a delta only when it is at most (1 - margin) of the full archive. Default 0.2. */
   deltaMargin?: number;
+  /** No delta from or to a tree stream larger than this many bytes (default 64 MiB). */
+  deltaMaxBytes?: number;
+  /** Above this tree stream size, the lower-cost delta mode (default 16 MiB). */
+  deltaLowCostAbove?: number;
+  /** One delta computation is stopped past this (default 10 minutes). */
+  deltaTimeoutMs?: number;
+  /** TEST HOOK (PATCHWIRE_ENABLE_FAULTS=1): every delta worker waits this long before computing. */
+  deltaTestDelayMs?: number;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
@@ -56,25 +69,47 @@ export interface RunningServer {
 
 const TOKEN_SETTING = 'admin_token_sha256';
 
-async function adminTokenHash(store: Store, opts: StartOptions): Promise<Buffer> {
-  if (opts.token) return hashToken(opts.token);
+/**
+ * The admin token's hash: PATCHWIRE_TOKEN's when set (stored, so it replaces the stored one: the
+ * way to rotate a lost token; `replaced` says it did), else the stored one, else a new token
+ * printed once.
+ */
+async function adminTokenHash(store: Store, opts: StartOptions): Promise<{ hash: Buffer; replaced: boolean }> {
   const stored = await store.getSetting(TOKEN_SETTING);
-  if (stored) return Buffer.from(stored, 'hex');
+  if (opts.token) {
+    const hash = hashToken(opts.token);
+    if (stored !== hash.toString('hex')) await store.setSetting(TOKEN_SETTING, hash.toString('hex'));
+    return { hash, replaced: stored !== null && stored !== undefined && stored !== hash.toString('hex') };
+  }
+  if (stored) return { hash: Buffer.from(stored, 'hex'), replaced: false };
   const token = newToken();
   const hash = hashToken(token);
   await store.setSetting(TOKEN_SETTING, hash.toString('hex'));
   // Printed once: only the hash is kept, so this is the operator's one chance to copy it.
   (opts.print ?? console.log)(`patchwire: admin token (shown once, store it safely): ${token}`);
-  return hash;
+  return { hash, replaced: false };
 }
 
 /** Opens the data folder (SQLite + artifacts on disk by default), then listens. */
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
+  // Nothing is created before these two: a start that cannot listen, or finds another server
+  // writing the data folder, leaves no trace.
+  await checkPortFree(opts.host, opts.port);
+  const lock = await lockDataFolder(opts.dataDir);
+  try {
+    return await startLocked(opts, clock, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Promise<RunningServer> {
   const { store, artifacts } = await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
   // A mirror never signs, so it holds no online keys at all.
   const keys = opts.upstream ? null : await loadOrCreateOnlineKeys(opts.dataDir);
-  const tokenHash = await adminTokenHash(store, opts);
+  const { hash: tokenHash, replaced: tokenReplaced } = await adminTokenHash(store, opts);
   let url = opts.publicUrl ?? '';
   let app: FastifyInstance | undefined;
   const log: Log = { info: (o, m) => app?.log.info(o, m), warn: (o, m) => app?.log.warn(o, m), error: (o, m) => app?.log.error(o, m) };
@@ -93,7 +128,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {
       fromMostCommon: opts.deltaFromMostCommon ?? 5,
       margin: opts.deltaMargin ?? 0.2,
-      computeDelta: computeDeltaInWorker,
+      maxBytes: opts.deltaMaxBytes ?? DELTA_DEFAULTS.maxBytes,
+      lowCostAbove: opts.deltaLowCostAbove ?? DELTA_DEFAULTS.lowCostAbove,
+      timeoutMs: opts.deltaTimeoutMs ?? DELTA_DEFAULTS.timeoutMs,
+      queueLength: DELTA_DEFAULTS.queueLength,
+      computeDelta: deltaInWorker(opts.deltaTestDelayMs),
     },
   });
   await services.load();
@@ -106,6 +145,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     maxUploadBytes: opts.maxUploadBytes,
     logger: { level: opts.logLevel ?? 'info' },
   });
+  if (tokenReplaced) app.log.warn('the admin token was replaced by PATCHWIRE_TOKEN (the token stored before no longer works)');
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -124,6 +164,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         await app!.close();
         await services.close();
         await store.close();
+        await lock.release();
       })();
       return closing;
     },

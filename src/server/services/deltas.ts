@@ -1,6 +1,6 @@
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { DeltaRecord, ReleaseRecord, Store } from '../../store/store.js';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { compareVersions } from '../../protocol/version.js';
@@ -10,16 +10,32 @@ import type { Clock } from '../clock.js';
 import type { OnlineKeyPairs, TufMetadataService } from './tuf-metadata.js';
 import type { ReleaseService } from './releases.js';
 import { commitWithArtifact } from './target-update.js';
+import { JobQueue } from './job-queue.js';
 
-const gunzipAsync = promisify(gunzip);
+/** Computes a delta; `signal` stops it at once (shutdown, time bound); `lowCost` picks the cheaper mode; it may move (detach) the two buffers. */
+export type ComputeDelta = (oldStream: Buffer, newStream: Buffer, o: { signal: AbortSignal; lowCost: boolean }) => Promise<{ delta: Buffer; engine: string }>;
 
-export type ComputeDelta = (oldStream: Buffer, newStream: Buffer) => Promise<{ delta: Buffer; engine: string }>;
+/** The bounds of delta computation (`serve --delta-*`); see docs/architecture.md "Deltas". */
+export const DELTA_DEFAULTS = {
+  /** No delta from or to a tree stream larger than this (bytes): memory is about 10x it. */
+  maxBytes: 64 * 1024 ** 2,
+  /** Above this tree stream size (bytes), the lower-cost mode (one engine, Brotli q9). */
+  lowCostAbove: 16 * 1024 ** 2,
+  /** One computation is stopped (its worker terminated) past this. */
+  timeoutMs: 10 * 60_000,
+  /** Releases waiting for their deltas; beyond, the oldest waiting is dropped. */
+  queueLength: 8,
+};
 
 export interface DeltaOptions {
   /** Deltas from this many of the most common applied versions (plus the previous release). */
   fromMostCommon: number;
   /** Offer a delta only when it is at most (1 - margin) of the full archive. */
   margin: number;
+  maxBytes: number;
+  lowCostAbove: number;
+  timeoutMs: number;
+  queueLength: number;
 }
 
 /**
@@ -31,7 +47,7 @@ export interface DeltaOptions {
  */
 export class DeltaService {
   private offers = new Map<string, DeltaRecord>();
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue: JobQueue<ReleaseRecord>;
 
   constructor(
     private readonly store: Store,
@@ -43,14 +59,24 @@ export class DeltaService {
     private readonly opts: DeltaOptions,
     private readonly now: Clock,
     private readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void },
-  ) {}
+  ) {
+    this.queue = new JobQueue(opts.queueLength, (r, signal) => this.job(r, signal), (r) => {
+      this.log.warn({ release: `${r.product} ${r.version}`, queueLength: opts.queueLength }, 'too many releases wait for deltas; the oldest waiting gets none (devices get the full archive)');
+    });
+  }
 
   private key(product: string, from: string, to: string): string {
     return `${product}\u0000${from}\u0000${to}`;
   }
 
   async load(products: string[]): Promise<void> {
-    for (const p of products) for (const d of await this.store.listDeltas(p)) this.remember(d);
+    for (const p of products) {
+      for (const d of await this.store.listDeltas(p)) {
+        // The signed deltas role lists it, so its bytes are served (a restart must not 404 them).
+        this.releases.addHash(d.product, d.sha256);
+        this.remember(d);
+      }
+    }
   }
 
   private remember(d: DeltaRecord): void {
@@ -72,26 +98,43 @@ export class DeltaService {
     this.log.warn({ product, target }, 'a device could not apply a delta; it is no longer offered');
   }
 
-  /** Queues delta computation for a new release (one at a time, in the background). */
-  schedule(release: ReleaseRecord): Promise<void> {
-    this.queue = this.queue.then(async () => { await this.computeFor(release); }).catch((err) => {
-      this.log.warn({ err: (err as Error).message, release: `${release.product} ${release.version}` }, 'computing deltas failed; devices get the full archive');
-    });
-    return this.queue;
+  /** Queues delta computation for a new release (one computation at a time, in order, in the background). */
+  schedule(release: ReleaseRecord): void {
+    this.queue.push(release);
   }
 
-  /** Waits for queued work (tests, shutdown). */
+  /** Waits for queued work (tests). */
   idle(): Promise<void> {
-    return this.queue;
+    return this.queue.idle();
   }
 
-  async computeFor(release: ReleaseRecord): Promise<DeltaRecord[]> {
+  /**
+   * Shutdown: drops waiting releases and terminates a computation in progress, so the server stops
+   * at once. An abandoned delta is simply not offered (the next publish computes from the versions
+   * devices then run).
+   */
+  close(): Promise<void> {
+    return this.queue.close('the server is shutting down');
+  }
+
+  private async job(release: ReleaseRecord, signal: AbortSignal): Promise<void> {
+    const name = `${release.product} ${release.version}`;
+    try {
+      await this.computeFor(release, signal);
+    } catch (err) {
+      if (signal.aborted) this.log.warn({ release: name }, 'shutting down: the delta computation in progress was abandoned');
+      else this.log.warn({ err: (err as Error).message, release: name }, 'computing deltas failed; devices get the full archive');
+    }
+  }
+
+  async computeFor(release: ReleaseRecord, signal: AbortSignal = new AbortController().signal): Promise<DeltaRecord[]> {
     if (!this.keys) return [];
     const targets = await this.store.getMetadata(release.product, 'targets');
     if (!targets || !delegatesDeltasTo(targets.json, this.keys.deltas.publicHex)) return [];
     const made: DeltaRecord[] = [];
     for (const from of await this.sources(release)) {
-      const d = await this.one(from, release);
+      signal.throwIfAborted();
+      const d = await this.one(from, release, signal);
       if (d) made.push(d);
     }
     return made;
@@ -110,23 +153,53 @@ export class DeltaService {
     return out.filter((r) => !done.has(r.version));
   }
 
-  private async stream(sha256: string): Promise<Buffer> {
+  /** The release's tree stream, or null when it is larger than `maxBytes` (never held whole then). */
+  private async stream(sha256: string): Promise<Buffer | null> {
     const chunks: Buffer[] = [];
-    for await (const c of await this.artifacts.read(sha256)) chunks.push(c as Buffer);
-    return gunzipAsync(Buffer.concat(chunks));
+    let total = 0;
+    const gunzip = createGunzip();
+    // pipeline: a read error of the artifact ends the loop below with that error.
+    pipeline(await this.artifacts.read(sha256), gunzip).catch(() => {});
+    for await (const c of gunzip) {
+      total += (c as Buffer).length;
+      if (total > this.opts.maxBytes) {
+        gunzip.destroy();
+        return null;
+      }
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
   }
 
-  private async one(from: ReleaseRecord, to: ReleaseRecord): Promise<DeltaRecord | undefined> {
+  private async one(from: ReleaseRecord, to: ReleaseRecord, signal: AbortSignal): Promise<DeltaRecord | undefined> {
     const [oldStream, newStream] = await Promise.all([this.stream(from.sha256), this.stream(to.sha256)]);
+    if (!oldStream || !newStream) {
+      this.log.info({ from: from.version, to: to.version, maxBytes: this.opts.maxBytes }, 'a tree stream is larger than --delta-max-bytes; no delta (devices get the full archive)');
+      return undefined;
+    }
+    // Read before the computation: it may move the buffers into its worker.
+    const newStreamLength = newStream.length;
+    const lowCost = Math.max(oldStream.length, newStreamLength) > this.opts.lowCostAbove;
+    this.log.info({ from: from.version, to: to.version, oldBytes: oldStream.length, newBytes: newStream.length, lowCost }, 'computing a delta');
     const started = performance.now(); // a stopwatch for the log, not the clock
-    const { delta, engine } = await this.compute(oldStream, newStream);
+    const bound = AbortSignal.timeout(this.opts.timeoutMs);
+    let computed;
+    try {
+      computed = await this.compute(oldStream, newStream, { signal: AbortSignal.any([signal, bound]), lowCost });
+    } catch (err) {
+      if (!bound.aborted || signal.aborted) throw err;
+      this.log.warn({ from: from.version, to: to.version, timeoutMs: this.opts.timeoutMs }, 'the delta computation took longer than --delta-timeout and was stopped; devices get the full archive');
+      return undefined;
+    }
+    const { delta, engine } = computed;
+    signal.throwIfAborted();
     if (delta.length > (1 - this.opts.margin) * to.length) {
       this.log.info({ from: from.version, to: to.version, delta: delta.length, full: to.length }, 'delta not smaller than the full archive by the margin; not offered');
       return undefined;
     }
     const target = deltaTargetPath(to.channel, from.version, to.version);
     const custom: DeltaCustom = {
-      patchwire: { kind: 'delta', product: to.product, channel: to.channel, from: from.version, to: to.version, engine, newStreamLength: newStream.length },
+      patchwire: { kind: 'delta', product: to.product, channel: to.channel, from: from.version, to: to.version, engine, newStreamLength },
     };
     const staged = await this.artifacts.stage(Readable.from([delta]), { maxLength: delta.length });
     try {
@@ -147,7 +220,7 @@ export class DeltaService {
       });
       this.releases.addHash(to.product, record.sha256);
       this.remember(record);
-      this.log.info({ from: from.version, to: to.version, engine, bytes: delta.length, full: to.length, ms: Math.round(performance.now() - started) }, 'delta ready');
+      this.log.info({ from: from.version, to: to.version, engine, bytes: delta.length, full: to.length, ms: Math.round(performance.now() - started), lowCost }, 'delta ready');
       return record;
     } finally {
       await staged.discard().catch(() => {});

@@ -104,7 +104,7 @@ export function createServices(o: ServicesOptions): Services {
       s.sightings.start();
     },
     async close() {
-      await s.deltas?.idle();
+      await s.deltas?.close();
       await s.sightings.stop();
     },
   };
