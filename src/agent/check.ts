@@ -2,6 +2,8 @@ import { removeLeftovers } from './housekeeping.js';
 import { errorText } from '../util/error-text.js';
 import { isSavedState, RESUME_AT, runMachine, type UpdateStateName } from './update/machine.js';
 import { agentPaths } from './paths.js';
+import { withFolderLock } from './folder-lock.js';
+import { ensureInstallId } from './install-id.js';
 import { isDue } from './schedule.js';
 import { loadState } from './state.js';
 import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
@@ -20,6 +22,11 @@ export interface CheckOptions {
   signal?: AbortSignal;
   onProgress?: (received: number, total: number) => void;
   /**
+   * How long to wait when another process (a cron `check`, an `agent`) works on the folder
+   * (default 10 s); then FolderLockedError names it.
+   */
+  lockWaitMs?: number;
+  /**
    * Fault injection for tests: called with the state's name at the start of each state of the
    * update machine (after the state saved itself). A throw counts as the state's failure;
    * aborting `signal` from it simulates a crash.
@@ -37,9 +44,15 @@ export interface CheckResult {
   previousVersion: string | null;
   server: string;
   nextCheckAt: string;
-  patch?: { kind: 'full' | 'delta'; bytes: number };
+  /**
+   * `bytes`: what this run transferred for the patch; `resumedFrom`: the bytes of an earlier,
+   * interrupted download this run resumed from (Range), 0 when it started from scratch.
+   */
+  patch?: { kind: 'full' | 'delta'; bytes: number; resumedFrom: number };
   /** With `rolled-back`: the version that was installed and then left. */
   rolledBackFrom?: string;
+  /** The server's warnings about this device (e.g. another install folder sharing its device id). */
+  warnings?: string[];
 }
 
 /**
@@ -50,10 +63,15 @@ export interface CheckResult {
  * through TUF, download, verify, stage, switch, run the health check (rolling back on failure),
  * report and clean up; persist the next check time.
  * Throws AgentStateError, NetworkError, ServerError, BadResponseError, TufVerificationError,
- * VerificationError, MovedNoticeError or RollbackRefusedError; the state then keeps its server,
+ * VerificationError, MovedNoticeError, RollbackRefusedError or FolderLockedError; the state then keeps its server,
  * version and next-check time, so the next attempt starts over cleanly.
  */
 export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
+  // One command at a time per folder: two would write the same download and state.
+  return withFolderLock(agentPaths(opts.dir).meta, { command: 'check', waitMs: opts.lockWaitMs, signal: opts.signal }, () => checkLocked(opts));
+}
+
+async function checkLocked(opts: CheckOptions): Promise<CheckResult> {
   const now = opts.now ?? (() => new Date());
   const paths = agentPaths(opts.dir);
   const state = await loadState(paths.state);
@@ -65,10 +83,11 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
     return { result: 'not-due', version: before, previousVersion: before, server: state.server, nextCheckAt: state.nextCheckAt! };
   }
   await removeLeftovers(paths);
+  const installId = await ensureInstallId(paths.meta);
 
   const newContext = (s: typeof state): UpdateContext => ({
     paths, state: s, record: null, now, fetch: opts.fetch ?? fetch, signal: opts.signal, onProgress: opts.onProgress,
-    checkedAt: null, server: s.server, response: null,
+    checkedAt: null, server: s.server, response: null, installId,
   });
   const run = (ctx: UpdateContext, start: UpdateStateName) =>
     runMachine(start, STATE_HANDLERS, ctx, {
@@ -105,15 +124,21 @@ async function runFresh(ctx: UpdateContext, run: (ctx: UpdateContext, start: Upd
     if (outcome === 'applied' || outcome === 'rolled-back') return resultOf(ctx);
   }
   if (ctx.error !== undefined) throw ctx.error;
-  return { result: 'up-to-date', version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt! };
+  return { result: 'up-to-date', version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
+}
+
+function warningsOf(ctx: UpdateContext): { warnings?: string[] } {
+  const w = ctx.response?.warnings;
+  return w && w.length > 0 ? { warnings: w } : {};
 }
 
 function resultOf(ctx: UpdateContext): CheckResult {
   const r = ctx.record!;
-  const base = { server: ctx.state.server, nextCheckAt: ctx.state.nextCheckAt! };
+  const base = { server: ctx.state.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
   if (outcomeOf(r) === 'rolled-back') {
     return { result: 'rolled-back', version: r.fromVersion, previousVersion: r.fromVersion, ...base, rolledBackFrom: r.toVersion };
   }
-  const patch = r.delta?.applied ? { kind: 'delta' as const, bytes: r.delta.length } : { kind: 'full' as const, bytes: r.length };
+  const t = ctx.transfer ?? { bytes: 0, resumedFrom: 0 };
+  const patch = r.delta?.applied ? { kind: 'delta' as const, ...t } : { kind: 'full' as const, ...t };
   return { result: 'updated', version: r.toVersion, previousVersion: r.fromVersion, ...base, patch };
 }

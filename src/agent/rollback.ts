@@ -4,6 +4,7 @@ import type { ReportRequest } from '../protocol/index.js';
 import { RollbackUnavailableError } from './errors.js';
 import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
+import { withFolderLock } from './folder-lock.js';
 import { trySendReport } from './report.js';
 import { loadState, saveState } from './state.js';
 import { loadUpdateRecord } from './update/update-record.js';
@@ -12,6 +13,8 @@ export interface RollbackOptions {
   dir: string;
   fetch?: typeof fetch;
   signal?: AbortSignal;
+  /** How long to wait for another command working on the folder (default 10 s). */
+  lockWaitMs?: number;
 }
 
 export interface RollbackResult {
@@ -30,6 +33,10 @@ export interface RollbackResult {
  * no previous version, or its folder is gone.
  */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
+  return withFolderLock(agentPaths(opts.dir).meta, { command: 'rollback', waitMs: opts.lockWaitMs, signal: opts.signal }, () => rollbackLocked(opts));
+}
+
+async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
   const paths = agentPaths(opts.dir);
   let state = await loadState(paths.state);
   const update = await loadUpdateRecord(paths.update);
