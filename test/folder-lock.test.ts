@@ -51,6 +51,14 @@ test('a stale lock (dead pid, reused pid, unreadable) is taken over', async (t) 
   }
 });
 
+test('a temporary lock file left by a killed process is removed by the next holder', async (t) => {
+  const m = await meta(t);
+  const left = join(m, `.lock-${deadPid()}-0badc0de`);
+  await writeFile(left, holder(1));
+  await withFolderLock(m, { command: 'check' }, async () => 1);
+  assert.equal(existsSync(left), false);
+});
+
 test('a folder without .patchwire: AgentStateError saying to run init', async (t) => {
   const m = join(await tempDir(t, 'pw-lock-'), '.patchwire');
   await assert.rejects(withFolderLock(m, { command: 'check' }, async () => 1), (err: unknown) => err instanceof AgentStateError && /patchwire init/.test(err.message));

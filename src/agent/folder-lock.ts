@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { link, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -52,7 +52,7 @@ async function acquire(meta: string, lock: string, opts: LockOptions): Promise<v
   const me: LockHolder = { pid: process.pid, startTicks: startTicksOf(process.pid), host: hostname(), command: opts.command, since: new Date().toISOString() };
   for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
     opts.signal?.throwIfAborted();
-    if (await linkExclusive(meta, lock, me)) return;
+    if (await linkExclusive(meta, lock, me)) return removeDeadTemps(meta);
     const holder = await readHolder(lock);
     if (holder === 'gone') continue;
     if (holder === null || !isAlive(holder)) {
@@ -89,6 +89,16 @@ async function linkExclusive(meta: string, target: string, holder: LockHolder): 
     throw err;
   } finally {
     await unlink(tmp).catch(() => {});
+  }
+}
+
+/** Temporary lock files of processes killed between writing and linking them (a tiny window). */
+async function removeDeadTemps(meta: string): Promise<void> {
+  for (const name of await readdir(meta).catch(() => [] as string[])) {
+    const m = /^\.lock-(\d+)-[0-9a-f]{8}$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isAlive({ pid: Number(m[1]), startTicks: null, host: hostname(), command: '', since: '' })) {
+      await rm(join(meta, name), { force: true });
+    }
   }
 }
 
