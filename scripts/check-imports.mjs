@@ -7,8 +7,7 @@ import { join, relative, resolve, dirname, sep } from 'node:path';
 const allowed = {
   protocol: [],
   util: [],
-  // delta: the agent applies deltas, the server computes them (docs/design.md's table lists no
-  // importer for delta/; both sides need it, and its apply side is pure TypeScript).
+  // delta: the agent applies deltas, the server computes them (its apply side is pure TypeScript).
   agent: ['protocol', 'util', 'delta'],
   server: ['protocol', 'store', 'artifacts', 'tuf', 'util', 'delta'],
   store: ['protocol', 'util'],

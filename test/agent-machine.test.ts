@@ -154,7 +154,7 @@ interface Case {
   firstOutcome: 'updated' | 'rolled-back' | 'crash' | RegExp;
   reportsAfterFirst: string[];
   second: string[];
-  secondOutcome: 'updated' | 'rolled-back' | 'up-to-date';
+  secondOutcome: 'updated' | 'rolled-back' | 'up-to-date' | 'held-back';
   reports: string[];
   final: string;
 }
@@ -190,7 +190,7 @@ const cases: Case[] = [
   // The switch failed: `current` is put back, `failed` reported; the version is not blocked.
   { name: 'error in switch', fault: error('switch'), first: [...UNTIL('switch'), 'rollback', 'report', 'cleanup', 'done'], firstOutcome: /injected error in switch/, reportsAfterFirst: ['failed 1.0.0'], second: FULL, secondOutcome: 'updated', reports: FAILED_THEN_APPLIED, final: '2.0.0' },
   // The health state failed: rolled back, reported, and the version is never installed again.
-  { name: 'error in health', fault: error('health'), first: ROLLBACK_CHAIN, firstOutcome: 'rolled-back', reportsAfterFirst: ['rolled-back 1.0.0'], second: ['check', 'done'], secondOutcome: 'up-to-date', reports: ['rolled-back 1.0.0'], final: '1.0.0' },
+  { name: 'error in health', fault: error('health'), first: ROLLBACK_CHAIN, firstOutcome: 'rolled-back', reportsAfterFirst: ['rolled-back 1.0.0'], second: ['check', 'done'], secondOutcome: 'held-back', reports: ['rolled-back 1.0.0'], final: '1.0.0' },
   // Failures after the switch have no row: the run stops and the saved state resumes it.
   { name: 'error in rollback', fault: both(error('health'), error('rollback')), first: UNTIL('health').concat('rollback'), firstOutcome: /injected error in rollback/, reportsAfterFirst: [], second: ['rollback', 'report', 'cleanup', 'done'], secondOutcome: 'rolled-back', reports: ['rolled-back 1.0.0'], final: '1.0.0' },
   ...(['report', 'cleanup', 'done'] as const).map((s): Case => ({
@@ -295,6 +295,12 @@ describe('health check, end to end with the CLI (init --health-cmd, --keep)', ()
   let dir: string;
   const health = (script: string, v: string) => ({ 'bin/health': `#!/bin/sh\n${script}\n`, VERSION: v });
   const check = () => runJson<CheckResult>(['check', '--dir', dir, '--json', '--force']);
+  /** A check that rolls back exits 1 (issue 8) and still prints its result under --json. */
+  const checkRolledBack = async () => {
+    const out = await runCli(['check', '--dir', dir, '--json', '--force']);
+    assert.equal(out.code, 1, out.stderr);
+    return JSON.parse(out.stdout) as CheckResult;
+  };
   const versions = async () => (await readdir(join(dir, 'versions'))).sort();
 
   before(async () => {
@@ -319,7 +325,7 @@ describe('health check, end to end with the CLI (init --health-cmd, --keep)', ()
 
   test('a release whose health command fails is rolled back, reported, and not installed again', async () => {
     await publish('hc', '2.0.0', health('echo broken >&2; exit 3', '2.0.0'));
-    const r = await check();
+    const r = await checkRolledBack();
     assert.equal(r.result, 'rolled-back');
     assert.equal(r.version, '1.0.0');
     assert.equal(r.rolledBackFrom, '2.0.0');
@@ -333,7 +339,8 @@ describe('health check, end to end with the CLI (init --health-cmd, --keep)', ()
     assert.equal(devices.find((d) => d.deviceId === MAC)?.version, '1.0.0');
 
     const again = await check();
-    assert.equal(again.result, 'up-to-date');
+    assert.equal(again.result, 'held-back', 'issue 8: held back, not "up to date"');
+    assert.equal(again.heldBack, '2.0.0');
     assert.equal(again.version, '1.0.0');
     assert.deepEqual(await reports('hc', MAC), ['applied 1.0.0', 'rolled-back 1.0.0']);
   });
@@ -341,7 +348,7 @@ describe('health check, end to end with the CLI (init --health-cmd, --keep)', ()
   test('a health command that hangs is timed out and rolled back', async () => {
     await publish('hc', '2.5.0', health('sleep 30', '2.5.0'));
     const t0 = Date.now();
-    const r = await check();
+    const r = await checkRolledBack();
     assert.ok(Date.now() - t0 < 15_000, 'the timeout applied');
     assert.equal(r.result, 'rolled-back');
     assert.equal(r.rolledBackFrom, '2.5.0');

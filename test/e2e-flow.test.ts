@@ -137,7 +137,8 @@ test('update, refused downgrade and rollback', async (t) => {
   assert.equal(await currentLink(dir), join('versions', '1.0.0'));
   assert.equal((await devices()).find((x) => x.deviceId === 'aa:bb:cc:00:00:04')!.version, '1.0.0');
   const after = await check(dir, '--force');
-  assert.equal(after.result, 'up-to-date');
+  assert.equal(after.result, 'held-back', 'issue 8: said to be held back, not "up to date"');
+  assert.equal(after.heldBack, '1.1.0');
   assert.equal(after.version, '1.0.0');
 });
 

@@ -166,7 +166,8 @@ test('rollback switches back to the previous version, remembers the version left
   const srv = await reportServer(t);
   const { dir, statePath } = await installedAgent(t, srv.url);
   const r = await rollback({ dir });
-  assert.deepEqual(r, { version: '1.0.0', rolledBackFrom: '1.1.0', server: srv.url, reported: true });
+  // The shape of `check`'s rolled-back result (issue 8): result and previousVersion added, heldBack named.
+  assert.deepEqual(r, { result: 'rolled-back', version: '1.0.0', previousVersion: '1.1.0', rolledBackFrom: '1.1.0', heldBack: '1.1.0', server: srv.url, reported: true });
   assert.equal(await readlink(join(dir, 'current')), 'versions/1.0.0');
   const state = await loadState(statePath);
   assert.equal(state.version, '1.0.0');

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CheckResult } from './check.js';
+import { describeResult } from './describe-result.js';
 import { errorText } from '../util/error-text.js';
 import { agentPaths } from './paths.js';
 import { loadState } from './state.js';
@@ -44,7 +45,7 @@ export async function runAgent(opts: AgentLoopOptions): Promise<void> {
     let waitMs: number;
     try {
       const r = await check();
-      log(`${now().toISOString()} ${describeResult(r)}`);
+      log(`${now().toISOString()} ${describeResult(r, opts.dir)}`);
       opts.onCheck?.(r);
       backoff = FIRST_BACKOFF_SECONDS;
       waitMs = Date.parse(r.nextCheckAt) - now().getTime();
@@ -60,19 +61,6 @@ export async function runAgent(opts: AgentLoopOptions): Promise<void> {
     // At least one second between checks, so a clock that stands still cannot make a busy loop.
     await sleep(Math.min(Math.max(waitMs, 1000), MAX_SLEEP_MS), signal);
   }
-}
-
-/** One human line about a check, as `patchwire check` and `patchwire agent` print it. */
-export function describeResult(r: CheckResult): string {
-  const next = `next check at ${r.nextCheckAt}`;
-  if (r.result === 'updated') {
-    return `updated ${r.previousVersion ?? '(none)'} -> ${r.version} from ${r.server} (${r.patch?.kind ?? 'full'}, ${r.patch?.bytes ?? 0} bytes); ${next}`;
-  }
-  if (r.result === 'rolled-back') {
-    return `rolled back: ${r.rolledBackFrom ?? 'the new version'} failed its health check, back at ${r.version ?? '(no version)'} (${r.server}); it is not installed again until a higher version is published; ${next}`;
-  }
-  if (r.result === 'up-to-date') return `up to date at ${r.version ?? '(no version yet)'} (${r.server}); ${next}`;
-  return `not due; ${next} (use --force to check now)`;
 }
 
 async function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -9,6 +9,7 @@ import { loadState } from './state.js';
 import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
 import type { UpdateContext } from './update/context.js';
 import { STATE_HANDLERS } from './update/states.js';
+import type { AgentResult } from './agent-result.js';
 
 export { MAX_MOVED_HOPS } from './update/moved-chain.js';
 
@@ -34,23 +35,16 @@ export interface CheckOptions {
   faults?: (state: string) => void | Promise<void>;
 }
 
-/** What one check did; `check --json` prints it as is. */
-export interface CheckResult {
-  /** `rolled-back`: the new version failed its health check; `current` is back at the old one. */
-  result: 'updated' | 'up-to-date' | 'not-due' | 'rolled-back';
-  /** The version applied after the check. */
-  version: string | null;
-  /** The version before this check. */
-  previousVersion: string | null;
-  server: string;
+/** What one check did (the shared fields are described in agent-result.ts); `check --json` prints it as is. */
+export interface CheckResult extends AgentResult {
+  result: 'updated' | 'up-to-date' | 'not-due' | 'held-back' | 'rolled-back' | 'install-failed';
   nextCheckAt: string;
   /**
-   * `bytes`: what this run transferred for the patch; `resumedFrom`: the bytes of an earlier,
-   * interrupted download this run resumed from (Range), 0 when it started from scratch.
+   * With `updated`: how the new version came. `bytes`: what this run transferred for the patch;
+   * `resumedFrom`: the bytes of an earlier, interrupted download this run resumed from (Range),
+   * 0 when it started from scratch.
    */
   patch?: { kind: 'full' | 'delta'; bytes: number; resumedFrom: number };
-  /** With `rolled-back`: the version that was installed and then left. */
-  rolledBackFrom?: string;
   /** The server's warnings about this device (e.g. another install folder sharing its device id). */
   warnings?: string[];
 }
@@ -124,7 +118,10 @@ async function runFresh(ctx: UpdateContext, run: (ctx: UpdateContext, start: Upd
     if (outcome === 'applied' || outcome === 'rolled-back') return resultOf(ctx);
   }
   if (ctx.error !== undefined) throw ctx.error;
-  return { result: 'up-to-date', version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
+  const base = { version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
+  // Not "up to date": the server has a higher version that this device chose not to install.
+  if (ctx.heldBack !== undefined) return { result: 'held-back', ...base, heldBack: ctx.heldBack };
+  return { result: 'up-to-date', ...base };
 }
 
 function warningsOf(ctx: UpdateContext): { warnings?: string[] } {
@@ -136,9 +133,18 @@ function resultOf(ctx: UpdateContext): CheckResult {
   const r = ctx.record!;
   const base = { server: ctx.state.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
   if (outcomeOf(r) === 'rolled-back') {
-    return { result: 'rolled-back', version: r.fromVersion, previousVersion: r.fromVersion, ...base, rolledBackFrom: r.toVersion };
+    const reason = healthReason(r.failure?.message ?? '', r.toVersion);
+    // A first install has nothing to go back to: nothing is installed, which is not a rollback.
+    if (r.fromVersion === null) return { result: 'install-failed', version: null, previousVersion: null, ...base, heldBack: r.toVersion, reason };
+    return { result: 'rolled-back', version: r.fromVersion, previousVersion: r.fromVersion, ...base, rolledBackFrom: r.toVersion, heldBack: r.toVersion, reason };
   }
   const t = ctx.transfer ?? { bytes: 0, resumedFrom: 0 };
   const patch = r.delta?.applied ? { kind: 'delta' as const, ...t } : { kind: 'full' as const, ...t };
   return { result: 'updated', version: r.toVersion, previousVersion: r.fromVersion, ...base, patch };
+}
+
+/** The health command's verdict from the failure message the `health` state recorded. */
+function healthReason(message: string, version: string): string {
+  const prefix = `version ${version} failed its health check: `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
 }

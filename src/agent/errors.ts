@@ -103,6 +103,11 @@ export class RollbackUnavailableError extends Error {
   override name = 'RollbackUnavailableError';
 }
 
+/** Thrown by retry when nothing is held back, or an update is in progress. */
+export class RetryUnavailableError extends Error {
+  override name = 'RetryUnavailableError';
+}
+
 /**
  * True for errors caused by bad input or a refused local request (the CLI exits 2 for these);
  * false for failures of the network, the server or verification (exit 1).
@@ -114,6 +119,7 @@ export function isBadInputError(err: unknown): boolean {
     err instanceof AlreadyInitialisedError ||
     err instanceof DeviceIdError ||
     err instanceof RollbackUnavailableError ||
+    err instanceof RetryUnavailableError ||
     // The folder names a channel its product does not have: its configuration is wrong.
     (err instanceof ServerError && err.code === 'PW_UNKNOWN_CHANNEL')
   );

@@ -7,8 +7,11 @@ export { initAgent, type InitOptions } from './init.js';
 export { checkEnrolment, type EnrolmentVerdict } from './enrolment-check.js';
 export { withFolderLock, DEFAULT_LOCK_WAIT_MS, type LockOptions } from './folder-lock.js';
 export { runCheck, MAX_MOVED_HOPS, type CheckOptions, type CheckResult } from './check.js';
-export { runAgent, describeResult, type AgentLoopOptions } from './agent-loop.js';
+export { runAgent, type AgentLoopOptions } from './agent-loop.js';
+export { describeResult } from './describe-result.js';
 export { rollback, type RollbackOptions, type RollbackResult } from './rollback.js';
+export { retry, type RetryOptions, type RetryResult } from './retry.js';
+export type { AgentResult } from './agent-result.js';
 export { loadState, saveState, stateProblem, STATE_FORMAT, DEFAULT_KEEP, DEFAULT_HEALTH_TIMEOUT_SECONDS, type AgentState } from './state.js';
 export { isDue, computeNextCheck, spreadOffsetSeconds, type Schedule, type NextCheckInput } from './schedule.js';
 export { detectDeviceId } from './device-id.js';
@@ -43,5 +46,6 @@ export {
   RollbackRefusedError,
   RollbackUnavailableError,
   FolderLockedError,
+  RetryUnavailableError,
   isBadInputError,
 } from './errors.js';

@@ -19,3 +19,19 @@ export async function trySendReport(fetchFn: typeof fetch, server: string, repor
     return false;
   }
 }
+
+/**
+ * Whether the server can take this report: it needs the version the device now runs for every
+ * event but `failed` and `delta-failed` (POST /v1/report), so a refusal would keep it pending forever.
+ */
+export function isAcceptable(report: ReportRequest): boolean {
+  return report.event === 'failed' || report.event === 'delta-failed' || report.version !== null;
+}
+
+/**
+ * A report the server cannot take, as the `failed` it describes: agents before this one queued a
+ * `rolled-back` with no version after a first install failed its health check.
+ */
+export function asFailedReport(report: ReportRequest): ReportRequest {
+  return { ...report, event: 'failed', version: null, previousVersion: null, detail: report.detail ?? `${report.event} with no installed version` };
+}

@@ -1,13 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReportRequest } from '../protocol/index.js';
+import type { AgentResult } from './agent-result.js';
 import { RollbackUnavailableError } from './errors.js';
 import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
 import { withFolderLock } from './folder-lock.js';
 import { trySendReport } from './report.js';
 import { loadState, saveState } from './state.js';
-import { loadUpdateRecord } from './update/update-record.js';
+import { updateInProgress } from './update-in-progress.js';
 
 export interface RollbackOptions {
   dir: string;
@@ -17,12 +18,13 @@ export interface RollbackOptions {
   lockWaitMs?: number;
 }
 
-export interface RollbackResult {
+/** What `patchwire rollback` did, in the fields `check` uses too (agent-result.ts). */
+export interface RollbackResult extends AgentResult {
+  result: 'rolled-back';
   /** The version `current` points at now. */
   version: string;
-  /** The version the device left; it is never installed again (nor anything lower). */
-  rolledBackFrom: string | null;
-  server: string;
+  /** The version the device left (= `previousVersion`); held back from now on (`heldBack`). */
+  rolledBackFrom?: string;
   /** False when the `rolled-back` report could not be sent; it goes out before the next check. */
   reported: boolean;
 }
@@ -39,12 +41,8 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
 async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
   const paths = agentPaths(opts.dir);
   let state = await loadState(paths.state);
-  const update = await loadUpdateRecord(paths.update);
-  if (update) {
-    throw new RollbackUnavailableError(
-      `an update to ${update.toVersion} is in progress in ${paths.dir} (saved state "${update.state}" in ${paths.update}): run \`patchwire check --dir ${opts.dir}\` to finish it first; nothing was changed`,
-    );
-  }
+  const busy = await updateInProgress(paths, opts.dir);
+  if (busy) throw new RollbackUnavailableError(busy);
   const previous = state.previousVersion;
   if (previous === null) {
     throw new RollbackUnavailableError(`there is no previous version to roll back to in ${paths.dir} (the agent keeps one after an update): nothing was changed`);
@@ -67,5 +65,6 @@ async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
   await saveState(paths.state, state);
   const reported = await trySendReport(opts.fetch ?? fetch, state.server, report, opts.signal);
   if (reported) await saveState(paths.state, { ...state, pendingReport: null });
-  return { version: previous, rolledBackFrom: left, server: state.server, reported };
+  const hold = left === null ? {} : { rolledBackFrom: left, heldBack: left };
+  return { result: 'rolled-back', version: previous, previousVersion: left, ...hold, server: state.server, reported };
 }

@@ -21,7 +21,7 @@ export interface AgentState {
   /** ISO-8601 UTC; null means due at once. */
   nextCheckAt: string | null;
   lastCheckAt: string | null;
-  /** The version the device rolled back from: it never installs that version or a lower one again. */
+  /** The version the device rolled back from: that version and lower ones are held back until `patchwire retry` clears this. */
   rolledBack: string | null;
   /** A report that could not be delivered yet; sent before the next check. */
   pendingReport: ReportRequest | null;

@@ -70,7 +70,13 @@ export function register(program: Command): void {
         process.off('SIGINT', stop);
       }
       for (const w of result.warnings ?? []) process.stderr.write(`patchwire: warning: ${w}\n`);
-      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${agent.describeResult(result)}\n`);
+      const line = agent.describeResult(result, flags.dir);
+      // A failed health check is a failure of this check (exit 1), said on stderr; under --json
+      // the result is still printed, so scripts and `patchwire agent` read what happened.
+      const failed = result.result === 'rolled-back' || result.result === 'install-failed';
+      if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      else if (!failed) process.stdout.write(`${line}\n`);
+      if (failed) throw new CliError(line, 1);
     });
 }
 

@@ -11,9 +11,10 @@ import { register as init } from './init.js';
 import { register as check } from './check.js';
 import { register as agent } from './agent.js';
 import { register as rollback } from './rollback.js';
+import { register as retry } from './retry.js';
 import { register as reconcile } from './reconcile.js';
 
 /** Every command registers itself from its own file (one file per command), in help order. */
 export const commands: Array<(program: Command) => void> = [
-  serve, keygen, product, publish, schedule, move, devices, status, reconcile, init, check, agent, rollback,
+  serve, keygen, product, publish, schedule, move, devices, status, reconcile, init, check, agent, rollback, retry,
 ];

@@ -203,7 +203,8 @@ export interface Store {
    * moves to the end of the feed, and every change committed after a page was read comes after
    * that page's `next`, so paging never skips one. A write that changes nothing does not move the
    * record. Consolidation pulls a mirror's changes, and pushes its own, with it.
-   * InvalidCursorError when `after` is not a cursor this store made.
+   * InvalidCursorError when `after` does not have the form of this store's cursors (a cursor of
+   * that form that it never handed out reads as a position in its feed).
    */
   listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges>;
   /**

@@ -13,7 +13,7 @@ export interface OnlineKeys {
   snapshot: string;
   /** Public key hex of the server's timestamp key. */
   timestamp: string;
-  /** Public key hex of the server's deltas key: targets v1 delegates `deltas/*` to it. */
+  /** Public key hex of the server's deltas key: targets v1 delegates `deltas/<channel>/<name>` (the pattern deltas/ star / star) to it. */
   deltas?: string;
 }
 

@@ -145,7 +145,7 @@ export function signDeltas(opts: {
   return { version: md.signed.version, expires: new Date(md.signed.expires), json: serialize(md) };
 }
 
-/** True when the signed targets delegate `deltas/*` to exactly this server's deltas key. */
+/** True when the signed targets delegate `deltas/<channel>/<name>` (the pattern deltas/ star / star) to exactly this server's deltas key. */
 export function delegatesDeltasTo(targetsJson: string, deltasPublicHex: string): boolean {
   const signed = (JSON.parse(targetsJson) as { signed?: { delegations?: { keys?: Record<string, { keyval?: { public?: string } }>; roles?: Array<{ name: string; keyids: string[]; paths?: string[] }> } } }).signed;
   const role = signed?.delegations?.roles?.find((r) => r.name === DELTAS_ROLE);

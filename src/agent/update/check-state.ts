@@ -1,6 +1,6 @@
 import { isHigher } from '../../protocol/index.js';
 import { RollbackRefusedError } from '../errors.js';
-import { trySendReport } from '../report.js';
+import { asFailedReport, isAcceptable, trySendReport } from '../report.js';
 import { save, type UpdateContext } from './context.js';
 import { acceptDelta } from './delta-state.js';
 import type { StateHandler } from './machine.js';
@@ -14,6 +14,7 @@ import { verifyOffer } from './verify-offer.js';
  */
 export const checkState: StateHandler<UpdateContext> = async (ctx) => {
   const { paths, fetch: fetchFn, signal } = ctx;
+  if (ctx.state.pendingReport && !isAcceptable(ctx.state.pendingReport)) await save(ctx, { pendingReport: asFailedReport(ctx.state.pendingReport) });
   if (ctx.state.pendingReport && (await trySendReport(fetchFn, ctx.state.server, ctx.state.pendingReport, signal))) {
     await save(ctx, { pendingReport: null });
   }
@@ -34,8 +35,11 @@ export const checkState: StateHandler<UpdateContext> = async (ctx) => {
       state.version,
     );
   }
-  // The device rolled back from this version (or a higher one): never reinstall it or lower.
-  if (state.rolledBack !== null && !isHigher(offer.version, state.rolledBack)) return 'nothing-to-do';
+  // The device rolled back from this version (or a higher one): held back until `patchwire retry`.
+  if (state.rolledBack !== null && !isHigher(offer.version, state.rolledBack)) {
+    ctx.heldBack = offer.version;
+    return 'nothing-to-do';
+  }
   const release = await verifyOffer(repo, offer, state, signal);
   const c = release.custom.patchwire;
   // A delta from the version this device runs, if the delegated deltas role signed it; an

@@ -26,6 +26,8 @@ export interface UpdateContext {
   transfer?: { bytes: number; resumedFrom: number };
   /** The health command's verdict, for the `rolled-back` report. */
   healthDetail?: string;
+  /** Set by `check` when the offered version is one the device rolled back from (or lower): not installed. */
+  heldBack?: string;
 }
 
 /** Updates the agent state in the context and on disk. */

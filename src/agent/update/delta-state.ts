@@ -14,6 +14,7 @@ import type { UpdateRecord } from './update-record.js';
 import { saveUpdateRecord } from './update-record.js';
 import type { AgentPaths } from '../paths.js';
 import type { AgentState } from '../state.js';
+import { errorText } from '../../util/error-text.js';
 
 type Delta = NonNullable<UpdateRecord['delta']>;
 
@@ -99,7 +100,7 @@ export async function runDeltaState(ctx: DeltaContext): Promise<'success' | 'not
         event: 'delta-failed', version: r.fromVersion, previousVersion: r.fromVersion, detail,
       }, ctx.signal);
     }
-    throw new VerificationError(`the delta ${d.target} could not be applied (${(err as Error).message}); falling back to the full archive`, d.target, { cause: err });
+    throw new VerificationError(`the delta ${d.target} could not be applied (${errorText(err)}); falling back to the full archive`, d.target, { cause: err });
   } finally {
     await rm(tar, { force: true });
     await rm(file, { force: true });

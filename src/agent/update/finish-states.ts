@@ -11,9 +11,9 @@ import type { StateHandler } from './machine.js';
 import { outcomeOf, removeUpdateRecord, saveUpdateRecord } from './update-record.js';
 
 /**
- * `report`: `applied` and `rolled-back` are queued as the pending report first (state.json, then
- * `reported` in the record: a kill still reports them, once), then sent; `failed` is sent once,
- * best effort, and not kept.
+ * `report`: `applied`, `rolled-back` (and, as `failed`, a first install's failed health check) are
+ * queued as the pending report first (state.json, then `reported` in the record: a kill still
+ * reports them, once), then sent; any other `failed` is sent once, best effort, and not kept.
  */
 export const report: StateHandler<UpdateContext> = async (ctx) => {
   const r = need(ctx);
@@ -26,9 +26,14 @@ export const report: StateHandler<UpdateContext> = async (ctx) => {
       r.reported = true;
       return 'success';
     }
+    const detail = (r.failure?.message ?? '').slice(0, 1000);
+    // A first install whose health check failed left nothing installed: the server takes that as
+    // `failed` with no version (it refuses a `rolled-back` without the version the device runs).
     const rep: ReportRequest = outcome === 'applied'
       ? { ...base, event: 'applied', version: r.toVersion, previousVersion: r.fromVersion }
-      : { ...base, event: 'rolled-back', version: r.fromVersion, previousVersion: r.toVersion, detail: (r.failure?.message ?? '').slice(0, 1000) };
+      : r.fromVersion === null
+        ? { ...base, event: 'failed', version: null, previousVersion: null, detail: `first install: ${detail}`.slice(0, 1000) }
+        : { ...base, event: 'rolled-back', version: r.fromVersion, previousVersion: r.toVersion, detail };
     await save(ctx, { pendingReport: rep });
     r.reported = true;
     await saveUpdateRecord(ctx.paths.update, r);

@@ -75,7 +75,8 @@ export const health: StateHandler<UpdateContext> = async (ctx) => {
 /**
  * `rollback`: point `current` back at the old version (or remove it after a first install), and
  * restore the state. After a failed health check the device also remembers the version it left,
- * so it never installs it (or anything lower) again.
+ * so it holds it (and anything lower) back until `patchwire retry`; after a first install too,
+ * so a broken release is not downloaded and failed again at every check.
  */
 export const rollbackState: StateHandler<UpdateContext> = async (ctx) => {
   const r = need(ctx);

@@ -1,10 +1,11 @@
 /**
- * The agent's update flow as an explicit state machine (Mender style, STYLE.md): each state does
+ * The agent's update flow as an explicit state machine (Mender style): each state does
  * its work and returns ONE event; all wiring is the transition table below, one row per line.
  *
  * Adding a state: add its name to UPDATE_STATES, its handler to STATE_HANDLERS in states.ts, its
  * rows to TRANSITIONS (re-pointing the one row that should lead into it), and, when it saves the
- * record, its resume target to RESUME_AT. Nothing else.
+ * record, its resume target to RESUME_AT; then the same rows to the table in docs/architecture.md
+ * (test/architecture-doc.test.ts compares the two). Nothing else.
  *
  * Runner rules (runMachine):
  * - every state except `check` saves the update record with its own name FIRST, then acts;

@@ -9,6 +9,7 @@ import { sharedRun } from './shared-run.js';
 import { toScheduleSync } from '../views/schedule-view.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { StatusService } from '../services/status.js';
+import { errorText } from '../../util/error-text.js';
 
 const PAGE = 5000;
 
@@ -47,7 +48,7 @@ export class Consolidation {
       try {
         r.pulled = await this.pull(m);
       } catch (err) {
-        r.error = (err as Error).message;
+        r.error = errorText(err);
       }
     }
     // Step 3: alarms are judged on the merged view, before the schedules go out.
@@ -60,7 +61,7 @@ export class Consolidation {
           r.pushed = await this.push(m);
           await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
         } catch (err) {
-          r.error = (err as Error).message;
+          r.error = errorText(err);
         }
       }
       if (r.error) {

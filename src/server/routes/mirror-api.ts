@@ -38,9 +38,9 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     },
   }, async (req) => {
     if (opts.role !== 'primary') throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror; announce mirrors to the primary');
-    const url = req.body.url.replace(/\/$/, '');
-    if (!parseHttpUrl(url).ok) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
-    await mirror.announce(url, req.body.storeId);
+    const parsed = parseHttpUrl(req.body.url);
+    if (!parsed.ok) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
+    await mirror.announce(parsed.base, req.body.storeId);
     return { ok: true };
   });
 

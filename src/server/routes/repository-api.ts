@@ -16,7 +16,7 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     const { product, file } = req.params;
     products.require(product);
     const m = parseMetadataFileName(file);
-    if (!m) throw new ApiError('PW_NOT_FOUND', `no metadata file '${file}'; ask for N.root.json, timestamp.json, N.snapshot.json or N.targets.json`);
+    if (!m) throw new ApiError('PW_NOT_FOUND', `no metadata file '${file}'; ask for N.root.json, timestamp.json, N.snapshot.json, N.targets.json or N.deltas.json`);
     const { role, version } = m;
     const json = await tuf.served(product, role, version);
     if (json === undefined) throw new ApiError('PW_NOT_FOUND', `${product} has no ${file}`);
