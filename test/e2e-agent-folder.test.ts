@@ -111,7 +111,7 @@ test('lock: the lock of a SIGKILLed holder is stale; the next check takes it ove
   assert.equal(await readCurrent(dir, 'data.bin'), BIG);
 });
 
-test('SIGTERM during a long download: check stops within a second, says where it resumes, exits 143; the next check resumes by Range', async () => {
+test('SIGTERM during a long download: check stops within a second, says where it resumes, exits 143; the next check resumes by Range', async (t) => {
   const proxy = await slowProxy();
   const dir = await f.initAgent('sigterm', nextMac(), { server: proxy.url });
   const run = spawnCli(['check', '--dir', dir, '--json']);
@@ -121,6 +121,7 @@ test('SIGTERM during a long download: check stops within a second, says where it
   const r = await run.done;
   assert.equal(r.code, 143, r.stderr);
   assert.ok(r.at - sent < 1500, `stopped ${r.at - sent} ms after SIGTERM`);
+  t.diagnostic(`check stopped ${r.at - sent} ms after SIGTERM`);
   const m = /stopped by SIGTERM; the download resumes at byte (\d+) on the next check/.exec(r.stderr);
   assert.ok(m, r.stderr);
   const at = Number(m[1]);
@@ -138,7 +139,7 @@ test('SIGTERM during a long download: check stops within a second, says where it
   assert.equal(await readCurrent(dir, 'data.bin'), BIG);
 });
 
-test('SIGINT to the agent during a long download: forwarded to its check child; stops within a second, exits 130; the next check resumes', async () => {
+test('SIGINT to the agent during a long download: forwarded to its check child; stops within a second, exits 130; the next check resumes', async (t) => {
   const proxy = await slowProxy();
   const dir = await f.initAgent('agent-sigint', nextMac(), { server: proxy.url });
   const agent = spawnCli(['agent', '--dir', dir]);
@@ -148,6 +149,7 @@ test('SIGINT to the agent during a long download: forwarded to its check child; 
   const r = await agent.done;
   assert.equal(r.code, 130, `${r.stdout}\n${r.stderr}`);
   assert.ok(r.at - sent < 1500, `stopped ${r.at - sent} ms after SIGINT`);
+  t.diagnostic(`agent stopped ${r.at - sent} ms after SIGINT`);
   assert.match(r.stderr, /stopped by SIGINT; the download resumes at byte \d+ on the next check/);
   assert.equal(existsSync(join(dir, '.patchwire', 'lock')), false, 'the child released the lock');
 

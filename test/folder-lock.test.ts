@@ -2,11 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { withFolderLock } from '../src/agent/folder-lock.js';
-import { AgentStateError, FolderLockedError } from '../src/agent/errors.js';
+import { AgentStateError, AlreadyInitialisedError, FolderLockedError } from '../src/agent/errors.js';
+import { initAgent } from '../src/agent/init.js';
+import { rollback } from '../src/agent/rollback.js';
+import { retry } from '../src/agent/retry.js';
+import { runCheck } from '../src/agent/check.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 async function meta(t: { after(fn: () => unknown): void }): Promise<string> {
@@ -62,4 +66,20 @@ test('a temporary lock file left by a killed process is removed by the next hold
 test('a folder without .patchwire: AgentStateError saying to run init', async (t) => {
   const m = join(await tempDir(t, 'pw-lock-'), '.patchwire');
   await assert.rejects(withFolderLock(m, { command: 'check' }, async () => 1), (err: unknown) => err instanceof AgentStateError && /patchwire init/.test(err.message));
+});
+
+test('rollback, retry and init wait for the same lock: with no wait they refuse a busy folder and change nothing', async (t) => {
+  const base = await tempDir(t, 'pw-lock-');
+  const rootFile = join(base, 'root.json');
+  await writeFile(rootFile, '{"signatures":[],"signed":{"_type":"root","version":1}}\n');
+  const dir = join(base, 'install');
+  await initAgent({ dir, server: 'http://127.0.0.1:9', product: 'acme', rootFile, deviceId: '02:00:00:00:09:01' });
+  const state = await readFile(join(dir, '.patchwire', 'state.json'), 'utf8');
+  await writeFile(join(dir, '.patchwire', 'lock'), holder(process.ppid));
+  const busy = (err: unknown) => err instanceof FolderLockedError && err.holderPid === process.ppid;
+  await assert.rejects(rollback({ dir, lockWaitMs: 0 }), busy);
+  await assert.rejects(retry({ dir, lockWaitMs: 0 }), busy);
+  await assert.rejects(runCheck({ dir, lockWaitMs: 0 }), busy);
+  await assert.rejects(initAgent({ dir, server: 'http://127.0.0.1:9', product: 'acme', rootFile, lockWaitMs: 0, deviceId: '02:00:00:00:09:01' }), AlreadyInitialisedError);
+  assert.equal(await readFile(join(dir, '.patchwire', 'state.json'), 'utf8'), state);
 });
