@@ -281,6 +281,7 @@ describe('device and repository routes need no token', () => {
         { method: 'GET', url: '/healthz' },
         { method: 'POST', url: '/v1/check', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', version: release.version } },
         { method: 'POST', url: '/v1/report', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'failed', version: release.version, previousVersion: null, detail: 'auth sweep' } },
+        { method: 'GET', url: '/v1/products/acme/channels' },
         { method: 'GET', url: '/v1/products/acme/tuf/1.root.json' },
         { method: 'GET', url: '/v1/products/acme/tuf/timestamp.json' },
         { method: 'GET', url: '/v1/products/acme/tuf/1.targets.json' },
@@ -302,6 +303,7 @@ describe('device and repository routes need no token', () => {
       'GET /healthz', 'HEAD /healthz', 'POST /v1/check', 'POST /v1/report',
       'GET /v1/products/:product/tuf/:file', 'HEAD /v1/products/:product/tuf/:file',
       'GET /v1/products/:product/targets/*', 'HEAD /v1/products/:product/targets/*',
+      'GET /v1/products/:product/channels', 'HEAD /v1/products/:product/channels',
     ].sort();
     // A new unauthenticated route must be a deliberate decision (add it here and to the docs).
     assert.deepEqual(publicRoutes, expected);

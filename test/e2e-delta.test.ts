@@ -89,7 +89,7 @@ test('a delta is computed after a publish and offered to devices on the old vers
   const r = await check(a, '--force');
   assert.equal(r.result, 'updated');
   assert.equal(r.version, '1.1.0');
-  assert.deepEqual(r.patch, { kind: 'delta', bytes: d.length });
+  assert.deepEqual(r.patch, { kind: 'delta', bytes: d.length, resumedFrom: 0 });
   assert.equal(await currentLink(a), join('versions', '1.1.0'));
   assert.equal(await readFile(join(a, 'current', 'VERSION'), 'utf8'), '1.1.0');
   assert.match(await readFile(join(a, 'current', 'lib', '_module5.js'), 'utf8'), /value_5_0/, 'the renamed file is rebuilt from the old tree');

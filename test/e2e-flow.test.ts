@@ -164,7 +164,9 @@ test('agent: checks whenever due, picks up a new release by itself, and stops cl
   } finally {
     proc.kill('SIGTERM');
   }
-  assert.equal(await exited, 0, out);
+  // Issue 8 changed this: stopped between checks the agent exits 0; a SIGTERM that lands during
+  // a check (with a 1 s interval it may) stops that check at once and the agent exits 143.
+  assert.ok([0, 143].includes((await exited)!), out);
   assert.equal((await state(dir)).version, '3.0.0');
 });
 

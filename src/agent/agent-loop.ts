@@ -31,7 +31,7 @@ const MAX_SLEEP_MS = 86_400_000;
  * Runs the agent forever: a check whenever due, then sleep until the next check time. A failed
  * check (server down, bad state, refused metadata) is logged and retried after a backoff that
  * starts at 60 s and doubles up to the check interval, so the agent never crash-loops.
- * The check in progress is not aborted by `signal` (a half-done step would only be redone).
+ * `signal` also aborts the check in progress (the saved update state resumes it next time).
  */
 export async function runAgent(opts: AgentLoopOptions): Promise<void> {
   const { signal } = opts;
@@ -39,7 +39,7 @@ export async function runAgent(opts: AgentLoopOptions): Promise<void> {
   const sleep = opts.sleep ?? defaultSleep;
   const log = opts.log ?? ((line: string) => console.log(line));
   // Loaded on first use: a caller that brings its own `check` never loads the TUF client.
-  const check = opts.check ?? (async () => (await import('./check.js')).runCheck({ dir: opts.dir, now, fetch: opts.fetch }));
+  const check = opts.check ?? (async () => (await import('./check.js')).runCheck({ dir: opts.dir, now, fetch: opts.fetch, signal }));
   let backoff = FIRST_BACKOFF_SECONDS;
   while (!signal.aborted) {
     let waitMs: number;
@@ -50,6 +50,7 @@ export async function runAgent(opts: AgentLoopOptions): Promise<void> {
       backoff = FIRST_BACKOFF_SECONDS;
       waitMs = Date.parse(r.nextCheckAt) - now().getTime();
     } catch (err) {
+      if (signal.aborted) break; // Stopped, not failed: no retry to announce.
       const interval = await loadState(agentPaths(opts.dir).state).then((s) => s.intervalSeconds, () => 3600);
       const wait = Math.min(backoff, Math.max(interval, FIRST_BACKOFF_SECONDS));
       log(`${now().toISOString()} check failed: ${errorText(err)} (retrying in ${wait} s)`);

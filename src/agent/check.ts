@@ -2,6 +2,8 @@ import { removeLeftovers } from './housekeeping.js';
 import { errorText } from '../util/error-text.js';
 import { isSavedState, RESUME_AT, runMachine, type UpdateStateName } from './update/machine.js';
 import { agentPaths } from './paths.js';
+import { withFolderLock } from './folder-lock.js';
+import { ensureInstallId } from './install-id.js';
 import { isDue } from './schedule.js';
 import { loadState } from './state.js';
 import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
@@ -21,6 +23,11 @@ export interface CheckOptions {
   signal?: AbortSignal;
   onProgress?: (received: number, total: number) => void;
   /**
+   * How long to wait when another process (a cron `check`, an `agent`) works on the folder
+   * (default 10 s); then FolderLockedError names it.
+   */
+  lockWaitMs?: number;
+  /**
    * Fault injection for tests: called with the state's name at the start of each state of the
    * update machine (after the state saved itself). A throw counts as the state's failure;
    * aborting `signal` from it simulates a crash.
@@ -32,8 +39,14 @@ export interface CheckOptions {
 export interface CheckResult extends AgentResult {
   result: 'updated' | 'up-to-date' | 'not-due' | 'held-back' | 'rolled-back' | 'install-failed';
   nextCheckAt: string;
-  /** With `updated`: how the new version came. */
-  patch?: { kind: 'full' | 'delta'; bytes: number };
+  /**
+   * With `updated`: how the new version came. `bytes`: what this run transferred for the patch;
+   * `resumedFrom`: the bytes of an earlier, interrupted download this run resumed from (Range),
+   * 0 when it started from scratch.
+   */
+  patch?: { kind: 'full' | 'delta'; bytes: number; resumedFrom: number };
+  /** The server's warnings about this device (e.g. another install folder sharing its device id). */
+  warnings?: string[];
 }
 
 /**
@@ -44,10 +57,15 @@ export interface CheckResult extends AgentResult {
  * through TUF, download, verify, stage, switch, run the health check (rolling back on failure),
  * report and clean up; persist the next check time.
  * Throws AgentStateError, NetworkError, ServerError, BadResponseError, TufVerificationError,
- * VerificationError, MovedNoticeError or RollbackRefusedError; the state then keeps its server,
+ * VerificationError, MovedNoticeError, RollbackRefusedError or FolderLockedError; the state then keeps its server,
  * version and next-check time, so the next attempt starts over cleanly.
  */
 export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
+  // One command at a time per folder: two would write the same download and state.
+  return withFolderLock(agentPaths(opts.dir).meta, { command: 'check', waitMs: opts.lockWaitMs, signal: opts.signal }, () => checkLocked(opts));
+}
+
+async function checkLocked(opts: CheckOptions): Promise<CheckResult> {
   const now = opts.now ?? (() => new Date());
   const paths = agentPaths(opts.dir);
   const state = await loadState(paths.state);
@@ -59,10 +77,11 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
     return { result: 'not-due', version: before, previousVersion: before, server: state.server, nextCheckAt: state.nextCheckAt! };
   }
   await removeLeftovers(paths);
+  const installId = await ensureInstallId(paths.meta);
 
   const newContext = (s: typeof state): UpdateContext => ({
     paths, state: s, record: null, now, fetch: opts.fetch ?? fetch, signal: opts.signal, onProgress: opts.onProgress,
-    checkedAt: null, server: s.server, response: null,
+    checkedAt: null, server: s.server, response: null, installId,
   });
   const run = (ctx: UpdateContext, start: UpdateStateName) =>
     runMachine(start, STATE_HANDLERS, ctx, {
@@ -99,22 +118,28 @@ async function runFresh(ctx: UpdateContext, run: (ctx: UpdateContext, start: Upd
     if (outcome === 'applied' || outcome === 'rolled-back') return resultOf(ctx);
   }
   if (ctx.error !== undefined) throw ctx.error;
-  const base = { version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt! };
+  const base = { version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
   // Not "up to date": the server has a higher version that this device chose not to install.
   if (ctx.heldBack !== undefined) return { result: 'held-back', ...base, heldBack: ctx.heldBack };
   return { result: 'up-to-date', ...base };
 }
 
+function warningsOf(ctx: UpdateContext): { warnings?: string[] } {
+  const w = ctx.response?.warnings;
+  return w && w.length > 0 ? { warnings: w } : {};
+}
+
 function resultOf(ctx: UpdateContext): CheckResult {
   const r = ctx.record!;
-  const base = { server: ctx.state.server, nextCheckAt: ctx.state.nextCheckAt! };
+  const base = { server: ctx.state.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
   if (outcomeOf(r) === 'rolled-back') {
     const reason = healthReason(r.failure?.message ?? '', r.toVersion);
     // A first install has nothing to go back to: nothing is installed, which is not a rollback.
     if (r.fromVersion === null) return { result: 'install-failed', version: null, previousVersion: null, ...base, heldBack: r.toVersion, reason };
     return { result: 'rolled-back', version: r.fromVersion, previousVersion: r.fromVersion, ...base, rolledBackFrom: r.toVersion, heldBack: r.toVersion, reason };
   }
-  const patch = r.delta?.applied ? { kind: 'delta' as const, bytes: r.delta.length } : { kind: 'full' as const, bytes: r.length };
+  const t = ctx.transfer ?? { bytes: 0, resumedFrom: 0 };
+  const patch = r.delta?.applied ? { kind: 'delta' as const, ...t } : { kind: 'full' as const, ...t };
   return { result: 'updated', version: r.toVersion, previousVersion: r.fromVersion, ...base, patch };
 }
 

@@ -40,16 +40,17 @@ export async function downloadTarget(opts: DownloadOptions): Promise<string> {
  * The `download` half: brings `<sha256>.part` to the signed length (resuming by Range), or does
  * nothing when a complete `<sha256>` from an earlier attempt is there. Checks no hash; throws
  * NetworkError or ServerError (retry later, the partial file is kept) or VerificationError
- * (more than the signed length: the partial file is deleted).
+ * (more than the signed length: the partial file is deleted). Returns what this call transferred
+ * and the offset it resumed from (0: from scratch; the signed length: nothing left to fetch).
  */
-export async function fetchTarget(opts: DownloadOptions): Promise<void> {
+export async function fetchTarget(opts: DownloadOptions): Promise<Transfer> {
   const { downloadsDir, sha256, length } = opts;
   checkSigned(opts);
   await mkdir(downloadsDir, { recursive: true });
   const done = join(downloadsDir, sha256);
   const part = `${done}.part`;
   // A complete file from an earlier attempt (e.g. interrupted while installing): verify checks it.
-  if ((await sizeOf(done)) === length) return;
+  if ((await sizeOf(done)) === length) return { bytes: 0, resumedFrom: length };
   await rm(done, { force: true });
 
   let offset = await sizeOf(part) ?? 0;
@@ -57,7 +58,16 @@ export async function fetchTarget(opts: DownloadOptions): Promise<void> {
     await rm(part, { force: true });
     offset = 0;
   }
-  if (offset < length) await fetchInto(opts, part, offset);
+  if (offset >= length) return { bytes: 0, resumedFrom: offset };
+  const transfer: Transfer = { bytes: 0, resumedFrom: offset };
+  await fetchInto(opts, part, offset, transfer);
+  return transfer;
+}
+
+/** Bytes one fetchTarget call received, and the byte it resumed at (kept up to date as it goes). */
+export interface Transfer {
+  bytes: number;
+  resumedFrom: number;
 }
 
 /**
@@ -95,7 +105,7 @@ function checkSigned(opts: { url: string; sha256: string; length: number }): voi
   }
 }
 
-async function fetchInto(opts: DownloadOptions, part: string, offset: number): Promise<void> {
+async function fetchInto(opts: DownloadOptions, part: string, offset: number, transfer: Transfer): Promise<void> {
   const fetchFn = opts.fetch ?? fetch;
   const { url, length, signal } = opts;
   let res: Response;
@@ -110,11 +120,13 @@ async function fetchInto(opts: DownloadOptions, part: string, offset: number): P
     start = offset;
   } else if (res.status === 200) {
     start = 0; // The server ignored the range: start over.
+    transfer.resumedFrom = 0;
   } else if (res.status === 416 || res.status === 206) {
     // Our partial file disagrees with the server's: drop it and fetch the whole file.
     await res.body?.cancel().catch(() => {});
     await rm(part, { force: true });
-    return offset > 0 ? fetchInto(opts, part, 0) : undefined;
+    transfer.resumedFrom = 0;
+    return offset > 0 ? fetchInto(opts, part, 0, transfer) : undefined;
   } else {
     await res.body?.cancel().catch(() => {});
     throw new ServerError(`downloading ${url} failed: the server answered ${res.status}; the agent retries later`, url, res.status, undefined);
@@ -134,6 +146,7 @@ async function fetchInto(opts: DownloadOptions, part: string, offset: number): P
         }
         await fh.write(chunk);
         received += chunk.byteLength;
+        transfer.bytes += chunk.byteLength;
         opts.onProgress?.(received, length);
       }
     }

@@ -90,6 +90,14 @@ export class RollbackRefusedError extends Error {
   }
 }
 
+/** Thrown when another live process holds the install folder's lock for longer than the wait. */
+export class FolderLockedError extends Error {
+  override name = 'FolderLockedError';
+  constructor(message: string, readonly holderPid: number) {
+    super(message);
+  }
+}
+
 /** Thrown by rollback when there is no previous version to go back to. */
 export class RollbackUnavailableError extends Error {
   override name = 'RollbackUnavailableError';
@@ -111,6 +119,8 @@ export function isBadInputError(err: unknown): boolean {
     err instanceof AlreadyInitialisedError ||
     err instanceof DeviceIdError ||
     err instanceof RollbackUnavailableError ||
-    err instanceof RetryUnavailableError
+    err instanceof RetryUnavailableError ||
+    // The folder names a channel its product does not have: its configuration is wrong.
+    (err instanceof ServerError && err.code === 'PW_UNKNOWN_CHANNEL')
   );
 }

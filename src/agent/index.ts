@@ -4,6 +4,8 @@
  * `INSTALL_DIR/versions/<version>/` and points `INSTALL_DIR/current` at the applied one.
  */
 export { initAgent, type InitOptions } from './init.js';
+export { checkEnrolment, type EnrolmentVerdict } from './enrolment-check.js';
+export { withFolderLock, DEFAULT_LOCK_WAIT_MS, type LockOptions } from './folder-lock.js';
 export { runCheck, MAX_MOVED_HOPS, type CheckOptions, type CheckResult } from './check.js';
 export { runAgent, type AgentLoopOptions } from './agent-loop.js';
 export { describeResult } from './describe-result.js';
@@ -43,6 +45,7 @@ export {
   MovedNoticeError,
   RollbackRefusedError,
   RollbackUnavailableError,
+  FolderLockedError,
   RetryUnavailableError,
   isBadInputError,
 } from './errors.js';

@@ -4,6 +4,8 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { detectDeviceId } from './device-id.js';
 import { AlreadyInitialisedError, InvalidInputError } from './errors.js';
 import { agentPaths } from './paths.js';
+import { withFolderLock } from './folder-lock.js';
+import { ensureInstallId } from './install-id.js';
 import { MAX_HEALTH_CMD, MAX_HEALTH_TIMEOUT_SECONDS, MAX_KEEP, saveState, STATE_FORMAT, type AgentState } from './state.js';
 
 export interface InitOptions {
@@ -26,6 +28,8 @@ export interface InitOptions {
   healthTimeoutSeconds?: number;
   /** How many previous versions stay in `versions/` after an update (default 2). */
   keep?: number;
+  /** How long to wait for another command working on the folder (default 10 s). */
+  lockWaitMs?: number;
 }
 
 /** Longest check interval accepted: one year. */
@@ -76,42 +80,46 @@ export async function initAgent(opts: InitOptions): Promise<AgentState> {
   }
   const root = await readRootFile(opts.rootFile);
 
-  if (await exists(paths.state)) {
-    throw new AlreadyInitialisedError(
-      `${paths.dir} is already initialised (${paths.state} exists): use \`patchwire check\`, or delete the folder .patchwire to start over`,
-      paths.state,
-    );
-  }
   const dirStat = await stat(paths.dir).catch(() => undefined);
   if (dirStat && !dirStat.isDirectory()) {
     throw new InvalidInputError(`${paths.dir} exists and is not a folder: choose another --dir`, 'dir');
   }
+  const initialised = () => new AlreadyInitialisedError(
+    `${paths.dir} is already initialised (${paths.state} exists): use \`patchwire check\`, or delete the folder .patchwire to start over`,
+    paths.state,
+  );
+  if (await exists(paths.state)) throw initialised();
 
   // The state is written last: a folder without state.json is not initialised and may be redone.
   await mkdir(paths.tuf, { recursive: true, mode: 0o700 });
-  await mkdir(paths.downloads, { recursive: true });
-  await mkdir(paths.versions, { recursive: true });
-  await writeFileAtomic(paths.root, root);
-  const state: AgentState = {
-    format: STATE_FORMAT,
-    server,
-    product: opts.product,
-    channel,
-    deviceId,
-    intervalSeconds,
-    version: null,
-    previousVersion: null,
-    nextCheckAt: null,
-    lastCheckAt: null,
-    rolledBack: null,
-    pendingReport: null,
-    // Written only when given, so a state without them reads as the defaults.
-    ...(opts.healthCmd !== undefined ? { healthCmd: opts.healthCmd } : {}),
-    ...(t !== undefined ? { healthTimeoutSeconds: t } : {}),
-    ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
-  };
-  await saveState(paths.state, state);
-  return state;
+  // Two inits at once (or an init beside a check) must not interleave: the same lock as check.
+  return withFolderLock(paths.meta, { command: 'init', waitMs: opts.lockWaitMs }, async () => {
+    if (await exists(paths.state)) throw initialised();
+    await mkdir(paths.downloads, { recursive: true });
+    await mkdir(paths.versions, { recursive: true });
+    await writeFileAtomic(paths.root, root);
+    await ensureInstallId(paths.meta);
+    const state: AgentState = {
+      format: STATE_FORMAT,
+      server,
+      product: opts.product,
+      channel,
+      deviceId,
+      intervalSeconds,
+      version: null,
+      previousVersion: null,
+      nextCheckAt: null,
+      lastCheckAt: null,
+      rolledBack: null,
+      pendingReport: null,
+      // Written only when given, so a state without them reads as the defaults.
+      ...(opts.healthCmd !== undefined ? { healthCmd: opts.healthCmd } : {}),
+      ...(t !== undefined ? { healthTimeoutSeconds: t } : {}),
+      ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
+    };
+    await saveState(paths.state, state);
+    return state;
+  });
 }
 
 /** Reads the root file and checks it looks like signed TUF root metadata; returns its exact bytes. */

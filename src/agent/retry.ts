@@ -1,11 +1,14 @@
 import type { AgentResult } from './agent-result.js';
 import { RetryUnavailableError } from './errors.js';
 import { agentPaths } from './paths.js';
+import { withFolderLock } from './folder-lock.js';
 import { loadState, saveState } from './state.js';
 import { updateInProgress } from './update-in-progress.js';
 
 export interface RetryOptions {
   dir: string;
+  /** How long to wait for another command working on the folder (default 10 s). */
+  lockWaitMs?: number;
 }
 
 /** What `patchwire retry` did, in the fields `check` uses too (agent-result.ts). */
@@ -24,6 +27,11 @@ export interface RetryResult extends AgentResult {
  * nothing is held back or an update is in progress.
  */
 export async function retry(opts: RetryOptions): Promise<RetryResult> {
+  // A check running meanwhile would save its state over the cleared hold: one command at a time.
+  return withFolderLock(agentPaths(opts.dir).meta, { command: 'retry', waitMs: opts.lockWaitMs }, () => retryLocked(opts));
+}
+
+async function retryLocked(opts: RetryOptions): Promise<RetryResult> {
   const paths = agentPaths(opts.dir);
   const state = await loadState(paths.state);
   const busy = await updateInProgress(paths, opts.dir);

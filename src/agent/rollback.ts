@@ -5,6 +5,7 @@ import type { AgentResult } from './agent-result.js';
 import { RollbackUnavailableError } from './errors.js';
 import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
+import { withFolderLock } from './folder-lock.js';
 import { trySendReport } from './report.js';
 import { loadState, saveState } from './state.js';
 import { updateInProgress } from './update-in-progress.js';
@@ -13,6 +14,8 @@ export interface RollbackOptions {
   dir: string;
   fetch?: typeof fetch;
   signal?: AbortSignal;
+  /** How long to wait for another command working on the folder (default 10 s). */
+  lockWaitMs?: number;
 }
 
 /** What `patchwire rollback` did, in the fields `check` uses too (agent-result.ts). */
@@ -32,6 +35,10 @@ export interface RollbackResult extends AgentResult {
  * no previous version, or its folder is gone.
  */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
+  return withFolderLock(agentPaths(opts.dir).meta, { command: 'rollback', waitMs: opts.lockWaitMs, signal: opts.signal }, () => rollbackLocked(opts));
+}
+
+async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
   const paths = agentPaths(opts.dir);
   let state = await loadState(paths.state);
   const busy = await updateInProgress(paths, opts.dir);

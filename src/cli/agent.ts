@@ -1,23 +1,34 @@
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { CliError } from './cli-error.js';
 import { errorText } from '../util/error-text.js';
 import type { CheckResult } from '../agent/check.js';
+
+/** Exit codes of a check stopped by a signal (128 + its number), as `patchwire check` exits. */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** The check child ended because it was stopped by a signal (it said so on its stderr). */
+class CheckStoppedError extends Error {
+  override name = 'CheckStoppedError';
+}
 
 /**
  * One check in a child process (`patchwire check --dir D --json`): the waiting agent then never
  * loads the TUF client, tar reader or HTTP stack, and stays near Node's own footprint
  * (bench/README.md). A kill of the child at any instant is safe: every step is atomic on disk.
+ * `onSpawn` is handed the child, so a signal to the agent can be forwarded to it.
  */
-function checkInChild(dir: string): Promise<CheckResult> {
+function checkInChild(dir: string, onSpawn: (child: ChildProcess | undefined) => void): Promise<CheckResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [process.argv[1]!, 'check', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
+      onSpawn(undefined);
       if (code === 0) {
         try {
           return resolve(JSON.parse(out) as CheckResult);
@@ -25,14 +36,18 @@ function checkInChild(dir: string): Promise<CheckResult> {
           return reject(new Error(`patchwire check printed no JSON: ${out.slice(0, 200)}`));
         }
       }
-      reject(new Error(err.trim().replace(/^patchwire: /, '') || `patchwire check exited ${code}`));
+      const message = err.trim().replace(/^patchwire: /, '') || `patchwire check exited ${code}`;
+      reject(code === 130 || code === 143 ? new CheckStoppedError(message) : new Error(message));
     });
   });
 }
 
 /**
  * `patchwire agent --dir D`: loads the state (a missing or corrupt one is bad usage, exit 2, not
- * something to retry forever), then checks whenever due until SIGTERM/SIGINT. Resolves to the exit code.
+ * something to retry forever), then checks whenever due until SIGTERM/SIGINT. A signal is
+ * forwarded to the check in progress, which stops at once (a download resumes by Range next
+ * time); the agent waits for it, says so on stderr and exits 143/130. Stopped while waiting
+ * between checks it exits 0. Resolves to the exit code.
  */
 export async function runAgentCommand(dir: string): Promise<number> {
   const [{ loadState }, { agentPaths }, { runAgent }, { isBadInputError }] = await Promise.all([
@@ -48,21 +63,33 @@ export async function runAgentCommand(dir: string): Promise<number> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   log(`${new Date().toISOString()} agent started for ${state.product} (${state.channel}) at ${state.server}, checking every ${state.intervalSeconds} s`);
   const controller = new AbortController();
-  // `once`: a second signal while a check finishes falls back to Node's default (exit at once).
+  let child: ChildProcess | undefined;
+  let stoppedBy: NodeJS.Signals | undefined;
+  let interrupted = false;
+  // `once`: a second signal falls back to Node's default (exit at once).
   const stop = (sig: NodeJS.Signals) => {
-    log(`${new Date().toISOString()} ${sig} received: stopping after the current step`);
+    log(`${new Date().toISOString()} ${sig} received: stopping`);
+    stoppedBy = sig;
     controller.abort();
+    if (child && child.exitCode === null) child.kill(sig);
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  const check = () => checkInChild(dir, (c) => (child = c)).catch((err: unknown) => {
+    if (err instanceof CheckStoppedError) {
+      interrupted = true;
+      process.stderr.write(`patchwire: ${err.message}\n`);
+    }
+    throw err;
+  });
   try {
-    await runAgent({ dir, signal: controller.signal, log, check: () => checkInChild(dir) });
+    await runAgent({ dir, signal: controller.signal, log, check });
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
   }
   log(`${new Date().toISOString()} agent stopped`);
-  return 0;
+  return interrupted && stoppedBy ? SIGNAL_EXIT[stoppedBy]! : 0;
 }
 
 export function register(program: Command): void {
@@ -72,6 +99,7 @@ export function register(program: Command): void {
     .requiredOption('--dir <INSTALL_DIR>', 'install folder prepared by `patchwire init`')
     .action(async (flags: { dir: string }) => {
       const code = await runAgentCommand(flags.dir);
+      if (code === 130 || code === 143) process.exit(code);
       if (code !== 0) throw new CliError('', code === 2 ? 2 : 1);
     });
 }

@@ -1,12 +1,18 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
 import { errorText } from '../util/error-text.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseDuration } from '../protocol/duration.js';
 
 interface CheckFlags {
   dir: string;
   force: boolean;
   json: boolean;
+  lockWait?: string;
 }
+
+/** Exit codes of a check stopped by a signal: 128 + the signal's number, as a shell reports it. */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 export function register(program: Command): void {
   program
@@ -15,17 +21,55 @@ export function register(program: Command): void {
     .requiredOption('--dir <INSTALL_DIR>', 'install folder prepared by `patchwire init`')
     .option('--force', 'check now even if the next check is not due yet', false)
     .option('--json', 'print the result as one JSON document on stdout', false)
+    .option('--lock-wait <DURATION>', 'how long to wait while another patchwire command works on the folder, e.g. 0s, 30s (default 10s)')
     .action(async (flags: CheckFlags) => {
+      let lockWaitMs: number | undefined;
+      if (flags.lockWait !== undefined) {
+        const seconds = parseDuration(flags.lockWait);
+        if (seconds === undefined) throw new CliError(`--lock-wait ${JSON.stringify(flags.lockWait)} is not a duration: use e.g. 0s, 30s, 5m`);
+        lockWaitMs = seconds * 1000;
+      }
       const agent = await import('../agent/index.js');
       const bar = process.stderr.isTTY ? progressBar() : undefined;
+      // SIGINT/SIGTERM abort the check at once (the download stops mid-stream; the saved update
+      // state and the partial file resume it by Range next time) instead of killing it silently.
+      const controller = new AbortController();
+      let stoppedBy: NodeJS.Signals | undefined;
+      let received = 0;
+      let total = 0;
+      const stop = (sig: NodeJS.Signals) => {
+        if (stoppedBy) return; // The same signal from the terminal and from a parent agent.
+        stoppedBy = sig;
+        controller.abort();
+        // Whatever does not stop on the abort must not keep the process alive.
+        setTimeout(() => process.exit(SIGNAL_EXIT[sig]), 3000).unref();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
       let result;
       try {
-        result = await agent.runCheck({ dir: flags.dir, force: flags.force, onProgress: bar?.update, faults: faultsFromEnv(process.env) });
+        result = await agent.runCheck({
+          dir: flags.dir, force: flags.force, lockWaitMs, signal: controller.signal, faults: faultsFromEnv(process.env, controller.signal),
+          onProgress: (n, of) => {
+            received = n;
+            total = of;
+            bar?.update(n, of);
+          },
+        });
       } catch (err) {
+        bar?.done();
+        if (stoppedBy) {
+          const resume = received > 0 && received < total ? `the download resumes at byte ${received} on the next check` : 'the next check carries on from here';
+          process.stderr.write(`patchwire: stopped by ${stoppedBy}; ${resume}\n`);
+          process.exit(SIGNAL_EXIT[stoppedBy]);
+        }
         throw toCliError(err, agent.isBadInputError);
       } finally {
         bar?.done();
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
       }
+      for (const w of result.warnings ?? []) process.stderr.write(`patchwire: warning: ${w}\n`);
       const line = agent.describeResult(result, flags.dir);
       // A failed health check is a failure of this check (exit 1), said on stderr; under --json
       // the result is still printed, so scripts and `patchwire agent` read what happened.
@@ -44,7 +88,7 @@ export function register(program: Command): void {
  * is then also logged to stderr as `patchwire-fault: state <name>`. Without
  * PATCHWIRE_ENABLE_FAULTS=1 the variable is ignored. Throws CliError (exit 2) on a malformed list.
  */
-export function faultsFromEnv(env: NodeJS.ProcessEnv): ((state: string) => Promise<void>) | undefined {
+export function faultsFromEnv(env: NodeJS.ProcessEnv, signal?: AbortSignal): ((state: string) => Promise<void>) | undefined {
   if (env.PATCHWIRE_ENABLE_FAULTS !== '1') return undefined;
   const rules: Array<{ state: string; action: string; ms: number }> = [];
   for (const item of (env.PATCHWIRE_FAULT ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
@@ -61,7 +105,8 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv): ((state: string) => Promi
         await new Promise(() => {});
       }
       if (r.action === 'error') throw new Error(`injected fault in state ${state} (PATCHWIRE_FAULT)`);
-      if (r.action === 'delay') await new Promise((res) => setTimeout(res, r.ms));
+      // A signal cuts the delay short, as it would cut the real work short.
+      if (r.action === 'delay') await delay(r.ms, undefined, { signal }).catch(() => {});
     }
   };
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../protocol/index.js';
+import { isName, parseDuration } from '../protocol/index.js';
 import { CliError } from './cli-error.js';
 import { toCliError } from './check.js';
 
@@ -14,6 +14,8 @@ interface InitFlags {
   healthCmd?: string;
   healthTimeout?: string;
   keep?: string;
+  json: boolean;
+  skipServerCheck: boolean;
 }
 
 export function register(program: Command): void {
@@ -30,6 +32,8 @@ export function register(program: Command): void {
     .option('--health-cmd <CMD>', 'shell command run after each update (cwd INSTALL_DIR/current, env PATCHWIRE_VERSION); a non-zero exit or a timeout switches back and reports rolled-back')
     .option('--health-timeout <DURATION>', 'how long the health command may take, e.g. 30s, 2m (default 30s)')
     .option('--keep <N>', 'how many previous versions to keep in INSTALL_DIR/versions after an update (default 2)')
+    .option('--skip-server-check', 'do not ask the server whether the product and channel exist (e.g. a channel before its first release)', false)
+    .option('--json', 'print the result as one JSON document on stdout', false)
     .action(async (flags: InitFlags) => {
       let intervalSeconds: number | undefined;
       if (flags.interval !== undefined) {
@@ -53,7 +57,12 @@ export function register(program: Command): void {
       }
       const agent = await import('../agent/index.js');
       let state;
+      let serverCheck: Awaited<ReturnType<typeof agent.checkEnrolment>> | { verdict: 'skipped' } = { verdict: 'skipped' };
       try {
+        // Only well-formed names are worth asking about (initAgent names a malformed one); the
+        // server is asked before anything is written, so a typo changes nothing.
+        const askable = agent.normaliseServerUrl(flags.server) !== undefined && isName(flags.product) && isName(flags.channel);
+        if (!flags.skipServerCheck && askable) serverCheck = await agent.checkEnrolment({ server: flags.server, product: flags.product, channel: flags.channel });
         state = await agent.initAgent({
           dir: flags.dir,
           server: flags.server,
@@ -69,8 +78,19 @@ export function register(program: Command): void {
       } catch (err) {
         throw toCliError(err, agent.isBadInputError);
       }
+      const dir = agent.agentPaths(flags.dir).dir;
+      if (serverCheck.verdict === 'unreachable') {
+        process.stderr.write(`patchwire: warning: could not check product and channel with the server (${serverCheck.message}); initialised anyway: the first check will tell\n`);
+      }
+      if (flags.json) {
+        const out = { dir, deviceId: state.deviceId, product: state.product, channel: state.channel, server: state.server, serverCheck };
+        process.stdout.write(`${JSON.stringify(out)}\n`);
+        return;
+      }
+      const checked = serverCheck.verdict === 'ok' ? 'the server knows this product and channel' : serverCheck.verdict === 'skipped' ? 'not checked with the server' : 'the server could not be asked';
       process.stdout.write(
-        `initialised ${agent.agentPaths(flags.dir).dir} for ${state.product} (${state.channel}) at ${state.server}, device id ${state.deviceId}; ` +
+        `initialised ${dir} for ${state.product} (${state.channel}) at ${state.server} (${checked}); ` +
+          `device id ${state.deviceId}: one record per product on the server, shared by every folder of this product on this host unless each has its own --device-id; ` +
           `the first check is due now: run \`patchwire check --dir ${flags.dir}\` or \`patchwire agent --dir ${flags.dir}\`\n`,
       );
     });

@@ -7,6 +7,7 @@ export const ERRORS = {
   PW_UNAUTHORIZED: { status: 401, text: 'The admin token is missing or wrong.' },
   PW_NOT_FOUND: { status: 404, text: 'No such route or resource.' },
   PW_UNKNOWN_PRODUCT: { status: 404, text: 'The product does not exist on this server.' },
+  PW_UNKNOWN_CHANNEL: { status: 404, text: 'The product has no such channel (no release on it).' },
   PW_UNKNOWN_RELEASE: { status: 404, text: 'The release does not exist.' },
   PW_PRODUCT_EXISTS: { status: 409, text: 'A product of that name exists already.' },
   PW_VERSION_NOT_HIGHER: { status: 409, text: 'The version is not higher than the latest of the channel.' },

@@ -18,6 +18,7 @@ const TARGETS_DIR = 'targets';
 export const ROUTES = {
   check: '/check',
   report: '/report',
+  channels: `${productPath(':product')}/channels`,
   metadata: `${productPath(':product')}/${METADATA_DIR}/:file`,
   target: `${productPath(':product')}/${TARGETS_DIR}/*`,
 } as const;
@@ -32,6 +33,10 @@ export function checkUrl(server: string): string {
 
 export function reportUrl(server: string): string {
   return `${server}${API_PREFIX}${ROUTES.report}`;
+}
+
+export function channelsUrl(server: string, product: string): string {
+  return `${server}${API_PREFIX}${productPath(encodeURIComponent(product))}/channels`;
 }
 
 const productUrl = (server: string, product: string) => `${server}${API_PREFIX}${productPath(encodeURIComponent(product))}`;

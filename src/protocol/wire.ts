@@ -14,6 +14,18 @@ export interface CheckRequest {
    * only its MAC still gets the right answer).
    */
   version?: string | null;
+  /**
+   * Optional: the random id of the install folder (16 hex digits). Lets the server warn when two
+   * folders of one product on one host share a device id.
+   */
+  installId?: string;
+}
+
+/** GET /v1/products/:product/channels */
+export interface ChannelsResponse {
+  product: string;
+  /** The channels a device may check on, sorted: those with a release or a schedule, and always `stable`. */
+  channels: string[];
 }
 
 export interface ScheduleInfo {
@@ -48,6 +60,8 @@ export interface CheckResponse {
   /** Present when the operator published a signed moved notice; the agent verifies it via TUF. */
   moved: { url: string; target: string } | null;
   serverTime: string;
+  /** Optional: things the device's operator should know (e.g. two folders sharing a device id). */
+  warnings?: string[];
 }
 
 /**

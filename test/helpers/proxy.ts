@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
  * - `{ cutAfter: n }`: the upstream headers (with the full content-length), the first n bytes of
  *   the body, then the connection breaks (a download cut mid-way);
  * - `{ endless: true }`: the upstream body followed by junk that never ends (chunked encoding)
- *   until the client hangs up; `endless.sent` tells how much junk was pushed.
+ *   until the client hangs up; `endless.sent` tells how much junk was pushed;
+ * - `{ throttle: bytesPerSecond }`: the upstream answer as is, sent slowly (a long download).
  */
 export interface Seen {
   method: string;
@@ -26,7 +27,7 @@ export interface Upstream {
   body: Buffer;
 }
 
-export type Action = undefined | { status?: number; body?: Buffer } | { cutAfter: number } | { endless: true };
+export type Action = undefined | { status?: number; body?: Buffer } | { cutAfter: number } | { endless: true } | { throttle: number };
 export type Attack = (req: Seen, up: Upstream) => Action | Promise<Action>;
 
 export interface Proxy {
@@ -87,6 +88,17 @@ export async function startProxy(upstream: string, attack?: Attack): Promise<Pro
           const ok = res.write(junk);
           state.sent += junk.length;
           if (!ok) await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
+        }
+        if (!res.destroyed) res.end();
+        return;
+      }
+      if (action && 'throttle' in action) {
+        res.writeHead(up.status, { ...outHeaders, 'content-length': String(upBody.length) });
+        // 20 slices a second; stops when the client hangs up.
+        const slice = Math.max(1, Math.floor(action.throttle / 20));
+        for (let at = 0; at < upBody.length && !res.destroyed; at += slice) {
+          res.write(upBody.subarray(at, at + slice));
+          await new Promise((r) => setTimeout(r, 50));
         }
         if (!res.destroyed) res.end();
         return;

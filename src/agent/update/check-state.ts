@@ -19,7 +19,7 @@ export const checkState: StateHandler<UpdateContext> = async (ctx) => {
     await save(ctx, { pendingReport: null });
   }
   ctx.checkedAt = ctx.now().toISOString();
-  const { server, response, repo } = await checkFollowingMoves(ctx.state, paths, fetchFn, signal);
+  const { server, response, repo } = await checkFollowingMoves(ctx.state, paths, fetchFn, signal, ctx.installId);
   // The whole chain of moved notices verified: from now on the device talks to the new address.
   if (server !== ctx.state.server) await save(ctx, { server });
   ctx.server = server;

@@ -20,6 +20,10 @@ export interface UpdateContext {
   /** The server and answer of this run's check. */
   server: string;
   response: CheckResponse | null;
+  /** The folder's random install id, sent with the check (install-id.ts). */
+  installId?: string;
+  /** What this run downloaded for the patch (full archive or delta), for `patch` in the result. */
+  transfer?: { bytes: number; resumedFrom: number };
   /** The health command's verdict, for the `rolled-back` report. */
   healthDetail?: string;
   /** Set by `check` when the offered version is one the device rolled back from (or lower): not installed. */

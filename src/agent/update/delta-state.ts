@@ -41,6 +41,8 @@ export interface DeltaContext {
   custom: ReleaseTargetCustom;
   fetch: typeof fetch;
   signal?: AbortSignal;
+  /** Told what downloading the delta transferred. */
+  onTransfer?: (t: { bytes: number; resumedFrom: number }) => void;
 }
 
 /** Thrown when the installed old tree is not the one the delta was made for (a local change): no report. */
@@ -69,7 +71,7 @@ export async function runDeltaState(ctx: DeltaContext): Promise<'success' | 'not
       url: targetUrl(r.server, ctx.state.product, d.target, d.sha256),
       downloadsDir: ctx.paths.downloads, sha256: d.sha256, length: d.length, fetch: ctx.fetch, signal: ctx.signal,
     };
-    await fetchTarget(opts);
+    ctx.onTransfer?.(await fetchTarget(opts));
     await verifyDownload(opts);
     const delta = await readFile(file);
     const old = await treeStream(fromDir, ctx.signal);

@@ -13,13 +13,16 @@ import { outcomeOf } from './update-record.js';
 /** `delta`: rebuild the new tree from a delta (see delta-state.ts); any failure falls back to `download`. */
 export const deltaState: StateHandler<UpdateContext> = async (ctx) => {
   const r = need(ctx);
-  return runDeltaState({ paths: ctx.paths, state: ctx.state, record: r, custom: releaseCustom(ctx, r), fetch: ctx.fetch, signal: ctx.signal });
+  return runDeltaState({
+    paths: ctx.paths, state: ctx.state, record: r, custom: releaseCustom(ctx, r), fetch: ctx.fetch, signal: ctx.signal,
+    onTransfer: (t) => (ctx.transfer = t),
+  });
 };
 
 /** `download`: fetch the archive into `downloads/<sha256>.part`, resuming by Range. */
 export const download: StateHandler<UpdateContext> = async (ctx) => {
   try {
-    await fetchTarget(downloadOpts(ctx, need(ctx)));
+    ctx.transfer = await fetchTarget(downloadOpts(ctx, need(ctx)));
     return 'success';
   } catch (err) {
     if (err instanceof NetworkError || err instanceof ServerError) {

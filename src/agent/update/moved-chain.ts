@@ -24,12 +24,13 @@ export async function checkFollowingMoves(
   paths: AgentPaths,
   fetchFn: typeof fetch,
   signal: AbortSignal | undefined,
+  installId?: string,
 ): Promise<{ server: string; response: CheckResponse; repo: TrustedRepository }> {
   const repoAt = (server: string, metadataDir: string) =>
     new TrustedRepository({ metadataDir, metadataBaseUrl: metadataBaseUrl(server, state.product) });
   const ask = async (server: string): Promise<CheckResponse> => {
     const url = checkUrl(server);
-    const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version };
+    const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version, ...(installId ? { installId } : {}) };
     return parseCheckResponse(await postJson(fetchFn, url, body, signal), url, state);
   };
 

@@ -5,7 +5,7 @@ import type { CheckRequest, ReportRequest } from '../../protocol/wire.js';
 import { ROUTES } from '../../protocol/urls.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import { checkBody, checkResponse, reportBody } from './schemas.js';
+import { channelsResponse, checkBody, checkResponse, reportBody } from './schemas.js';
 
 /** Validates what JSON schema cannot: the MAC form of the device id and semver versions. */
 function deviceIdOf(raw: string): string {
@@ -20,7 +20,7 @@ function versionOf(field: string, v: string | null | undefined): string | null {
   return v;
 }
 
-/** The device surface: check, report (artifact and metadata downloads are in repository-api.ts). */
+/** The device surface: check, report, channels (artifact and metadata downloads are in repository-api.ts). */
 export async function deviceApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
   const { devices } = opts.services;
 
@@ -28,7 +28,13 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     const b = req.body;
     const request: CheckRequest = { deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel };
     if (b.version !== undefined) request.version = versionOf('version', b.version);
+    if (b.installId !== undefined) request.installId = b.installId;
     return devices.check(request);
+  });
+
+  // What `patchwire init` asks to catch a typo in --product or --channel before the first check.
+  app.get<{ Params: { product: string } }>(ROUTES.channels, { schema: { response: channelsResponse } }, async (req) => {
+    return { product: req.params.product, channels: devices.channels(req.params.product) };
   });
 
   app.post<{ Body: ReportRequest }>(ROUTES.report, { schema: { body: reportBody } }, async (req) => {

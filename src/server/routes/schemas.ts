@@ -9,7 +9,10 @@ const nullableVersion = { anyOf: [version, { type: 'null' }] } as const;
 export const checkBody = {
   type: 'object',
   required: ['deviceId', 'product', 'channel'],
-  properties: { deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name, version: nullableVersion },
+  properties: {
+    deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name, version: nullableVersion,
+    installId: { type: 'string', pattern: '^[0-9a-f]{16}$' },
+  },
 } as const;
 
 export const reportBody = {
@@ -50,8 +53,13 @@ export const checkResponse = {
       schedule: { type: ['object', 'null'], properties: { at: { type: 'string' }, spreadSeconds: { type: 'integer' } } },
       moved: { type: ['object', 'null'], properties: { url: { type: 'string' }, target: { type: 'string' } } },
       serverTime: { type: 'string' },
+      warnings: { type: 'array', items: { type: 'string' } },
     },
   },
+} as const;
+
+export const channelsResponse = {
+  200: { type: 'object', properties: { product: { type: 'string' }, channels: { type: 'array', items: { type: 'string' } } } },
 } as const;
 
 export const createProductBody = {

@@ -10,6 +10,8 @@ import type { ScheduleService } from './schedules.js';
 import type { MovedService } from './moved.js';
 import type { SightingBatcher } from './sighting-batcher.js';
 import type { DeltaService } from './deltas.js';
+import type { InstallIdWatch } from './install-id-watch.js';
+import { DEFAULT_CHANNEL } from '../../protocol/names.js';
 import { toDeviceView } from '../views/device-view.js';
 import { toReportView } from '../views/report-view.js';
 import { toReleaseOffer } from '../views/release-view.js';
@@ -32,11 +34,32 @@ export class DeviceService {
     private readonly source: () => string,
     private readonly now: Clock,
     private readonly deltas?: DeltaService,
+    private readonly installs?: { watch: InstallIdWatch; warn: (obj: object, msg: string) => void },
   ) {}
+
+  /**
+   * The channels a device may check on: every channel with at least one release or a schedule,
+   * and always `stable` (the agent's default), so the devices of a product with no release yet
+   * (or with releases on other channels only) can enrol before the first stable release.
+   */
+  channels(product: string): string[] {
+    this.products.require(product);
+    const set = new Set([DEFAULT_CHANNEL, ...this.releases.channelsOf(product)]);
+    for (const s of this.schedules.all()) if (s.product === product) set.add(s.channel);
+    return [...set].sort();
+  }
 
   async check(req: CheckRequest): Promise<CheckResponse> {
     this.products.require(req.product);
+    // A typo in the device's channel would otherwise be "up to date" forever.
+    if (req.channel !== DEFAULT_CHANNEL && !this.releases.latestOf(req.product, req.channel) && !this.schedules.get(req.product, req.channel)) {
+      throw new ApiError(
+        'PW_UNKNOWN_CHANNEL',
+        `${req.product} has no channel '${req.channel}' (no release on it); its channels: ${this.channels(req.product).join(', ')}. Fix the device's channel: \`patchwire init --channel C\` in a fresh folder`,
+      );
+    }
     const now = this.now();
+    const warnings = this.watchInstall(req, now);
     // Step 1: register the device (first seen / last seen), batched off the request path.
     this.sightings.add({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now, source: this.source() });
     // Step 2: the version to compare. A device that states what it runs is believed (null: nothing
@@ -57,7 +80,19 @@ export class DeviceService {
       schedule: schedule ? toScheduleInfo(schedule) : null,
       moved: moved ? toMovedInfo(moved) : null,
       serverTime: now.toISOString(),
+      ...(warnings ? { warnings } : {}),
     };
+  }
+
+  /** A warning when another install folder of this product reported the same device id lately. */
+  private watchInstall(req: CheckRequest, now: Date): string[] | undefined {
+    if (!this.installs || req.installId === undefined) return undefined;
+    const other = this.installs.watch.see(req.deviceId, req.product, req.installId, now);
+    if (other === undefined) return undefined;
+    const msg = `device id ${req.deviceId} of ${req.product} is used by two install folders (install ids ${other} and ${req.installId}) ` +
+      'within 24 h: the server keeps one record per device id and product, so they overwrite each other; give each folder its own id with `patchwire init --device-id MAC`';
+    this.installs.warn({ deviceId: req.deviceId, product: req.product, installIds: [other, req.installId] }, msg);
+    return [msg];
   }
 
   /** Step 3: the device's own report sets its applied version (`applied`, `rolled-back`). */

@@ -9,6 +9,7 @@ import { ScheduleService } from './schedules.js';
 import { MovedService } from './moved.js';
 import { SightingBatcher } from './sighting-batcher.js';
 import { DeviceService } from './devices.js';
+import { InstallIdWatch } from './install-id-watch.js';
 import { StatusService } from './status.js';
 import { Consolidation } from '../mirror/consolidation.js';
 import { Replicator } from '../mirror/replicator.js';
@@ -60,7 +61,9 @@ function wire(o: ServicesOptions) {
     ? new DeltaService(store, artifacts, tuf, o.keys, releases, o.deltas.computeDelta, o.deltas, clock, o.log)
     : undefined;
   if (deltas) releases.onPublish((r) => void deltas.schedule(r));
-  const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas);
+  const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
+    watch: new InstallIdWatch(), warn: (obj, msg) => o.log.warn(obj, msg),
+  });
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm));
   const reload = async () => {
     await products.load();

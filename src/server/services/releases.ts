@@ -56,6 +56,12 @@ export class ReleaseService {
     return this.latest.get(`${product}\u0000${channel}`);
   }
 
+  /** The channels of a product that have at least one release. */
+  channelsOf(product: string): string[] {
+    const prefix = `${product}\u0000`;
+    return [...this.latest.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  }
+
   /** True when the product's signed targets list an artifact with this hash. */
   serves(product: string, sha256: string): boolean {
     return this.hashes.get(product)?.has(sha256) ?? false;
