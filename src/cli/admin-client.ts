@@ -37,7 +37,7 @@ export async function adminRequest<T>(t: AdminTarget, method: string, path: stri
   try {
     res = await fetch(`${t.server}${ADMIN_PREFIX}${path}`, { method, headers, body: payload });
   } catch (err) {
-    throw new CliError(`cannot reach ${t.server} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is the server running?`, 1, { cause: err });
+    throw new CliError(`cannot reach ${t.server} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is the server running?`, 1, { cause: err, code: 'PW_UNREACHABLE' });
   }
   const text = await res.text();
   let json: unknown;
@@ -48,7 +48,8 @@ export async function adminRequest<T>(t: AdminTarget, method: string, path: stri
   }
   if (!res.ok) {
     const e = json as { code?: string; message?: string } | undefined;
-    throw new CliError(`${e?.message ?? `HTTP ${res.status}`}${e?.code ? ` [${e.code}]` : ''}`, res.status >= 500 ? 1 : 2);
+    throw new CliError(`${e?.message ?? `HTTP ${res.status}`}${e?.code ? ` [${e.code}]` : ''}`, res.status >= 500 ? 1 : 2,
+      e?.code ? { code: e.code } : undefined);
   }
   return json as T;
 }

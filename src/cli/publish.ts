@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { CliError } from './cli-error.js';
 import { adminRequest, adminTarget, printJson } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
+import { checkReleaseTree } from './tree-check.js';
 import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
 import { compareVersions, isVersion } from '../protocol/version.js';
 import { releaseTargetPath, type ReleaseTargetCustom } from '../protocol/targets.js';
@@ -37,6 +38,7 @@ export function register(program: Command): void {
       if (!isVersion(o.version)) throw new CliError(`--version '${o.version}' is not a semver version such as 1.2.3`);
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new CliError(`${dir} is not a folder; give the folder holding the release's files`);
+      await checkReleaseTree(dir);
       const publisher = await loadPublisherKey(o.key);
       const info = await adminRequest<ProductInfo>(target, 'GET', `/products/${encodeURIComponent(o.product)}`);
       const higher = info.releases.filter((r) => r.channel === o.channel && compareVersions(r.version, o.version) >= 0);
