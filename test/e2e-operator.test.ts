@@ -57,10 +57,24 @@ describe('the command line itself', () => {
     assert.equal((JSON.parse(down.stdout) as { error: { code: string } }).error.code, 'PW_UNREACHABLE');
   });
 
-  test('help marks required options', async () => {
+  test('help is consistent: one metavar per flag as the README writes it, required options marked', async () => {
     const r = await runCli(['publish', '--help']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /--product <name>\s+product name \(required\)/);
+    assert.match(r.stdout, /--product <P>\s+product name \(required\)/);
+    assert.match(r.stdout, /--server <URL>\s+patchwire server URL.*\(required\)/);
+    assert.match(r.stdout, /--channel <C>\s+release channel \(default: "stable"\)/);
+    const commands = [['serve'], ['keygen'], ['product', 'create'], ['products'], ['publish'], ['releases'], ['release', 'yank'], ['schedule'],
+      ['move'], ['devices'], ['devices', 'remove'], ['status'], ['mirrors', 'list'], ['mirrors', 'remove'], ['reconcile'], ['init'], ['check'],
+      ['rollback']];
+    for (const c of commands) {
+      const h = await runCli([...c, '--help']);
+      assert.equal(h.code, 0, `${c.join(' ')} --help`);
+      const options = h.stdout.slice(h.stdout.indexOf('Options:'));
+      assert.doesNotMatch(options, /--[a-z-]+ <[a-z]/, `${c.join(' ')}: metavars are upper-case`);
+      for (const [flag, metavar] of [['--server', 'URL'], ['--token', 'T'], ['--product', 'P'], ['--channel', 'C'], ['--key', 'FILE']]) {
+        if (options.includes(`${flag} `)) assert.ok(options.includes(`${flag} <${metavar}>`), `${c.join(' ')}: ${flag} <${metavar}>`);
+      }
+    }
   });
 });
 

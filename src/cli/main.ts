@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
 import { commands } from './commands.js';
 import { deferMandatoryOptions } from './mandatory-options.js';
+import { useHelpTerms } from './help-terms.js';
 import { errorText } from '../util/error-text.js';
 
 /** The package's version, read from package.json (two folders above dist/src/cli and src/cli alike: ../../). */
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  useHelpTerms(program);
   for (const register of commands) register(program);
   deferMandatoryOptions(program);
   try {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { optionTerm } from './help-terms.js';
 
 /**
  * Commander checks required options before unknown ones, so `check --verison` said "required
@@ -19,7 +20,7 @@ export function deferMandatoryOptions(program: Command): void {
         if (action !== cmd) return;
         for (const o of required) {
           if (cmd.getOptionValue(o.attributeName()) === undefined) {
-            cmd.error(`error: required option '${o.flags}' not specified`, { code: 'commander.missingMandatoryOptionValue', exitCode: 2 });
+            cmd.error(`error: required option '${optionTerm(o)}' not specified`, { code: 'commander.missingMandatoryOptionValue', exitCode: 2 });
           }
         }
       });

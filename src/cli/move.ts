@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
@@ -12,11 +12,9 @@ import type { SignedJson } from '../tuf/publisher.js';
 interface Opts { server?: string; token?: string; product: string; to: string; key: string; json?: boolean }
 
 export function register(program: Command): void {
-  program
+  withAdminOptions(program
     .command('move')
-    .description("announce that the product's server moved to --to: a notice signed with your key that agents verify, persist and follow")
-    .option('--server <url>', 'the current patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description("announce that the product's server moved to --to: a notice signed with your key that agents verify, persist and follow"), 'the current patchwire server URL (required)')
     .requiredOption('--product <name>', 'product name')
     .requiredOption('--to <url>', 'the new server URL')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')

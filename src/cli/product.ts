@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { access, writeFile, unlink } from 'node:fs/promises';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
 
@@ -9,11 +9,9 @@ interface Opts { server?: string; token?: string; product: string; key: string; 
 
 export function register(program: Command): void {
   const product = program.command('product').description('manage products');
-  product
+  withAdminOptions(product
     .command('create')
-    .description('create a product: sign its TUF root and first targets with your key, upload them, and write the root file devices trust')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description('create a product: sign its TUF root and first targets with your key, upload them, and write the root file devices trust'))
     .requiredOption('--product <name>', 'product name (a-z 0-9 . _ -)')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
     .option('--root-out <file>', 'where to write the root metadata to ship with your program (default: ./<product>.root.json)')

@@ -4,7 +4,7 @@ import { openAsBlob } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { checkReleaseTree } from './tree-check.js';
 import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
@@ -20,12 +20,10 @@ interface ProductInfo {
 }
 
 export function register(program: Command): void {
-  program
+  withAdminOptions(program
     .command('publish')
-    .description('publish DIR as a new release: pack it, sign it with your key, upload it')
+    .description('publish DIR as a new release: pack it, sign it with your key, upload it'))
     .argument('<dir>', 'the full program tree of this release')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
     .requiredOption('--product <name>', 'product name')
     .requiredOption('--version <semver>', 'release version; must be higher than the latest of the channel')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
