@@ -194,7 +194,7 @@ describe('an operator with a fleet of two products and a mirror', () => {
     assert.equal(again.yankedAt, y.yankedAt);
     const lower = await f.publish('1.0.5', { 'bin/app': 'echo 1.0.5\n' });
     assert.equal(lower.code, 2);
-    assert.match(lower.stderr, /not higher than 1\.1\.0/);
+    assert.match(lower.stderr, /not higher than 1\.1\.0, the highest \(yanked\) release of acme\/stable/);
     const unknown = await runCli(['release', 'yank', ...f.admin(), '--product', 'acme', '--version', '7.0.0', '--json']);
     assert.equal(unknown.code, 2);
     assert.equal((JSON.parse(unknown.stdout) as { error: { code: string } }).error.code, 'PW_UNKNOWN_RELEASE');

@@ -16,7 +16,7 @@ interface Opts { server?: string; token?: string; product: string; version: stri
 
 interface ProductInfo {
   targets: SignedJson;
-  releases: Array<{ channel: string; version: string }>;
+  releases: Array<{ channel: string; version: string; yankedAt?: string | null }>;
 }
 
 export function register(program: Command): void {
@@ -41,7 +41,10 @@ export function register(program: Command): void {
       const info = await adminRequest<ProductInfo>(target, 'GET', `/products/${encodeURIComponent(o.product)}`);
       const higher = info.releases.filter((r) => r.channel === o.channel && compareVersions(r.version, o.version) >= 0);
       if (higher.length) {
-        throw new CliError(`version ${o.version} is not higher than ${higher.map((r) => r.version).sort(compareVersions).pop()}, the latest of ${o.product}/${o.channel}; publish a higher version`);
+        const top = higher.sort((a, b) => compareVersions(a.version, b.version)).pop()!;
+        // A yanked version stays taken: a channel's versions only go up.
+        const what = top.yankedAt ? `the highest (yanked) release of ${o.product}/${o.channel}` : `the latest of ${o.product}/${o.channel}`;
+        throw new CliError(`version ${o.version} is not higher than ${top.version}, ${what}; publish a higher version`, 2, { code: 'PW_VERSION_NOT_HIGHER' });
       }
       const { hashTree } = await import('../util/tree-hash.js');
       const { packTree } = await import('../util/archive-pack.js');

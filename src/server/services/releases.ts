@@ -95,11 +95,14 @@ export class ReleaseService {
     return this.tuf.lock.run(product, async () => {
       const release = await this.store.yankRelease(product, channel, version, this.now());
       if (!release) throw new ApiError('PW_UNKNOWN_RELEASE', `${product}/${channel} has no release ${version}; \`patchwire releases --product ${product}\` lists them`);
+      const key = channelKey(product, channel);
       const latest = new Map<string, ReleaseRecord>();
-      for (const r of await this.store.listReleases(product, channel)) remember(latest, new Map(), r);
-      const next = latest.get(channelKey(product, channel));
-      if (next) this.latest.set(channelKey(product, channel), next);
-      else this.latest.delete(channelKey(product, channel));
+      const highest = new Map<string, ReleaseRecord>();
+      for (const r of await this.store.listReleases(product, channel)) remember(latest, highest, r);
+      const next = latest.get(key);
+      if (next) this.latest.set(key, next);
+      else this.latest.delete(key);
+      this.highest.set(key, highest.get(key)!);
       return { release, latest: next };
     });
   }
