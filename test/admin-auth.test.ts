@@ -36,6 +36,9 @@ import { assertError, multipartBody, sha256, signNext } from './helpers/requests
 const MIRROR_TOKEN = 'mirror-secret-token';
 const TOKEN = 'the-right-admin-token-0123456789';
 const DEVICE = 'aa:bb:cc:00:aa:01';
+const MIRROR_URL = 'http://127.0.0.1:2';
+/** The device the sweep removes (DEVICE stays: later tests read its applied version). */
+const REMOVED = 'aa:bb:cc:00:aa:02';
 
 const suite = Cleanup.forSuite();
 let root: string;
@@ -107,6 +110,10 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     case 'PUT /v1/admin/products/:product/schedule':
       return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ at: new Date(Date.now() + 3600_000).toISOString(), spreadSeconds: 60 }) };
     case 'POST /v1/admin/products/:product/moved': return { method, url, ...(await movedRequest()) };
+    case 'POST /v1/admin/products/:product/yank':
+      return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ channel: 'stable', version: '1.1.0' }) };
+    case 'DELETE /v1/admin/products/:product/devices/:deviceId': return { method, url: url.replace(DEVICE, REMOVED) };
+    case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
     default:
       // Routes without a body (GET/HEAD), and any route added later: still swept.
       return { method, url };
@@ -124,6 +131,7 @@ async function storeState() {
     devices: await store.listDevices(),
     reports: await store.listReports(DEVICE, 'acme'),
     schedules: await store.listSchedules(),
+    mirrors: await store.listMirrors(),
     moved: (await store.getMoved('acme')) ?? null,
     metadata: { root: await meta('root'), targets: await meta('targets'), snapshot: await meta('snapshot'), timestamp: await meta('timestamp') },
     tokenSetting: (await store.getSetting('admin_token_sha256')) ?? null,
@@ -171,6 +179,9 @@ before(async () => {
   assert.equal(r.statusCode, 200, r.body);
   r = await inject({ method: 'POST', url: '/v1/report', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
   assert.equal(r.statusCode, 200, r.body);
+  // A mirror that announced itself, so that removing one has something to remove.
+  await store.upsertMirror(MIRROR_URL, new Date());
+  await store.recordSightings([{ deviceId: REMOVED, product: 'acme', channel: 'stable', seenAt: new Date(), source: 'http://127.0.0.1:1' }]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -265,6 +276,9 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
     assert.ok(s.releases.some((r) => r.version === `1.${releaseCounter}.0`), 'release published');
     assert.equal(s.moved?.url, 'http://127.0.0.1:9');
     assert.equal(s.schedules.length, 1);
+    assert.ok(s.releases.find((r) => r.version === '1.1.0')?.yankedAt, 'release yanked');
+    assert.deepEqual(s.mirrors, [], 'mirror removed');
+    assert.ok(!s.devices.some((d) => d.deviceId === REMOVED), 'device removed');
   });
 });
 

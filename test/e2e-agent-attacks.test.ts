@@ -137,7 +137,12 @@ async function refused(dir: string, patterns: RegExp[], opts: { code?: number; e
   const link = await currentLink(dir).catch(() => null);
   const r = await check(dir);
   assert.equal(r.code, opts.code ?? 1, `expected exit ${opts.code ?? 1}; stdout: ${r.stdout} stderr: ${r.stderr}`);
-  assert.equal(r.stdout, '', 'a refused check prints no result');
+  // No result; under --json (issue 8) the error itself is the one document on stdout.
+  const printed = JSON.parse(r.stdout) as { result?: unknown; error?: { code?: unknown; message?: unknown } };
+  assert.equal(printed.result, undefined, 'a refused check prints no result');
+  assert.deepEqual(Object.keys(printed), ['error'], `stdout is one error document: ${r.stdout}`);
+  assert.equal(typeof printed.error?.code, 'string');
+  assert.ok(r.stderr.includes(String(printed.error?.message)), 'the same message as on stderr');
   for (const p of patterns) assert.match(r.stderr, p);
   assertSameTree(beforeSnap, withoutPrefix(await snapshotDir(dir), exclude), r.stderr.trim());
   assert.equal(await currentLink(dir).catch(() => null), link, '`current` is unchanged');

@@ -1,4 +1,6 @@
+import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
+import { isName } from '../protocol/names.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { ADMIN_PREFIX } from '../protocol/urls.js';
 
@@ -37,7 +39,7 @@ export async function adminRequest<T>(t: AdminTarget, method: string, path: stri
   try {
     res = await fetch(`${t.server}${ADMIN_PREFIX}${path}`, { method, headers, body: payload });
   } catch (err) {
-    throw new CliError(`cannot reach ${t.server} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is the server running?`, 1, { cause: err });
+    throw new CliError(`cannot reach ${t.server} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is the server running?`, 1, { cause: err, code: 'PW_UNREACHABLE' });
   }
   const text = await res.text();
   let json: unknown;
@@ -48,11 +50,30 @@ export async function adminRequest<T>(t: AdminTarget, method: string, path: stri
   }
   if (!res.ok) {
     const e = json as { code?: string; message?: string } | undefined;
-    throw new CliError(`${e?.message ?? `HTTP ${res.status}`}${e?.code ? ` [${e.code}]` : ''}`, res.status >= 500 ? 1 : 2);
+    throw new CliError(`${e?.message ?? `HTTP ${res.status}`}${e?.code ? ` [${e.code}]` : ''}`, res.status >= 500 ? 1 : 2,
+      e?.code ? { code: e.code } : undefined);
   }
   return json as T;
 }
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** `--server` and `--token`, the same on every command that talks to the admin API. */
+export function withAdminOptions(cmd: Command, server = 'patchwire server URL, e.g. http://127.0.0.1:8080 (required)'): Command {
+  return cmd
+    .option('--server <url>', server)
+    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)');
+}
+
+/** A `--product` or `--channel` value that is not a name is bad input. */
+export function checkName(flag: string, value: string | undefined): void {
+  if (value !== undefined && !isName(value)) throw new CliError(`${flag} '${value}' is not a valid name: use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
+}
+
+/** Prints rows as aligned columns, the first row being the header. */
+export function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }

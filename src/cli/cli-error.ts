@@ -1,10 +1,14 @@
 /**
  * An error the CLI prints as `patchwire: <message>` and exits with `exitCode`:
  * 2 for bad usage or bad input (flags, files, refused requests), 1 for any other failure.
+ * `code` is what `--json` prints as `error.code` (docs/errors.md, "Command line"): the server's
+ * code when the server refused the request, else PW_BAD_INPUT (exit 2) or PW_FAILED (exit 1).
  */
 export class CliError extends Error {
   override name = 'CliError';
-  constructor(message: string, readonly exitCode: 1 | 2 = 2, options?: { cause?: unknown }) {
+  readonly code: string;
+  constructor(message: string, readonly exitCode: 1 | 2 = 2, options?: { cause?: unknown; code?: string }) {
     super(message, options);
+    this.code = options?.code ?? (exitCode === 2 ? 'PW_BAD_INPUT' : 'PW_FAILED');
   }
 }

@@ -13,8 +13,13 @@ import { register as agent } from './agent.js';
 import { register as rollback } from './rollback.js';
 import { register as retry } from './retry.js';
 import { register as reconcile } from './reconcile.js';
+import { register as products } from './products.js';
+import { register as releases } from './releases.js';
+import { register as release } from './release.js';
+import { register as mirrors } from './mirrors.js';
 
 /** Every command registers itself from its own file (one file per command), in help order. */
 export const commands: Array<(program: Command) => void> = [
-  serve, keygen, product, publish, schedule, move, devices, status, reconcile, init, check, agent, rollback, retry,
+  serve, keygen, product, products, publish, releases, release, schedule, move, devices, status, mirrors, reconcile, init, check, agent,
+  rollback, retry,
 ];

@@ -1,26 +1,36 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
-import { isName } from '../protocol/names.js';
+import { adminRequest, adminTarget, checkName, printJson, printTable, withAdminOptions } from './admin-client.js';
+import { normaliseMac } from '../protocol/mac.js';
 import type { DeviceView } from '../protocol/wire.js';
 
 export function register(program: Command): void {
-  program
+  const devices = withAdminOptions(program
     .command('devices')
-    .description('list registered devices with their applied version and where they were last seen')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description('list registered devices with their applied version and where they were last seen'))
     .option('--product <name>', 'only this product')
     .option('--json', 'print a JSON array')
     .action(async (o: { server?: string; token?: string; product?: string; json?: boolean }) => {
       const target = adminTarget(o);
-      if (o.product !== undefined && !isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name`);
+      checkName('--product', o.product);
       const q = o.product ? `?product=${encodeURIComponent(o.product)}` : '';
-      const devices = await adminRequest<DeviceView[]>(target, 'GET', `/devices${q}`);
-      if (o.json) return printJson(devices);
-      const rows = [['DEVICE', 'PRODUCT', 'CHANNEL', 'VERSION', 'LAST SEEN', 'SOURCE'],
-        ...devices.map((d) => [d.deviceId, d.product, d.channel, d.version ?? '-', d.lastSeenAt, d.source])];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+      const list = await adminRequest<DeviceView[]>(target, 'GET', `/devices${q}`);
+      if (o.json) return printJson(list);
+      printTable([['DEVICE', 'PRODUCT', 'CHANNEL', 'VERSION', 'LAST SEEN', 'SOURCE'],
+        ...list.map((d) => [d.deviceId, d.product, d.channel, d.version ?? '-', d.lastSeenAt, d.source])]);
+    });
+  withAdminOptions(devices.command('remove')
+    .description("remove a device from a product's registry, with its report history; if it checks again it enrols as new"))
+    .argument('<mac>', 'the device id, e.g. aa:bb:cc:dd:ee:ff')
+    .requiredOption('--product <name>', 'product name')
+    .option('--json', 'print { product, deviceId, removed }')
+    .action(async (mac: string, o: { server?: string; token?: string; product: string; json?: boolean }) => {
+      const target = adminTarget(o);
+      checkName('--product', o.product);
+      const deviceId = normaliseMac(mac);
+      if (!deviceId) throw new CliError(`'${mac}' is not a MAC address such as aa:bb:cc:dd:ee:ff (patchwire devices lists them)`);
+      const r = await adminRequest<{ product: string; deviceId: string }>(target, 'DELETE', `/products/${encodeURIComponent(o.product)}/devices/${encodeURIComponent(deviceId)}`);
+      if (o.json) return printJson(r);
+      process.stdout.write(`removed ${r.deviceId} from ${r.product} with its report history\n`);
     });
 }

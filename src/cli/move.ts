@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
@@ -9,17 +9,16 @@ import { MOVED_TARGET_PATH, type MovedTargetCustom } from '../protocol/targets.j
 import type { MovedNotice } from '../protocol/wire.js';
 import type { SignedJson } from '../tuf/publisher.js';
 
-interface Opts { server?: string; token?: string; product: string; to: string; key: string }
+interface Opts { server?: string; token?: string; product: string; to: string; key: string; json?: boolean }
 
 export function register(program: Command): void {
-  program
+  withAdminOptions(program
     .command('move')
-    .description("announce that the product's server moved to --to: a notice signed with your key that agents verify, persist and follow")
-    .option('--server <url>', 'the current patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description("announce that the product's server moved to --to: a notice signed with your key that agents verify, persist and follow"), 'the current patchwire server URL (required)')
     .requiredOption('--product <name>', 'product name')
     .requiredOption('--to <url>', 'the new server URL')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
+    .option('--json', 'print the moved notice as JSON')
     .action(async (o: Opts) => {
       const target = adminTarget(o);
       if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name`);
@@ -46,7 +45,8 @@ export function register(program: Command): void {
       } catch (err) {
         throw new CliError(`refusing to sign: ${(err as Error).message}`, 1, { cause: err });
       }
-      await adminRequest(target, 'POST', `/products/${encodeURIComponent(o.product)}/moved`, { notice: text, targets });
+      const moved = await adminRequest<Record<string, unknown>>(target, 'POST', `/products/${encodeURIComponent(o.product)}/moved`, { notice: text, targets });
+      if (o.json) return printJson(moved);
       process.stdout.write(`${o.product} now announces ${url}; agents follow it on their next check\n`);
     });
 }

@@ -1,22 +1,21 @@
 import type { Command } from 'commander';
 import { access, writeFile, unlink } from 'node:fs/promises';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
 
-interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string }
+interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string; json?: boolean }
 
 export function register(program: Command): void {
   const product = program.command('product').description('manage products');
-  product
+  withAdminOptions(product
     .command('create')
-    .description('create a product: sign its TUF root and first targets with your key, upload them, and write the root file devices trust')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description('create a product: sign its TUF root and first targets with your key, upload them, and write the root file devices trust'))
     .requiredOption('--product <name>', 'product name (a-z 0-9 . _ -)')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
     .option('--root-out <file>', 'where to write the root metadata to ship with your program (default: ./<product>.root.json)')
+    .option('--json', 'print { product, rootFile } as JSON')
     .action(async (o: Opts) => {
       const target = adminTarget(o);
       if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name: use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
@@ -36,6 +35,7 @@ export function register(program: Command): void {
         await unlink(rootOut).catch(() => {});
         throw err;
       }
+      if (o.json) return printJson({ product: o.product, rootFile: rootOut });
       process.stdout.write(`created product ${o.product}; ship ${rootOut} with your program (patchwire init --root ${rootOut})\n`);
     });
 }

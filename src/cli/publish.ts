@@ -4,8 +4,9 @@ import { openAsBlob } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
+import { checkReleaseTree } from './tree-check.js';
 import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
 import { compareVersions, isVersion } from '../protocol/version.js';
 import { releaseTargetPath, type ReleaseTargetCustom } from '../protocol/targets.js';
@@ -15,16 +16,14 @@ interface Opts { server?: string; token?: string; product: string; version: stri
 
 interface ProductInfo {
   targets: SignedJson;
-  releases: Array<{ channel: string; version: string }>;
+  releases: Array<{ channel: string; version: string; yankedAt?: string | null }>;
 }
 
 export function register(program: Command): void {
-  program
+  withAdminOptions(program
     .command('publish')
-    .description('publish DIR as a new release: pack it, sign it with your key, upload it')
+    .description('publish DIR as a new release: pack it, sign it with your key, upload it'))
     .argument('<dir>', 'the full program tree of this release')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
     .requiredOption('--product <name>', 'product name')
     .requiredOption('--version <semver>', 'release version; must be higher than the latest of the channel')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
@@ -37,11 +36,15 @@ export function register(program: Command): void {
       if (!isVersion(o.version)) throw new CliError(`--version '${o.version}' is not a semver version such as 1.2.3`);
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new CliError(`${dir} is not a folder; give the folder holding the release's files`);
+      await checkReleaseTree(dir);
       const publisher = await loadPublisherKey(o.key);
       const info = await adminRequest<ProductInfo>(target, 'GET', `/products/${encodeURIComponent(o.product)}`);
       const higher = info.releases.filter((r) => r.channel === o.channel && compareVersions(r.version, o.version) >= 0);
       if (higher.length) {
-        throw new CliError(`version ${o.version} is not higher than ${higher.map((r) => r.version).sort(compareVersions).pop()}, the latest of ${o.product}/${o.channel}; publish a higher version`);
+        const top = higher.sort((a, b) => compareVersions(a.version, b.version)).pop()!;
+        // A yanked version stays taken: a channel's versions only go up.
+        const what = top.yankedAt ? `the highest (yanked) release of ${o.product}/${o.channel}` : `the latest of ${o.product}/${o.channel}`;
+        throw new CliError(`version ${o.version} is not higher than ${top.version}, ${what}; publish a higher version`, 2, { code: 'PW_VERSION_NOT_HIGHER' });
       }
       const { hashTree } = await import('../util/tree-hash.js');
       const { packTree } = await import('../util/archive-pack.js');

@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { CliError } from './cli-error.js';
 import type { ReconcileView } from '../protocol/wire.js';
 
 export function register(program: Command): void {
-  program
+  withAdminOptions(program
     .command('reconcile')
-    .description("consolidate now: pull every mirror's device records, merge them, push the merged records and the schedules back")
-    .option('--server <url>', 'the primary patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description("consolidate now: pull every mirror's device records, merge them, push the merged records and the schedules back"), 'the primary patchwire server URL (required)')
     .option('--json', 'print one JSON document')
     .action(async (o: { server?: string; token?: string; json?: boolean }) => {
       const r = await adminRequest<ReconcileView>(adminTarget(o), 'POST', '/reconcile');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
 import { parseDuration } from '../protocol/duration.js';
 import { parseIsoDateTime } from '../protocol/time.js';
@@ -8,11 +8,9 @@ import { parseIsoDateTime } from '../protocol/time.js';
 interface Opts { server?: string; token?: string; product: string; channel: string; at: string; spread?: string; json?: boolean }
 
 export function register(program: Command): void {
-  program
+  withAdminOptions(program
     .command('schedule')
-    .description('publish the time of the next planned release; agents align their next check to it')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+    .description('publish the time of the next planned release; agents align their next check to it'))
     .requiredOption('--product <name>', 'product name')
     .option('--channel <name>', 'release channel', DEFAULT_CHANNEL)
     .requiredOption('--at <iso-8601>', 'date-time of the next release, e.g. 2026-12-01T09:00:00Z (must be in the future)')

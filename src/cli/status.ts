@@ -1,19 +1,23 @@
 import type { Command } from 'commander';
-import { adminRequest, adminTarget, printJson } from './admin-client.js';
+import { adminRequest, adminTarget, checkName, printJson, withAdminOptions } from './admin-client.js';
 import type { StatusView } from '../protocol/wire.js';
 
+const counts = (versions: Record<string, number>): string => Object.entries(versions).map(([v, n]) => `${v}: ${n}`).join(', ') || 'none';
+
 export function register(program: Command): void {
-  program
-    .command('status')
-    .description('fleet summary: devices per version, mirrors, alarms')
-    .option('--server <url>', 'patchwire server URL')
-    .option('--token <token>', 'admin token (default: $PATCHWIRE_TOKEN)')
+  withAdminOptions(program.command('status').description('fleet summary: devices per product, channel and version; mirrors; alarms'))
+    .option('--product <name>', 'only this product')
     .option('--json', 'print one JSON document')
-    .action(async (o: { server?: string; token?: string; json?: boolean }) => {
-      const s = await adminRequest<StatusView>(adminTarget(o), 'GET', '/status');
+    .action(async (o: { server?: string; token?: string; product?: string; json?: boolean }) => {
+      const target = adminTarget(o);
+      checkName('--product', o.product);
+      const s = await adminRequest<StatusView>(target, 'GET', `/status${o.product ? `?product=${encodeURIComponent(o.product)}` : ''}`);
       if (o.json) return printJson(s);
       process.stdout.write(`devices: ${s.devices}\n`);
-      for (const [v, n] of Object.entries(s.versions)) process.stdout.write(`  ${v}: ${n}\n`);
+      for (const p of s.products) {
+        process.stdout.write(`  ${p.product}: ${p.devices} device${p.devices === 1 ? '' : 's'}\n`);
+        for (const c of p.channels) process.stdout.write(`    ${c.channel} (latest ${c.latest ?? 'none'}): ${counts(c.versions)}\n`);
+      }
       process.stdout.write(`mirrors: ${s.mirrors.length === 0 ? 'none' : ''}\n`);
       for (const m of s.mirrors) process.stdout.write(`  ${m.url}: last sync ${m.lastSyncAt ?? 'never'}, pulled ${m.pulled}, pushed ${m.pushed}${m.error ? `, FAILING: ${m.error}` : ''}\n`);
       process.stdout.write(`alarms: ${s.alarms.length === 0 ? 'none' : ''}\n`);

@@ -9,6 +9,8 @@ export const ERRORS = {
   PW_UNKNOWN_PRODUCT: { status: 404, text: 'The product does not exist on this server.' },
   PW_UNKNOWN_CHANNEL: { status: 404, text: 'The product has no such channel (no release on it).' },
   PW_UNKNOWN_RELEASE: { status: 404, text: 'The release does not exist.' },
+  PW_UNKNOWN_DEVICE: { status: 404, text: 'The device is not in the registry of that product.' },
+  PW_UNKNOWN_MIRROR: { status: 404, text: 'No mirror of that URL is known to this server.' },
   PW_PRODUCT_EXISTS: { status: 409, text: 'A product of that name exists already.' },
   PW_VERSION_NOT_HIGHER: { status: 409, text: 'The version is not higher than the latest of the channel.' },
   PW_METADATA_VERSION: { status: 409, text: 'The signed metadata does not follow the current version.' },

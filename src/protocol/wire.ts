@@ -114,9 +114,29 @@ export interface AlarmView {
   scheduledAt: string;
 }
 
-export interface StatusView {
+/** One channel of a product in `status --json`: its latest release and its devices per applied version. */
+export interface ChannelStatusView {
+  channel: string;
+  /** The release the channel offers (its highest not yanked), or null. */
+  latest: string | null;
   devices: number;
+  /** Devices per applied version (`none`: nothing applied yet). */
   versions: Record<string, number>;
+}
+
+export interface ProductStatusView {
+  product: string;
+  devices: number;
+  channels: ChannelStatusView[];
+}
+
+export interface StatusView {
+  /** Devices of every product (of `?product=` when given). */
+  devices: number;
+  /** Devices per applied version, summed over the products counted (one product: pass `?product=`, or read `products`). */
+  versions: Record<string, number>;
+  /** The same figures per product and channel, products by name. */
+  products: ProductStatusView[];
   mirrors: MirrorView[];
   alarms: AlarmView[];
 }
@@ -143,7 +163,8 @@ export interface MirrorCatalog {
     createdAt: string;
     /** Highest version of each role's metadata; the mirror fetches what it lacks from the TUF routes. */
     metadata: { root: number; targets: number; snapshot: number; timestamp: number; deltas?: number };
-    releases: Array<{ channel: string; version: string; target: string; sha256: string; length: number; treeHash: string; createdAt: string }>;
+    /** `yankedAt`: set once the release was yanked (absent from older primaries: not yanked). */
+    releases: Array<{ channel: string; version: string; target: string; sha256: string; length: number; treeHash: string; createdAt: string; yankedAt?: string | null }>;
     moved: { url: string; target: string; sha256: string; setAt: string } | null;
   }>;
   schedules: ScheduleSync[];

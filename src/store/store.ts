@@ -34,6 +34,19 @@ export interface ReleaseRecord {
   length: number;
   treeHash: string;
   createdAt: Date;
+  /**
+   * When the operator yanked (withdrew) it: it is no longer offered, and the channel's latest is
+   * the highest release not yanked. Absent while it is not yanked; a yank is final.
+   */
+  yankedAt?: Date;
+}
+
+/** Devices of one product and channel at one applied version (null: nothing applied yet). */
+export interface ChannelVersionCount {
+  product: string;
+  channel: string;
+  version: string | null;
+  devices: number;
 }
 
 /** A delta the server computed: turns the tree of `fromVersion` into that of `toVersion`. */
@@ -165,8 +178,13 @@ export interface Store {
   /** Adds a release and its metadata in one transaction; StoreConflictError (nothing written) on any duplicate. */
   commitRelease(release: ReleaseRecord, metadata: MetadataRecord[]): Promise<void>;
   getRelease(product: string, channel: string, version: string): Promise<ReleaseRecord | undefined>;
-  /** Releases of a product (one channel when given), in publication order. */
+  /** Releases of a product (one channel when given), in publication order, yanked ones included. */
   listReleases(product: string, channel?: string): Promise<ReleaseRecord[]>;
+  /**
+   * Marks a release yanked at `at`; a release yanked already keeps its first yankedAt. Returns
+   * the release as stored afterwards, or undefined when there is no such release.
+   */
+  yankRelease(product: string, channel: string, version: string, at: Date): Promise<ReleaseRecord | undefined>;
 
   /** Adds a delta and its metadata (deltas, snapshot, timestamp) in one transaction; StoreConflictError on a duplicate. */
   addDelta(delta: DeltaRecord, metadata: MetadataRecord[]): Promise<void>;
@@ -196,6 +214,11 @@ export interface Store {
    */
   recordReport(report: ReportRecord): Promise<DeviceRecord>;
   listDevices(filter?: { product?: string }): Promise<DeviceRecord[]>;
+  /**
+   * Removes a device's record and its report history in one transaction; false when there was
+   * none. It leaves no trace in the change feed: a later sighting or report enrols it as new.
+   */
+  removeDevice(deviceId: string, product: string): Promise<boolean>;
   listReports(deviceId: string, product: string): Promise<ReportRecord[]>;
   /**
    * The device records changed after the cursor `after` (null: every record), in the order the
@@ -225,10 +248,14 @@ export interface Store {
    */
   upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<void>;
   listMirrors(): Promise<MirrorRecord[]>;
+  /** Forgets a mirror and its sync state; false when there was none. A later upsertMirror adds it anew. */
+  removeMirror(url: string): Promise<boolean>;
   /** Records the outcome of one consolidation attempt with a mirror. */
   updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void>;
 
   /** Number of devices per applied version (`null` version counted under the key `none`). */
   countVersions(filter?: { product?: string }): Promise<Record<string, number>>;
   countDevices(filter?: { product?: string }): Promise<number>;
+  /** Devices per product, channel and applied version, ordered by product, channel, version. */
+  countChannelVersions(filter?: { product?: string }): Promise<ChannelVersionCount[]>;
 }

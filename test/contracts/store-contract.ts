@@ -488,6 +488,59 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual((await again.listDeviceChanges(devices.next, 10)).devices.map((d) => d.deviceId), ['dev-1'], 'and so does the change feed');
     });
 
+    it('yankRelease marks a release yanked once (a second yank keeps the first time); listReleases keeps it', async () => {
+      await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1)]);
+      await store.commitRelease(release('1.0.0'), []);
+      await store.commitRelease(release('1.1.0'), []);
+      assert.equal(await store.yankRelease('app', 'stable', '9.9.9', at(6)), undefined, 'no such release');
+      assert.equal(await store.yankRelease('app', 'beta', '1.1.0', at(6)), undefined, 'the version on another channel');
+      assert.deepEqual(await store.yankRelease('app', 'stable', '1.1.0', at(6)), { ...release('1.1.0'), yankedAt: at(6) });
+      assert.deepEqual((await store.yankRelease('app', 'stable', '1.1.0', at(9)))?.yankedAt, at(6));
+      assert.deepEqual(await store.listReleases('app'), [release('1.0.0'), { ...release('1.1.0'), yankedAt: at(6) }]);
+      await store.close();
+      assert.deepEqual((await (await reopen()).getRelease('app', 'stable', '1.1.0'))?.yankedAt, at(6), 'survives reopen');
+    });
+
+    it('removeDevice removes the record and its history, only of that product; a later sighting enrols it anew', async () => {
+      await store.recordReport(report('applied', '1.0.0', 2));
+      await store.recordSightings([sighting('dev-1', 3, { product: 'other' }), sighting('dev-2', 3)]);
+      assert.equal(await store.removeDevice('dev-1', 'app'), true);
+      assert.equal(await store.removeDevice('dev-1', 'app'), false, 'gone already');
+      assert.equal(await store.getDevice('dev-1', 'app'), undefined);
+      assert.deepEqual(await store.listReports('dev-1', 'app'), []);
+      assert.ok(await store.getDevice('dev-1', 'other'), 'the same id under another product stays');
+      assert.ok(await store.getDevice('dev-2', 'app'));
+      await store.recordSightings([sighting('dev-1', 10)]);
+      const back = await store.getDevice('dev-1', 'app');
+      assert.equal(back?.version, null);
+      assert.deepEqual(back?.firstSeenAt, at(10));
+    });
+
+    it('removeMirror forgets a mirror and its cursors; an announce adds it anew', async () => {
+      await store.upsertMirror('https://m1.example', at(1));
+      await store.upsertMirror('https://m2.example', at(1));
+      await store.updateMirror('https://m1.example', { cursor: 'c', pulled: 3 });
+      assert.equal(await store.removeMirror('https://m1.example'), true);
+      assert.equal(await store.removeMirror('https://m1.example'), false);
+      assert.deepEqual((await store.listMirrors()).map((m) => m.url), ['https://m2.example']);
+      await store.upsertMirror('https://m1.example', at(5));
+      const m1 = (await store.listMirrors()).find((m) => m.url === 'https://m1.example');
+      assert.equal(m1?.cursor, null);
+      assert.equal(m1?.pulled, 0);
+    });
+
+    it('countChannelVersions counts per product, channel and version', async () => {
+      await store.recordReport(report('applied', '1.0.0', 2, 'dev-1'));
+      await store.recordReport(report('applied', '1.0.0', 2, 'dev-2'));
+      await store.recordSightings([sighting('dev-3', 3, { channel: 'beta' }), sighting('dev-1', 3, { product: 'other' })]);
+      assert.deepEqual(await store.countChannelVersions(), [
+        { product: 'app', channel: 'beta', version: null, devices: 1 },
+        { product: 'app', channel: 'stable', version: '1.0.0', devices: 2 },
+        { product: 'other', channel: 'stable', version: null, devices: 1 },
+      ]);
+      assert.deepEqual(await store.countChannelVersions({ product: 'other' }), [{ product: 'other', channel: 'stable', version: null, devices: 1 }]);
+    });
+
     it('data survives close and reopen', async () => {
       await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1)]);
       await store.commitRelease(release('1.0.0'), []);

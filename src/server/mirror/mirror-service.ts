@@ -1,12 +1,13 @@
 import type { Store } from '../../store/store.js';
 import { InvalidCursorError } from '../../store/errors.js';
-import type { MirrorCatalog } from '../../protocol/wire.js';
+import type { MirrorCatalog, MirrorView } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { ProductService } from '../services/products.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { TufMetadataService } from '../services/tuf-metadata.js';
 import { toDeviceSync } from '../views/device-view.js';
+import { toMirrorView } from '../views/mirror-view.js';
 import { buildCatalog } from './catalog.js';
 import { fromSync, type DeviceSyncPage } from './device-sync.js';
 
@@ -26,6 +27,22 @@ export class MirrorService {
   /** A mirror says where devices reach it; `storeId` tells when its store was replaced. */
   async announce(url: string, storeId?: string): Promise<void> {
     await this.store.upsertMirror(url, this.now(), storeId);
+  }
+
+  /** The mirrors that announced themselves (`patchwire mirrors list`). */
+  async list(): Promise<MirrorView[]> {
+    return (await this.store.listMirrors()).map(toMirrorView);
+  }
+
+  /**
+   * Forgets a mirror (`patchwire mirrors remove`): it is no longer consolidated. A mirror that is
+   * still running announces itself on its next replication pass and comes back, synced anew from
+   * the start; stop it (or change the mirror token) to keep it out.
+   */
+  async remove(url: string): Promise<void> {
+    if (!(await this.store.removeMirror(url))) {
+      throw new ApiError('PW_UNKNOWN_MIRROR', `no mirror ${url} is known here; \`patchwire mirrors list\` shows the URLs mirrors announced`);
+    }
   }
 
   async catalog(): Promise<MirrorCatalog> {

@@ -25,6 +25,8 @@ export interface ReplicatorOptions {
 export interface ReplicationResult {
   products: number;
   releases: number;
+  /** Releases the primary yanked since the last pass. */
+  yanked: number;
   metadata: number;
 }
 
@@ -61,10 +63,10 @@ export class Replicator {
     // store id tells the primary when this mirror's store was replaced (it then re-syncs in full).
     await peerJson(this.url(`${MIRROR_PREFIX}/announce`), { method: 'POST', token, body: { url: this.o.publicUrl(), storeId: await this.storeId() } });
     const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token });
-    const result: ReplicationResult = { products: 0, releases: 0, metadata: 0 };
+    const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0 };
     for (const p of catalog.products) await this.product(p, result);
     const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);
-    if (result.products || result.releases || result.metadata || schedulesChanged) {
+    if (result.products || result.releases || result.yanked || result.metadata || schedulesChanged) {
       await this.o.reload();
       this.o.log.info({ ...result, schedulesChanged }, 'replicated from the primary');
     }
@@ -74,8 +76,8 @@ export class Replicator {
   private async product(p: MirrorCatalog['products'][number], result: ReplicationResult): Promise<void> {
     const { store } = this.o;
     const known = await store.getProduct(p.name);
-    const have = new Set((await store.listReleases(p.name)).map((r) => `${r.channel}\u0000${r.version}`));
-    const missing = p.releases.filter((r) => !have.has(`${r.channel}\u0000${r.version}`));
+    const local = new Map((await store.listReleases(p.name)).map((r) => [`${r.channel}\u0000${r.version}`, r]));
+    const missing = p.releases.filter((r) => !local.has(`${r.channel}\u0000${r.version}`));
     for (const r of missing) await this.artifact(p.name, r.target, r.sha256, r.length);
     const moved = await store.getMoved(p.name);
     const movedNew = p.moved && p.moved.sha256 !== moved?.sha256 ? p.moved : null;
@@ -89,9 +91,15 @@ export class Replicator {
       await store.putMetadata(roots);
     }
     result.metadata += roots.length;
-    for (const r of missing) {
+    for (const { yankedAt: _, ...r } of missing) {
       await store.commitRelease({ product: p.name, ...r, createdAt: new Date(r.createdAt) }, []);
       result.releases++;
+    }
+    // A release the primary yanked is no longer offered here either (a yank is final, so only this way).
+    for (const r of p.releases) {
+      if (!r.yankedAt || local.get(`${r.channel}\u0000${r.version}`)?.yankedAt) continue;
+      await store.yankRelease(p.name, r.channel, r.version, new Date(r.yankedAt));
+      result.yanked++;
     }
     if (movedNew) await store.setMoved({ product: p.name, ...movedNew, setAt: new Date(movedNew.setAt) }, []);
     // The deltas role's metadata is copied so the snapshot's reference resolves; the mirror does

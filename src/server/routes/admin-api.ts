@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { DEFAULT_CHANNEL } from '../../protocol/names.js';
+import { DEFAULT_CHANNEL, isName } from '../../protocol/names.js';
+import { normaliseMac } from '../../protocol/mac.js';
+import { parseHttpUrl } from '../../protocol/http-url.js';
 import { parseIsoDateTime } from '../../protocol/time.js';
 import { ApiError } from '../api-error.js';
 import { adminAuth } from '../admin-auth.js';
@@ -8,10 +10,10 @@ import type { Services } from '../services/index.js';
 import type { StagedArtifact } from '../../artifacts/artifact-store.js';
 import type { ReleaseService } from '../services/releases.js';
 import { toProductDetail } from '../views/product-view.js';
-import { toPublishedView } from '../views/release-view.js';
+import { toPublishedView, toReleaseListing, toYankView } from '../views/release-view.js';
 import { toScheduleView } from '../views/schedule-view.js';
 import { toMovedView } from '../views/moved-view.js';
-import { createProductBody, movedBody, scheduleBody } from './schemas.js';
+import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.js';
 
 export interface AdminApiOptions {
   services: Services;
@@ -23,7 +25,7 @@ export interface AdminApiOptions {
 
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
-  const { products, releases, schedules, moved, devices, status, tuf } = opts.services;
+  const { products, releases, schedules, moved, devices, status, tuf, mirror } = opts.services;
   app.addHook('onRequest', adminAuth(opts.tokenHash));
   if (opts.readOnly) {
     app.addHook('onRequest', async (req) => {
@@ -57,6 +59,21 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     return reply.code(201).send(toPublishedView(release));
   });
 
+  app.get<{ Params: { product: string }; Querystring: { channel?: string } }>('/products/:product/releases', async (req) => {
+    const { product } = req.params;
+    const { channel } = req.query;
+    products.require(product);
+    if (channel !== undefined && !isName(channel)) throw new ApiError('PW_BAD_REQUEST', `invalid channel '${channel}': use 1-64 of a-z 0-9 . _ -`);
+    const list = await releases.list(product, channel);
+    return { product, releases: list.map((r) => toReleaseListing(r, releases.latestOf(product, r.channel))) };
+  });
+
+  app.post<{ Params: { product: string }; Body: { channel?: string; version: string } }>(
+    '/products/:product/yank', { schema: { body: yankBody } }, async (req) => {
+      const { release, latest } = await releases.yank(req.params.product, req.body.channel ?? DEFAULT_CHANNEL, req.body.version);
+      return toYankView(release, latest);
+    });
+
   app.put<{ Params: { product: string }; Body: { channel?: string; at: string; spreadSeconds?: number } }>(
     '/products/:product/schedule', { schema: { body: scheduleBody } }, async (req) => {
       const at = parseIsoDateTime(req.body.at);
@@ -80,6 +97,22 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.get<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId/reports', async (req) => {
     products.require(req.params.product);
     return devices.reports(req.params.deviceId, req.params.product);
+  });
+
+  app.delete<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId', async (req) => {
+    const deviceId = normaliseMac(req.params.deviceId);
+    if (!deviceId) throw new ApiError('PW_BAD_REQUEST', `'${req.params.deviceId}' is not a MAC address such as aa:bb:cc:dd:ee:ff`);
+    await devices.remove(deviceId, req.params.product);
+    return { product: req.params.product, deviceId, removed: true };
+  });
+
+  app.get('/mirrors', async () => ({ mirrors: await mirror.list() }));
+
+  app.delete<{ Querystring: { url?: string } }>('/mirrors', async (req) => {
+    const url = req.query.url === undefined ? undefined : parseHttpUrl(req.query.url);
+    if (!url?.ok) throw new ApiError('PW_BAD_REQUEST', 'give the mirror as ?url=<the URL it announced>, e.g. ?url=http://mirror.example:8081');
+    await mirror.remove(url.base);
+    return { url: url.base, removed: true };
   });
 
   app.post('/reconcile', async () => {

@@ -83,6 +83,13 @@ export const movedBody = {
   properties: { notice: { type: 'string', maxLength: 4096 }, targets: { type: 'object' } },
 } as const;
 
+export const yankBody = {
+  type: 'object',
+  required: ['version'],
+  additionalProperties: false,
+  properties: { channel: name, version },
+} as const;
+
 export const publishMetadata = {
   type: 'object',
   required: ['channel', 'version', 'targets'],

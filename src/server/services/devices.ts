@@ -120,6 +120,19 @@ export class DeviceService {
     return rows.map(toDeviceView);
   }
 
+  /**
+   * Removes a device from the product's registry with its report history (docs/protocol.md). Pending
+   * sightings are written first, so none re-adds it afterwards; a device that checks again enrols
+   * as new. A mirror's copy stays there until that mirror hears from the device again.
+   */
+  async remove(deviceId: string, product: string): Promise<void> {
+    this.products.require(product);
+    await this.sightings.flush();
+    if (!(await this.store.removeDevice(deviceId, product))) {
+      throw new ApiError('PW_UNKNOWN_DEVICE', `${product} has no device ${deviceId}; \`patchwire devices --product ${product}\` lists them`);
+    }
+  }
+
   /** A device's report history, oldest first. */
   async reports(deviceId: string, product: string): Promise<ReturnType<typeof toReportView>[]> {
     return (await this.store.listReports(deviceId, product)).map(toReportView);

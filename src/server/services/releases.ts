@@ -23,12 +23,23 @@ export interface PublishRequest {
 
 type Listener = (release: ReleaseRecord) => void;
 
+/** What a yank did: the release as stored, and the channel's latest afterwards (undefined: none left). */
+export interface YankResult {
+  release: ReleaseRecord;
+  latest: ReleaseRecord | undefined;
+}
+
+const channelKey = (product: string, channel: string): string => `${product}\u0000${channel}`;
+
 /**
  * Releases per product and channel. Keeps the latest release of every channel in memory (the
  * check path reads it thousands of times a second) and the set of artifact hashes each product serves.
+ * The latest is the highest release not yanked; a new version must be higher than every release
+ * of the channel, yanked ones included (a version is never published twice).
  */
 export class ReleaseService {
   private latest = new Map<string, ReleaseRecord>();
+  private highest = new Map<string, ReleaseRecord>();
   private hashes = new Map<string, Set<string>>();
   private listeners: Listener[] = [];
 
@@ -40,26 +51,60 @@ export class ReleaseService {
     private readonly now: Clock,
   ) {}
 
+  /** (Re)reads every release; the maps are swapped in whole, so a check never sees a half-loaded view. */
   async load(): Promise<void> {
+    const latest = new Map<string, ReleaseRecord>();
+    const highest = new Map<string, ReleaseRecord>();
+    const all: ReleaseRecord[] = [];
     for (const product of this.products.list()) {
-      for (const r of await this.store.listReleases(product)) this.remember(r);
+      const releases = await this.store.listReleases(product);
+      for (const r of releases) remember(latest, highest, r);
+      all.push(...releases);
       const moved = await this.store.getMoved(product);
       if (moved) this.addHash(product, moved.sha256);
     }
+    this.latest = latest;
+    this.highest = highest;
+    for (const r of all) this.addHash(r.product, r.sha256);
   }
 
   onPublish(listener: Listener): void {
     this.listeners.push(listener);
   }
 
-  latestOf(product: string, channel: string): ReleaseRecord | undefined {
-    return this.latest.get(`${product}\u0000${channel}`);
+  /** The channels of a product that have a release (yanked ones included), by name. */
+  channelsOf(product: string): string[] {
+    const prefix = channelKey(product, '');
+    return [...this.highest.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
   }
 
-  /** The channels of a product that have at least one release. */
-  channelsOf(product: string): string[] {
-    const prefix = `${product}\u0000`;
-    return [...this.latest.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  /** The release the channel offers: its highest one not yanked. */
+  latestOf(product: string, channel: string): ReleaseRecord | undefined {
+    return this.latest.get(channelKey(product, channel));
+  }
+
+  /**
+   * Yanks (withdraws) a release: it is no longer offered and the channel's latest becomes its
+   * highest release not yanked. Devices that applied it keep it (nothing is sent to them); its
+   * signed target stays listed and its bytes stay served, so a download under way completes. A
+   * yank is final: publish a higher version to replace it. Yanking it again changes nothing.
+   */
+  async yank(product: string, channel: string, version: string): Promise<YankResult> {
+    this.products.require(product);
+    // Serialised with publishes of the product, so the in-memory latest follows the store's order.
+    return this.tuf.lock.run(product, async () => {
+      const release = await this.store.yankRelease(product, channel, version, this.now());
+      if (!release) throw new ApiError('PW_UNKNOWN_RELEASE', `${product}/${channel} has no release ${version}; \`patchwire releases --product ${product}\` lists them`);
+      const key = channelKey(product, channel);
+      const latest = new Map<string, ReleaseRecord>();
+      const highest = new Map<string, ReleaseRecord>();
+      for (const r of await this.store.listReleases(product, channel)) remember(latest, highest, r);
+      const next = latest.get(key);
+      if (next) this.latest.set(key, next);
+      else this.latest.delete(key);
+      this.highest.set(key, highest.get(key)!);
+      return { release, latest: next };
+    });
   }
 
   /** True when the product's signed targets list an artifact with this hash. */
@@ -111,9 +156,10 @@ export class ReleaseService {
     this.products.require(product);
     if (!isName(channel)) throw new ApiError('PW_BAD_REQUEST', `invalid channel '${channel}': use 1-64 of a-z 0-9 . _ -`);
     if (!isVersion(version)) throw new ApiError('PW_BAD_REQUEST', `invalid version '${version}': use a semver version such as 1.2.3`);
-    const latest = this.latestOf(product, channel);
+    const latest = this.highest.get(channelKey(product, channel));
     if (latest && !isHigher(version, latest.version)) {
-      throw new ApiError('PW_VERSION_NOT_HIGHER', `version ${version} is not higher than ${latest.version}, the latest of ${product}/${channel}; publish a higher version`);
+      const what = latest.yankedAt ? `the highest (yanked) release of ${product}/${channel}` : `the latest of ${product}/${channel}`;
+      throw new ApiError('PW_VERSION_NOT_HIGHER', `version ${version} is not higher than ${latest.version}, ${what}; publish a higher version`);
     }
     const path = releaseTargetPath(channel, version);
     const targets = await this.tuf.verifyNextTargets(product, req.targets);
@@ -149,15 +195,19 @@ export class ReleaseService {
       if (err instanceof StoreConflictError) throw new ApiError('PW_METADATA_VERSION', `another publish to ${product} won the race (${err.message}); fetch the current targets and sign again`, { cause: err });
       throw err;
     }
-    this.remember(release);
+    remember(this.latest, this.highest, release);
+    this.addHash(release.product, release.sha256);
     for (const l of this.listeners) l(release);
     return release;
   }
+}
 
-  private remember(r: ReleaseRecord): void {
-    const key = `${r.product}\u0000${r.channel}`;
-    const cur = this.latest.get(key);
-    if (!cur || compareVersions(r.version, cur.version) > 0) this.latest.set(key, r);
-    this.addHash(r.product, r.sha256);
-  }
+/** Keeps `r` in `highest` when it is the channel's highest so far, and in `latest` when also not yanked. */
+function remember(latest: Map<string, ReleaseRecord>, highest: Map<string, ReleaseRecord>, r: ReleaseRecord): void {
+  const key = channelKey(r.product, r.channel);
+  const top = highest.get(key);
+  if (!top || compareVersions(r.version, top.version) > 0) highest.set(key, r);
+  if (r.yankedAt) return;
+  const cur = latest.get(key);
+  if (!cur || compareVersions(r.version, cur.version) > 0) latest.set(key, r);
 }

@@ -1,5 +1,5 @@
 import type { Store } from '../../store/store.js';
-import type { AlarmView, StatusView } from '../../protocol/wire.js';
+import type { AlarmView, ChannelStatusView, ProductStatusView, StatusView } from '../../protocol/wire.js';
 import type { Clock } from '../clock.js';
 import type { ReleaseService } from './releases.js';
 import type { ScheduleService } from './schedules.js';
@@ -43,8 +43,31 @@ export class StatusService {
   async status(product?: string): Promise<StatusView> {
     await this.sightings.flush();
     const filter = product ? { product } : {};
-    const [devices, versions] = await Promise.all([this.store.countDevices(filter), this.store.countVersions(filter)]);
+    const [devices, versions, products] = await Promise.all([this.store.countDevices(filter), this.store.countVersions(filter), this.byProduct(product)]);
     const mirrors = (await this.store.listMirrors()).map(toMirrorView);
-    return { devices, versions, mirrors, alarms: this.alarms() };
+    return { devices, versions, products, mirrors, alarms: this.alarms() };
+  }
+
+  /** Every product (or the one asked for) with each channel that has a release or a device. */
+  private async byProduct(only?: string): Promise<ProductStatusView[]> {
+    const counts = await this.store.countChannelVersions(only ? { product: only } : {});
+    const names = only ? [only] : (await this.store.listProducts()).map((p) => p.name);
+    return names.map((product) => {
+      const channels = new Map<string, ChannelStatusView>();
+      const channel = (name: string): ChannelStatusView => {
+        let c = channels.get(name);
+        if (!c) channels.set(name, (c = { channel: name, latest: this.releases.latestOf(product, name)?.version ?? null, devices: 0, versions: {} }));
+        return c;
+      };
+      for (const name of this.releases.channelsOf(product)) channel(name);
+      for (const row of counts) {
+        if (row.product !== product) continue;
+        const c = channel(row.channel);
+        c.devices += row.devices;
+        c.versions[row.version ?? 'none'] = row.devices;
+      }
+      const list = [...channels.values()].sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
+      return { product, devices: list.reduce((n, c) => n + c.devices, 0), channels: list };
+    });
   }
 }

@@ -155,6 +155,12 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable('mirrors').dropColumn('push_cursor').execute();
     },
   },
+  // Yanked releases (`patchwire release yank`): the time of the yank, null while offered.
+  '0005_release_yank': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('releases').addColumn('yanked_at', 'integer').execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

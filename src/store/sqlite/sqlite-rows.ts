@@ -36,6 +36,8 @@ export const toRelease = (r: Omit<Selectable<ReleasesTable>, 'seq'>): ReleaseRec
   length: r.length,
   treeHash: r.tree_hash,
   createdAt: new Date(r.created_at),
+  // Only a yanked release carries the field (see ReleaseRecord.yankedAt).
+  ...(r.yanked_at !== null ? { yankedAt: new Date(r.yanked_at) } : {}),
 });
 
 export const toMoved = (r: MovedTable): MovedRecord => ({

@@ -40,6 +40,8 @@ export interface ReleasesTable {
   length: number;
   tree_hash: string;
   created_at: number;
+  /** When it was yanked, or null; migration 0005. */
+  yanked_at: Generated<number | null>;
 }
 
 export interface MovedTable { product: string; url: string; target: string; sha256: string; set_at: number }

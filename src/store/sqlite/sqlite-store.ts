@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
   type ChangeCursor, type DeltaRecord, type DeviceChanges, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
-  type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
+  type ChannelVersionCount, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
@@ -135,6 +135,13 @@ export class SqliteStore implements Store {
     return (await q.orderBy('seq').execute()).map(toRelease);
   }
 
+  async yankRelease(product: string, channel: string, version: string, at: Date): Promise<ReleaseRecord | undefined> {
+    // coalesce: a second yank keeps the time of the first.
+    await this.#db.updateTable('releases').set({ yanked_at: sql<number>`coalesce(yanked_at, ${at.getTime()})` })
+      .where('product', '=', product).where('channel', '=', channel).where('version', '=', version).execute();
+    return this.getRelease(product, channel, version);
+  }
+
   async addDelta(d: DeltaRecord, metadata: MetadataRecord[]): Promise<void> {
     this.#transaction(() => {
       this.#insert('delta', this.#db.insertInto('deltas').values({
@@ -234,6 +241,14 @@ export class SqliteStore implements Store {
     return (await q.orderBy('product').orderBy('device_id').execute()).map(toDevice);
   }
 
+  async removeDevice(deviceId: string, product: string): Promise<boolean> {
+    return this.#transaction(() => {
+      this.#run(this.#db.deleteFrom('reports').where('device_id', '=', deviceId).where('product', '=', product));
+      const { sql: text, parameters } = this.#db.deleteFrom('devices').where('device_id', '=', deviceId).where('product', '=', product).compile();
+      return this.#statement(text).run(...parameters).changes > 0;
+    });
+  }
+
   async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {
     const rows = await this.#db.selectFrom('reports').selectAll()
       .where('device_id', '=', deviceId).where('product', '=', product).orderBy('id').execute();
@@ -280,6 +295,11 @@ export class SqliteStore implements Store {
     return (await this.#db.selectFrom('mirrors').selectAll().orderBy('url').execute()).map(toMirror);
   }
 
+  async removeMirror(url: string): Promise<boolean> {
+    const r = await this.#db.deleteFrom('mirrors').where('url', '=', url).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
   async updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void> {
     const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
     const set: Partial<MirrorsTable> = {};
@@ -306,6 +326,13 @@ export class SqliteStore implements Store {
     let q = this.#db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n'));
     if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
     return Number((await q.executeTakeFirstOrThrow()).n);
+  }
+
+  async countChannelVersions(filter?: { product?: string }): Promise<ChannelVersionCount[]> {
+    let q = this.#db.selectFrom('devices').select((eb) => ['product', 'channel', 'version', eb.fn.countAll<number>().as('n')]);
+    if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
+    const rows = await q.groupBy(['product', 'channel', 'version']).orderBy('product').orderBy('channel').orderBy('version').execute();
+    return rows.map((r) => ({ product: r.product, channel: r.channel, version: r.version, devices: Number(r.n) }));
   }
 
   #getDeviceSync(deviceId: string, product: string): DeviceRecord | undefined {
