@@ -76,7 +76,7 @@ export function register(program: Command): void {
       const failed = result.result === 'rolled-back' || result.result === 'install-failed';
       if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else if (!failed) process.stdout.write(`${line}\n`);
-      if (failed) throw new CliError(line, 1);
+      if (failed) throw new CliError(line, 1, { resultPrinted: flags.json === true });
     });
 }
 

@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
       // An empty message: the command printed its own result and only sets the exit code.
       if (err.message) {
         process.stderr.write(`patchwire: ${err.message}\n`);
-        printError(json, err.code, err.message);
+        if (!err.resultPrinted) printError(json, err.code, err.message);
       }
       return err.exitCode;
     }
