@@ -78,8 +78,10 @@ async function adminTokenHash(store: Store, opts: StartOptions): Promise<{ hash:
   const stored = await store.getSetting(TOKEN_SETTING);
   if (opts.token) {
     const hash = hashToken(opts.token);
-    if (stored !== hash.toString('hex')) await store.setSetting(TOKEN_SETTING, hash.toString('hex'));
-    return { hash, replaced: stored !== null && stored !== undefined && stored !== hash.toString('hex') };
+    const hex = hash.toString('hex');
+    if (stored === hex) return { hash, replaced: false };
+    await store.setSetting(TOKEN_SETTING, hex);
+    return { hash, replaced: Boolean(stored) };
   }
   if (stored) return { hash: Buffer.from(stored, 'hex'), replaced: false };
   const token = newToken();

@@ -17,7 +17,7 @@ export type ComputeDelta = (oldStream: Buffer, newStream: Buffer, o: { signal: A
 
 /** The bounds of delta computation (`serve --delta-*`); see docs/architecture.md "Deltas". */
 export const DELTA_DEFAULTS = {
-  /** No delta from or to a tree stream larger than this (bytes): memory is about 10x it. */
+  /** No delta from or to a tree stream larger than this (bytes): computing takes about 28x it in memory (bench/README.md). */
   maxBytes: 64 * 1024 ** 2,
   /** Above this tree stream size (bytes), the lower-cost mode (one engine, Brotli q9). */
   lowCostAbove: 16 * 1024 ** 2,

@@ -52,7 +52,8 @@ export class DeviceService {
   async check(req: CheckRequest): Promise<CheckResponse> {
     this.products.require(req.product);
     // A typo in the device's channel would otherwise be "up to date" forever.
-    if (req.channel !== DEFAULT_CHANNEL && !this.releases.latestOf(req.product, req.channel) && !this.schedules.get(req.product, req.channel)) {
+    // The same rule as channels(): a channel whose releases were all yanked still exists.
+    if (req.channel !== DEFAULT_CHANNEL && !this.releases.hasChannel(req.product, req.channel) && !this.schedules.get(req.product, req.channel)) {
       throw new ApiError(
         'PW_UNKNOWN_CHANNEL',
         `${req.product} has no channel '${req.channel}' (no release on it); its channels: ${this.channels(req.product).join(', ')}. Fix the device's channel: \`patchwire init --channel C\` in a fresh folder`,

@@ -72,6 +72,11 @@ export class ReleaseService {
     this.listeners.push(listener);
   }
 
+  /** True when the channel has a release (yanked ones included): the check path's test, no allocation. */
+  hasChannel(product: string, channel: string): boolean {
+    return this.highest.has(channelKey(product, channel));
+  }
+
   /** The channels of a product that have a release (yanked ones included), by name. */
   channelsOf(product: string): string[] {
     const prefix = channelKey(product, '');
