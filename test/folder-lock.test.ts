@@ -83,3 +83,26 @@ test('rollback, retry and init wait for the same lock: with no wait they refuse 
   await assert.rejects(initAgent({ dir, server: 'http://127.0.0.1:9', product: 'acme', rootFile, lockWaitMs: 0, deviceId: '02:00:00:00:09:01' }), AlreadyInitialisedError);
   assert.equal(await readFile(join(dir, '.patchwire', 'state.json'), 'utf8'), state);
 });
+
+test('hostile things in place of the lock: a dangling or outside link and an oversized file are taken over (link removed, target kept); a folder is refused and kept', { timeout: 30_000 }, async (t) => {
+  const m = await meta(t);
+  const outside = join(m, '..', 'outside.txt');
+  await writeFile(outside, 'keep me');
+  const { symlink } = await import('node:fs/promises');
+  for (const target of [join(m, '..', 'nothing-here'), outside]) {
+    await symlink(target, join(m, 'lock'));
+    // Bounded by waitMs: a link used to make the waiter spin forever.
+    assert.equal(await withFolderLock(m, { command: 'check', waitMs: 500 }, async () => 'ran'), 'ran', target);
+  }
+  assert.equal(await readFile(outside, 'utf8'), 'keep me');
+  await writeFile(join(m, 'lock'), Buffer.alloc(1024 * 1024, 0x20)); // not read whole
+  assert.equal(await withFolderLock(m, { command: 'check', waitMs: 500 }, async () => 'ran'), 'ran');
+  await mkdir(join(m, 'lock'));
+  await writeFile(join(m, 'lock', 'inner'), 'x');
+  await assert.rejects(withFolderLock(m, { command: 'check', waitMs: 500 }, async () => 'ran'), (err: unknown) => {
+    assert.ok(err instanceof AgentStateError);
+    assert.match(err.message, /is a folder, not patchwire's lock file: .*remove it/);
+    return true;
+  });
+  assert.equal(await readFile(join(m, 'lock', 'inner'), 'utf8'), 'x');
+});

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { link, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, lstat, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -102,8 +102,24 @@ async function removeDeadTemps(meta: string): Promise<void> {
   }
 }
 
-/** The lock's holder; null when unreadable (treated as stale), 'gone' when it vanished meanwhile. */
+/** A lock holds one small JSON line; a larger file is not ours and is not read whole. */
+const MAX_LOCK_BYTES = 4096;
+
+/**
+ * The lock's holder; null when it is no lock of ours (unreadable, a link, oversized: treated as
+ * stale, and removing it removes a link, never its target), 'gone' when it vanished meanwhile.
+ * A folder in its place is refused (AgentStateError): nothing of it is removed.
+ */
 async function readHolder(lock: string): Promise<LockHolder | null | 'gone'> {
+  const s = await lstat(lock).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return 'gone' as const;
+    throw err;
+  });
+  if (s === 'gone') return 'gone';
+  if (s.isDirectory()) {
+    throw new AgentStateError(`${lock} is a folder, not patchwire's lock file: if no patchwire command works on this install folder, remove it (rm -r ${lock}) and try again`, lock);
+  }
+  if (!s.isFile() || s.size > MAX_LOCK_BYTES) return null;
   try {
     const h = JSON.parse(await readFile(lock, 'utf8')) as LockHolder;
     return Number.isSafeInteger(h.pid) && h.pid > 0 ? h : null;

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 /** Another live process holds the data folder's lock. */
@@ -7,6 +7,26 @@ export class DataFolderInUseError extends Error {
   constructor(readonly dataDir: string, readonly pid: number) {
     super(`the data folder ${dataDir} is in use by patchwire pid ${pid}; stop it first (or pass another --data)`);
   }
+}
+
+/** `<data>/.lock` is a folder (or something else no patchwire made): nothing is removed. */
+export class DataLockUnusableError extends Error {
+  override name = 'DataLockUnusableError';
+}
+
+/** A lock file holds a pid and a newline; anything longer is not ours and is not read whole. */
+const MAX_LOCK_BYTES = 64;
+
+/** The pid in the lock file; NaN when it holds none (stale). Throws DataLockUnusableError for a folder. */
+async function lockPid(file: string): Promise<number> {
+  const s = await lstat(file).catch(() => undefined);
+  if (!s) return NaN;
+  if (s.isDirectory()) {
+    throw new DataLockUnusableError(`${file} is a folder, not patchwire's lock file: if no patchwire serves this data folder, remove it (rm -r ${file}) and start again`);
+  }
+  // A link or an oversized file is no lock of ours: stale (unlink removes a link, never its target).
+  if (!s.isFile() || s.size > MAX_LOCK_BYTES) return NaN;
+  return Number((await readFile(file, 'utf8').catch(() => '')).trim());
 }
 
 export interface DataLock {
@@ -44,7 +64,7 @@ export async function lockDataFolder(dataDir: string): Promise<DataLock> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    const pid = await lockPid(file);
     // attempt > 0: another process took the stale lock over just now.
     if (attempt > 0 || holder(pid)) throw new DataFolderInUseError(dir, pid);
     // Stale (or half-written by a process killed between create and write): take it over.
