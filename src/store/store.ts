@@ -117,10 +117,19 @@ export interface DeviceChanges {
   next: ChangeCursor | null;
 }
 
+/**
+ * `pending`: announced, never contacted by the primary; `approved`: by the operator (`patchwire
+ * mirrors approve`) or by the primary's `--mirror-allow` list, and consolidated.
+ */
+export type MirrorState = 'pending' | 'approved';
+
 /** A mirror known to the primary, and how its last consolidation went. */
 export interface MirrorRecord {
   url: string;
   announcedAt: Date;
+  state: MirrorState;
+  /** When it was approved; null while pending. */
+  approvedAt: Date | null;
   /** Pull cursor: the mirror's own ChangeCursor after the last record pulled from it. */
   cursor: ChangeCursor | null;
   /** Push cursor: this store's ChangeCursor after the last record that reached the mirror. */
@@ -132,7 +141,13 @@ export interface MirrorRecord {
   pushed: number;
   /** The error of the last attempt, or null when it succeeded. */
   error: string | null;
+  /** Records the last attempt refused (invalid: not merged), and why, e.g. `2 version not released on acme/stable`. */
+  skipped: number;
+  skippedWhy: string | null;
 }
+
+/** What one consolidation attempt records about a mirror (its state changes only by approveMirror). */
+export type MirrorUpdate = Partial<Omit<MirrorRecord, 'url' | 'announcedAt' | 'state' | 'approvedAt'>>;
 
 /** A last-seen sighting from the check path; batched by the server, written in one transaction. */
 export interface Sighting {
@@ -244,14 +259,17 @@ export interface Store {
   /**
    * Adds a mirror or refreshes its announcedAt. The sync state is kept, unless `storeId` (the
    * mirror's own store identity) differs from the one recorded: then the mirror lost or replaced
-   * its store, and both cursors are reset so the next consolidation re-syncs it in full.
+   * its store, and both cursors are reset so the next consolidation re-syncs it in full. A new
+   * mirror is `pending`; a known one keeps its state. Returns the state.
    */
-  upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<void>;
+  upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<MirrorState>;
+  /** Marks a mirror approved at `at` (an approved one keeps its first approvedAt); false when there is none. */
+  approveMirror(url: string, at: Date): Promise<boolean>;
   listMirrors(): Promise<MirrorRecord[]>;
   /** Forgets a mirror and its sync state; false when there was none. A later upsertMirror adds it anew. */
   removeMirror(url: string): Promise<boolean>;
   /** Records the outcome of one consolidation attempt with a mirror. */
-  updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void>;
+  updateMirror(url: string, update: MirrorUpdate): Promise<void>;
 
   /** Number of devices per applied version (`null` version counted under the key `none`). */
   countVersions(filter?: { product?: string }): Promise<Record<string, number>>;

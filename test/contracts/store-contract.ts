@@ -442,7 +442,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual(await store.listMirrors(), []);
       await store.upsertMirror('https://m2.example', at(1));
       await store.upsertMirror('https://m1.example', at(2));
-      const fresh = { cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null };
+      const fresh = { state: 'pending', approvedAt: null, cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null, skipped: 0, skippedWhy: null };
       assert.deepEqual(await store.listMirrors(), [
         { url: 'https://m1.example', announcedAt: at(2), ...fresh },
         { url: 'https://m2.example', announcedAt: at(1), ...fresh },
@@ -453,10 +453,26 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       await store.updateMirror('https://unknown.example', { pulled: 1 });
       // Announcing again keeps the sync state.
       await store.upsertMirror('https://m1.example', at(6));
-      const m1 = { url: 'https://m1.example', announcedAt: at(6), cursor: 'mirror-cursor-3', pushCursor: '4', lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED' };
+      const m1 = { url: 'https://m1.example', announcedAt: at(6), state: 'pending', approvedAt: null, cursor: 'mirror-cursor-3', pushCursor: '4', lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED', skipped: 0, skippedWhy: null };
       assert.deepEqual(await store.listMirrors(), [m1, { url: 'https://m2.example', announcedAt: at(1), ...fresh }]);
       await store.updateMirror('https://m1.example', { error: null, cursor: null });
       assert.deepEqual((await store.listMirrors())[0], { ...m1, error: null, cursor: null });
+    });
+
+    it('mirrors: a new one is pending; approve marks it approved once (upsert keeps it, unknown is false); removed and re-announced it is pending again', async () => {
+      assert.equal(await store.upsertMirror('https://m1.example', at(1)), 'pending');
+      assert.equal(await store.approveMirror('https://unknown.example', at(2)), false);
+      assert.deepEqual(await store.listMirrors(), [{ url: 'https://m1.example', announcedAt: at(1), state: 'pending', approvedAt: null, cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null, skipped: 0, skippedWhy: null }]);
+      assert.equal(await store.approveMirror('https://m1.example', at(2)), true);
+      assert.equal(await store.approveMirror('https://m1.example', at(3)), true);
+      assert.equal(await store.upsertMirror('https://m1.example', at(4), 'c'.repeat(32)), 'approved');
+      await store.updateMirror('https://m1.example', { skipped: 3, skippedWhy: '3 version not released on app/stable' });
+      let [m] = await store.listMirrors();
+      assert.deepEqual([m!.state, m!.approvedAt, m!.announcedAt, m!.skipped, m!.skippedWhy], ['approved', at(2), at(4), 3, '3 version not released on app/stable']);
+      assert.equal(await store.removeMirror('https://m1.example'), true);
+      assert.equal(await store.upsertMirror('https://m1.example', at(5)), 'pending');
+      [m] = await store.listMirrors();
+      assert.deepEqual([m!.state, m!.approvedAt, m!.skipped], ['pending', null, 0]);
     });
 
     it('mirrors: a new store id resets both cursors (the mirror lost its store); the same or none keeps them', async () => {
@@ -475,8 +491,9 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       await store.recordSightings([sighting('dev-1', 1)]);
       const [merged] = await store.mergeDevices([device('dev-2', { version: '1.0.0', lastReportAt: at(2) })]);
       await store.upsertMirror('https://m1.example', at(1));
+      await store.approveMirror('https://m1.example', at(2));
       const devices = await store.listDeviceChanges(null, 10);
-      await store.updateMirror('https://m1.example', { cursor: 'from-the-mirror', pushCursor: devices.next, pulled: 1 });
+      await store.updateMirror('https://m1.example', { cursor: 'from-the-mirror', pushCursor: devices.next, pulled: 1, skipped: 2, skippedWhy: '2 bad' });
       const mirrors = await store.listMirrors();
       await store.close();
       const again = await reopen();

@@ -70,4 +70,5 @@ export const UPSERT_MIRROR_SQL = `
     announced_at = excluded.announced_at,
     pull_after = CASE WHEN excluded.store_id IS NOT NULL AND excluded.store_id IS NOT mirrors.store_id THEN NULL ELSE mirrors.pull_after END,
     push_after = CASE WHEN excluded.store_id IS NOT NULL AND excluded.store_id IS NOT mirrors.store_id THEN NULL ELSE mirrors.push_after END,
-    store_id = coalesce(excluded.store_id, mirrors.store_id)`;
+    store_id = coalesce(excluded.store_id, mirrors.store_id)
+  RETURNING state`;

@@ -1,4 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { migration0007 } from './migration-0007.js';
 
 /**
  * Schema migrations, kept in code so the compiled package needs no migration files on disk.
@@ -161,6 +162,8 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable('releases').addColumn('yanked_at', 'integer').execute();
     },
   },
+  // 0006 is device keys (issue 9, another change); 0007 does not depend on it.
+  '0007_mirror_approval': migration0007,
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -111,6 +111,8 @@ export interface MergeableRow extends MergeableDevice {
 export const toMirror = (r: MirrorsTable): MirrorRecord => ({
   url: r.url,
   announcedAt: new Date(r.announced_at),
+  state: r.state === 'approved' ? 'approved' : 'pending',
+  approvedAt: r.approved_at === null ? null : new Date(r.approved_at),
   cursor: r.pull_after,
   pushCursor: r.push_after,
   lastSyncAt: r.last_sync_at === null ? null : new Date(r.last_sync_at),
@@ -118,6 +120,8 @@ export const toMirror = (r: MirrorsTable): MirrorRecord => ({
   pulled: r.pulled,
   pushed: r.pushed,
   error: r.error,
+  skipped: r.skipped,
+  skippedWhy: r.skipped_why,
 });
 
 export const toReport = (r: Omit<Selectable<ReportsTable>, 'id'>): ReportRecord => ({

@@ -76,6 +76,11 @@ export interface MirrorsTable {
   pulled: number;
   pushed: number;
   error: string | null;
+  /** 'pending' | 'approved'; migration 0007. */
+  state: string;
+  approved_at: number | null;
+  skipped: number;
+  skipped_why: string | null;
 }
 
 export interface ReportsTable {

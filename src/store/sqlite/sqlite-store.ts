@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
-  type ChangeCursor, type DeltaRecord, type DeviceChanges, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MovedRecord,
+  type ChangeCursor, type DeltaRecord, type DeviceChanges, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MirrorState, type MirrorUpdate, type MovedRecord,
   type ChannelVersionCount, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
@@ -287,8 +287,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  async upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<void> {
-    this.#statement(UPSERT_MIRROR_SQL).run(url, announcedAt.getTime(), storeId ?? null);
+  async upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<MirrorState> {
+    const row = this.#statement(UPSERT_MIRROR_SQL).get(url, announcedAt.getTime(), storeId ?? null) as { state: string };
+    return row.state === 'approved' ? 'approved' : 'pending';
+  }
+
+  async approveMirror(url: string, at: Date): Promise<boolean> {
+    const r = await this.#db.updateTable('mirrors').set((eb) => ({ state: 'approved', approved_at: eb.fn.coalesce('approved_at', eb.val(at.getTime())) }))
+      .where('url', '=', url).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async listMirrors(): Promise<MirrorRecord[]> {
@@ -300,7 +307,7 @@ export class SqliteStore implements Store {
     return Number(r.numDeletedRows) > 0;
   }
 
-  async updateMirror(url: string, update: Partial<Omit<MirrorRecord, 'url' | 'announcedAt'>>): Promise<void> {
+  async updateMirror(url: string, update: MirrorUpdate): Promise<void> {
     const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
     const set: Partial<MirrorsTable> = {};
     if (update.cursor !== undefined) set.pull_after = update.cursor;
@@ -310,6 +317,8 @@ export class SqliteStore implements Store {
     if (update.pulled !== undefined) set.pulled = update.pulled;
     if (update.pushed !== undefined) set.pushed = update.pushed;
     if (update.error !== undefined) set.error = update.error;
+    if (update.skipped !== undefined) set.skipped = update.skipped;
+    if (update.skippedWhy !== undefined) set.skipped_why = update.skippedWhy;
     if (Object.keys(set).length === 0) return;
     await this.#db.updateTable('mirrors').set(set).where('url', '=', url).execute();
   }
