@@ -197,6 +197,8 @@ runMain(async () => {
   }
   await waitFor('the primary to list 3 mirrors', async () =>
     (await getJson<{ mirrors: unknown[] }>(`${primary.url}/v1/admin/status`)).mirrors.length === 3);
+  // A mirror is pending (never contacted) until approved.
+  for (const m of mirrors) await cliRun(['mirrors', 'approve', m.url, '--server', primary.url, '--token', ADMIN]);
   const servers = [primary, ...mirrors];
   const names = ['primary', 'mirror1', 'mirror2', 'mirror3'];
   process.stdout.write(`primary ${primary.url} (pid ${primary.child.pid}); mirrors ${mirrors.map((m) => `${m.url} (pid ${m.child.pid})`).join(', ')}: replicated 1.0.0 and 1.1.0, announced\n`);

@@ -77,15 +77,16 @@ function startM1(data = 'mirror1'): Promise<ServerProcess> {
  * after 1.0.0, replicated too.
  */
 async function startMirrorFleet(owner: Owner, opts: { primaryArgs?: string[]; primaryEnv?: Record<string, string>; releases?: Array<[string, Record<string, string>]> } = {}): Promise<void> {
+  // Mirror 1 is approved by the primary's allow-list as it announces; mirror 2 by `mirrors approve`.
+  m1Port = await freePort();
+  m1Url = `http://127.0.0.1:${m1Port}`;
   f = await startFleet(owner, {
     token: ADMIN,
     prefix: 'patchwire-e2e-mirrors-',
-    server: { name: 'primary', args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h', ...(opts.primaryArgs ?? [])], env: opts.primaryEnv },
+    server: { name: 'primary', args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h', '--mirror-allow', m1Url, ...(opts.primaryArgs ?? [])], env: opts.primaryEnv },
     releases: [['1.0.0', { 'bin/app': '#!/bin/sh\necho 1.0.0\n', README: 'version one' }], ...(opts.releases ?? [])],
   });
   ({ root, key, server: primary } = f);
-  m1Port = await freePort();
-  m1Url = `http://127.0.0.1:${m1Port}`;
   [m1, m2] = await Promise.all([
     startM1(),
     f.serve('mirror2', { token: M2_ADMIN, args: ['--upstream', primary.url, '--upstream-token', MIRROR_TOKEN, '--sync-interval', '1s'] }),
@@ -93,6 +94,10 @@ async function startMirrorFleet(owner: Owner, opts: { primaryArgs?: string[]; pr
   assert.equal(m1.url, m1Url);
   const last = opts.releases?.at(-1)?.[0] ?? '1.0.0';
   await Promise.all([replicated(m1.url, last), replicated(m2.url, last)]);
+  // A mirror announces before it reads the catalog: replicated means announced.
+  const approve = await runCli(['mirrors', 'approve', m2.url, ...adminArgs(primary.url)]);
+  assert.equal(approve.code, 0, approve.stderr);
+  assert.deepEqual((await statusAt(primary.url)).mirrors.map((m) => m.state), ['approved', 'approved']);
 }
 
 const releasesAt = async (url: string) => (await f.releases({ server: url })).map((r) => r.version).sort();

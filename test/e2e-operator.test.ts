@@ -64,7 +64,7 @@ describe('the command line itself', () => {
     assert.match(r.stdout, /--server <URL>\s+patchwire server URL.*\(required\)/);
     assert.match(r.stdout, /--channel <C>\s+release channel \(default: "stable"\)/);
     const commands = [['serve'], ['keygen'], ['product', 'create'], ['products'], ['publish'], ['releases'], ['release', 'yank'], ['schedule'],
-      ['move'], ['devices'], ['devices', 'remove'], ['status'], ['mirrors', 'list'], ['mirrors', 'remove'], ['reconcile'], ['init'], ['check'],
+      ['move'], ['devices'], ['devices', 'remove'], ['status'], ['mirrors', 'list'], ['mirrors', 'approve'], ['mirrors', 'remove'], ['reconcile'], ['init'], ['check'],
       ['rollback']];
     for (const c of commands) {
       const h = await runCli([...c, '--help']);
@@ -234,9 +234,11 @@ describe('an operator with a fleet of two products and a mirror', () => {
     const unknown = await runCli(['mirrors', 'remove', mirror.url, ...f.admin()]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /PW_UNKNOWN_MIRROR/);
-    // It announces again at its next start and is back.
+    // It announces again at its next start and is back, pending: not contacted until approved again.
     await mirror.stop();
     mirror = await f.serve('mirror', { args: [...mirrorArgs('1h'), '--port', new URL(mirror.url).port] });
-    await waitFor(async () => (await runJson<{ mirrors: MirrorView[] }>(['mirrors', 'list', ...f.admin(), '--json'])).mirrors.length === 1, { what: 'the mirror back after announcing' });
+    const back = await waitFor(async () => (await runJson<{ mirrors: MirrorView[] }>(['mirrors', 'list', ...f.admin(), '--json'])).mirrors[0], { what: 'the mirror back after announcing' });
+    assert.equal(back.state, 'pending');
+    assert.deepEqual((await runJson<{ mirrors: unknown[]; pending: string[] }>(['reconcile', ...f.admin(), '--json'])), { mirrors: [], pending: [mirror.url] });
   });
 });

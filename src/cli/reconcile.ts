@@ -11,8 +11,14 @@ export function register(program: Command): void {
     .action(async (o: { server?: string; token?: string; json?: boolean }) => {
       const r = await adminRequest<ReconcileView>(adminTarget(o), 'POST', '/reconcile');
       if (o.json) printJson(r);
-      else if (r.mirrors.length === 0) process.stdout.write('no mirrors have announced themselves to this server\n');
-      else for (const m of r.mirrors) process.stdout.write(`${m.url}: ${m.error ? `FAILED: ${m.error}` : `pulled ${m.pulled}, pushed ${m.pushed}`}\n`);
+      else if (r.mirrors.length === 0 && !r.pending?.length) process.stdout.write('no mirrors have announced themselves to this server\n');
+      else {
+        for (const m of r.mirrors) {
+          const skipped = m.skipped ? `; skipped ${m.skipped} invalid records: ${m.skippedWhy}` : '';
+          process.stdout.write(`${m.url}: ${m.error ? `FAILED: ${m.error}` : `pulled ${m.pulled}, pushed ${m.pushed}`}${skipped}\n`);
+        }
+        for (const url of r.pending ?? []) process.stdout.write(`${url}: pending, not contacted (\`patchwire mirrors approve ${url}\`)\n`);
+      }
       // A failed mirror is reported (exit 1) after the others were consolidated; the next run retries.
       if (r.mirrors.some((m) => m.error)) throw new CliError('', 1);
     });

@@ -7,7 +7,7 @@ import { testClock } from './test-clock.js';
 interface Opts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
-  mirrorToken?: string; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
+  mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
   deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
 }
 
@@ -21,6 +21,18 @@ function bytes(flag: string, text: string): number {
 function deltaTestDelay(env: NodeJS.ProcessEnv): number | undefined {
   if (env.PATCHWIRE_ENABLE_FAULTS !== '1' || !env.PATCHWIRE_DELTA_DELAY_MS) return undefined;
   return bytes('PATCHWIRE_DELTA_DELAY_MS', env.PATCHWIRE_DELTA_DELAY_MS);
+}
+
+/** TEST HOOK: with PATCHWIRE_ENABLE_FAULTS=1, PATCHWIRE_MIRROR_PAGE_RECORDS is the records per page a primary asks its mirrors for. */
+function mirrorPageTestRecords(env: NodeJS.ProcessEnv): number | undefined {
+  if (env.PATCHWIRE_ENABLE_FAULTS !== '1' || !env.PATCHWIRE_MIRROR_PAGE_RECORDS) return undefined;
+  return bytes('PATCHWIRE_MIRROR_PAGE_RECORDS', env.PATCHWIRE_MIRROR_PAGE_RECORDS) || undefined;
+}
+
+/** `--mirror-allow`, repeatable and comma-separated: mirror URLs as they announce themselves. */
+function mirrorAllowList(texts: string[]): string[] {
+  return texts.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean)
+    .map((t) => httpUrl('--mirror-allow', t));
 }
 
 /** A server's own address: host and port, no path (devices and mirrors append `/v1/...`). */
@@ -62,6 +74,7 @@ export function register(program: Command): void {
     .option('--upstream <url>', 'run as a mirror of this primary: replicate from it, serve devices, hand records back')
     .option('--upstream-token <token>', 'mirror mode: the mirror token (default: $PATCHWIRE_UPSTREAM_TOKEN)')
     .option('--mirror-token <token>', 'primary: the token mirrors present; enables consolidation (default: $PATCHWIRE_MIRROR_TOKEN)')
+    .option('--mirror-allow <urls>', 'primary: mirror URLs (their --public-url) approved when they announce; repeatable or comma-separated; others wait as pending for `patchwire mirrors approve`', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--reconcile-interval <duration>', 'primary: how often to consolidate the mirrors', '1m')
     .option('--sync-interval <duration>', 'mirror: how often to replicate from the primary', '30s')
     .option('--alarm-webhook <url>', 'POST raised alarms (e.g. schedule-overdue) as JSON to this URL')
@@ -79,6 +92,8 @@ export function register(program: Command): void {
       if (o.upstream && !upstreamToken) throw new CliError('--upstream needs --upstream-token (or PATCHWIRE_UPSTREAM_TOKEN): the mirror token the primary was started with');
       if (!o.upstream && o.upstreamToken) throw new CliError('--upstream-token goes with --upstream URL (mirror mode)');
       if (o.upstream && mirrorToken) throw new CliError('--mirror-token is for a primary; a mirror uses --upstream-token');
+      if (o.upstream && o.mirrorAllow.length) throw new CliError('--mirror-allow is for a primary: it approves the mirrors that announce themselves to it');
+      const mirrorAllow = mirrorAllowList(o.mirrorAllow);
       const upstream = o.upstream ? { url: httpUrl('--upstream', o.upstream), token: upstreamToken! } : undefined;
       const alarmWebhook = o.alarmWebhook ? webhookUrl('--alarm-webhook', o.alarmWebhook) : undefined;
       const reconcileIntervalMs = seconds('--reconcile-interval', o.reconcileInterval) * 1000;
@@ -103,7 +118,7 @@ export function register(program: Command): void {
           dataDir: o.data, host: o.host, port: port(o.port), db: o.db, artifactStore: o.store,
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
-          upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
+          upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env),
         });

@@ -19,7 +19,14 @@ export function register(program: Command): void {
         for (const c of p.channels) process.stdout.write(`    ${c.channel} (latest ${c.latest ?? 'none'}): ${counts(c.versions)}\n`);
       }
       process.stdout.write(`mirrors: ${s.mirrors.length === 0 ? 'none' : ''}\n`);
-      for (const m of s.mirrors) process.stdout.write(`  ${m.url}: last sync ${m.lastSyncAt ?? 'never'}, pulled ${m.pulled}, pushed ${m.pushed}${m.error ? `, FAILING: ${m.error}` : ''}\n`);
+      for (const m of s.mirrors) {
+        if (m.state === 'pending') {
+          process.stdout.write(`  ${m.url}: PENDING approval, never contacted: \`patchwire mirrors approve ${m.url}\` if it is yours, else \`patchwire mirrors remove ${m.url}\`\n`);
+          continue;
+        }
+        const skipped = m.skipped ? `, SKIPPED ${m.skipped} invalid records: ${m.skippedWhy}` : '';
+        process.stdout.write(`  ${m.url}: last sync ${m.lastSyncAt ?? 'never'}, pulled ${m.pulled}, pushed ${m.pushed}${skipped}${m.error ? `, FAILING: ${m.error}` : ''}\n`);
+      }
       process.stdout.write(`alarms: ${s.alarms.length === 0 ? 'none' : ''}\n`);
       for (const a of s.alarms) process.stdout.write(`  ${a.kind} ${a.product}/${a.channel} scheduled ${a.scheduledAt}: publish or set a new schedule\n`);
     });

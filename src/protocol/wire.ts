@@ -193,17 +193,41 @@ export interface DeviceSyncPage {
   next: string | null;
 }
 
-/** One mirror in `status --json`. */
+/** One mirror in `status --json` and `mirrors list --json`. */
 export interface MirrorView {
   url: string;
+  /** `pending`: announced, never contacted; `approved`: consolidated (`mirrors approve`, `--mirror-allow`). */
+  state: 'pending' | 'approved';
   announcedAt: string;
+  approvedAt: string | null;
   lastSyncAt: string | null;
   pulled: number;
   pushed: number;
   error: string | null;
+  /** Invalid records the last sync refused (not merged), and why. */
+  skipped: number;
+  skippedWhy: string | null;
 }
 
-/** `reconcile --json`. */
+/** POST /v1/mirror/announce: the mirror's state at the primary. */
+export interface MirrorAnnounceAnswer {
+  ok: true;
+  state: 'pending' | 'approved';
+}
+
+/** One approved mirror's outcome in `reconcile --json`. */
+export interface ReconcileMirrorView {
+  url: string;
+  pulled: number;
+  pushed: number;
+  /** Invalid records refused (not merged), and why. */
+  skipped: number;
+  skippedWhy?: string;
+  error?: string;
+}
+
+/** `reconcile --json`: the approved mirrors consolidated, and the pending ones (not contacted). */
 export interface ReconcileView {
-  mirrors: Array<{ url: string; pulled: number; pushed: number; error?: string }>;
+  mirrors: ReconcileMirrorView[];
+  pending: string[];
 }

@@ -35,6 +35,10 @@ export interface StartOptions {
   logLevel?: string;
   /** Primary: the token mirrors use (and this server sends to them); enables consolidation. */
   mirrorToken?: string;
+  /** Primary: mirror URLs (normalised, as announced) approved when they announce (`--mirror-allow`). */
+  mirrorAllow?: string[];
+  /** TEST HOOK: records per page the primary asks its mirrors for (default PULL_LIMITS). */
+  mirrorPageRecords?: number;
   /** Mirror mode: the primary's URL and the mirror token. */
   upstream?: { url: string; token: string };
   /** How often a primary consolidates its mirrors (default 60 s). */
@@ -125,6 +129,8 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     sightingFlushMs: opts.sightingFlushMs ?? 1000,
     log,
     mirrorToken: opts.mirrorToken,
+    mirrorAllow: opts.mirrorAllow,
+    mirrorPageRecords: opts.mirrorPageRecords,
     upstream: opts.upstream,
     alarmWebhook: opts.alarmWebhook,
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {

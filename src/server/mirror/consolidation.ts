@@ -1,8 +1,8 @@
 import type { MirrorRecord, Store } from '../../store/store.js';
-import type { ReconcileView } from '../../protocol/wire.js';
+import type { ReconcileMirrorView, ReconcileView } from '../../protocol/wire.js';
 import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
-import { fromSync, type DeviceSyncPage } from './device-sync.js';
+import type { DeviceSyncPage } from './device-sync.js';
 import { toDeviceSync } from '../views/device-view.js';
 import { peerJson } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
@@ -10,8 +10,12 @@ import { toScheduleSync } from '../views/schedule-view.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { StatusService } from '../services/status.js';
 import { errorText } from '../../util/error-text.js';
+import { MAX_CURSOR_LENGTH, PULL_LIMITS, type PullLimits } from './limits.js';
+import { RecordRules, SkipTally } from './record-rules.js';
+import { sizeText } from './bounded-body.js';
 
-const PAGE = 5000;
+/** Records pushed per POST to a mirror. */
+const PUSH_PAGE = 5000;
 
 export interface ConsolidationOptions {
   store: Store;
@@ -21,17 +25,25 @@ export interface ConsolidationOptions {
   token: string;
   now: Clock;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Default PULL_LIMITS; smaller in tests (a test hook of `serve`). */
+  limits?: PullLimits;
 }
 
 /**
- * The primary's consolidation (docs/design.md section 2): pull every mirror's changed device records
- * (by cursor), merge them (highest applied version wins, then latest report), raise overdue
- * alarms, then push every record changed since the mirror's last sync, and the schedules, back to
- * each mirror. A mirror that fails is recorded with its error and does not stop the others; the
- * next run catches it up from its cursors.
+ * The primary's consolidation (docs/design.md section 2): pull every APPROVED mirror's changed
+ * device records (by cursor, bounded: limits.ts), validate them (record-rules.ts: an invalid
+ * record is skipped and counted, never merged), merge them (highest applied version wins, then
+ * latest report), raise overdue alarms, then push every record changed since the mirror's last
+ * sync, and the schedules, back to each approved mirror. A pending mirror is never contacted.
+ * A mirror that fails is recorded with its error and does not stop the others; the next run
+ * catches it up from its cursors.
  */
 export class Consolidation {
-  constructor(private readonly o: ConsolidationOptions) {}
+  private readonly limits: PullLimits;
+
+  constructor(private readonly o: ConsolidationOptions) {
+    this.limits = o.limits ?? PULL_LIMITS;
+  }
 
   /** One run; a call during a run shares it. */
   readonly reconcile = sharedRun(() => this.run());
@@ -40,13 +52,15 @@ export class Consolidation {
     const { store } = this.o;
     const startedAt = this.o.now();
     await this.o.sightings.flush();
-    const mirrors = await store.listMirrors();
-    const results = new Map<string, { url: string; pulled: number; pushed: number; error?: string }>();
+    const known = await store.listMirrors();
+    const mirrors = known.filter((m) => m.state === 'approved');
+    const rules = await RecordRules.load(store, { releases: true });
+    const results = new Map<string, ReconcileMirrorView & { tally: SkipTally }>();
     for (const m of mirrors) {
-      const r: { url: string; pulled: number; pushed: number; error?: string } = { url: m.url, pulled: 0, pushed: 0 };
+      const r: ReconcileMirrorView & { tally: SkipTally } = { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() };
       results.set(m.url, r);
       try {
-        r.pulled = await this.pull(m);
+        r.pulled = await this.pull(m, rules, r.tally);
       } catch (err) {
         r.error = errorText(err);
       }
@@ -64,46 +78,64 @@ export class Consolidation {
           r.error = errorText(err);
         }
       }
+      r.skipped = r.tally.count;
+      const skippedWhy = r.tally.summary();
+      if (skippedWhy) {
+        r.skippedWhy = skippedWhy;
+        this.o.log.warn({ mirror: m.url, skipped: r.skipped, why: skippedWhy }, `mirror ${m.url} sent ${r.skipped} invalid device records; they were skipped, not merged`);
+      }
+      const skipped = { skipped: r.skipped, skippedWhy };
       if (r.error) {
         this.o.log.warn({ mirror: m.url, error: r.error }, 'mirror sync failed; the next run retries');
-        await store.updateMirror(m.url, { lastAttemptAt: startedAt, error: r.error });
+        await store.updateMirror(m.url, { lastAttemptAt: startedAt, error: r.error, ...skipped });
       } else {
-        await store.updateMirror(m.url, { lastAttemptAt: startedAt, lastSyncAt: startedAt, pulled: r.pulled, pushed: r.pushed, error: null });
+        await store.updateMirror(m.url, { lastAttemptAt: startedAt, lastSyncAt: startedAt, pulled: r.pulled, pushed: r.pushed, error: null, ...skipped });
       }
     }
-    return { mirrors: [...results.values()] };
+    const pending = known.filter((m) => m.state === 'pending').map((m) => m.url);
+    return { mirrors: [...results.values()].map(({ tally: _, ...r }) => r), pending };
   }
 
   /**
-   * Pulls the mirror's records changed after its cursor, page by page, merging each page. The
-   * cursor is the mirror's own (made by its store); it is kept and sent back unread.
+   * Pulls the mirror's records changed after its cursor, page by page, merging the valid records
+   * of each page. The cursor is the mirror's own (made by its store); it is kept and sent back unread.
    */
-  private async pull(m: MirrorRecord): Promise<number> {
+  private async pull(m: MirrorRecord, rules: RecordRules, tally: SkipTally): Promise<number> {
+    const { pageRecords, pageMaxBytes, maxPages } = this.limits;
     let after = m.cursor;
     let pulled = 0;
-    for (;;) {
-      const q = new URLSearchParams({ limit: String(PAGE) });
-      if (after !== null) q.set('after', after);
-      const page = await peerJson<DeviceSyncPage>(`${m.url}${MIRROR_PREFIX}/devices?${q}`, { token: this.o.token });
-      if (!page || !Array.isArray(page.records) || (page.next !== null && typeof page.next !== 'string')) {
-        throw new Error(`${m.url} answered a device page that is not { records, next }`);
+    for (let pages = 0; ; pages++) {
+      if (pages === maxPages) {
+        throw new Error(`${m.url} still had device pages after ${maxPages} pages in one run; stopped (a mirror sends at most ${maxPages * pageRecords} changed records per run), the next run resumes after the last page merged`);
       }
-      const records = page.records.map((raw, i) => fromSync(raw, i));
-      await this.o.store.mergeDevices(records);
+      const q = new URLSearchParams({ limit: String(pageRecords) });
+      if (after !== null) q.set('after', after);
+      const page = await peerJson<DeviceSyncPage>(`${m.url}${MIRROR_PREFIX}/devices?${q}`, { token: this.o.token, maxBytes: pageMaxBytes });
+      if (!page || !Array.isArray(page.records) || (page.next !== null && (typeof page.next !== 'string' || page.next.length > MAX_CURSOR_LENGTH))) {
+        throw new Error(`${m.url} answered a device page that is not { records, next } (next: a cursor of at most ${MAX_CURSOR_LENGTH} characters, or null)`);
+      }
+      if (page.records.length > pageRecords) {
+        throw new Error(`${m.url} answered ${page.records.length} records for a page of at most ${pageRecords} (at most ${sizeText(pageMaxBytes)}); refused, nothing of it was merged`);
+      }
+      const records = rules.sort(page.records, this.o.now(), tally);
+      if (records.length) await this.o.store.mergeDevices(records);
       pulled += records.length;
       // Saved per page: a sync cut off half-way resumes after the last page merged.
       if (page.next !== after) await this.o.store.updateMirror(m.url, { cursor: page.next });
       after = page.next;
-      if (records.length < PAGE) return pulled;
+      if (page.records.length < pageRecords) return pulled;
     }
   }
 
   /** Pushes every record the primary changed after the mirror's push cursor, then moves the cursor past them. */
   private async push(m: MirrorRecord): Promise<number> {
     const { devices, next } = await this.o.store.listDeviceChanges(m.pushCursor, Number.MAX_SAFE_INTEGER);
-    for (let i = 0; i < devices.length; i += PAGE) {
-      const records = devices.slice(i, i + PAGE).map(toDeviceSync);
-      await peerJson(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records } });
+    for (let i = 0; i < devices.length; i += PUSH_PAGE) {
+      const records = devices.slice(i, i + PUSH_PAGE).map(toDeviceSync);
+      const answer = await peerJson<{ skipped?: unknown; skippedWhy?: unknown }>(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records } });
+      if (typeof answer?.skipped === 'number' && answer.skipped > 0) {
+        this.o.log.warn({ mirror: m.url, skipped: answer.skipped, why: String(answer.skippedWhy).slice(0, 500) }, `mirror ${m.url} refused ${answer.skipped} of the records pushed to it (is its clock right?)`);
+      }
     }
     if (next !== m.pushCursor) await this.o.store.updateMirror(m.url, { pushCursor: next });
     return devices.length;

@@ -3,32 +3,56 @@ import type { DeviceSync, DeviceSyncPage } from '../../protocol/wire.js';
 import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
-import { ApiError } from '../api-error.js';
 
 export type { DeviceSyncPage };
 
-function time(v: unknown, field: string, i: number): Date {
-  const d = typeof v === 'string' ? new Date(v) : undefined;
-  if (!d || Number.isNaN(d.getTime())) throw new ApiError('PW_BAD_REQUEST', `records[${i}].${field} is not an ISO-8601 time`);
+/** How far ahead of this server's clock a peer's time may be (clocks of two hosts differ a little). */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+/** No patchwire device was seen before this; an earlier time is garbage (or the epoch). */
+export const OLDEST_TIME = Date.parse('2000-01-01T00:00:00Z');
+
+/** A record refused: `kind` groups the reasons in a sync's summary, `text` is one example. */
+export interface Refusal {
+  kind: string;
+  text: string;
+}
+
+function time(v: unknown, field: string, now: number): Date | Refusal {
+  const d = typeof v === 'string' && v.length <= 40 ? new Date(v) : undefined;
+  if (!d || Number.isNaN(d.getTime())) return { kind: `${field} not a time`, text: `${field} is not an ISO-8601 time` };
+  if (d.getTime() > now + CLOCK_SKEW_MS) return { kind: `${field} in the future`, text: `${field} ${d.toISOString()} is in the future (more than 5 minutes ahead of this server)` };
+  if (d.getTime() < OLDEST_TIME) return { kind: `${field} before 2000`, text: `${field} ${d.toISOString()} is before 2000-01-01` };
   return d;
 }
 
+const refused = (v: unknown): v is Refusal => typeof v === 'object' && v !== null && 'kind' in v;
+
 /**
- * Validates device records received from another server (a mirror's pull answer, or the
- * primary's push) before they are merged: every field, so a bad record changes nothing.
+ * Validates the form of one device record received from another server (a mirror's pull answer,
+ * or the primary's push) before it is merged: a MAC address, names, a semver version or null,
+ * times that are ISO-8601, not more than CLOCK_SKEW_MS ahead of `now` and not before 2000, a
+ * bounded source. Returns the record, or why it is refused. What the receiver holds (products,
+ * channels, releases) is judged by RecordRules (record-rules.ts).
  */
-export function fromSync(raw: unknown, i: number): DeviceRecord {
+export function fromSync(raw: unknown, now: Date): DeviceRecord | Refusal {
   const r = raw as Partial<Record<keyof DeviceSync, unknown>>;
-  if (!r || typeof r !== 'object') throw new ApiError('PW_BAD_REQUEST', `records[${i}] is not an object`);
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return { kind: 'not an object', text: 'a record is not an object' };
   const deviceId = normaliseMac(r.deviceId);
-  if (!deviceId) throw new ApiError('PW_BAD_REQUEST', `records[${i}].deviceId is not a MAC address`);
-  if (!isName(r.product) || !isName(r.channel)) throw new ApiError('PW_BAD_REQUEST', `records[${i}] has an invalid product or channel`);
-  if (r.version !== null && !isVersion(r.version)) throw new ApiError('PW_BAD_REQUEST', `records[${i}].version is not semver or null`);
-  if (typeof r.source !== 'string' || r.source.length > 512) throw new ApiError('PW_BAD_REQUEST', `records[${i}].source must be a URL string`);
+  if (!deviceId) return { kind: 'bad MAC', text: `deviceId ${JSON.stringify(r.deviceId)?.slice(0, 40)} is not a MAC address` };
+  if (!isName(r.product) || !isName(r.channel)) return { kind: 'bad product or channel name', text: 'product or channel is not a valid name' };
+  if (r.version !== null && !isVersion(r.version)) return { kind: 'bad version', text: 'version is not semver or null' };
+  if (typeof r.source !== 'string' || r.source.length > 512) return { kind: 'bad source', text: 'source is not a URL string of at most 512 characters' };
+  const ms = now.getTime();
+  const firstSeenAt = time(r.firstSeenAt, 'firstSeenAt', ms);
+  if (refused(firstSeenAt)) return firstSeenAt;
+  const lastSeenAt = time(r.lastSeenAt, 'lastSeenAt', ms);
+  if (refused(lastSeenAt)) return lastSeenAt;
+  const lastReportAt = r.lastReportAt === null ? null : time(r.lastReportAt, 'lastReportAt', ms);
+  if (refused(lastReportAt)) return lastReportAt;
   return {
     deviceId, product: r.product, channel: r.channel, version: r.version as string | null,
-    firstSeenAt: time(r.firstSeenAt, 'firstSeenAt', i), lastSeenAt: time(r.lastSeenAt, 'lastSeenAt', i),
-    lastReportAt: r.lastReportAt === null ? null : time(r.lastReportAt, 'lastReportAt', i),
-    source: r.source, updatedAt: new Date(0),
+    firstSeenAt, lastSeenAt, lastReportAt, source: r.source, updatedAt: new Date(0),
   };
 }
+
+export { refused as isRefusal };

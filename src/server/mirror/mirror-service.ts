@@ -1,4 +1,4 @@
-import type { Store } from '../../store/store.js';
+import type { MirrorState, Store } from '../../store/store.js';
 import { InvalidCursorError } from '../../store/errors.js';
 import type { MirrorCatalog, MirrorView } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
@@ -9,7 +9,8 @@ import type { TufMetadataService } from '../services/tuf-metadata.js';
 import { toDeviceSync } from '../views/device-view.js';
 import { toMirrorView } from '../views/mirror-view.js';
 import { buildCatalog } from './catalog.js';
-import { fromSync, type DeviceSyncPage } from './device-sync.js';
+import type { DeviceSyncPage } from './device-sync.js';
+import { RecordRules, SkipTally } from './record-rules.js';
 
 /**
  * This server's half of the mirror surface (routes/mirror-api.ts): what a primary answers its
@@ -22,11 +23,28 @@ export class MirrorService {
     private readonly tuf: TufMetadataService,
     private readonly sightings: SightingBatcher,
     private readonly now: Clock,
+    /** `serve --mirror-allow`: normalised mirror URLs approved when they announce. */
+    private readonly allow: ReadonlySet<string> = new Set(),
   ) {}
 
-  /** A mirror says where devices reach it; `storeId` tells when its store was replaced. */
-  async announce(url: string, storeId?: string): Promise<void> {
-    await this.store.upsertMirror(url, this.now(), storeId);
+  /**
+   * A mirror says where devices reach it; `storeId` tells when its store was replaced. A new
+   * mirror is pending (never contacted) until the operator approves it, unless its URL is on
+   * `--mirror-allow` (`allow`: normalised URLs), which approves it now.
+   */
+  async announce(url: string, storeId?: string): Promise<MirrorState> {
+    const now = this.now();
+    const state = await this.store.upsertMirror(url, now, storeId);
+    if (state === 'pending' && this.allow.has(url) && (await this.store.approveMirror(url, now))) return 'approved';
+    return state;
+  }
+
+  /** `patchwire mirrors approve`: the primary consolidates it from the next run on. */
+  async approve(url: string): Promise<MirrorView> {
+    if (!(await this.store.approveMirror(url, this.now()))) {
+      throw new ApiError('PW_UNKNOWN_MIRROR', `no mirror ${url} has announced itself here; start it with --public-url ${url} (\`patchwire mirrors list\` shows the URLs announced), or list it in \`serve --mirror-allow\``);
+    }
+    return toMirrorView((await this.store.listMirrors()).find((m) => m.url === url)!);
   }
 
   /** The mirrors that announced themselves (`patchwire mirrors list`). */
@@ -36,8 +54,8 @@ export class MirrorService {
 
   /**
    * Forgets a mirror (`patchwire mirrors remove`): it is no longer consolidated. A mirror that is
-   * still running announces itself on its next replication pass and comes back, synced anew from
-   * the start; stop it (or change the mirror token) to keep it out.
+   * still running announces itself on its next replication pass and comes back as pending
+   * (approved at once only when it is on `--mirror-allow`), synced anew from the start.
    */
   async remove(url: string): Promise<void> {
     if (!(await this.store.removeMirror(url))) {
@@ -65,13 +83,17 @@ export class MirrorService {
   }
 
   /**
-   * Merges records another server sent; every one is validated before any is merged, so a bad one
-   * changes nothing. `fromUpstream`: the primary pushed them (it holds them already, see
-   * Store.mergeDevices). Returns how many records changed.
+   * Merges records another server sent. Each is validated (record-rules.ts); an invalid one is
+   * skipped and counted, never merged. `fromUpstream`: the primary pushed them (it holds them
+   * already, see Store.mergeDevices; only their form is judged, as this mirror may lag behind its
+   * primary's products and releases). Returns how many records changed, and the skipped ones.
    */
-  async merge(raw: unknown[], fromUpstream: boolean): Promise<number> {
-    const records = raw.map((r, i) => fromSync(r, i));
+  async merge(raw: unknown[], fromUpstream: boolean): Promise<{ merged: number; skipped: number; skippedWhy: string | null }> {
+    const tally = new SkipTally();
+    const rules = await RecordRules.load(this.store, { releases: !fromUpstream });
+    const records = rules.sort(raw, this.now(), tally);
     await this.sightings.flush();
-    return (await this.store.mergeDevices(records, { fromUpstream })).length;
+    const merged = records.length ? (await this.store.mergeDevices(records, { fromUpstream })).length : 0;
+    return { merged, skipped: tally.count, skippedWhy: tally.summary() };
   }
 }

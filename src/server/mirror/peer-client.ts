@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { BodyTooLargeError, readBounded, sizeText } from './bounded-body.js';
 
 /** Thrown when another patchwire server (the primary or a mirror) cannot be reached or answers with an error. */
 export class PeerError extends Error {
@@ -14,53 +15,81 @@ export interface PeerRequest {
   token?: string;
   body?: unknown;
   timeoutMs?: number;
+  /** Largest answer read into memory (peerJson, peerText; default 16 MiB); a longer one is an error. */
+  maxBytes?: number;
 }
+
+const DEFAULT_MAX_BYTES = 16 * 1024 ** 2;
+/** Of an error answer only the start is read (its message). */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/** Why a redirect between servers is refused (the alarm webhook has its own message). */
+export const NO_REDIRECTS = 'patchwire never follows redirects between servers: announce a mirror at its final URL (its --public-url), give --upstream as the primary\'s final URL';
 
 async function send(url: string, req: PeerRequest): Promise<Response> {
   const headers: Record<string, string> = {};
   if (req.token) headers.authorization = `Bearer ${req.token}`;
   if (req.body !== undefined) headers['content-type'] = 'application/json';
+  const method = req.method ?? 'GET';
   let res: Response;
   try {
     res = await fetch(url, {
-      method: req.method ?? 'GET',
+      method,
       headers,
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
       signal: AbortSignal.timeout(req.timeoutMs ?? 30_000),
+      // A redirect would send the mirror token (and the registry) wherever the peer points.
+      redirect: 'manual',
     });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
     throw new PeerError(`cannot reach ${url}: ${cause?.message ?? (err as Error).message}`, url, undefined, { cause: err });
   }
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel().catch(() => {});
+    const location = (res.headers.get('location') ?? '(no Location)').slice(0, 300);
+    throw new PeerError(`${method} ${url} answered ${res.status}, a redirect to ${location}; ${NO_REDIRECTS}`, url, res.status);
+  }
   if (!res.ok) {
-    const text = await res.text().catch(() => '');
+    const text = (await readBounded(res.body, ERROR_BODY_BYTES).catch(() => Buffer.alloc(0))).toString('utf8');
     let message = text.slice(0, 300);
     try {
-      message = (JSON.parse(text) as { message?: string }).message ?? message;
+      message = String((JSON.parse(text) as { message?: string }).message ?? message).slice(0, 300);
     } catch {
       // not JSON: keep the text
     }
-    throw new PeerError(`${req.method ?? 'GET'} ${url} answered ${res.status}: ${message}`, url, res.status);
+    throw new PeerError(`${method} ${url} answered ${res.status}: ${message}`, url, res.status);
   }
   return res;
 }
 
-/** A JSON request to another patchwire server. */
+async function body(url: string, res: Response, max: number): Promise<Buffer> {
+  try {
+    return await readBounded(res.body, max);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new PeerError(`${url} answered more than ${sizeText(max)}; refused, nothing of it was used`, url, res.status, { cause: err });
+    throw new PeerError(`reading the answer of ${url} failed: ${(err as Error).message}`, url, res.status, { cause: err });
+  }
+}
+
+/** A JSON request to another patchwire server; the answer is read up to `maxBytes`. */
 export async function peerJson<T>(url: string, req: PeerRequest = {}): Promise<T> {
   const res = await send(url, req);
+  const bytes = await body(url, res, req.maxBytes ?? DEFAULT_MAX_BYTES);
   try {
-    return (await res.json()) as T;
+    return JSON.parse(bytes.toString('utf8')) as T;
   } catch (err) {
     throw new PeerError(`${url} answered with a body that is not JSON`, url, res.status, { cause: err });
   }
 }
 
-/** The exact bytes of a metadata file. */
+/** The exact bytes of a metadata file, up to `maxBytes`. */
 export async function peerText(url: string, req: PeerRequest = {}): Promise<string> {
-  return (await send(url, req)).text();
+  const res = await send(url, req);
+  return (await body(url, res, req.maxBytes ?? DEFAULT_MAX_BYTES)).toString('utf8');
 }
 
-/** A download as a stream (artifacts are hashed while staged, so nothing unverified is kept). */
+/** A download as a stream (artifacts are hashed and bounded while staged, so nothing unverified is kept). */
 export async function peerStream(url: string, req: PeerRequest = {}): Promise<Readable> {
   const res = await send(url, { timeoutMs: 600_000, ...req });
   if (!res.body) throw new PeerError(`${url} answered without a body`, url, res.status);

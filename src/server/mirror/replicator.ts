@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { MetadataRecord, MetadataRole, Store } from '../../store/store.js';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import type { MirrorCatalog } from '../../protocol/wire.js';
+import type { MirrorAnnounceAnswer, MirrorCatalog } from '../../protocol/wire.js';
 import { metadataBaseUrl, metadataFileName, MIRROR_PREFIX, targetUrl } from '../../protocol/urls.js';
 import { applySchedules } from './schedule-sync.js';
 import { peerJson, peerStream, peerText } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
 
 const STORE_ID = 'mirror_store_id';
+/** The catalog lists every release of every product: room for some 200,000. */
+const CATALOG_MAX_BYTES = 64 * 1024 ** 2;
 
 export interface ReplicatorOptions {
   store: Store;
@@ -38,6 +40,9 @@ export interface ReplicationResult {
  * timestamp last, so devices never see metadata naming something the mirror does not hold.
  */
 export class Replicator {
+  /** The state the primary answered to the last announce (a pending mirror is told once). */
+  private announcedState: string | undefined;
+
   constructor(private readonly o: ReplicatorOptions) {}
 
   /** One pass; concurrent callers share it. */
@@ -61,8 +66,12 @@ export class Replicator {
     const { token } = this.o;
     // Announcing every pass is idempotent and re-registers the mirror if the primary forgot it; the
     // store id tells the primary when this mirror's store was replaced (it then re-syncs in full).
-    await peerJson(this.url(`${MIRROR_PREFIX}/announce`), { method: 'POST', token, body: { url: this.o.publicUrl(), storeId: await this.storeId() } });
-    const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token });
+    const announced = await peerJson<Partial<MirrorAnnounceAnswer>>(this.url(`${MIRROR_PREFIX}/announce`), { method: 'POST', token, body: { url: this.o.publicUrl(), storeId: await this.storeId() } });
+    if (announced?.state === 'pending' && this.announcedState !== 'pending') {
+      this.o.log.warn({ primary: this.o.upstream }, `the primary has not approved this mirror yet: it replicates, but its devices are not consolidated until the operator runs \`patchwire mirrors approve ${this.o.publicUrl()}\` on the primary (or lists it in --mirror-allow)`);
+    }
+    this.announcedState = announced?.state;
+    const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token, maxBytes: CATALOG_MAX_BYTES });
     const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0 };
     for (const p of catalog.products) await this.product(p, result);
     const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);

@@ -13,6 +13,7 @@ import { toProductDetail } from '../views/product-view.js';
 import { toPublishedView, toReleaseListing, toYankView } from '../views/release-view.js';
 import { toScheduleView } from '../views/schedule-view.js';
 import { toMovedView } from '../views/moved-view.js';
+import { mirrorUrl } from '../mirror/mirror-url.js';
 import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.js';
 
 export interface AdminApiOptions {
@@ -109,10 +110,16 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.get('/mirrors', async () => ({ mirrors: await mirror.list() }));
 
   app.delete<{ Querystring: { url?: string } }>('/mirrors', async (req) => {
+    // Not mirrorUrl(): a URL stored before announces were checked (with a path, say) can go too.
     const url = req.query.url === undefined ? undefined : parseHttpUrl(req.query.url);
     if (!url?.ok) throw new ApiError('PW_BAD_REQUEST', 'give the mirror as ?url=<the URL it announced>, e.g. ?url=http://mirror.example:8081');
     await mirror.remove(url.base);
     return { url: url.base, removed: true };
+  });
+
+  app.post<{ Querystring: { url?: string } }>('/mirrors/approve', async (req) => {
+    if (req.query.url === undefined) throw new ApiError('PW_BAD_REQUEST', 'give the mirror as ?url=<the URL it announced>, e.g. ?url=http://mirror.example:8081');
+    return { mirror: await mirror.approve(mirrorUrl(req.query.url)) };
   });
 
   app.post('/reconcile', async () => {

@@ -2,8 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../admin-auth.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import { parseHttpUrl } from '../../protocol/http-url.js';
-import type { ScheduleSync } from '../../protocol/wire.js';
+import type { MirrorAnnounceAnswer, ScheduleSync } from '../../protocol/wire.js';
+import { isName } from '../../protocol/names.js';
+import { mirrorUrl } from '../mirror/mirror-url.js';
+import { MAX_CURSOR_LENGTH } from '../mirror/limits.js';
+import { OLDEST_TIME } from '../mirror/device-sync.js';
 
 export interface MirrorApiOptions {
   services: Services;
@@ -13,7 +16,13 @@ export interface MirrorApiOptions {
 }
 
 const MAX_PAGE = 100_000;
-const MAX_CURSOR = 512;
+const MAX_CURSOR = MAX_CURSOR_LENGTH;
+const MAX_SPREAD_SECONDS = 366 * 86400;
+
+const plausibleTime = (t: string): boolean => {
+  const ms = typeof t === 'string' && t.length <= 40 ? Date.parse(t) : Number.NaN;
+  return ms >= OLDEST_TIME && ms < Date.parse('3000-01-01T00:00:00Z');
+};
 
 /**
  * Server-to-server surface between a primary and its mirrors. Every route needs the mirror token
@@ -33,15 +42,13 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     schema: {
       body: {
         type: 'object', required: ['url'], additionalProperties: false,
-        properties: { url: { type: 'string', maxLength: 512 }, storeId: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+        properties: { url: { type: 'string', maxLength: 4096 }, storeId: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
       },
     },
   }, async (req) => {
     if (opts.role !== 'primary') throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror; announce mirrors to the primary');
-    const parsed = parseHttpUrl(req.body.url);
-    if (!parsed.ok) throw new ApiError('PW_BAD_REQUEST', `'${req.body.url}' is not an http(s) URL; pass the mirror's --public-url`);
-    await mirror.announce(parsed.base, req.body.storeId);
-    return { ok: true };
+    const url = mirrorUrl(req.body.url);
+    return { ok: true, state: await mirror.announce(url, req.body.storeId) } satisfies MirrorAnnounceAnswer;
   });
 
   app.get('/catalog', async () => mirror.catalog());
@@ -61,7 +68,7 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
     schema: { body: { type: 'object', required: ['records'], additionalProperties: false, properties: { records: { type: 'array', maxItems: MAX_PAGE } } } },
   }, async (req) => {
     // Only the primary pushes to a mirror; what it pushed it holds already (see Store.mergeDevices).
-    return { merged: await mirror.merge(req.body.records, opts.role === 'mirror') };
+    return mirror.merge(req.body.records, opts.role === 'mirror');
   });
 
   app.put<{ Body: { schedules: ScheduleSync[] } }>('/schedules', {
@@ -82,7 +89,9 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
   }, async (req) => {
     if (opts.role !== 'mirror') throw new ApiError('PW_MIRROR_READ_ONLY', 'the primary owns the schedules; set them with `patchwire schedule`');
     for (const [i, s] of req.body.schedules.entries()) {
-      if (Number.isNaN(Date.parse(s.at)) || Number.isNaN(Date.parse(s.setAt))) throw new ApiError('PW_BAD_REQUEST', `schedules[${i}] has a time that is not ISO-8601`);
+      if (!isName(s.product) || !isName(s.channel)) throw new ApiError('PW_BAD_REQUEST', `schedules[${i}] has an invalid product or channel name`);
+      if (![s.at, s.setAt].every(plausibleTime)) throw new ApiError('PW_BAD_REQUEST', `schedules[${i}] has a time that is not ISO-8601 between 2000 and 2999`);
+      if (s.spreadSeconds > MAX_SPREAD_SECONDS) throw new ApiError('PW_BAD_REQUEST', `schedules[${i}].spreadSeconds is more than a year`);
     }
     const changed = await schedules.replicate(req.body.schedules);
     return { changed };

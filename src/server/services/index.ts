@@ -14,6 +14,8 @@ import { StatusService } from './status.js';
 import { Consolidation } from '../mirror/consolidation.js';
 import { Replicator } from '../mirror/replicator.js';
 import { MirrorService } from '../mirror/mirror-service.js';
+import { postAlarm } from './alarm-webhook.js';
+import { PULL_LIMITS } from '../mirror/limits.js';
 import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
 
 export interface ServicesOptions {
@@ -29,6 +31,10 @@ export interface ServicesOptions {
   log: Log;
   /** On a primary: the mirror token it sends to its mirrors (consolidation is off without it). */
   mirrorToken?: string;
+  /** On a primary: mirror URLs approved when they announce (`--mirror-allow`). */
+  mirrorAllow?: string[];
+  /** TEST HOOK: records per page asked of mirrors (default PULL_LIMITS.pageRecords). */
+  mirrorPageRecords?: number;
   /** On a mirror: the primary to replicate from, and the mirror token. */
   upstream?: { url: string; token: string };
   /** POSTed a JSON `{ alarm, message }` when an alarm is raised. */
@@ -69,9 +75,10 @@ function wire(o: ServicesOptions) {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
   };
-  const mirror = new MirrorService(store, products, tuf, sightings, clock);
+  const mirror = new MirrorService(store, products, tuf, sightings, clock, new Set(o.mirrorAllow));
+  const limits = o.mirrorPageRecords ? { ...PULL_LIMITS, pageRecords: o.mirrorPageRecords } : PULL_LIMITS;
   const consolidation = o.mirrorToken
-    ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log })
+    ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log, limits })
     : undefined;
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
@@ -82,16 +89,7 @@ function wire(o: ServicesOptions) {
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
 function raiseAlarm(o: ServicesOptions, message: string, alarm: AlarmView): void {
   o.log.warn({ alarm }, message);
-  if (!o.alarmWebhook) return;
-  fetch(o.alarmWebhook, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ alarm, message }),
-    signal: AbortSignal.timeout(10_000),
-  }).then(
-    (res) => { if (!res.ok) o.log.warn({ status: res.status }, `the alarm webhook ${o.alarmWebhook} answered ${res.status}`); },
-    (err: Error) => o.log.warn({ err: err.message }, `the alarm webhook ${o.alarmWebhook} could not be reached`),
-  );
+  if (o.alarmWebhook) postAlarm(o.alarmWebhook, alarm, message, (obj, msg) => o.log.warn(obj, msg));
 }
 
 /** Wires the domain services (one per aggregate) over a store and an artifact store. */

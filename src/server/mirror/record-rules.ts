@@ -1,0 +1,70 @@
+import type { DeviceRecord, Store } from '../../store/store.js';
+import { fromSync, isRefusal, type Refusal } from './device-sync.js';
+
+/**
+ * What a received device record must match besides its form (device-sync.ts): on the primary, a
+ * product it holds, a channel of that product with a release, and a version released on that
+ * channel (yanked ones count: devices keep running them) or null. Loaded once per sync run.
+ * `releases: false` (a mirror taking its primary's push): only the form is judged, since a mirror
+ * may not have replicated the release or product a record names yet, and the primary is the one
+ * that validated it.
+ */
+export class RecordRules {
+  private constructor(private readonly released: Map<string, Set<string>> | null, private readonly products: Set<string>) {}
+
+  static async load(store: Store, opts: { releases: boolean }): Promise<RecordRules> {
+    if (!opts.releases) return new RecordRules(null, new Set());
+    const released = new Map<string, Set<string>>();
+    const products = new Set<string>();
+    for (const p of await store.listProducts()) {
+      products.add(p.name);
+      for (const r of await store.listReleases(p.name)) {
+        const key = `${r.product}\u0000${r.channel}`;
+        let set = released.get(key);
+        if (!set) released.set(key, (set = new Set()));
+        set.add(r.version);
+      }
+    }
+    return new RecordRules(released, products);
+  }
+
+  check(raw: unknown, now: Date): DeviceRecord | Refusal {
+    const d = fromSync(raw, now);
+    if (isRefusal(d) || !this.released) return d;
+    if (!this.products.has(d.product)) return { kind: 'unknown product', text: `product '${d.product}' does not exist here` };
+    const versions = this.released.get(`${d.product}\u0000${d.channel}`);
+    if (!versions) return { kind: 'unknown channel', text: `channel '${d.channel}' of ${d.product} has no release here` };
+    if (d.version !== null && !versions.has(d.version)) return { kind: 'version not released', text: `version ${d.version} was never released on ${d.product}/${d.channel}` };
+    return d;
+  }
+
+  /** The valid records of `raw`; the others are counted in `tally`, never merged. */
+  sort(raw: unknown[], now: Date, tally: SkipTally): DeviceRecord[] {
+    const out: DeviceRecord[] = [];
+    for (const r of raw) {
+      const d = this.check(r, now);
+      if (isRefusal(d)) tally.add(d);
+      else out.push(d);
+    }
+    return out;
+  }
+}
+
+/** Counts refused records by kind, keeping the first example of each (bounded: at most 20 kinds). */
+export class SkipTally {
+  count = 0;
+  private readonly kinds = new Map<string, { n: number; text: string }>();
+
+  add(r: Refusal): void {
+    this.count++;
+    const k = this.kinds.get(r.kind);
+    if (k) k.n++;
+    else if (this.kinds.size < 20) this.kinds.set(r.kind, { n: 1, text: r.text });
+  }
+
+  /** `2 version not released (e.g. version 99.0.0 was never released on acme/stable); 1 bad MAC (...)`, or null. */
+  summary(): string | null {
+    if (this.count === 0) return null;
+    return [...this.kinds].map(([kind, { n, text }]) => `${n} ${kind} (e.g. ${text})`).join('; ').slice(0, 2000);
+  }
+}
