@@ -1,10 +1,12 @@
 import type { DeviceRecord, Store } from '../../store/store.js';
 import { fromSync, isRefusal, type Refusal } from './device-sync.js';
+import { DEFAULT_CHANNEL } from '../../protocol/names.js';
 
 /**
  * What a received device record must match besides its form (device-sync.ts): on the primary, a
- * product it holds, a channel of that product with a release, and a version released on that
- * channel (yanked ones count: devices keep running them) or null. Loaded once per sync run.
+ * product it holds, a channel of that product the check path accepts (one with a release or a
+ * schedule, or `stable`, where devices enrol before the first release), and a version released on
+ * that channel (yanked ones count: devices keep running them) or null. Loaded once per sync run.
  * `releases: false` (a mirror taking its primary's push): only the form is judged, since a mirror
  * may not have replicated the release or product a record names yet, and the primary is the one
  * that validated it.
@@ -16,14 +18,17 @@ export class RecordRules {
     if (!opts.releases) return new RecordRules(null, new Set());
     const released = new Map<string, Set<string>>();
     const products = new Set<string>();
+    const channel = (product: string, name: string) => {
+      const key = `${product}\u0000${name}`;
+      let set = released.get(key);
+      if (!set) released.set(key, (set = new Set()));
+      return set;
+    };
+    for (const s of await store.listSchedules()) channel(s.product, s.channel);
     for (const p of await store.listProducts()) {
       products.add(p.name);
-      for (const r of await store.listReleases(p.name)) {
-        const key = `${r.product}\u0000${r.channel}`;
-        let set = released.get(key);
-        if (!set) released.set(key, (set = new Set()));
-        set.add(r.version);
-      }
+      channel(p.name, DEFAULT_CHANNEL);
+      for (const r of await store.listReleases(p.name)) channel(r.product, r.channel).add(r.version);
     }
     return new RecordRules(released, products);
   }
@@ -33,7 +38,7 @@ export class RecordRules {
     if (isRefusal(d) || !this.released) return d;
     if (!this.products.has(d.product)) return { kind: 'unknown product', text: `product '${d.product}' does not exist here` };
     const versions = this.released.get(`${d.product}\u0000${d.channel}`);
-    if (!versions) return { kind: 'unknown channel', text: `channel '${d.channel}' of ${d.product} has no release here` };
+    if (!versions) return { kind: 'unknown channel', text: `channel '${d.channel}' of ${d.product} has no release or schedule here` };
     if (d.version !== null && !versions.has(d.version)) return { kind: 'version not released', text: `version ${d.version} was never released on ${d.product}/${d.channel}` };
     return d;
   }
