@@ -229,4 +229,32 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
     assert.equal(hostile.seen.filter((r) => r.url === '/hook').length, 1, 'posted once to the configured URL');
     assert.deepEqual(target.seen, []);
   });
+
+  test('a mirror token holder posing as the primary to a real mirror: pushed records with bad times or MACs are skipped, absurd schedules refused', async () => {
+    const mirror = await f.serve('mirror', { token: 'trust-mirror-admin', args: ['--upstream', f.server.url, '--upstream-token', MT, '--sync-interval', '1h'] });
+    // The mirror is told it waits for approval (and how to give it).
+    await waitFor(() => mirror.output().includes(`the primary has not approved this mirror yet: it replicates, but its devices are not consolidated until the operator runs \`patchwire mirrors approve ${mirror.url}\``),
+      { what: 'the mirror to log that it is pending', detail: mirror.output });
+    await waitFor(async () => (await f.releases({ server: mirror.url })).length === 1, { what: 'the mirror to replicate 1.0.0' });
+    const post = (path: string, method: string, body: unknown) => fetch(`${mirror.url}/v1/mirror/${path}`, {
+      method, headers: { authorization: `Bearer ${MT}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const res = await post('devices', 'POST', { records: [
+      record('aa:00:00:00:09:10'),
+      record('aa:00:00:00:09:11', { lastReportAt: '+275760-09-13T00:00:00.000Z' }),
+      record('aa:00:00:00:09:12', { lastSeenAt: '-000001-01-01T00:00:00.000Z' }),
+      record('zz:zz'),
+    ] });
+    assert.equal(res.status, 200);
+    const answer = await res.json() as { merged: number; skipped: number; skippedWhy: string };
+    assert.deepEqual([answer.merged, answer.skipped], [1, 3]);
+    assert.match(answer.skippedWhy, /1 lastReportAt in the future .*1 lastSeenAt before 2000 .*1 bad MAC/);
+    assert.deepEqual((await f.devices(mirror.url)).map((d) => d.deviceId), ['aa:00:00:00:09:10'], 'only the valid record at the mirror');
+    const schedule = { product: 'acme', channel: 'stable', at: '+275760-09-13T00:00:00.000Z', spreadSeconds: 0, setAt: iso() };
+    const put = await post('schedules', 'PUT', { schedules: [schedule] });
+    assert.equal(put.status, 400);
+    assert.match((await put.json() as { message: string }).message, /schedules\[0\] has a time that is not ISO-8601 between 2000 and 2999/);
+    assert.deepEqual((await f.rawCheck('aa:00:00:00:09:10', '1.0.0', { server: mirror.url })).body.schedule,
+      (await f.rawCheck('aa:00:00:00:09:10', '1.0.0')).body.schedule, 'the mirror still answers the primary\'s schedule, not the forged one');
+  });
 });
