@@ -798,6 +798,9 @@ describe('CLI bad flags', () => {
       [['--delta-from', '-1'], /--delta-from/],
       [['--alarm-webhook', 'not a url'], /--alarm-webhook 'not a url' is not an http\(s\) URL/],
       [['--reconcile-interval', 'soon'], /--reconcile-interval 'soon' is not a duration/],
+      [['--mirror-allow', 'http://127.0.0.1:8081,ftp://m.example'], /--mirror-allow 'ftp:\/\/m\.example' must be http\(s\):\/\/host\[:port\]/],
+      [['--mirror-allow', 'http://user:pw@m.example:8081'], /--mirror-allow 'http:\/\/user:pw@m\.example:8081' must be http\(s\)/],
+      [['--upstream', 'http://127.0.0.1:9', '--upstream-token', 't', '--mirror-allow', 'http://127.0.0.1:8081'], /--mirror-allow is for a primary/],
     ];
     for (const [flags, message] of cases) {
       const r = await runCli(['serve', '--data', data, '--port', '0', ...flags], { timeoutMs: 20_000 });
