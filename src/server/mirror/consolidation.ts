@@ -2,7 +2,6 @@ import type { MirrorRecord, Store } from '../../store/store.js';
 import type { ReconcileMirrorView, ReconcileView } from '../../protocol/wire.js';
 import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
-import type { DeviceSyncPage } from './device-sync.js';
 import { toDeviceSync } from '../views/device-view.js';
 import { peerJson } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
@@ -10,9 +9,9 @@ import { toScheduleSync } from '../views/schedule-view.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { StatusService } from '../services/status.js';
 import { errorText } from '../../util/error-text.js';
-import { MAX_CURSOR_LENGTH, PULL_LIMITS, type PullLimits } from './limits.js';
+import { PULL_LIMITS, type PullLimits } from './limits.js';
 import { RecordRules, SkipTally } from './record-rules.js';
-import { sizeText } from './bounded-body.js';
+import { pullMirror } from './mirror-pull.js';
 
 /** Records pushed per POST to a mirror. */
 const PUSH_PAGE = 5000;
@@ -60,7 +59,7 @@ export class Consolidation {
       const r: ReconcileMirrorView & { tally: SkipTally } = { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() };
       results.set(m.url, r);
       try {
-        r.pulled = await this.pull(m, rules, r.tally);
+        r.pulled = await pullMirror(m, { store, token: this.o.token, now: this.o.now, limits: this.limits, rules, tally: r.tally });
       } catch (err) {
         r.error = errorText(err);
       }
@@ -94,37 +93,6 @@ export class Consolidation {
     }
     const pending = known.filter((m) => m.state === 'pending').map((m) => m.url);
     return { mirrors: [...results.values()].map(({ tally: _, ...r }) => r), pending };
-  }
-
-  /**
-   * Pulls the mirror's records changed after its cursor, page by page, merging the valid records
-   * of each page. The cursor is the mirror's own (made by its store); it is kept and sent back unread.
-   */
-  private async pull(m: MirrorRecord, rules: RecordRules, tally: SkipTally): Promise<number> {
-    const { pageRecords, pageMaxBytes, maxPages } = this.limits;
-    let after = m.cursor;
-    let pulled = 0;
-    for (let pages = 0; ; pages++) {
-      if (pages === maxPages) {
-        throw new Error(`${m.url} still had device pages after ${maxPages} pages in one run; stopped (a mirror sends at most ${maxPages * pageRecords} changed records per run), the next run resumes after the last page merged`);
-      }
-      const q = new URLSearchParams({ limit: String(pageRecords) });
-      if (after !== null) q.set('after', after);
-      const page = await peerJson<DeviceSyncPage>(`${m.url}${MIRROR_PREFIX}/devices?${q}`, { token: this.o.token, maxBytes: pageMaxBytes });
-      if (!page || !Array.isArray(page.records) || (page.next !== null && (typeof page.next !== 'string' || page.next.length > MAX_CURSOR_LENGTH))) {
-        throw new Error(`${m.url} answered a device page that is not { records, next } (next: a cursor of at most ${MAX_CURSOR_LENGTH} characters, or null)`);
-      }
-      if (page.records.length > pageRecords) {
-        throw new Error(`${m.url} answered ${page.records.length} records for a page of at most ${pageRecords} (at most ${sizeText(pageMaxBytes)}); refused, nothing of it was merged`);
-      }
-      const records = rules.sort(page.records, this.o.now(), tally);
-      if (records.length) await this.o.store.mergeDevices(records);
-      pulled += records.length;
-      // Saved per page: a sync cut off half-way resumes after the last page merged.
-      if (page.next !== after) await this.o.store.updateMirror(m.url, { cursor: page.next });
-      after = page.next;
-      if (page.records.length < pageRecords) return pulled;
-    }
   }
 
   /** Pushes every record the primary changed after the mirror's push cursor, then moves the cursor past them. */
