@@ -148,7 +148,7 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
     assert.ok(hostile.seen.every((s) => s.authorization === `Bearer ${MT}`));
   });
 
-  test('a huge page is cut off at 8 MiB: the sync fails with a clear error, nothing is merged, the primary stays under 400 MB', async () => {
+  test('a huge page is cut off at 8 MiB: the sync fails with a clear error, nothing is merged, the primary stays under 400 MB', async (t) => {
     const before = await macs();
     let written = 0;
     hostile.handler = async (req, res) => {
@@ -166,9 +166,10 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
     assert.deepEqual(await macs(), before);
     const hwm = await vmHwmKiB(f.server.proc.pid!);
     assert.ok(hwm < 400 * 1024, `primary VmHWM ${hwm} kB`);
+    t.diagnostic(`primary VmHWM ${hwm} kB`);
   });
 
-  test('endless pages stop at 1000 pages per run with an error; the next run resumes from the saved cursor', async () => {
+  test('endless pages stop at 1000 pages per run with an error; the next run resumes from the saved cursor', async (t) => {
     let n = 0;
     hostile.handler = (req, res) => {
       const path = new URL(req.url!, 'http://x').pathname;
@@ -195,6 +196,7 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
     assert.ok((await macs()).includes('aa:00:00:00:09:08'), 'a valid record of those pages was merged (an approved mirror speaks for its devices)');
     const hwm = await vmHwmKiB(f.server.proc.pid!);
     assert.ok(hwm < 400 * 1024, `primary VmHWM ${hwm} kB`);
+    t.diagnostic(`primary VmHWM ${hwm} kB`);
   });
 
   test('redirects are never followed (pull and schedule push): the error names the Location, the redirect target receives nothing', async () => {
