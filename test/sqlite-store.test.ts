@@ -113,3 +113,26 @@ describe('SQLite: migration 0004 (change cursors) on a database made by 0003', (
     }
   });
 });
+
+describe('SQLite: migration 0007 (mirror approval) on a database made by 0005', () => {
+  it('makes every known mirror pending (an announce was all it took) and keeps its sync state', async () => {
+    const { file, db } = await oldDatabase('0005_release_yank');
+    await db.insertInto('mirrors').values({
+      url: 'https://m1.example', announced_at: at(1).getTime(), store_id: 'a'.repeat(32), pull_after: 'c7', push_after: '9',
+      last_sync_at: at(2).getTime(), last_attempt_at: at(2).getTime(), pulled: 3, pushed: 4, error: null,
+    }).execute();
+    await db.destroy();
+    const store = await SqliteStore.open(file);
+    try {
+      await store.migrate();
+      assert.deepEqual(await store.listMirrors(), [{
+        url: 'https://m1.example', announcedAt: at(1), state: 'pending', approvedAt: null, cursor: 'c7', pushCursor: '9',
+        lastSyncAt: at(2), lastAttemptAt: at(2), pulled: 3, pushed: 4, error: null, skipped: 0, skippedWhy: null,
+      }]);
+      assert.equal(await store.approveMirror('https://m1.example', at(3)), true);
+      assert.equal((await store.listMirrors())[0]!.state, 'approved');
+    } finally {
+      await store.close();
+    }
+  });
+});
