@@ -161,6 +161,13 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable('releases').addColumn('yanked_at', 'integer').execute();
     },
   },
+  // delta-failed threshold (issue 9): distinct devices per (product, delta target), counted from
+  // the stored reports; a partial index holds only the (rare) delta-failed rows.
+  '0006_delta_failed_reports': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql`CREATE INDEX reports_delta_failed ON reports (product, detail, device_id) WHERE event = 'delta-failed'`.execute(db);
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -166,6 +166,15 @@ export class SqliteStore implements Store {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  async countDeltaFailedDevices(product: string, target: string): Promise<number> {
+    // Served by the partial index reports_delta_failed (migration 0006): never a scan of all reports.
+    const row = await this.#db.selectFrom('reports')
+      .select((eb) => eb.fn.count<number>('device_id').distinct().as('n'))
+      .where('product', '=', product).where('event', '=', 'delta-failed').where('detail', '=', target)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
   async setMoved(moved: MovedRecord, metadata: MetadataRecord[]): Promise<void> {
     const row = { product: moved.product, url: moved.url, target: moved.target, sha256: moved.sha256, set_at: moved.setAt.getTime() };
     this.#transaction(() => {
