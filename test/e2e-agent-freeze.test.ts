@@ -20,7 +20,7 @@ import { startFleet, type Fleet } from './helpers/fleet.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait-for.js';
 import type { CheckResponse } from '../src/protocol/wire.js';
-import { parseKeyPair } from '../src/tuf/key-json.js';
+import { onlineKey } from './helpers/online-keys.js';
 import { signDeltas, signSnapshot, signTimestamp } from '../src/tuf/repository.js';
 
 const TOKEN = 'freeze-admin-token';
@@ -187,12 +187,7 @@ test('a delta whose signed length exceeds the full archive is never downloaded; 
     return o.release?.kind === 'delta' && o;
   }, { what: 'a delta from 1.0.0 to be offered', timeout: 60_000, interval: 200 });
   // A compromised server: its real online keys sign a deltas role declaring 300 MB for the delta.
-  const keys = JSON.parse(await readFile(join(f.root, 'server', 'keys', 'online.json'), 'utf8')) as Record<string, unknown>;
-  const key = (role: string) => {
-    const pair = parseKeyPair(keys[role]);
-    if (typeof pair === 'string') throw new Error(`online.json ${role}: ${pair}`);
-    return pair;
-  };
+  const key = (role: 'snapshot' | 'timestamp' | 'deltas') => onlineKey(join(f.root, 'server'), role);
   type Meta = { signed: { version: number; meta: Record<string, { version: number }>; targets: Record<string, { length: number; hashes: { sha256: string }; custom: Record<string, unknown> }> } };
   const ts = await f.tuf<{ signed: { version: number; snapshot_meta?: unknown; meta: Record<string, { version: number }> } }>('timestamp.json');
   const snapVersion = ts.signed.meta['snapshot.json']!.version;
@@ -205,9 +200,9 @@ test('a delta whose signed length exceeds the full archive is never downloaded; 
   const targets = Object.fromEntries(Object.entries(deltas.signed.targets).map(([path, t]) =>
     [path, { length: path === offer.release!.delta!.target ? huge : t.length, sha256: t.hashes.sha256, custom: t.custom }]));
   const expires = new Date(Date.now() + 86400_000);
-  const d = signDeltas({ version: deltasVersion + 1, targets, key: key('deltas'), expires });
-  const s = signSnapshot({ version: snapVersion + 1, targetsVersion, targetsJson, deltas: { version: d.version, json: d.json }, key: key('snapshot'), expires });
-  const t = signTimestamp({ version: ts.signed.version + 1, snapshotVersion: s.version, snapshotJson: s.json, key: key('timestamp'), expires });
+  const d = signDeltas({ version: deltasVersion + 1, targets, key: await key('deltas'), expires });
+  const s = signSnapshot({ version: snapVersion + 1, targetsVersion, targetsJson, deltas: { version: d.version, json: d.json }, key: await key('snapshot'), expires });
+  const t = signTimestamp({ version: ts.signed.version + 1, snapshotVersion: s.version, snapshotJson: s.json, key: await key('timestamp'), expires });
   const forged: Record<string, string> = { 'timestamp.json': t.json, [`${s.version}.snapshot.json`]: s.json, [`${d.version}.deltas.json`]: d.json };
   p.attack = (req) => {
     const name = req.path.split('/tuf/')[1];

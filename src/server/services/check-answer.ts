@@ -2,7 +2,7 @@ import {
   CHECK_ANSWER_LIFETIME_SECONDS, CHECK_ANSWER_TYPE,
   type CheckRequest, type CheckResponse, type SignedCheckAnswer, type SignedCheckEnvelope,
 } from '../../protocol/index.js';
-import type { Store } from '../../store/store.js';
+import type { TufMetadataService } from './tuf-metadata.js';
 import type { KeyPair } from '../../tuf/keys.js';
 import { jsonSigner } from '../../tuf/sign-json.js';
 
@@ -17,7 +17,7 @@ export class CheckAnswerSigner {
   readonly #sign: ((signed: object) => { keyid: string; sig: string }) | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly tuf: TufMetadataService,
     timestampKey: KeyPair | null,
   ) {
     this.#sign = timestampKey ? jsonSigner(timestampKey) : undefined;
@@ -25,8 +25,8 @@ export class CheckAnswerSigner {
 
   async sign(req: CheckRequest, answer: CheckResponse, at: Date): Promise<SignedCheckEnvelope | undefined> {
     if (!this.#sign || req.nonce === undefined) return undefined;
-    // One indexed read: the highest timestamp version (re-signed in the background before it expires).
-    const ts = await this.store.getMetadata(req.product, 'timestamp');
+    // One indexed read: the highest timestamp version (re-signed first when due).
+    const ts = await this.tuf.currentTimestamp(req.product);
     if (!ts) return undefined;
     const signed: SignedCheckAnswer = {
       _type: CHECK_ANSWER_TYPE,

@@ -66,7 +66,7 @@ function wire(o: ServicesOptions) {
   if (deltas) releases.onPublish((r) => void deltas.schedule(r));
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
     watch: new InstallIdWatch(), warn: (obj, msg) => o.log.warn(obj, msg),
-  }, new CheckAnswerSigner(store, o.keys?.timestamp ?? null), o.deltaFailThreshold);
+  }, new CheckAnswerSigner(tuf, o.keys?.timestamp ?? null), o.deltaFailThreshold);
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm));
   const reload = async () => {
     await products.load();
