@@ -180,6 +180,19 @@ test('a signed answer altered to say up-to-date is refused, with or without its 
   assert.equal(JSON.parse(r.stdout).version, '2.0.0', r.stderr);
 });
 
+test('an unsigned "up-to-date" that TUF confirms (as from a mirror) is believed; a new URL, so no downgrade is assumed', async () => {
+  const { dir } = agents.altered; // at 2.0.0 after the test above
+  const p = await proxy((req, up) => (isCheck(req.path) ? { body: upToDate(up.body, 'drop') } : undefined));
+  const state = await f.state(dir);
+  assert.equal(state.version, '2.0.0');
+  await writeFile(join(dir, '.patchwire', 'state.json'), JSON.stringify({ ...state, server: p.url }));
+  const r = await check(dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).result, 'up-to-date');
+  assert.ok(p.seen.some((s) => s.path.endsWith('/tuf/timestamp.json')), 'confirmed through a TUF refresh');
+  assert.deepEqual((await f.state(dir)).signingServers, state.signingServers, 'the unsigned URL is not recorded as signing');
+});
+
 test('a delta whose signed length exceeds the full archive is never downloaded; the full archive is', async () => {
   const { dir, p, mac: deviceMac } = agents.delta;
   const offer = await waitFor(async () => {
