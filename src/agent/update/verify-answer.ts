@@ -1,9 +1,8 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalize } from '@tufjs/canonical-json';
 import { CHECK_ANSWER_TYPE, type CheckResponse } from '../../protocol/index.js';
 import { UnverifiedAnswerError } from '../errors.js';
+import { signedByTimestampRole } from './answer-signature.js';
 
 /** What the agent sent: the signed block must name exactly this. */
 export interface SentCheck {
@@ -14,11 +13,6 @@ export interface SentCheck {
 }
 
 type Signed = Record<string, unknown>;
-
-/** At most this many signatures are looked at (a hostile answer may send thousands). */
-const MAX_SIGNATURES = 8;
-/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw 32-byte key follows. */
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 
 /**
  * Verifies the signed block of a check answer (docs/protocol.md, "Signed check answer"): signed by
@@ -60,23 +54,6 @@ export async function verifySignedAnswer(o: {
   if (s.status !== r.status || s.latest !== r.latest || JSON.stringify(sr) !== JSON.stringify(release)) {
     fail(`the unsigned answer says ${r.status} (latest ${String(r.latest)}) but the signed block says ${String(s.status)} (latest ${String(s.latest)}): altered in transit`);
   }
-}
-
-/** True when at least the timestamp role's threshold of its trusted keys signed `signed`. */
-async function signedByTimestampRole(tufDir: string, signed: Signed, signatures: unknown[]): Promise<boolean> {
-  const root = JSON.parse(await readFile(join(tufDir, 'root.json'), 'utf8')) as { signed: { keys: Record<string, { keytype?: string; keyval?: { public?: string } }>; roles: { timestamp: { keyids: string[]; threshold: number } } } };
-  const role = root.signed.roles.timestamp;
-  const bytes = Buffer.from(canonicalize(signed));
-  const good = new Set<string>();
-  for (const sig of signatures.slice(0, MAX_SIGNATURES)) {
-    if (!isObject(sig) || typeof sig.keyid !== 'string' || typeof sig.sig !== 'string' || !role.keyids.includes(sig.keyid)) continue;
-    const key = root.signed.keys[sig.keyid];
-    const pub = key?.keyval?.public;
-    if (key?.keytype !== 'ed25519' || typeof pub !== 'string' || !/^[0-9a-f]{64}$/.test(pub) || !/^[0-9a-f]{128}$/.test(sig.sig)) continue;
-    const spki = createPublicKey({ key: Buffer.concat([ED25519_SPKI, Buffer.from(pub, 'hex')]), format: 'der', type: 'spki' });
-    if (verify(null, bytes, spki, Buffer.from(sig.sig, 'hex'))) good.add(sig.keyid);
-  }
-  return good.size >= role.threshold;
 }
 
 /** The version of the timestamp metadata this device trusts (verified when it was stored), if any. */
