@@ -31,7 +31,8 @@ import { VerificationError } from '../src/agent/errors.js';
 import { encodeHeader, encodePax, padding } from '../src/util/tar-format.js';
 import { packTree } from '../src/util/archive-pack.js';
 import { hashTree } from '../src/util/tree-hash.js';
-import type { ReleaseTargetCustom } from '../src/protocol/index.js';
+import type { CheckResponse, ReleaseTargetCustom } from '../src/protocol/index.js';
+import { resignAnswer } from './helpers/online-keys.js';
 
 const TOKEN = 'attack-admin-token';
 const suite = Cleanup.forSuite();
@@ -264,10 +265,14 @@ test('5. rollback: an offer of a lower (or the same) version is refused; an offe
   const rels = await releases(server);
   const rel1 = rels.find((r) => r.version === '1.0.0')!;
   const rel2 = rels.find((r) => r.version === '2.0.0')!;
-  const offer = (release: { version: string; target: string; sha256: string; length: number }) => (req: Seen, up: { body: Buffer; status: number }) => {
+  // A compromised server: the offer is signed with its real timestamp key (a signed check answer
+  // cannot stop that), so what refuses it is the agent's own rollback and TUF checks.
+  const offer = (release: { version: string; target: string; sha256: string; length: number }) => async (req: Seen, up: { body: Buffer; status: number }) => {
     if (req.path !== '/v1/check' || up.status !== 200) return undefined;
-    const answer = JSON.parse(up.body.toString('utf8')) as Record<string, unknown>;
-    return { body: Buffer.from(JSON.stringify({ ...answer, status: 'update', latest: release.version, release: { ...release, kind: 'full' } })) };
+    const answer = JSON.parse(up.body.toString('utf8')) as CheckResponse;
+    const signed = { ...answer.signed!.signed, status: 'update' as const, latest: release.version, release: { version: release.version, target: release.target } };
+    const forged = { ...answer, status: 'update', latest: release.version, release: { ...release, kind: 'full' }, signed: await resignAnswer(join(root, 'server'), signed) };
+    return { body: Buffer.from(JSON.stringify(forged)) };
   };
 
   // An agent at 2.0.0 is offered the real, signed 1.0.0 release.

@@ -31,8 +31,8 @@ function tree(version: string, renamed: boolean): Record<string, string> {
 }
 
 /** Each test gets its own server with acme 1.0.0 (a test that breaks the delta cannot hide it from another). */
-const fleet = (t: TestContext): Promise<Fleet> =>
-  startFleet(t, { token: TOKEN, prefix: 'patchwire-delta-', releases: [['1.0.0', tree('1.0.0', false)]] });
+const fleet = (t: TestContext, args: string[] = []): Promise<Fleet> =>
+  startFleet(t, { token: TOKEN, prefix: 'patchwire-delta-', server: { args }, releases: [['1.0.0', tree('1.0.0', false)]] });
 
 async function offerFor(f: Fleet, deviceId: string, version: string): Promise<CheckResponse> {
   return (await f.rawCheck(deviceId, version)).body;
@@ -109,7 +109,8 @@ test('an old tree changed on the device: the agent falls back to the full archiv
 });
 
 test('a corrupted delta: the agent verifies, falls back to the full archive by itself, reports it, and the server stops offering it', async (t) => {
-  const f = await fleet(t);
+  // One distinct device is enough here; the default threshold (3) is e2e-agent-freeze.test.ts's.
+  const f = await fleet(t, ['--delta-fail-threshold', '1']);
   const { check } = f;
   const c = await agentBeforeDelta(f, 'c', 'dd:00:00:00:00:03');
   const proxy = await startProxy(f.server.url, (req, up) => {

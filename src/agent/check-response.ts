@@ -65,6 +65,8 @@ export function parseCheckResponse(value: unknown, url: string, expect: { produc
     schedule,
     moved,
     serverTime: typeof v.serverTime === 'string' ? v.serverTime : '',
+    // Kept as sent: verify-answer.ts checks every field of it before anything relies on it.
+    ...(v.signed !== undefined ? { signed: v.signed as CheckResponse['signed'] } : {}),
     // Shown to the operator as they are: kept short and few.
     ...(Array.isArray(v.warnings) ? { warnings: v.warnings.filter((w): w is string => typeof w === 'string').slice(0, 10).map((w) => w.slice(0, 1000)) } : {}),
   };

@@ -3,6 +3,7 @@ import { errorText } from '../util/error-text.js';
 import { isSavedState, RESUME_AT, runMachine, type UpdateStateName } from './update/machine.js';
 import { agentPaths } from './paths.js';
 import { withFolderLock } from './folder-lock.js';
+import { assertSafeFolders } from './folder-safety.js';
 import { ensureInstallId } from './install-id.js';
 import { isDue } from './schedule.js';
 import { loadState } from './state.js';
@@ -61,6 +62,8 @@ export interface CheckResult extends AgentResult {
  * version and next-check time, so the next attempt starts over cleanly.
  */
 export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
+  // Before the lock: a symlinked .patchwire/ would put even the lock file elsewhere.
+  await assertSafeFolders(agentPaths(opts.dir));
   // One command at a time per folder: two would write the same download and state.
   return withFolderLock(agentPaths(opts.dir).meta, { command: 'check', waitMs: opts.lockWaitMs, signal: opts.signal }, () => checkLocked(opts));
 }
@@ -125,8 +128,8 @@ async function runFresh(ctx: UpdateContext, run: (ctx: UpdateContext, start: Upd
 }
 
 function warningsOf(ctx: UpdateContext): { warnings?: string[] } {
-  const w = ctx.response?.warnings;
-  return w && w.length > 0 ? { warnings: w } : {};
+  const w = [...(ctx.response?.warnings ?? []), ...(ctx.notes ?? [])];
+  return w.length > 0 ? { warnings: w } : {};
 }
 
 function resultOf(ctx: UpdateContext): CheckResult {

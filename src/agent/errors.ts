@@ -98,6 +98,14 @@ export class FolderLockedError extends Error {
   }
 }
 
+/** Thrown when the install folder, `versions/` or `.patchwire/` is a symlink, not a folder, or owned by another user. */
+export class UnsafeFolderError extends Error {
+  override name = 'UnsafeFolderError';
+  constructor(message: string, readonly path: string) {
+    super(message);
+  }
+}
+
 /** Thrown by rollback when there is no previous version to go back to. */
 export class RollbackUnavailableError extends Error {
   override name = 'RollbackUnavailableError';
@@ -120,7 +128,21 @@ export function isBadInputError(err: unknown): boolean {
     err instanceof DeviceIdError ||
     err instanceof RollbackUnavailableError ||
     err instanceof RetryUnavailableError ||
+    err instanceof UnsafeFolderError ||
     // The folder names a channel its product does not have: its configuration is wrong.
     (err instanceof ServerError && err.code === 'PW_UNKNOWN_CHANNEL')
   );
+}
+
+/**
+ * Thrown when a check answer cannot be believed (docs/design.md section 3): its signed block is
+ * missing from a server that signs, malformed, badly signed, for another device or request
+ * (replayed), expired, or disagrees with the answer; or an unsigned "up-to-date" (a mirror) is
+ * contradicted by the signed TUF targets. The agent keeps its version and state.
+ */
+export class UnverifiedAnswerError extends Error {
+  override name = 'UnverifiedAnswerError';
+  constructor(message: string, readonly url: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }

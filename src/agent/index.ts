@@ -47,5 +47,7 @@ export {
   RollbackUnavailableError,
   FolderLockedError,
   RetryUnavailableError,
+  UnverifiedAnswerError,
+  UnsafeFolderError,
   isBadInputError,
 } from './errors.js';

@@ -1,3 +1,4 @@
+import { assertSafeFolders } from './folder-safety.js';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ export async function stageRelease(
   const final = join(paths.versions, version);
   const partial = `${final}.partial`;
   await mkdir(paths.versions, { recursive: true });
+  // Again right before writing (folder-safety.ts, TOCTOU): mkdir accepts a link to a folder.
+  await assertSafeFolders(paths, ['dir', 'versions']);
 
   // Already built (a kill between building and switching): reuse it if still intact.
   if (await isDir(final)) {
@@ -103,6 +106,7 @@ export async function removeVersion(dir: string, version: string): Promise<void>
   if (!isVersion(version)) return;
   const final = join(paths.versions, version);
   if (!(await exists(final))) return;
+  await assertSafeFolders(paths, ['dir', 'versions']);
   const aside = join(paths.versions, `.${version}.old-${randomBytes(4).toString('hex')}`);
   await rename(final, aside);
   fsyncDir(paths.versions);

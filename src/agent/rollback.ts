@@ -6,6 +6,7 @@ import { RollbackUnavailableError } from './errors.js';
 import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
 import { withFolderLock } from './folder-lock.js';
+import { assertSafeFolders } from './folder-safety.js';
 import { trySendReport } from './report.js';
 import { loadState, saveState } from './state.js';
 import { updateInProgress } from './update-in-progress.js';
@@ -35,6 +36,7 @@ export interface RollbackResult extends AgentResult {
  * no previous version, or its folder is gone.
  */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
+  await assertSafeFolders(agentPaths(opts.dir));
   return withFolderLock(agentPaths(opts.dir).meta, { command: 'rollback', waitMs: opts.lockWaitMs, signal: opts.signal }, () => rollbackLocked(opts));
 }
 

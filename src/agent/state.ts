@@ -34,7 +34,15 @@ export interface AgentState {
   healthTimeoutSeconds?: number;
   /** Optional: how many previous versions stay in `versions/` after an update (default 2). */
   keep?: number;
+  /**
+   * Optional (issue 9): the server URLs that signed their check answers (at most
+   * MAX_SIGNING_SERVERS, newest last). An unsigned answer from one of them is refused.
+   */
+  signingServers?: string[];
 }
+
+/** Most servers remembered in `signingServers`. */
+export const MAX_SIGNING_SERVERS = 16;
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 export const DEFAULT_KEEP = 2;
@@ -105,6 +113,10 @@ export function stateProblem(v: unknown): string | undefined {
   }
   if (s.keep !== undefined && (!Number.isSafeInteger(s.keep) || (s.keep as number) < 0 || (s.keep as number) > MAX_KEEP)) {
     return `field "keep" must be a whole number from 0 to ${MAX_KEEP}, or absent`;
+  }
+  if (s.signingServers !== undefined && (!Array.isArray(s.signingServers) || s.signingServers.length > MAX_SIGNING_SERVERS
+    || !s.signingServers.every((u) => normaliseServerUrl(u) === u))) {
+    return `field "signingServers" must be a list of at most ${MAX_SIGNING_SERVERS} server URLs, or absent`;
   }
   if (s.pendingReport !== null) {
     const p = reportProblem(s.pendingReport);

@@ -44,6 +44,16 @@ export class TrustedRepository {
     return serialised(this.#dir, () => this.#getTarget(path, signal));
   }
 
+  /** Refreshes root/timestamp/snapshot/targets from the server, verifying everything (TufVerificationError when refused). */
+  refresh(signal?: AbortSignal): Promise<void> {
+    return serialised(this.#dir, async () => { await this.#getTarget(undefined, signal); });
+  }
+
+  /** The folder of the trusted metadata (root.json and the verified timestamp/snapshot/targets). */
+  get metadataDir(): string {
+    return this.#dir;
+  }
+
   /** Forgets timestamp/snapshot/targets (keeps the newest trusted root) — used after following a signed moved notice to a new server, whose freshness counters start anew. */
   resetFreshness(): Promise<void> {
     return serialised(this.#dir, async () => {
@@ -55,7 +65,7 @@ export class TrustedRepository {
     });
   }
 
-  async #getTarget(path: string, signal?: AbortSignal): Promise<VerifiedTarget | undefined> {
+  async #getTarget(path: string | undefined, signal?: AbortSignal): Promise<VerifiedTarget | undefined> {
     signal?.throwIfAborted();
     await removeStaleScratch(this.#dir);
     const before = await readMetadata(this.#dir);
@@ -77,7 +87,7 @@ export class TrustedRepository {
           config: { fetchRetries: 0, fetchRetry: 0, fetchTimeout: FETCH_TIMEOUT_MS },
         });
         await updater.refresh();
-        target = await updater.getTargetInfo(path);
+        if (path !== undefined) target = await updater.getTargetInfo(path);
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         throw new TufVerificationError(`TUF metadata from ${this.#baseUrl} refused: ${describe(err)}`, { cause: err });

@@ -118,7 +118,16 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv, signal?: AbortSignal): ((s
  */
 export function toCliError(err: unknown, isBadInput: (err: unknown) => boolean): CliError {
   if (err instanceof CliError) return err;
-  return new CliError(errorText(err), isBadInput(err) ? 2 : 1, { cause: err });
+  const bad = isBadInput(err);
+  return new CliError(errorText(err), bad ? 2 : 1, { cause: err, code: agentErrorCode(err) ?? (bad ? 'PW_BAD_INPUT' : 'PW_FAILED') });
+}
+
+/** `--json` codes of agent refusals a script may want to tell apart (docs/errors.md, "Command line"). */
+function agentErrorCode(err: unknown): string | undefined {
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'UnverifiedAnswerError') return 'PW_UNVERIFIED_ANSWER';
+  if (name === 'UnsafeFolderError') return 'PW_UNSAFE_FOLDER';
+  return undefined;
 }
 
 /** A one-line download progress bar on stderr (only drawn on a terminal). */

@@ -9,6 +9,7 @@ interface Opts {
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
   deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
+  deltaFailThreshold: string;
 }
 
 function bytes(flag: string, text: string): number {
@@ -83,6 +84,7 @@ export function register(program: Command): void {
     .option('--delta-max-bytes <bytes>', 'no delta from or to a release whose tree stream (uncompressed tar) is larger; memory is ~10x it', String(64 * 1024 ** 2))
     .option('--delta-low-cost-above <bytes>', 'above this tree stream size, compute deltas in the lower-cost mode (one engine, Brotli q9)', String(16 * 1024 ** 2))
     .option('--delta-timeout <duration>', 'stop a delta computation that takes longer (devices get the full archive)', '10m')
+    .option('--delta-fail-threshold <n>', 'withdraw a delta once this many distinct devices reported that it failed to apply', '3')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
@@ -111,6 +113,10 @@ export function register(program: Command): void {
       const deltaMaxBytes = bytes('--delta-max-bytes', o.deltaMaxBytes);
       const deltaLowCostAbove = bytes('--delta-low-cost-above', o.deltaLowCostAbove);
       const deltaTimeoutMs = seconds('--delta-timeout', o.deltaTimeout) * 1000;
+      const deltaFailThreshold = Number(o.deltaFailThreshold);
+      if (!/^\d+$/.test(o.deltaFailThreshold) || deltaFailThreshold < 1 || deltaFailThreshold > 1_000_000) {
+        throw new CliError(`--delta-fail-threshold '${o.deltaFailThreshold}' must be a whole number from 1 to 1000000`);
+      }
       const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
@@ -119,7 +125,7 @@ export function register(program: Command): void {
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
-          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaTestDelayMs: deltaTestDelay(process.env),
+          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env),
         });
       } catch (err) {

@@ -2,6 +2,7 @@
  * Wire types of patchwire API v1 (docs/protocol.md documents each field). Wire values are their
  * own lower-case vocabulary; the server's domain names are kept apart from them.
  */
+import type { SignedCheckEnvelope } from './check-answer.js';
 
 /** POST /v1/check */
 export interface CheckRequest {
@@ -19,6 +20,11 @@ export interface CheckRequest {
    * folders of one product on one host share a device id.
    */
   installId?: string;
+  /**
+   * Optional: a fresh random nonce (32 hex digits) the server copies into the signed block of its
+   * answer, so the device knows the answer was made for this request (check-answer.ts).
+   */
+  nonce?: string;
 }
 
 /** GET /v1/products/:product/channels */
@@ -62,6 +68,8 @@ export interface CheckResponse {
   serverTime: string;
   /** Optional: things the device's operator should know (e.g. two folders sharing a device id). */
   warnings?: string[];
+  /** The signed block (a primary that holds its online keys and got a nonce); mirrors never sign. */
+  signed?: SignedCheckEnvelope;
 }
 
 /**

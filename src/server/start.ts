@@ -56,6 +56,8 @@ export interface StartOptions {
   deltaLowCostAbove?: number;
   /** One delta computation is stopped past this (default 10 minutes). */
   deltaTimeoutMs?: number;
+  /** Distinct devices whose `delta-failed` reports withdraw a delta (default 3). */
+  deltaFailThreshold?: number;
   /** TEST HOOK (PATCHWIRE_ENABLE_FAULTS=1): every delta worker waits this long before computing. */
   deltaTestDelayMs?: number;
   /** Where the one-time admin token is printed. */
@@ -133,6 +135,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     mirrorPageRecords: opts.mirrorPageRecords,
     upstream: opts.upstream,
     alarmWebhook: opts.alarmWebhook,
+    deltaFailThreshold: opts.deltaFailThreshold,
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {
       fromMostCommon: opts.deltaFromMostCommon ?? 5,
       margin: opts.deltaMargin ?? 0.2,

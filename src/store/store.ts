@@ -207,6 +207,8 @@ export interface Store {
   listDeltas(product: string, toVersion?: string): Promise<DeltaRecord[]>;
   /** Marks a delta failed; returns false when there is no such delta. */
   markDeltaFailed(product: string, target: string): Promise<boolean>;
+  /** How many distinct devices of `product` sent a `delta-failed` report naming `target` (its `detail`). */
+  countDeltaFailedDevices(product: string, target: string): Promise<number>;
 
   /** Sets (replaces) the moved notice and adds its metadata in one transaction. */
   setMoved(moved: MovedRecord, metadata: MetadataRecord[]): Promise<void>;

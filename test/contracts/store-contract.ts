@@ -241,6 +241,18 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual(history[1], report('failed', '3.0.0', 20));
     });
 
+    it('countDeltaFailedDevices counts distinct devices per product and delta target', async () => {
+      const failed = (deviceId: string, detail: string, product = 'app'): ReportRecord => ({ ...report('delta-failed', '1.0.0', 5, deviceId), product, detail });
+      const t = 'deltas/stable/1.0.0_2.0.0.pwdelta';
+      assert.equal(await store.countDeltaFailedDevices('app', t), 0);
+      for (let i = 0; i < 3; i++) await store.recordReport(failed('dev-a', t));
+      await store.recordReport(failed('dev-b', t));
+      await store.recordReport(failed('dev-c', 'deltas/stable/1.1.0_2.0.0.pwdelta'));
+      await store.recordReport(failed('dev-d', t, 'other'));
+      await store.recordReport({ ...report('failed', '1.0.0', 6, 'dev-e'), detail: t });
+      assert.equal(await store.countDeltaFailedDevices('app', t), 2, 'dev-a thrice and dev-b; not another target, product or event');
+    });
+
     it('recordReport from an unknown device adds it', async () => {
       const d = await store.recordReport(report('failed', '2.0.0', 7, 'new-dev'));
       assert.deepEqual([d.version, d.firstSeenAt, d.lastSeenAt], [null, at(7), at(7)]);

@@ -17,6 +17,8 @@ export interface Seen {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
+  /** The request body as the client sent it (empty for a GET). */
+  body: Buffer;
   /** The status the upstream answered. */
   upstreamStatus?: number;
 }
@@ -55,7 +57,7 @@ export async function startProxy(upstream: string, attack?: Attack): Promise<Pro
     try {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
-      const seen: Seen = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
+      const seen: Seen = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) };
       proxy.seen.push(seen);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) {

@@ -7,6 +7,7 @@ import type { StateHandler } from './machine.js';
 import { checkFollowingMoves } from './moved-chain.js';
 import type { UpdateRecord } from './update-record.js';
 import { verifyOffer } from './verify-offer.js';
+import { trustAnswer } from './answer-trust.js';
 
 /**
  * `check`: send a pending report, ask the server (following verified moved notices), refuse a
@@ -19,7 +20,9 @@ export const checkState: StateHandler<UpdateContext> = async (ctx) => {
     await save(ctx, { pendingReport: null });
   }
   ctx.checkedAt = ctx.now().toISOString();
-  const { server, response, repo } = await checkFollowingMoves(ctx.state, paths, fetchFn, signal, ctx.installId);
+  const { server, response, repo, nonce } = await checkFollowingMoves(ctx.state, paths, fetchFn, signal, ctx.installId);
+  // Believed only when signed for this request, or (unsigned, from a mirror) confirmed by TUF.
+  await trustAnswer(ctx, { server, response, repo, nonce });
   // The whole chain of moved notices verified: from now on the device talks to the new address.
   if (server !== ctx.state.server) await save(ctx, { server });
   ctx.server = server;
@@ -47,8 +50,9 @@ export const checkState: StateHandler<UpdateContext> = async (ctx) => {
   let delta: UpdateRecord['delta'] = null;
   if (offer.delta && state.version !== null && offer.delta.from === state.version) {
     const t = await repo.getTarget(offer.delta.target, signal).catch(() => undefined);
-    const accepted = acceptDelta(t, state, state.version, offer.version);
+    const accepted = acceptDelta(t, state, state.version, offer.version, release.length);
     if (typeof accepted !== 'string') delta = accepted;
+    else if (t) ctx.notes = [...(ctx.notes ?? []), `the delta ${offer.delta.target} was refused (${accepted}); the full archive is downloaded instead`];
   }
   ctx.record = {
     format: 1,

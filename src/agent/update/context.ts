@@ -26,6 +26,8 @@ export interface UpdateContext {
   transfer?: { bytes: number; resumedFrom: number };
   /** The health command's verdict, for the `rolled-back` report. */
   healthDetail?: string;
+  /** The agent's own warnings of this run (e.g. a refused delta), shown with the server's. */
+  notes?: string[];
   /** Set by `check` when the offered version is one the device rolled back from (or lower): not installed. */
   heldBack?: string;
 }

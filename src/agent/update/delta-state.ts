@@ -23,8 +23,11 @@ type Delta = NonNullable<UpdateRecord['delta']>;
  * caller): it must turn exactly `from` into `to` of this product and channel. Returns what the
  * update record keeps, or a reason to ignore it.
  */
-export function acceptDelta(target: VerifiedTarget | undefined, state: AgentState, from: string, to: string): Delta | string {
+export function acceptDelta(target: VerifiedTarget | undefined, state: AgentState, from: string, to: string, fullLength: number): Delta | string {
   if (!target) return 'the signed metadata does not list it';
+  // Checked before a byte is read: the deltas key is online, and a delta longer than the full
+  // archive it replaces is never worth downloading (a compromised key could declare 300 MB).
+  if (target.length > fullLength) return `its signed length ${target.length} is larger than the full archive's ${fullLength} bytes`;
   // Unverified until checked: each field may be anything.
   const c = (target.custom as { patchwire?: { [K in keyof DeltaCustom['patchwire']]?: unknown } }).patchwire;
   if (!c || c.kind !== 'delta' || c.product !== state.product || c.channel !== state.channel || c.from !== from || c.to !== to) {

@@ -1,4 +1,5 @@
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { checkUrl, metadataBaseUrl, type CheckResponse } from '../../protocol/index.js';
 import { parseCheckResponse } from '../check-response.js';
@@ -25,19 +26,22 @@ export async function checkFollowingMoves(
   fetchFn: typeof fetch,
   signal: AbortSignal | undefined,
   installId?: string,
-): Promise<{ server: string; response: CheckResponse; repo: TrustedRepository }> {
+): Promise<{ server: string; response: CheckResponse; repo: TrustedRepository; nonce: string }> {
   const repoAt = (server: string, metadataDir: string) =>
     new TrustedRepository({ metadataDir, metadataBaseUrl: metadataBaseUrl(server, state.product) });
+  // A fresh nonce per request (each hop too): the server signs it into its answer (verify-answer.ts).
+  let nonce = '';
   const ask = async (server: string): Promise<CheckResponse> => {
     const url = checkUrl(server);
-    const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version, ...(installId ? { installId } : {}) };
+    nonce = randomBytes(16).toString('hex');
+    const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version, nonce, ...(installId ? { installId } : {}) };
     return parseCheckResponse(await postJson(fetchFn, url, body, signal), url, state);
   };
 
   let server = state.server;
   let repo = repoAt(server, paths.tuf);
   let response = await ask(server);
-  if (!response.moved) return { server, response, repo };
+  if (!response.moved) return { server, response, repo, nonce };
 
   await removeStaleMoveScratch(paths.tuf);
   const scratch = await mkdtemp(`${paths.tuf}.moves-`);
@@ -67,10 +71,10 @@ export async function checkFollowingMoves(
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  if (server === state.server) return { server, response, repo: repoAt(server, paths.tuf) };
+  if (server === state.server) return { server, response, repo: repoAt(server, paths.tuf), nonce };
   repo = repoAt(server, paths.tuf);
   await repo.resetFreshness();
-  return { server, response, repo };
+  return { server, response, repo, nonce };
 }
 
 /** Scratch folders of a chain that a kill interrupted. */

@@ -29,6 +29,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     const request: CheckRequest = { deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel };
     if (b.version !== undefined) request.version = versionOf('version', b.version);
     if (b.installId !== undefined) request.installId = b.installId;
+    if (b.nonce !== undefined) request.nonce = b.nonce;
     return devices.check(request);
   });
 

@@ -12,6 +12,7 @@ export const checkBody = {
   properties: {
     deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name, version: nullableVersion,
     installId: { type: 'string', pattern: '^[0-9a-f]{16}$' },
+    nonce: { type: 'string', pattern: '^[0-9a-f]{32}$' },
   },
 } as const;
 
@@ -30,6 +31,24 @@ export const reportBody = {
 } as const;
 
 const nullableString = { type: ['string', 'null'] } as const;
+
+/** The signed block of a check answer (src/protocol/check-answer.ts); every field listed, or fastify drops it. */
+const signedCheckEnvelope = {
+  type: 'object',
+  properties: {
+    signed: {
+      type: 'object',
+      properties: {
+        _type: { type: 'string' }, deviceId: { type: 'string' }, product: { type: 'string' }, channel: { type: 'string' },
+        nonce: { type: 'string' }, status: { type: 'string' }, latest: nullableString,
+        release: { type: ['object', 'null'], properties: { version: { type: 'string' }, target: { type: 'string' } } },
+        serverTime: { type: 'string' }, expires: { type: 'string' },
+        timestamp: { type: 'object', properties: { version: { type: 'integer' }, expires: { type: 'string' } } },
+      },
+    },
+    signatures: { type: 'array', items: { type: 'object', properties: { keyid: { type: 'string' }, sig: { type: 'string' } } } },
+  },
+} as const;
 
 /** Response schema: lets fastify serialise the hot check answer without JSON.stringify's reflection. */
 export const checkResponse = {
@@ -54,6 +73,7 @@ export const checkResponse = {
       moved: { type: ['object', 'null'], properties: { url: { type: 'string' }, target: { type: 'string' } } },
       serverTime: { type: 'string' },
       warnings: { type: 'array', items: { type: 'string' } },
+      signed: signedCheckEnvelope,
     },
   },
 } as const;

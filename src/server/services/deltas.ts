@@ -91,11 +91,11 @@ export class DeltaService {
     return d && d.length <= (1 - this.opts.margin) * release.length ? d : undefined;
   }
 
-  /** A device could not apply `target`: stop offering it (the agent fell back to the full archive). */
-  async markFailed(product: string, target: string): Promise<void> {
+  /** `devices` distinct devices could not apply `target`: stop offering it (they fell back to the full archive). */
+  async markFailed(product: string, target: string, devices = 1): Promise<void> {
     if (!(await this.store.markDeltaFailed(product, target))) return;
     for (const [k, d] of this.offers) if (d.product === product && d.target === target) this.offers.delete(k);
-    this.log.warn({ product, target }, 'a device could not apply a delta; it is no longer offered');
+    this.log.warn({ product, target, devices }, `${devices} devices could not apply a delta; it is no longer offered`);
   }
 
   /** Queues delta computation for a new release (one computation at a time, in order, in the background). */

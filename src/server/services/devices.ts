@@ -17,6 +17,10 @@ import { toReportView } from '../views/report-view.js';
 import { toReleaseOffer } from '../views/release-view.js';
 import { toScheduleInfo } from '../views/schedule-view.js';
 import { toMovedInfo } from '../views/moved-view.js';
+import type { CheckAnswerSigner } from './check-answer.js';
+
+/** `serve --delta-fail-threshold` default: distinct devices that must report a delta failed. */
+export const DEFAULT_DELTA_FAIL_THRESHOLD = 3;
 
 /**
  * The device registry and the server's half of a check (docs/design.md section 2, "Server, per check").
@@ -35,6 +39,9 @@ export class DeviceService {
     private readonly now: Clock,
     private readonly deltas?: DeltaService,
     private readonly installs?: { watch: InstallIdWatch; warn: (obj: object, msg: string) => void },
+    private readonly answers?: CheckAnswerSigner,
+    /** Distinct devices whose `delta-failed` reports withdraw a delta (`serve --delta-fail-threshold`). */
+    private readonly deltaFailThreshold = DEFAULT_DELTA_FAIL_THRESHOLD,
   ) {}
 
   /**
@@ -72,7 +79,7 @@ export class DeviceService {
     const moved = this.moved.get(req.product);
     const update = latest !== undefined && isHigher(latest.version, current);
     const delta = update ? this.deltas?.offer(latest, current) : undefined;
-    return {
+    const answer: CheckResponse = {
       status: update ? 'update' : 'up-to-date',
       product: req.product,
       channel: req.channel,
@@ -83,6 +90,9 @@ export class DeviceService {
       serverTime: now.toISOString(),
       ...(warnings ? { warnings } : {}),
     };
+    const signed = await this.answers?.sign(req, answer, now);
+    if (signed) answer.signed = signed;
+    return answer;
   }
 
   /** A warning when another install folder of this product reported the same device id lately. */
@@ -101,18 +111,29 @@ export class DeviceService {
     this.products.require(req.product);
     if (req.event === 'delta-failed') {
       // The agent fell back to the full archive; `detail` names the delta that failed.
-      if (typeof req.detail === 'string' && isDeltaTargetPath(req.detail)) await this.deltas?.markFailed(req.product, req.detail);
+      // One report is not enough: only DISTINCT devices count, read from the stored reports (so a
+      // restart does not reset the count and one device repeating itself never reaches it).
+      if (typeof req.detail === 'string' && isDeltaTargetPath(req.detail) && this.deltas) {
+        const detail = req.detail;
+        const stored = await this.store.recordReport(this.reportRecord(req));
+        const devices = await this.store.countDeltaFailedDevices(req.product, detail);
+        if (devices >= this.deltaFailThreshold) await this.deltas.markFailed(req.product, detail, devices);
+        return stored;
+      }
     } else if (req.event !== 'failed') {
       if (req.version === null) throw new ApiError('PW_BAD_REQUEST', `an '${req.event}' report needs the version the device now runs`);
       const known = (await this.releases.list(req.product)).some((r) => r.version === req.version);
       if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product} has no release ${req.version}; report a version the server published`);
     }
-    const record: ReportRecord = {
+    return this.store.recordReport(this.reportRecord(req));
+  }
+
+  private reportRecord(req: ReportRequest): ReportRecord {
+    return {
       deviceId: req.deviceId, product: req.product, channel: req.channel, event: req.event,
       version: req.version, previousVersion: req.previousVersion, detail: req.detail ?? null,
       at: this.now(), source: this.source(),
     };
-    return this.store.recordReport(record);
   }
 
   async list(product?: string): Promise<DeviceView[]> {

@@ -9,6 +9,7 @@ import { ScheduleService } from './schedules.js';
 import { MovedService } from './moved.js';
 import { SightingBatcher } from './sighting-batcher.js';
 import { DeviceService } from './devices.js';
+import { CheckAnswerSigner } from './check-answer.js';
 import { InstallIdWatch } from './install-id-watch.js';
 import { StatusService } from './status.js';
 import { Consolidation } from '../mirror/consolidation.js';
@@ -39,6 +40,8 @@ export interface ServicesOptions {
   upstream?: { url: string; token: string };
   /** POSTed a JSON `{ alarm, message }` when an alarm is raised. */
   alarmWebhook?: string;
+  /** Distinct devices whose `delta-failed` reports withdraw a delta (default DEFAULT_DELTA_FAIL_THRESHOLD). */
+  deltaFailThreshold?: number;
   /** Delta engine and policy; without `computeDelta` no deltas are made (devices get full archives). */
   deltas?: DeltaOptions & { computeDelta?: ComputeDelta };
 }
@@ -69,7 +72,7 @@ function wire(o: ServicesOptions) {
   if (deltas) releases.onPublish((r) => void deltas.schedule(r));
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
     watch: new InstallIdWatch(), warn: (obj, msg) => o.log.warn(obj, msg),
-  });
+  }, new CheckAnswerSigner(tuf, o.keys?.timestamp ?? null), o.deltaFailThreshold);
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm));
   const reload = async () => {
     await products.load();

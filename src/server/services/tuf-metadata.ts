@@ -53,6 +53,18 @@ export class TufMetadataService {
     return (await this.store.getMetadata(product, role, version))?.json;
   }
 
+  /**
+   * The product's current timestamp record, re-signed first when less than half its lifetime is
+   * left (as `served` does): signed check answers name it, and must never name an expired one.
+   * One indexed read when nothing is due.
+   */
+  async currentTimestamp(product: string): Promise<MetadataRecord | undefined> {
+    const ts = await this.store.getMetadata(product, 'timestamp');
+    if (!ts || ts.expiresAt.getTime() - this.now().getTime() >= (this.expiry.timestampSeconds * 1000) / 2) return ts;
+    await this.refresh(product);
+    return this.store.getMetadata(product, 'timestamp');
+  }
+
   /** The product's current signed targets metadata, as stored and served. */
   async targetsJson(product: string): Promise<string> {
     const targets = await this.store.getMetadata(product, 'targets');

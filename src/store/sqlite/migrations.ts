@@ -164,6 +164,13 @@ export const migrations: Readonly<Record<string, Migration>> = {
   },
   // 0006 is device keys (issue 9, another change); 0007 does not depend on it.
   '0007_mirror_approval': migration0007,
+  // delta-failed threshold (issue 9): distinct devices per (product, delta target), counted from
+  // the stored reports; a partial index holds only the (rare) delta-failed rows.
+  '0008_delta_failed_reports': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql`CREATE INDEX reports_delta_failed ON reports (product, detail, device_id) WHERE event = 'delta-failed'`.execute(db);
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {
