@@ -5,6 +5,7 @@ import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
+import { AuthFailures } from './auth-failures.js';
 import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
 
 export interface AppOptions {
@@ -16,6 +17,8 @@ export interface AppOptions {
   role?: 'primary' | 'mirror';
   maxUploadBytes?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Wrong admin and mirror tokens per address (default: AUTH_FAILURE_DEFAULTS). */
+  authFailures?: AuthFailures;
 }
 
 export interface RouteInfo {
@@ -42,16 +45,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });
   });
   installErrorHandler(app);
+  const authFailures = opts.authFailures ?? new AuthFailures();
   // JSON only: a JSON object sent as text/plain should hear "send application/json" (415), not a schema error.
   app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services });
-  await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary' });
+  await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   await app.register(adminApi, {
     prefix: ADMIN_PREFIX,
     services: opts.services,
     tokenHash: opts.adminTokenHash,
+    authFailures,
     readOnly: opts.role === 'mirror',
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,
   });

@@ -6,6 +6,7 @@ import { parseHttpUrl } from '../../protocol/http-url.js';
 import { parseIsoDateTime } from '../../protocol/time.js';
 import { ApiError } from '../api-error.js';
 import { adminAuth } from '../admin-auth.js';
+import type { AuthFailures } from '../auth-failures.js';
 import type { Services } from '../services/index.js';
 import type { StagedArtifact } from '../../artifacts/artifact-store.js';
 import type { ReleaseService } from '../services/releases.js';
@@ -18,6 +19,7 @@ import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.
 export interface AdminApiOptions {
   services: Services;
   tokenHash: Buffer;
+  authFailures?: AuthFailures;
   maxUploadBytes: number;
   /** A mirror: reads only; changes go to the primary. */
   readOnly?: boolean;
@@ -26,7 +28,7 @@ export interface AdminApiOptions {
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const { products, releases, schedules, moved, devices, status, tuf, mirror } = opts.services;
-  app.addHook('onRequest', adminAuth(opts.tokenHash));
+  app.addHook('onRequest', adminAuth(opts.tokenHash, undefined, opts.authFailures));
   if (opts.readOnly) {
     app.addHook('onRequest', async (req) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {

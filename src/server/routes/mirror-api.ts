@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../admin-auth.js';
+import type { AuthFailures } from '../auth-failures.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import { parseHttpUrl } from '../../protocol/http-url.js';
@@ -10,6 +11,7 @@ export interface MirrorApiOptions {
   /** sha256 of the mirror token; null when this server was started without one (every call refused). */
   tokenHash: Buffer | null;
   role: 'primary' | 'mirror';
+  authFailures?: AuthFailures;
 }
 
 const MAX_PAGE = 100_000;
@@ -22,7 +24,7 @@ const MAX_CURSOR = 512;
 export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): Promise<void> {
   const { mirror, schedules } = opts.services;
   if (opts.tokenHash) {
-    app.addHook('onRequest', adminAuth(opts.tokenHash, 'mirror token: the --upstream-token of the mirror, PATCHWIRE_MIRROR_TOKEN of the primary'));
+    app.addHook('onRequest', adminAuth(opts.tokenHash, 'mirror token: the --upstream-token of the mirror, PATCHWIRE_MIRROR_TOKEN of the primary', opts.authFailures));
   } else {
     app.addHook('onRequest', async () => {
       throw new ApiError('PW_UNAUTHORIZED', 'the mirror surface is off on this server: start the primary with PATCHWIRE_MIRROR_TOKEN (or --mirror-token)');
