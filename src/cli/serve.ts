@@ -3,8 +3,9 @@ import { CliError } from './cli-error.js';
 import { parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
+import { addLimitOptions, parseLimitOptions, type LimitOpts } from './serve-limits.js';
 
-interface Opts {
+interface Opts extends LimitOpts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
@@ -50,7 +51,7 @@ function port(text: string): number {
 }
 
 export function register(program: Command): void {
-  program
+  addLimitOptions(program
     .command('serve')
     .description('run the patchwire server (embedded default: SQLite and artifacts under --data)')
     .option('--data <dir>', 'data folder (database, artifacts, online keys)', './data')
@@ -72,7 +73,7 @@ export function register(program: Command): void {
     .option('--delta-timeout <duration>', 'stop a delta computation that takes longer (devices get the full archive)', '10m')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info'))
     .action(async (o: Opts) => {
       const upstreamToken = o.upstreamToken ?? process.env.PATCHWIRE_UPSTREAM_TOKEN;
       const mirrorToken = o.mirrorToken ?? (process.env.PATCHWIRE_MIRROR_TOKEN || undefined);
@@ -96,6 +97,7 @@ export function register(program: Command): void {
       const deltaMaxBytes = bytes('--delta-max-bytes', o.deltaMaxBytes);
       const deltaLowCostAbove = bytes('--delta-low-cost-above', o.deltaLowCostAbove);
       const deltaTimeoutMs = seconds('--delta-timeout', o.deltaTimeout) * 1000;
+      const slowClients = parseLimitOptions(o);
       const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
@@ -104,7 +106,7 @@ export function register(program: Command): void {
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
-          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaTestDelayMs: deltaTestDelay(process.env),
+          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env),
         });
       } catch (err) {

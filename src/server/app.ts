@@ -6,6 +6,7 @@ import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
 import { AuthFailures } from './auth-failures.js';
+import { SLOW_CLIENT_DEFAULTS, serverTimeouts, watchBodyRate, type SlowClientLimits } from './slow-clients.js';
 import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
 
 export interface AppOptions {
@@ -17,6 +18,8 @@ export interface AppOptions {
   role?: 'primary' | 'mirror';
   maxUploadBytes?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Timeouts and the connection limit (default: SLOW_CLIENT_DEFAULTS). */
+  slowClients?: SlowClientLimits;
   /** Wrong admin and mirror tokens per address (default: AUTH_FAILURE_DEFAULTS). */
   authFailures?: AuthFailures;
 }
@@ -31,8 +34,10 @@ export interface RouteInfo {
  * plugin under `/v1`. `app.routeTable` lists every route, so a test can sweep the admin surface.
  */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { routeTable: RouteInfo[] }> {
+  const slow = opts.slowClients ?? SLOW_CLIENT_DEFAULTS;
   const app = Fastify({
     logger: opts.logger ?? false,
+    ...serverTimeouts(slow),
     bodyLimit: 1024 * 1024,
     // Bad input is refused, never coerced or stripped into something else.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -40,6 +45,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     // One log line per request would dominate the log at fleet scale; errors and warnings are logged.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  app.server.maxConnections = slow.maxConnections;
+  watchBodyRate(app, slow);
   const routeTable: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });

@@ -29,7 +29,13 @@ export class AuthFailures {
     const key = addressKey(req.ip);
     if (!this.failures.blocked(key)) return;
     const d = this.failures.take(key);
-    throw limited(d.ok ? 1 : d.retryAfterSeconds);
+    throw d.ok ? limited(1) : this.refused(req, key, d.retryAfterSeconds, d.firstRefusal);
+  }
+
+  /** The 429 of a blocked address; the first one of a window is logged. */
+  private refused(req: FastifyRequest, key: string, retryAfterSeconds: number, first: boolean): ApiError {
+    if (first) req.log.warn({ address: key, url: req.url }, `too many wrong tokens from ${key}: every admin and mirror token request from it is refused for ${retryAfterSeconds} s`);
+    return limited(retryAfterSeconds);
   }
 
   /** A request with no token: not a guess, so not counted; logged once per address and window. */
@@ -44,10 +50,7 @@ export class AuthFailures {
   failed(req: FastifyRequest, error: ApiError, which: string): ApiError {
     const key = addressKey(req.ip);
     const d = this.failures.take(key);
-    if (!d.ok) {
-      if (d.firstRefusal) req.log.warn({ address: key, url: req.url }, `too many wrong ${which} tokens from ${key}: every token request from it is refused for ${d.retryAfterSeconds} s`);
-      throw limited(d.retryAfterSeconds);
-    }
+    if (!d.ok) throw this.refused(req, key, d.retryAfterSeconds, d.firstRefusal);
     if (this.logged.take(key).ok) {
       req.log.warn({ address: key, url: req.url, method: req.method }, `refused request: wrong ${which} token from ${key} (further failures from it in this window are counted, not logged)`);
     }
