@@ -15,6 +15,12 @@ export interface MirrorApiOptions {
 }
 
 const MAX_PAGE = 100_000;
+/**
+ * Records per GET /devices page, whatever `limit` the peer asks: a larger ask gets this many (the
+ * peer follows `next`), so one page never holds the event loop long. Equal to the page the
+ * consolidation asks for (consolidation.ts PAGE).
+ */
+export const SYNC_PAGE_MAX = 5000;
 const MAX_CURSOR = 512;
 
 /**
@@ -53,9 +59,9 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
   app.get<{ Querystring: { after?: string; limit?: string } }>('/devices', async (req) => {
     const q = req.query;
     if (q.after !== undefined && q.after.length > MAX_CURSOR) throw new ApiError('PW_BAD_REQUEST', `after is longer than ${MAX_CURSOR} characters`);
-    const limit = Number(q.limit ?? 5000);
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ApiError('PW_BAD_REQUEST', `limit must be 1..${MAX_PAGE}`);
-    return mirror.changes(q.after ?? null, limit);
+    const limit = Number(q.limit ?? SYNC_PAGE_MAX);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new ApiError('PW_BAD_REQUEST', `limit must be a whole number of at least 1 (pages hold at most ${SYNC_PAGE_MAX})`);
+    return mirror.changes(q.after ?? null, Math.min(limit, SYNC_PAGE_MAX));
   });
 
   app.post<{ Body: { records: unknown[] } }>('/devices', {
