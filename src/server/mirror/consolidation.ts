@@ -98,14 +98,23 @@ export class Consolidation {
     }
   }
 
-  /** Pushes every record the primary changed after the mirror's push cursor, then moves the cursor past them. */
+  /**
+   * Pushes every record the primary changed after the mirror's push cursor, a page at a time (one
+   * read of the whole feed would hold the event loop: 100,000 rows take about a second), moving
+   * the cursor past each page once the mirror has it.
+   */
   private async push(m: MirrorRecord): Promise<number> {
-    const { devices, next } = await this.o.store.listDeviceChanges(m.pushCursor, Number.MAX_SAFE_INTEGER);
-    for (let i = 0; i < devices.length; i += PAGE) {
-      const records = devices.slice(i, i + PAGE).map(toDeviceSync);
-      await peerJson(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records } });
+    let after = m.pushCursor;
+    let pushed = 0;
+    for (;;) {
+      const { devices, next } = await this.o.store.listDeviceChanges(after, PAGE);
+      if (devices.length > 0) {
+        await peerJson(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records: devices.map(toDeviceSync) } });
+        pushed += devices.length;
+      }
+      if (next !== after) await this.o.store.updateMirror(m.url, { pushCursor: next });
+      after = next;
+      if (devices.length < PAGE) return pushed;
     }
-    if (next !== m.pushCursor) await this.o.store.updateMirror(m.url, { pushCursor: next });
-    return devices.length;
   }
 }
