@@ -11,13 +11,14 @@ import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { startServer, type ServerProcess } from './helpers/cli.js';
+import { runCli, startServer, type ServerProcess } from './helpers/cli.js';
 import { Cleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait-for.js';
 import { startFleet, type Fleet, type ProductInfo } from './helpers/fleet.js';
 import { assertError, multipartBody, releaseTarget, sha256, signNext } from './helpers/requests.js';
 import { readKeyFile, type KeyPair } from '../src/tuf/keys.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { BLOCK, encodeHeader, encodePax, padding } from '../src/util/tar-format.js';
 
 const TOKEN = 'server-abuse-admin-token';
@@ -255,5 +256,72 @@ describe('archive inspection', () => {
     const [res] = await Promise.all([upload('1.2.0', archive, 1), honest(f.server.url)]);
     assert.equal(res.status, 201, res.text);
     assert.ok((await product()).releases.some((r) => r.version === '1.2.0'));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Listings: bounded pages whatever the client asks; the CLI pages through
+// ---------------------------------------------------------------------------------------------
+
+describe('device listings', () => {
+  const DEVICES = 5_100;
+  const id = (i: number) => `aa:bb:cc:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+  let s: ServerProcess;
+
+  before(async () => {
+    const dir = join(await tempDir(suite, 'patchwire-abuse-list-'), 'data');
+    const first = await startServer(dir, { token: TOKEN, args: ['--mirror-token', MIRROR_TOKEN] });
+    await first.stop();
+    // Written straight into the store (as bench/check.ts does): 5,100 devices of two products.
+    const store = await SqliteStore.open(join(dir, 'patchwire.db'));
+    const seenAt = new Date();
+    await store.recordSightings(Array.from({ length: DEVICES }, (_, i) => ({ deviceId: id(i), product: i % 2 ? 'beta-app' : 'acme', channel: 'stable', seenAt, source: 'http://127.0.0.1' })));
+    await store.close();
+    s = await startServer(dir, { token: TOKEN, args: ['--mirror-token', MIRROR_TOKEN] });
+    suite.after(() => s.stop());
+  });
+
+  const get = async (path: string, token = TOKEN) => {
+    const r = await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: r.status, text: await r.text() };
+  };
+
+  test('GET /v1/admin/devices: 500 by default, at most 1000 whatever limit asks, every device once across the pages; a forged cursor is 400', async () => {
+    const first = JSON.parse((await get('/v1/admin/devices')).text) as { devices: unknown[]; next: string | null };
+    assert.equal(first.devices.length, 500);
+    const seen = new Set<string>();
+    let after: string | null = null;
+    let pages = 0;
+    do {
+      const r = await get(`/v1/admin/devices?limit=1000000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+      assert.equal(r.status, 200, r.text);
+      const page = JSON.parse(r.text) as { devices: Array<{ deviceId: string; product: string }>; next: string | null };
+      assert.ok(page.devices.length <= 1000, `a page of ${page.devices.length}`);
+      for (const d of page.devices) seen.add(`${d.deviceId}/${d.product}`);
+      after = page.next;
+      pages++;
+    } while (after !== null);
+    assert.equal(seen.size, DEVICES);
+    assert.equal(pages, 6);
+    const bad = await get('/v1/admin/devices?after=forged');
+    assertError(bad.status, bad.text, { status: 400, code: 'PW_BAD_REQUEST', message: /next.*previous page|start over/ });
+  });
+
+  test('GET /v1/mirror/devices: a limit of 100,000 gets a page of 5000 and a cursor', async () => {
+    const r = await get('/v1/mirror/devices?limit=100000', MIRROR_TOKEN);
+    assert.equal(r.status, 200, r.text);
+    const page = JSON.parse(r.text) as { records: unknown[]; next: string | null };
+    assert.equal(page.records.length, 5000);
+    assert.equal(typeof page.next, 'string');
+  });
+
+  test('patchwire devices pages through: every device once, by product then device id, as before', async () => {
+    const r = await runCli(['devices', '--server', s.url, '--token', TOKEN, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const list = JSON.parse(r.stdout) as Array<{ deviceId: string; product: string }>;
+    assert.equal(list.length, DEVICES);
+    const keys = list.map((d) => `${d.product} ${d.deviceId}`);
+    assert.deepEqual(keys, [...keys].sort());
+    assert.equal(new Set(keys).size, DEVICES);
   });
 });
