@@ -125,6 +125,17 @@ async function getJson<T>(url: string, token = ADMIN): Promise<T> {
   return JSON.parse(r.text) as T;
 }
 
+/** Every device of a server, page by page (GET /v1/admin/devices answers pages since issue 9). */
+async function allDevices(url: string): Promise<DeviceJson[]> {
+  const out: DeviceJson[] = [];
+  for (let after: string | null = null; ;) {
+    const page: { devices: DeviceJson[]; next: string | null } = await getJson(`${url}/v1/admin/devices?limit=1000${after ? `&after=${after}` : ''}`);
+    out.push(...page.devices);
+    if (page.next === null) return out;
+    after = page.next;
+  }
+}
+
 async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const t0 = Date.now();
   for (;;) {
@@ -241,7 +252,7 @@ runMain(async () => {
 
   // 4. Verification.
   const tv0 = performance.now();
-  const lists = await Promise.all(servers.map((s) => getJson<DeviceJson[]>(`${s.url}/v1/admin/devices`)));
+  const lists = await Promise.all(servers.map((s) => allDevices(s.url)));
   const verifySeconds = (performance.now() - tv0) / 1000;
   const problems: string[] = [];
   const pairs = lists.map((l) => l.map((d) => `${d.deviceId} ${d.version}`).sort().join('\n'));

@@ -277,3 +277,29 @@ test('extract honours an aborted signal', async (t) => {
   await mkdir(join(root, 'dest'));
   await assert.rejects(extractArchive(join(root, 'a.tgz'), join(root, 'dest'), { maxBytes: BIG, signal: AbortSignal.abort() }), { name: 'AbortError' });
 });
+
+test('extraction (the agent) refuses what goes beyond the archive limits, with ArchiveLimitError naming the limit; nothing is written', async (t) => {
+  const { ArchiveLimitError } = await import('../src/util/archive-extract.js');
+  const { encodeHeader, encodePax, padding, BLOCK } = await import('../src/util/tar-format.js');
+  const dir = await tempDir(t, 'patchwire-limits-');
+  const withPax = (path: string, extra: Array<[string, string]> = []) => {
+    const pax = encodePax([...extra, ['path', path]]);
+    return gzipSync(Buffer.concat([
+      encodeHeader({ name: 'PaxHeader', mode: 0o644, size: pax.length, typeflag: 'x' }), pax, Buffer.alloc(padding(pax.length)),
+      encodeHeader({ name: 'x', mode: 0o644, size: 0, typeflag: '0' }), Buffer.alloc(BLOCK * 2),
+    ]));
+  };
+  const cases: Array<[string, Buffer, string]> = [
+    ['deep', withPax(`${'a/'.repeat(30_000)}f`), 'pathBytes'],
+    ['component', withPax(`d/${'n'.repeat(256)}`), 'componentBytes'],
+    ['pax', withPax('f', [['comment', 'c'.repeat(70_000)]]), 'metaBytes'],
+  ];
+  for (const [name, bytes, limit] of cases) {
+    const file = join(dir, `${name}.tar.gz`);
+    await writeFile(file, bytes);
+    const dest = join(dir, name);
+    await mkdir(dest);
+    await assert.rejects(extractArchive(file, dest, { maxBytes: 10 }), (e: Error) => e instanceof ArchiveLimitError && e.limit === limit, name);
+    assert.deepEqual(await readdir(dest), [], `${name}: nothing written`);
+  }
+});

@@ -281,7 +281,8 @@ describe('a fresh fleet: replication, read-only mirrors, mirror tokens', () => {
     assert.equal((await rawCheck(m2.url, 'aa:00:00:00:06:06', '1.0.0')).body.schedule, null, 'the forged schedule was not stored');
 
     const announceWarns = warnLines(primary).slice(warnsBefore).filter((l) => String(l.url ?? '').includes('/v1/mirror/announce'));
-    assert.ok(announceWarns.length >= 2, `the primary logged the refused announces at warn level:\n${primary.output()}`);
+    // Refused token requests are logged once per source address and minute (docs/security.md), not once each.
+    assert.ok(announceWarns.length >= 1, `the primary logged the refused announces at warn level:\n${primary.output()}`);
 
     // A whole mirror with a wrong token: it never gets the product and never joins.
     const bad = await f.serve('mirror-bad', {

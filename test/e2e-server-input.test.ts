@@ -67,7 +67,7 @@ async function stagingFiles(): Promise<string[]> {
 /** The state every refused request must leave alone (the probe device is ours to poke). */
 async function state() {
   const p = await product();
-  const devices = (await adminJson<Array<{ deviceId: string }>>('/devices')).filter((d) => d.deviceId !== PROBE);
+  const devices = (await adminJson<{ devices: Array<{ deviceId: string }> }>('/devices')).devices.filter((d) => d.deviceId !== PROBE);
   const probe = await postJson('/v1/check', { deviceId: PROBE, product: 'acme', channel: 'stable', version: null });
   assert.equal(probe.status, 200, probe.text);
   const { latest, schedule, moved } = JSON.parse(probe.text) as Record<string, unknown>;
@@ -250,7 +250,7 @@ describe('POST /v1/check', () => {
     const answer = JSON.parse(res.text) as { status: string; latest: string };
     assert.equal(answer.status, 'update');
     assert.equal(answer.latest, '1.0.0');
-    const devices = await adminJson<Array<{ deviceId: string; product: string; channel: string }>>('/devices');
+    const { devices } = await adminJson<{ devices: Array<{ deviceId: string; product: string; channel: string }> }>('/devices');
     const mine = devices.filter((d) => d.deviceId.replace(/[:-]/g, '').toLowerCase() === 'aabbcc112244');
     assert.deepEqual(mine.map((d) => d.deviceId), ['aa:bb:cc:11:22:44'], 'exactly one record, under the lower-case colon form');
     assert.equal(mine[0]!.product, 'acme');
@@ -264,7 +264,7 @@ describe('POST /v1/check', () => {
 describe('POST /v1/report', () => {
   const base = { deviceId: DEVICE, product: 'acme', channel: 'stable', previousVersion: '1.0.0' };
   const report = (body: unknown) => () => postJson('/v1/report', body);
-  const deviceVersion = async () => (await adminJson<Array<{ deviceId: string; version: string | null }>>('/devices')).find((d) => d.deviceId === DEVICE)?.version;
+  const deviceVersion = async () => (await adminJson<{ devices: Array<{ deviceId: string; version: string | null }> }>('/devices')).devices.find((d) => d.deviceId === DEVICE)?.version;
 
   test('an unknown event: 400 PW_BAD_REQUEST', () =>
     refused(report({ ...base, event: 'installed', version: '1.0.0' }), { status: 400, code: 'PW_BAD_REQUEST', message: /event/ }));

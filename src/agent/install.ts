@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isVersion, type ReleaseTargetCustom } from '../protocol/index.js';
-import { extractArchive, UnsafeArchiveError } from '../util/archive-extract.js';
+import { ArchiveLimitError, extractArchive, UnsafeArchiveError } from '../util/archive-extract.js';
 import { fsyncDir } from '../util/atomic-write.js';
 import { hashTree } from '../util/tree-hash.js';
 import { VerificationError } from './errors.js';
@@ -77,7 +77,7 @@ export async function stageRelease(
     await fsyncTree(partial);
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
-    if (err instanceof UnsafeArchiveError) {
+    if (err instanceof UnsafeArchiveError || err instanceof ArchiveLimitError) {
       throw new VerificationError(`release ${version}: the archive is unsafe (${err.message}): nothing was switched`, archivePath, { cause: err });
     }
     throw err;

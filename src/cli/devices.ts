@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
 import { adminRequest, adminTarget, checkName, printJson, printTable, withAdminOptions } from './admin-client.js';
 import { normaliseMac } from '../protocol/mac.js';
-import type { DeviceView } from '../protocol/wire.js';
+import { listAllDevices } from './device-pages.js';
 
 export function register(program: Command): void {
   const devices = withAdminOptions(program
@@ -13,8 +13,7 @@ export function register(program: Command): void {
     .action(async (o: { server?: string; token?: string; product?: string; json?: boolean }) => {
       const target = adminTarget(o);
       checkName('--product', o.product);
-      const q = o.product ? `?product=${encodeURIComponent(o.product)}` : '';
-      const list = await adminRequest<DeviceView[]>(target, 'GET', `/devices${q}`);
+      const list = await listAllDevices(target, o.product);
       if (o.json) return printJson(list);
       printTable([['DEVICE', 'PRODUCT', 'CHANNEL', 'VERSION', 'LAST SEEN', 'SOURCE'],
         ...list.map((d) => [d.deviceId, d.product, d.channel, d.version ?? '-', d.lastSeenAt, d.source])]);

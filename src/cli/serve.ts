@@ -3,8 +3,9 @@ import { CliError } from './cli-error.js';
 import { parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
+import { addLimitOptions, parseLimitOptions, type LimitOpts } from './serve-limits.js';
 
-interface Opts {
+interface Opts extends LimitOpts {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
@@ -63,7 +64,7 @@ function port(text: string): number {
 }
 
 export function register(program: Command): void {
-  program
+  addLimitOptions(program
     .command('serve')
     .description('run the patchwire server (embedded default: SQLite and artifacts under --data)')
     .option('--data <dir>', 'data folder (database, artifacts, online keys)', './data')
@@ -87,7 +88,7 @@ export function register(program: Command): void {
     .option('--delta-fail-threshold <n>', 'withdraw a delta once this many distinct devices reported that it failed to apply', '3')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info'))
     .action(async (o: Opts) => {
       const upstreamToken = o.upstreamToken ?? process.env.PATCHWIRE_UPSTREAM_TOKEN;
       const mirrorToken = o.mirrorToken ?? (process.env.PATCHWIRE_MIRROR_TOKEN || undefined);
@@ -117,6 +118,7 @@ export function register(program: Command): void {
       if (!/^\d+$/.test(o.deltaFailThreshold) || deltaFailThreshold < 1 || deltaFailThreshold > 1_000_000) {
         throw new CliError(`--delta-fail-threshold '${o.deltaFailThreshold}' must be a whole number from 1 to 1000000`);
       }
+      const slowClients = parseLimitOptions(o);
       const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
@@ -125,7 +127,7 @@ export function register(program: Command): void {
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
-          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, deltaTestDelayMs: deltaTestDelay(process.env),
+          deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env),
         });
       } catch (err) {

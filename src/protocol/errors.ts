@@ -19,8 +19,10 @@ export const ERRORS = {
   PW_ARTIFACT_MISMATCH: { status: 400, text: 'The uploaded file does not match its signed length and hash.' },
   PW_UNSAFE_ARCHIVE: { status: 400, text: 'The archive holds an entry that would leave the install directory.' },
   PW_BAD_MIRROR_URL: { status: 400, text: 'A mirror URL must be http(s)://host[:port]: no credentials, path, query or fragment.' },
+  PW_ARCHIVE_LIMIT: { status: 400, text: 'The archive goes beyond a limit: path length, pax header size or entry count.' },
   PW_MIRROR_READ_ONLY: { status: 409, text: 'This server is a mirror; changes go to the primary.' },
   PW_PAYLOAD_TOO_LARGE: { status: 413, text: 'The request body is larger than allowed.' },
+  PW_RATE_LIMITED: { status: 429, text: 'Too many requests (or failed attempts) from this address; wait for Retry-After.' },
   PW_RANGE_NOT_SATISFIABLE: { status: 416, text: 'The requested byte range is outside the file.' },
   PW_INTERNAL: { status: 500, text: 'Internal server error.' },
 } as const;

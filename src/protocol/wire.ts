@@ -115,6 +115,18 @@ export interface DeviceView {
   source: string;
 }
 
+/**
+ * GET /v1/admin/devices: one page of the registry in (device id, product) order. `next` goes back
+ * as `after` for the following page; null: the last page.
+ */
+export interface DeviceListPage {
+  devices: DeviceView[];
+  next: string | null;
+}
+
+/** Devices per page of GET /v1/admin/devices: `limit` defaults to the first, larger asks get the second. */
+export const DEVICE_PAGE = { default: 500, max: 1000 } as const;
+
 export interface AlarmView {
   kind: 'schedule-overdue';
   product: string;

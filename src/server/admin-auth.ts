@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual, randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
+import type { AuthFailures } from './auth-failures.js';
 
 /** sha256 of an admin token; only this hash is ever stored. */
 export function hashToken(token: string): Buffer {
@@ -14,17 +15,21 @@ export function newToken(): string {
 /**
  * Returns a preHandler that refuses any request whose `Authorization: Bearer <token>` does not
  * match. Hashing both sides first gives equal-length buffers, so timingSafeEqual compares in
- * constant time whatever the token's length.
+ * constant time whatever the token's length. With `failures`, wrong tokens are counted per
+ * address and an address past the limit is refused with 429 (auth-failures.ts).
  */
-export function adminAuth(tokenHash: Buffer, which?: string) {
+export function adminAuth(tokenHash: Buffer, which?: string, failures?: AuthFailures) {
   return async (req: FastifyRequest): Promise<void> => {
+    failures?.checkBlocked(req);
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;
     if (!m) {
-      throw new ApiError('PW_UNAUTHORIZED', which ? `missing ${which}` : 'missing admin token: send `Authorization: Bearer <token>` (CLI: --token or PATCHWIRE_TOKEN)');
+      const err = new ApiError('PW_UNAUTHORIZED', which ? `missing ${which}` : 'missing admin token: send `Authorization: Bearer <token>` (CLI: --token or PATCHWIRE_TOKEN)');
+      throw failures ? failures.missing(req, err) : err;
     }
     if (!timingSafeEqual(hashToken(m[1]!), tokenHash)) {
-      throw new ApiError('PW_UNAUTHORIZED', which ? `wrong ${which}` : 'wrong admin token: use the token the server printed on first start or its PATCHWIRE_TOKEN');
+      const err = new ApiError('PW_UNAUTHORIZED', which ? `wrong ${which}` : 'wrong admin token: use the token the server printed on first start or its PATCHWIRE_TOKEN');
+      throw failures ? failures.failed(req, err, which ? 'mirror' : 'admin') : err;
     }
   };
 }

@@ -7,8 +7,13 @@ import { ERRORS, type ErrorCode } from '../protocol/errors.js';
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly statusCode: number;
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Sent as a Retry-After header (PW_RATE_LIMITED). */
+  readonly retryAfterSeconds?: number;
+  /** Whoever threw it logged it already (e.g. once per window), so the error handler does not. */
+  logged = false;
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
     this.statusCode = ERRORS[code].status;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }

@@ -5,6 +5,8 @@ import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
+import { AuthFailures } from './auth-failures.js';
+import { SLOW_CLIENT_DEFAULTS, serverTimeouts, watchBodyRate, type SlowClientLimits } from './slow-clients.js';
 import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
 
 export interface AppOptions {
@@ -16,6 +18,10 @@ export interface AppOptions {
   role?: 'primary' | 'mirror';
   maxUploadBytes?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Timeouts and the connection limit (default: SLOW_CLIENT_DEFAULTS). */
+  slowClients?: SlowClientLimits;
+  /** Wrong admin and mirror tokens per address (default: AUTH_FAILURE_DEFAULTS). */
+  authFailures?: AuthFailures;
 }
 
 export interface RouteInfo {
@@ -28,8 +34,10 @@ export interface RouteInfo {
  * plugin under `/v1`. `app.routeTable` lists every route, so a test can sweep the admin surface.
  */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { routeTable: RouteInfo[] }> {
+  const slow = opts.slowClients ?? SLOW_CLIENT_DEFAULTS;
   const app = Fastify({
     logger: opts.logger ?? false,
+    ...serverTimeouts(slow),
     bodyLimit: 1024 * 1024,
     // Bad input is refused, never coerced or stripped into something else.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -37,21 +45,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     // One log line per request would dominate the log at fleet scale; errors and warnings are logged.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  app.server.maxConnections = slow.maxConnections;
+  watchBodyRate(app, slow);
   const routeTable: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });
   });
   installErrorHandler(app);
+  const authFailures = opts.authFailures ?? new AuthFailures();
   // JSON only: a JSON object sent as text/plain should hear "send application/json" (415), not a schema error.
   app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services });
-  await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary' });
+  await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   await app.register(adminApi, {
     prefix: ADMIN_PREFIX,
     services: opts.services,
     tokenHash: opts.adminTokenHash,
+    authFailures,
     readOnly: opts.role === 'mirror',
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,
   });

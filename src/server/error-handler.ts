@@ -46,9 +46,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (!out) {
       req.log.error({ err }, 'unhandled error');
       out = body(500, 'PW_INTERNAL', 'internal server error; the server log has the details');
-    } else if (out.statusCode === 401) {
+    } else if (out.statusCode === 401 && !(err instanceof ApiError && err.logged)) {
       req.log.warn({ url: req.url, method: req.method }, `refused request: ${out.message}`);
     }
+    if (err instanceof ApiError && err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
     void reply.code(out.statusCode).type('application/json').send(out);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -11,6 +11,7 @@ import { openStorage } from './open-storage.js';
 import { lockDataFolder, type DataLock } from './data-lock.js';
 import { checkPortFree } from './port-probe.js';
 import { startBackgroundJobs } from './background-jobs.js';
+import type { SlowClientLimits } from './slow-clients.js';
 
 // Thrown by startServer; importable from here, where the CLI takes both.
 export { ServerConfigError } from './config-error.js';
@@ -60,6 +61,8 @@ export interface StartOptions {
   deltaFailThreshold?: number;
   /** TEST HOOK (PATCHWIRE_ENABLE_FAULTS=1): every delta worker waits this long before computing. */
   deltaTestDelayMs?: number;
+  /** Timeouts and the connection limit (default: SLOW_CLIENT_DEFAULTS). */
+  slowClients?: SlowClientLimits;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
@@ -154,6 +157,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     mirrorTokenHash: mirrorToken ? hashToken(mirrorToken) : null,
     role: opts.upstream ? 'mirror' : 'primary',
     maxUploadBytes: opts.maxUploadBytes,
+    slowClients: opts.slowClients,
     logger: { level: opts.logLevel ?? 'info' },
   });
   if (tokenReplaced) app.log.warn('the admin token was replaced by PATCHWIRE_TOKEN (the token stored before no longer works)');

@@ -122,6 +122,12 @@ export interface DeviceChanges {
  * mirrors approve`) or by the primary's `--mirror-allow` list, and consolidated.
  */
 export type MirrorState = 'pending' | 'approved';
+/** One page of a device listing (Store.listDevicePage). */
+export interface DevicePage {
+  devices: DeviceRecord[];
+  /** Pass as `after` for the next page; null: this was the last page. Opaque, like ChangeCursor. */
+  next: string | null;
+}
 
 /** A mirror known to the primary, and how its last consolidation went. */
 export interface MirrorRecord {
@@ -230,7 +236,15 @@ export interface Store {
    * `rolled-back` (not for `failed`). Returns the device as it is afterwards.
    */
   recordReport(report: ReportRecord): Promise<DeviceRecord>;
+  /** Every device (of one product when given), by product then device id. Unbounded: servers list pages. */
   listDevices(filter?: { product?: string }): Promise<DeviceRecord[]>;
+  /**
+   * At most `limit` devices (of one product when given) after the cursor `after` (null: from the
+   * start), in primary-key order (device id, then product), so one page costs one index range
+   * whatever the registry's size. A device added or removed between pages is listed or not, never
+   * twice; the others are each listed once. InvalidCursorError when `after` is not a cursor of this store's form.
+   */
+  listDevicePage(filter: { product?: string }, after: string | null, limit: number): Promise<DevicePage>;
   /**
    * Removes a device's record and its report history in one transaction; false when there was
    * none. It leaves no trace in the change feed: a later sighting or report enrols it as new.

@@ -3,18 +3,20 @@
  * (never trust a path from an archive, docs/design.md sections 3 and 6). Functions return a reason
  * string rather than throw, so each caller picks its own error class.
  */
+import { pathLimitProblem, type ArchiveLimit } from './archive-limits.js';
 
 /**
  * Normalises an archive entry path to `a/b/c` (no `.` or empty components, no trailing `/`).
  * Returns `{ path: '' }` for the archive root (`./`, as GNU tar writes it).
  */
-export function checkEntryPath(raw: string): { path: string } | { problem: string } {
+export function checkEntryPath(raw: string): { path: string } | { problem: string; limit?: ArchiveLimit } {
   if (raw === '') return { problem: 'empty name' };
   const common = commonProblem(raw);
   if (common) return { problem: common };
   const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return { problem: 'path has a ".." component' };
-  return { path: parts.join('/') };
+  const path = parts.join('/');
+  return pathLimitProblem(path) ?? { path };
 }
 
 /**
@@ -27,6 +29,8 @@ export function checkEntryPath(raw: string): { path: string } | { problem: strin
  */
 export function linkTargetProblem(linkPath: string, target: string): string | undefined {
   if (target === '') return 'symbolic link has an empty target';
+  const long = pathLimitProblem(target);
+  if (long) return `symbolic link target: ${long.problem}`;
   const common = commonProblem(target);
   if (common) return `symbolic link target ${JSON.stringify(target)}: ${common}`;
   let depth = linkPath.split('/').length - 1; // folders between the tree root and the link

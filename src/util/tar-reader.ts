@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BLOCK, CorruptArchiveError, isZeroBlock, padding, parseHeader, parsePax } from './tar-format.js';
+import { ARCHIVE_LIMITS, ArchiveLimitError } from './archive-limits.js';
 
 /**
  * A streaming tar reader: gunzip stream -> 512-byte blocks -> entries. Only parses; every safety
@@ -29,8 +30,6 @@ export class TruncatedArchiveError extends Error {
   }
 }
 
-/** pax and GNU long-name bodies are kept in memory; a real one is a few hundred bytes. */
-const MAX_META_ENTRY = 1 << 20;
 /**
  * Bytes that are not file data (headers, metadata bodies, padding, skipped bodies). Bounded so an
  * endless run of headers cannot keep us reading forever; the caller bounds file data itself.
@@ -75,6 +74,9 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     let pax = new Map<string, Uint8Array>();
     let longName: Uint8Array | undefined;
     let longLink: Uint8Array | undefined;
+    // pax and GNU long-name bodies in front of the next entry, kept in memory: bounded together,
+    // so neither one big header nor a run of small ones can hold more (ARCHIVE_LIMITS.metaBytes).
+    let pending = 0;
     for (;;) {
       const block = await input.exact(BLOCK);
       if (block === null) throw new TruncatedArchiveError(); // no end-of-archive marker
@@ -83,11 +85,14 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       if (isZeroBlock(block)) return;
       const h = parseHeader(block);
       if (h.typeflag === 'x' || h.typeflag === 'g' || h.typeflag === 'L' || h.typeflag === 'K') {
-        if (h.size > MAX_META_ENTRY) throw new CorruptArchiveError(`'${h.typeflag}' header of ${h.size} bytes`);
+        pending += h.size;
+        if (pending > ARCHIVE_LIMITS.metaBytes) {
+          throw new ArchiveLimitError('metaBytes', `archive has more than ${ARCHIVE_LIMITS.metaBytes} bytes of pax or long-name headers in front of one entry (the limit)`);
+        }
         countMeta(h.size + padding(h.size));
         const body = await input.need(h.size);
         await input.need(padding(h.size));
-        if (h.typeflag === 'x') pax = new Map([...pax, ...parsePax(body)]);
+        if (h.typeflag === 'x') for (const [k, v] of parsePax(body)) pax.set(k, v);
         else if (h.typeflag === 'L') longName = cString(body);
         else if (h.typeflag === 'K') longLink = cString(body);
         // 'g' (global pax) carries nothing we use: ignored.
@@ -104,6 +109,7 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       }
       pax = new Map();
       longName = longLink = undefined;
+      pending = 0;
       const type = TYPES[h.typeflag] ?? 'unknown';
 
       let remaining = size;

@@ -274,6 +274,38 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.equal((await store.listDevices()).length, 5);
     });
 
+    it('listDevicePage: pages of at most `limit` in (device id, product) order, each device once, with a product filter; a bad cursor is refused', async () => {
+      const seen = (deviceId: string, product: string) => ({ deviceId, product, channel: 'stable', seenAt: at(1), source: 's' });
+      const ids = Array.from({ length: 23 }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
+      await store.recordSightings([...ids.map((id) => seen(id, 'app')), seen('dev-05', 'tool'), seen('dev-30', 'tool')]);
+      const all = async (product: string | undefined, limit: number) => {
+        const out: string[] = [];
+        let after: string | null = null;
+        for (let pages = 0; ; pages++) {
+          assert.ok(pages < 100, 'paging ends');
+          const page = await store.listDevicePage(product ? { product } : {}, after, limit);
+          assert.ok(page.devices.length <= limit);
+          out.push(...page.devices.map((d) => `${d.deviceId}/${d.product}`));
+          if (page.next === null) return out;
+          assert.equal(typeof page.next, 'string');
+          after = page.next;
+        }
+      };
+      const expected = [...ids.map((id) => `${id}/app`), 'dev-05/tool', 'dev-30/tool'].sort();
+      assert.deepEqual(await all(undefined, 5), expected);
+      assert.deepEqual(await all(undefined, 1000), expected);
+      assert.deepEqual(await all(undefined, 25), expected, 'a page exactly full is the last one (next null)');
+      assert.deepEqual(await all('tool', 2), ['dev-05/tool', 'dev-30/tool']);
+      assert.deepEqual(await all('app', 7), ids.map((id) => `${id}/app`));
+      assert.deepEqual(await all('none', 7), []);
+      // A device removed between pages does not shift the pages: nothing is skipped or repeated.
+      const first = await store.listDevicePage({}, null, 3);
+      await store.removeDevice('dev-01', 'app');
+      const second = await store.listDevicePage({}, first.next, 3);
+      assert.deepEqual(second.devices.map((d) => d.deviceId), ['dev-03', 'dev-04', 'dev-05']);
+      await assert.rejects(store.listDevicePage({}, 'not a cursor!', 3), InvalidCursorError);
+    });
+
     it('updatedAt: every write that changes a device moves it forward, a no-op write keeps it', async () => {
       const before = Date.now();
       await store.recordSightings([sighting('dev-1', 10)]);

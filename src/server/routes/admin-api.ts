@@ -4,8 +4,10 @@ import { DEFAULT_CHANNEL, isName } from '../../protocol/names.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { parseHttpUrl } from '../../protocol/http-url.js';
 import { parseIsoDateTime } from '../../protocol/time.js';
+import { DEVICE_PAGE } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
 import { adminAuth } from '../admin-auth.js';
+import type { AuthFailures } from '../auth-failures.js';
 import type { Services } from '../services/index.js';
 import type { StagedArtifact } from '../../artifacts/artifact-store.js';
 import type { ReleaseService } from '../services/releases.js';
@@ -19,6 +21,7 @@ import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.
 export interface AdminApiOptions {
   services: Services;
   tokenHash: Buffer;
+  authFailures?: AuthFailures;
   maxUploadBytes: number;
   /** A mirror: reads only; changes go to the primary. */
   readOnly?: boolean;
@@ -27,7 +30,7 @@ export interface AdminApiOptions {
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const { products, releases, schedules, moved, devices, status, tuf, mirror } = opts.services;
-  app.addHook('onRequest', adminAuth(opts.tokenHash));
+  app.addHook('onRequest', adminAuth(opts.tokenHash, undefined, opts.authFailures));
   if (opts.readOnly) {
     app.addHook('onRequest', async (req) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -89,10 +92,13 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       return toMovedView(await moved.set(req.params.product, req.body.notice, req.body.targets));
     });
 
-  app.get<{ Querystring: { product?: string } }>('/devices', async (req) => {
-    const product = req.query.product;
+  app.get<{ Querystring: { product?: string; after?: string; limit?: string } }>('/devices', async (req) => {
+    const { product, after } = req.query;
     if (product !== undefined) products.require(product);
-    return devices.list(product);
+    const limit = Number(req.query.limit ?? DEVICE_PAGE.default);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new ApiError('PW_BAD_REQUEST', `limit must be a whole number of at least 1 (pages hold at most ${DEVICE_PAGE.max})`);
+    if (after !== undefined && after.length > 1024) throw new ApiError('PW_BAD_REQUEST', 'after is longer than 1024 characters; pass the `next` of the previous page');
+    return devices.list(product, after ?? null, Math.min(limit, DEVICE_PAGE.max));
   });
 
   app.get<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId/reports', async (req) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../admin-auth.js';
+import type { AuthFailures } from '../auth-failures.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import type { MirrorAnnounceAnswer, ScheduleSync } from '../../protocol/wire.js';
@@ -13,6 +14,7 @@ export interface MirrorApiOptions {
   /** sha256 of the mirror token; null when this server was started without one (every call refused). */
   tokenHash: Buffer | null;
   role: 'primary' | 'mirror';
+  authFailures?: AuthFailures;
 }
 
 const MAX_PAGE = 100_000;
@@ -23,6 +25,12 @@ const plausibleTime = (t: string): boolean => {
   const ms = typeof t === 'string' && t.length <= 40 ? Date.parse(t) : Number.NaN;
   return ms >= OLDEST_TIME && ms < Date.parse('3000-01-01T00:00:00Z');
 };
+/**
+ * Records per GET /devices page, whatever `limit` the peer asks: a larger ask gets this many (the
+ * peer follows `next`), so one page never holds the event loop long. Equal to the page the
+ * consolidation asks for (consolidation.ts PAGE).
+ */
+export const SYNC_PAGE_MAX = 5000;
 
 /**
  * Server-to-server surface between a primary and its mirrors. Every route needs the mirror token
@@ -31,7 +39,7 @@ const plausibleTime = (t: string): boolean => {
 export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): Promise<void> {
   const { mirror, schedules } = opts.services;
   if (opts.tokenHash) {
-    app.addHook('onRequest', adminAuth(opts.tokenHash, 'mirror token: the --upstream-token of the mirror, PATCHWIRE_MIRROR_TOKEN of the primary'));
+    app.addHook('onRequest', adminAuth(opts.tokenHash, 'mirror token: the --upstream-token of the mirror, PATCHWIRE_MIRROR_TOKEN of the primary', opts.authFailures));
   } else {
     app.addHook('onRequest', async () => {
       throw new ApiError('PW_UNAUTHORIZED', 'the mirror surface is off on this server: start the primary with PATCHWIRE_MIRROR_TOKEN (or --mirror-token)');
@@ -58,9 +66,9 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
   app.get<{ Querystring: { after?: string; limit?: string } }>('/devices', async (req) => {
     const q = req.query;
     if (q.after !== undefined && q.after.length > MAX_CURSOR) throw new ApiError('PW_BAD_REQUEST', `after is longer than ${MAX_CURSOR} characters`);
-    const limit = Number(q.limit ?? 5000);
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ApiError('PW_BAD_REQUEST', `limit must be 1..${MAX_PAGE}`);
-    return mirror.changes(q.after ?? null, limit);
+    const limit = Number(q.limit ?? SYNC_PAGE_MAX);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new ApiError('PW_BAD_REQUEST', `limit must be a whole number of at least 1 (pages hold at most ${SYNC_PAGE_MAX})`);
+    return mirror.changes(q.after ?? null, Math.min(limit, SYNC_PAGE_MAX));
   });
 
   app.post<{ Body: { records: unknown[] } }>('/devices', {

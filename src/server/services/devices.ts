@@ -1,6 +1,7 @@
 import type { DeviceRecord, ReportRecord, Store } from '../../store/store.js';
 import { isHigher } from '../../protocol/version.js';
-import type { CheckRequest, CheckResponse, DeviceView, ReportRequest } from '../../protocol/wire.js';
+import type { CheckRequest, CheckResponse, DeviceListPage, ReportRequest } from '../../protocol/wire.js';
+import { InvalidCursorError } from '../../store/errors.js';
 import { isDeltaTargetPath } from '../../protocol/targets.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
@@ -136,10 +137,16 @@ export class DeviceService {
     };
   }
 
-  async list(product?: string): Promise<DeviceView[]> {
+  /** One page of the registry (docs/protocol.md, GET /v1/admin/devices); `limit` is bounded by the caller. */
+  async list(product: string | undefined, after: string | null, limit: number): Promise<DeviceListPage> {
     await this.sightings.flush();
-    const rows = await this.store.listDevices(product ? { product } : {});
-    return rows.map(toDeviceView);
+    try {
+      const page = await this.store.listDevicePage(product ? { product } : {}, after, limit);
+      return { devices: page.devices.map(toDeviceView), next: page.next };
+    } catch (err) {
+      if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; pass the \`next\` of the previous page, or start over without \`after\``, { cause: err });
+      throw err;
+    }
   }
 
   /**

@@ -2,7 +2,7 @@ import type { ReleaseRecord, Store } from '../../store/store.js';
 import { StoreConflictError } from '../../store/errors.js';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore, StageOptions, StagedArtifact } from '../../artifacts/artifact-store.js';
-import { inspectArchive, UnsafeArchiveError } from '../../util/archive-extract.js';
+import { ArchiveLimitError, inspectArchive, UnsafeArchiveError } from '../../util/archive-extract.js';
 import { compareVersions, isHigher, isVersion } from '../../protocol/version.js';
 import { isName } from '../../protocol/names.js';
 import { parseReleaseCustom } from '../../protocol/release-custom.js';
@@ -182,6 +182,7 @@ export class ReleaseService {
         throw new ApiError('PW_BAD_METADATA', `the archive holds ${inspected.files} files of ${inspected.bytes} bytes but the signed tree says ${custom.treeFiles} files of ${custom.treeBytes} bytes; publish again from the same folder`);
       }
     } catch (err) {
+      if (err instanceof ArchiveLimitError) throw new ApiError('PW_ARCHIVE_LIMIT', `${err.message}; split the release or shorten its paths (limits: docs/security.md)`, { cause: err });
       if (err instanceof UnsafeArchiveError) throw new ApiError('PW_UNSAFE_ARCHIVE', `${err.message}; rebuild the archive from a plain folder`, { cause: err });
       if (err instanceof ApiError) throw err;
       throw new ApiError('PW_BAD_METADATA', `the uploaded archive cannot be read or is larger than the signed tree of ${custom.treeBytes} bytes (${(err as Error).message}); upload the .tar.gz that \`patchwire publish\` made and signed`, { cause: err });

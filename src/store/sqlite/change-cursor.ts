@@ -16,3 +16,22 @@ export function parseCursor(cursor: ChangeCursor): number {
   if (!Number.isSafeInteger(seq)) throw new InvalidCursorError(cursor);
   return seq;
 }
+
+/**
+ * The SQLite store's device listing cursor: the primary key (device id, product) of the last row
+ * of a page, as base64url JSON so that no character of either needs escaping.
+ */
+export function formatDeviceCursor(deviceId: string, product: string): string {
+  return Buffer.from(JSON.stringify([deviceId, product]), 'utf8').toString('base64url');
+}
+
+export function parseDeviceCursor(cursor: string): [deviceId: string, product: string] {
+  let v: unknown;
+  try {
+    v = /^[A-Za-z0-9_-]{1,1024}$/.test(cursor) ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) : undefined;
+  } catch {
+    v = undefined;
+  }
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw new InvalidCursorError(cursor);
+  return [v[0], v[1]];
+}

@@ -59,6 +59,16 @@ export const CHANGED_AFTER_SQL = `
   ORDER BY change_seq LIMIT ?`;
 
 /**
+ * listDevicePage: a range of the primary key (device_id, product) of the WITHOUT ROWID table, so a
+ * page reads `limit` + 1 rows from where the last one ended (with a product: those rows of it;
+ * the others in between are skipped in the same scan, never sorted).
+ */
+export const DEVICE_PAGE_SQL = `
+  SELECT ${DEVICE_COLUMNS} FROM devices NOT INDEXED
+  WHERE (device_id, product) > (?, ?) AND (? IS NULL OR product = ?)
+  ORDER BY device_id, product LIMIT ?`;
+
+/**
  * Adds a mirror or refreshes its announce time. A different store id means the mirror lost or
  * replaced its store: both cursors reset, so the next consolidation re-syncs it in full. (In an
  * SQLite UPDATE every right-hand side reads the old row, so the CASEs see the old store_id.)

@@ -3,16 +3,16 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
-  type ChangeCursor, type DeltaRecord, type DeviceChanges, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MirrorState, type MirrorUpdate, type MovedRecord,
+  type ChangeCursor, type DeltaRecord, type DeviceChanges, type DevicePage, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MirrorState, type MirrorUpdate, type MovedRecord,
   type ChannelVersionCount, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
-  CHANGED_AFTER_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
+  CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
-import { formatCursor, parseCursor } from './change-cursor.js';
+import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DevicesTable, MetadataTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
 import {
@@ -256,6 +256,16 @@ export class SqliteStore implements Store {
     let q = this.#db.selectFrom('devices').selectAll();
     if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
     return (await q.orderBy('product').orderBy('device_id').execute()).map(toDevice);
+  }
+
+  async listDevicePage(filter: { product?: string }, after: string | null, limit: number): Promise<DevicePage> {
+    // '' sorts before every device id, so no cursor is the start.
+    const [deviceId, product] = after === null ? ['', ''] : parseDeviceCursor(after);
+    const only = filter.product ?? null;
+    const rows = this.#statement(DEVICE_PAGE_SQL).all(deviceId, product, only, only, limit + 1) as DevicesTable[];
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { devices: page.map(toDevice), next: rows.length > limit && last ? formatDeviceCursor(last.device_id, last.product) : null };
   }
 
   async removeDevice(deviceId: string, product: string): Promise<boolean> {
