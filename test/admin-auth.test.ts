@@ -32,6 +32,7 @@ import { Cleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { runCli, startServer } from './helpers/cli.js';
 import { assertError, multipartBody, sha256, signNext } from './helpers/requests.js';
+import { authBody } from './helpers/device-session.js';
 
 const MIRROR_TOKEN = 'mirror-secret-token';
 const TOKEN = 'the-right-admin-token-0123456789';
@@ -175,9 +176,12 @@ before(async () => {
   const rel = await releaseRequest();
   r = await inject({ method: 'POST', url: '/v1/admin/products/acme/releases', headers: { ...rel.headers, ...bearer() }, payload: rel.payload });
   assert.equal(r.statusCode, 201, r.body);
-  r = await inject({ method: 'POST', url: '/v1/check', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', version: null } });
+  r = await inject({ method: 'POST', url: '/v1/auth', payload: authBody(DEVICE, 'acme') });
   assert.equal(r.statusCode, 200, r.body);
-  r = await inject({ method: 'POST', url: '/v1/report', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
+  deviceHeaders = { authorization: `Bearer ${(JSON.parse(r.body) as { token: string }).token}` };
+  r = await inject({ method: 'POST', url: '/v1/check', headers: deviceHeaders, payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', version: null } });
+  assert.equal(r.statusCode, 200, r.body);
+  r = await inject({ method: 'POST', url: '/v1/report', headers: deviceHeaders, payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
   assert.equal(r.statusCode, 200, r.body);
   // A mirror that announced itself, so that removing one has something to remove.
   await store.upsertMirror(MIRROR_URL, new Date());
@@ -286,7 +290,10 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
 // Device and repository surface: no token needed
 // ---------------------------------------------------------------------------------------------
 
-describe('device and repository routes need no token', () => {
+/** The device token of DEVICE (device routes need it; none of them needs the admin token). */
+let deviceHeaders: Record<string, string> = {};
+
+describe('device and repository routes need no admin token', () => {
   for (const [label, headers] of [['no Authorization header', {}], ['a wrong Authorization header', { authorization: 'Bearer wrong' }]] as const) {
     test(`${label}: /healthz, /v1/check, /v1/report, TUF metadata and targets answer 200`, async () => {
       const release = (await store.listReleases('acme', 'stable'))[0]!;
@@ -303,7 +310,8 @@ describe('device and repository routes need no token', () => {
         { method: 'HEAD', url: targetUrl },
       ];
       for (const r of requests) {
-        const res = await inject({ ...r, headers: { ...headers } });
+        const device = r.url === '/v1/check' || r.url === '/v1/report';
+        const res = await inject({ ...r, headers: { ...headers, ...(device ? deviceHeaders : {}) } });
         assert.equal(res.statusCode, 200, `${r.method} ${r.url}: ${res.body.slice(0, 300)}`);
       }
       const device = await store.getDevice(DEVICE, 'acme');
@@ -314,7 +322,7 @@ describe('device and repository routes need no token', () => {
   test('every non-admin route in the route table is one of the documented public routes', () => {
     const publicRoutes = app.routeTable.filter((r) => !r.url.startsWith('/v1/admin') && !r.url.startsWith('/v1/mirror')).map((r) => `${r.method} ${r.url}`).sort();
     const expected = [
-      'GET /healthz', 'HEAD /healthz', 'POST /v1/check', 'POST /v1/report',
+      'GET /healthz', 'HEAD /healthz', 'POST /v1/auth', 'POST /v1/check', 'POST /v1/report',
       'GET /v1/products/:product/tuf/:file', 'HEAD /v1/products/:product/tuf/:file',
       'GET /v1/products/:product/targets/*', 'HEAD /v1/products/:product/targets/*',
       'GET /v1/products/:product/channels', 'HEAD /v1/products/:product/channels',

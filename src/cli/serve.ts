@@ -3,8 +3,9 @@ import { CliError } from './cli-error.js';
 import { parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
+import { deviceFlagOptions, parseDeviceFlags, type DeviceFlags } from './serve-device-flags.js';
 
-interface Opts {
+interface Opts extends DeviceFlags {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
@@ -50,8 +51,8 @@ function port(text: string): number {
 }
 
 export function register(program: Command): void {
-  program
-    .command('serve')
+  deviceFlagOptions(program
+    .command('serve'))
     .description('run the patchwire server (embedded default: SQLite and artifacts under --data)')
     .option('--data <dir>', 'data folder (database, artifacts, online keys)', './data')
     .option('--port <port>', 'TCP port', '8080')
@@ -96,6 +97,7 @@ export function register(program: Command): void {
       const deltaMaxBytes = bytes('--delta-max-bytes', o.deltaMaxBytes);
       const deltaLowCostAbove = bytes('--delta-low-cost-above', o.deltaLowCostAbove);
       const deltaTimeoutMs = seconds('--delta-timeout', o.deltaTimeout) * 1000;
+      const deviceAuth = parseDeviceFlags(o);
       const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
@@ -105,7 +107,7 @@ export function register(program: Command): void {
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaTestDelayMs: deltaTestDelay(process.env),
-          clock: testClock(process.env),
+          clock: testClock(process.env), deviceAuth,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

@@ -9,3 +9,4 @@ export * from './release-custom.js';
 export * from './http-url.js';
 export * from './errors.js';
 export * from './time.js';
+export * from './device-auth.js';

@@ -7,8 +7,11 @@ import { ERRORS, type ErrorCode } from '../protocol/errors.js';
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly statusCode: number;
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Response headers to send with the error (e.g. Retry-After with a 429). */
+  readonly headers?: Record<string, string>;
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super(message, options);
     this.statusCode = ERRORS[code].status;
+    if (options?.headers) this.headers = options.headers;
   }
 }

@@ -49,6 +49,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     } else if (out.statusCode === 401) {
       req.log.warn({ url: req.url, method: req.method }, `refused request: ${out.message}`);
     }
+    if (err instanceof ApiError && err.headers) void reply.headers(err.headers);
     void reply.code(out.statusCode).type('application/json').send(out);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -12,7 +12,7 @@ import type { SightingBatcher } from './sighting-batcher.js';
 import type { DeltaService } from './deltas.js';
 import type { InstallIdWatch } from './install-id-watch.js';
 import { DEFAULT_CHANNEL } from '../../protocol/names.js';
-import { toDeviceView } from '../views/device-view.js';
+import { withIdentities } from '../views/device-view.js';
 import { toReportView } from '../views/report-view.js';
 import { toReleaseOffer } from '../views/release-view.js';
 import { toScheduleInfo } from '../views/schedule-view.js';
@@ -49,16 +49,21 @@ export class DeviceService {
     return [...set].sort();
   }
 
-  async check(req: CheckRequest): Promise<CheckResponse> {
-    this.products.require(req.product);
+  /** Throws PW_UNKNOWN_PRODUCT / PW_UNKNOWN_CHANNEL (with the list of channels) unless both exist. */
+  requireChannel(product: string, channel: string): void {
+    this.products.require(product);
     // A typo in the device's channel would otherwise be "up to date" forever.
     // The same rule as channels(): a channel whose releases were all yanked still exists.
-    if (req.channel !== DEFAULT_CHANNEL && !this.releases.hasChannel(req.product, req.channel) && !this.schedules.get(req.product, req.channel)) {
+    if (channel !== DEFAULT_CHANNEL && !this.releases.hasChannel(product, channel) && !this.schedules.get(product, channel)) {
       throw new ApiError(
         'PW_UNKNOWN_CHANNEL',
-        `${req.product} has no channel '${req.channel}' (no release on it); its channels: ${this.channels(req.product).join(', ')}. Fix the device's channel: \`patchwire init --channel C\` in a fresh folder`,
+        `${product} has no channel '${channel}' (no release on it); its channels: ${this.channels(product).join(', ')}. Fix the device's channel: \`patchwire init --channel C\` in a fresh folder`,
       );
     }
+  }
+
+  async check(req: CheckRequest): Promise<CheckResponse> {
+    this.requireChannel(req.product, req.channel);
     const now = this.now();
     const warnings = this.watchInstall(req, now);
     // Step 1: register the device (first seen / last seen), batched off the request path.
@@ -117,8 +122,9 @@ export class DeviceService {
 
   async list(product?: string): Promise<DeviceView[]> {
     await this.sightings.flush();
-    const rows = await this.store.listDevices(product ? { product } : {});
-    return rows.map(toDeviceView);
+    const filter = product ? { product } : {};
+    const [rows, ids] = await Promise.all([this.store.listDevices(filter), this.store.listIdentities(filter)]);
+    return withIdentities(rows, ids);
   }
 
   /**
