@@ -40,6 +40,8 @@ const DEVICE = 'aa:bb:cc:00:aa:01';
 const MIRROR_URL = 'http://127.0.0.1:2';
 /** The device the sweep removes (DEVICE stays: later tests read its applied version). */
 const REMOVED = 'aa:bb:cc:00:aa:02';
+/** The device the sweep accepts and rejects (it authenticated once, so it has an identity). */
+const ADMITTED = 'aa:bb:cc:00:aa:03';
 
 const suite = Cleanup.forSuite();
 let root: string;
@@ -114,6 +116,13 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     case 'POST /v1/admin/products/:product/yank':
       return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ channel: 'stable', version: '1.1.0' }) };
     case 'DELETE /v1/admin/products/:product/devices/:deviceId': return { method, url: url.replace(DEVICE, REMOVED) };
+    // Device admission routes act on a device of their own (DEVICE keeps its token for later tests).
+    case 'POST /v1/admin/products/:product/devices/:deviceId/accept':
+    case 'POST /v1/admin/products/:product/devices/:deviceId/reject': return { method, url: url.replace(DEVICE, ADMITTED) };
+    case 'PUT /v1/admin/products/:product/preauthorized/:deviceId':
+      return { method, url: url.replace(DEVICE, ADMITTED), headers: { 'content-type': 'application/json' }, payload: '{}' };
+    case 'PUT /v1/admin/products/:product/admission':
+      return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ admission: 'auto' }) };
     case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
     default:
       // Routes without a body (GET/HEAD), and any route added later: still swept.
@@ -131,6 +140,8 @@ async function storeState() {
     releases: await store.listReleases('acme'),
     devices: await store.listDevices(),
     reports: await store.listReports(DEVICE, 'acme'),
+    identities: await store.listIdentities(),
+    preauthorized: (await store.getPreauthorization(ADMITTED, 'acme')) ?? null,
     schedules: await store.listSchedules(),
     mirrors: await store.listMirrors(),
     moved: (await store.getMoved('acme')) ?? null,
@@ -179,6 +190,8 @@ before(async () => {
   r = await inject({ method: 'POST', url: '/v1/auth', payload: authBody(DEVICE, 'acme') });
   assert.equal(r.statusCode, 200, r.body);
   deviceHeaders = { authorization: `Bearer ${(JSON.parse(r.body) as { token: string }).token}` };
+  r = await inject({ method: 'POST', url: '/v1/auth', payload: authBody(ADMITTED, 'acme') });
+  assert.equal(r.statusCode, 200, r.body);
   r = await inject({ method: 'POST', url: '/v1/check', headers: deviceHeaders, payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', version: null } });
   assert.equal(r.statusCode, 200, r.body);
   r = await inject({ method: 'POST', url: '/v1/report', headers: deviceHeaders, payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
@@ -283,6 +296,8 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
     assert.ok(s.releases.find((r) => r.version === '1.1.0')?.yankedAt, 'release yanked');
     assert.deepEqual(s.mirrors, [], 'mirror removed');
     assert.ok(!s.devices.some((d) => d.deviceId === REMOVED), 'device removed');
+    assert.equal(s.identities.find((i) => i.deviceId === ADMITTED)?.status, 'rejected', 'accepted, then rejected');
+    assert.ok(s.preauthorized, 'preauthorized');
   });
 });
 
