@@ -48,10 +48,13 @@ async function http(method: string, path: string, init: { headers?: Record<strin
 
 const sessions = new DeviceSessions();
 
-/** POSTs JSON; a check or report of a device (a MAC and a product in the body) goes with that device's token. */
+/**
+ * POSTs JSON; a check or report of a device (a MAC, a product and a channel in the body) goes with
+ * that device's token. A body without them gets none: schema errors come before the token check.
+ */
 async function postJson(path: string, body: unknown, headers: Record<string, string> = {}) {
   const b = body as { deviceId?: unknown; product?: unknown; channel?: unknown } | null;
-  const device = (path === '/v1/check' || path === '/v1/report') && typeof b === 'object' && b !== null && typeof b.deviceId === 'string' && typeof b.product === 'string';
+  const device = (path === '/v1/check' || path === '/v1/report') && typeof b === 'object' && b !== null && typeof b.deviceId === 'string' && typeof b.product === 'string' && typeof b.channel === 'string';
   const authz = device && !headers.authorization ? await sessions.headers(server.url, b.deviceId as string, b.product as string) : {};
   return http('POST', path, { headers: { 'content-type': 'application/json', ...authz, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 }
