@@ -139,7 +139,8 @@ export class DeviceIdentityService {
         identityAlarm({ ...id, pendingKey: { publicKey: req.publicKey, keyId, at } }),
       );
     }
-    throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} is bound to another key (${id.keyId}); this key (${keyId}) waits for an operator: ${accept(req.deviceId, req.product)} re-binds it`);
+    throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} is bound to another key (${id.keyId}); this key (${keyId}) waits for an operator: ${accept(req.deviceId, req.product)} re-binds it. ` +
+      'A second install folder on the same host needs its own device id: `patchwire init --device-id MAC`');
   }
 
   private limit(source: string, req: AuthRequest): void {
