@@ -106,7 +106,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     const deviceId = normaliseMac(req.params.deviceId);
     if (!deviceId) throw new ApiError('PW_BAD_REQUEST', `'${req.params.deviceId}' is not a MAC address such as aa:bb:cc:dd:ee:ff`);
     await devices.remove(deviceId, req.params.product);
-    opts.services.identity.removed(deviceId, req.params.product);
+    opts.services.admission.removed(deviceId, req.params.product);
     return { product: req.params.product, deviceId, removed: true };
   });
 

@@ -6,7 +6,7 @@ import type { AdmissionPolicy, DeviceIdentityRecord } from '../../store/store.js
 
 /** Device admission on the admin surface (registered inside adminApi, so behind its token): accept, reject, preauthorise, policy. */
 export async function deviceAdminApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
-  const { identity, products } = opts.services;
+  const { admission, products } = opts.services;
   const mac = (raw: string) => {
     const id = normaliseMac(raw);
     if (!id) throw new ApiError('PW_BAD_REQUEST', `'${raw}' is not a MAC address such as aa:bb:cc:dd:ee:ff`);
@@ -15,14 +15,14 @@ export async function deviceAdminApi(app: FastifyInstance, opts: { services: Ser
   const view = (i: DeviceIdentityRecord) => ({ product: i.product, deviceId: i.deviceId, status: i.status, keyId: i.keyId, pendingKeyId: i.pendingKey?.keyId ?? null });
 
   type P = { Params: { product: string; deviceId: string } };
-  app.post<P>('/products/:product/devices/:deviceId/accept', async (req) => view(await identity.accept(mac(req.params.deviceId), req.params.product)));
-  app.post<P>('/products/:product/devices/:deviceId/reject', async (req) => view(await identity.reject(mac(req.params.deviceId), req.params.product)));
+  app.post<P>('/products/:product/devices/:deviceId/accept', async (req) => view(await admission.accept(mac(req.params.deviceId), req.params.product)));
+  app.post<P>('/products/:product/devices/:deviceId/reject', async (req) => view(await admission.reject(mac(req.params.deviceId), req.params.product)));
 
   app.put<P & { Body: { publicKey?: string } }>('/products/:product/preauthorized/:deviceId', {
     schema: { body: { type: 'object', additionalProperties: false, properties: { publicKey: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } },
   }, async (req) => {
     const deviceId = mac(req.params.deviceId);
-    await identity.preauthorize(deviceId, req.params.product, req.body?.publicKey ?? null);
+    await admission.preauthorize(deviceId, req.params.product, req.body?.publicKey ?? null);
     return { product: req.params.product, deviceId, preauthorized: true, publicKey: req.body?.publicKey ?? null };
   });
 

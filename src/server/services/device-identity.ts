@@ -26,8 +26,8 @@ const accept = (mac: string, product: string) => `\`patchwire devices accept ${m
 /**
  * Who may speak for a device (docs/security.md, "Device identity"): the auth that binds a MAC to
  * an Ed25519 key and mints short-lived tokens, the token check of /v1/check and /v1/report (one
- * HMAC, no store read), admission (auto, approve, preauthorised) and the operator's accept and
- * reject.
+ * HMAC, no store read) and admission (auto, approve, preauthorised). The operator's accept and
+ * reject are in device-admission.ts.
  */
 export class DeviceIdentityService {
   readonly revocations: TokenRevocations;
@@ -159,52 +159,12 @@ export class DeviceIdentityService {
     return n;
   }
 
-  /** `devices accept`: admits a pending device, or re-binds it to its pending key, keeping its record and history. */
-  async accept(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
-    const id = await this.identity(deviceId, product);
-    const now = this.now();
-    const next: DeviceIdentityRecord = id.pendingKey
-      ? { ...id, publicKey: id.pendingKey.publicKey, keyId: id.pendingKey.keyId, status: 'accepted', pendingKey: null, updatedAt: now }
-      : { ...id, status: 'accepted', updatedAt: now };
-    await this.store.updateIdentity(next);
-    if (id.pendingKey) this.revocations.revoke(deviceId, product, next.keyId, now.getTime());
-    return next;
-  }
-
-  /** `devices reject`: drops a pending key (the device keeps its bound key), else rejects the device. */
-  async reject(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
-    const id = await this.identity(deviceId, product);
-    const now = this.now();
-    const next: DeviceIdentityRecord = id.pendingKey ? { ...id, pendingKey: null, updatedAt: now } : { ...id, status: 'rejected', updatedAt: now };
-    await this.store.updateIdentity(next);
-    if (!id.pendingKey) this.revocations.revoke(deviceId, product, null, now.getTime());
-    return next;
-  }
-
-  /** `devices preauthorize`: admitted at its first auth even under `approve` (with this key only, when given). */
-  async preauthorize(deviceId: string, product: string, publicKey: string | null): Promise<void> {
-    this.products.require(product);
-    await this.store.putPreauthorization({ deviceId, product, publicKey, createdAt: this.now() });
-  }
-
-  /** After `devices remove`: its tokens stop at once, and the cap counts anew. */
-  removed(deviceId: string, product: string): void {
-    this.revocations.revoke(deviceId, product, null, this.now().getTime());
+  /** The cap counts this product anew at its next enrolment (after a device was removed). */
+  forgetCount(product: string): void {
     this.counts.delete(product);
-  }
-
-  async conflicts(product?: string): Promise<AlarmView[]> {
-    return (await this.store.listIdentities({ conflicts: true, ...(product ? { product } : {}) })).map(identityAlarm);
-  }
-
-  private async identity(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
-    this.products.require(product);
-    const id = await this.store.getIdentity(deviceId, product);
-    if (!id) throw new ApiError('PW_UNKNOWN_DEVICE', `${product} has no device ${deviceId} that authenticated: \`patchwire devices --product ${product}\` lists them`);
-    return id;
   }
 }
 
-function identityAlarm(id: DeviceIdentityRecord): AlarmView {
+export function identityAlarm(id: DeviceIdentityRecord): AlarmView {
   return { kind: 'identity-conflict', product: id.product, channel: id.channel, deviceId: id.deviceId, keyId: id.keyId, pendingKeyId: id.pendingKey!.keyId, since: id.pendingKey!.at.toISOString() };
 }

@@ -16,6 +16,7 @@ import { Replicator } from '../mirror/replicator.js';
 import { MirrorService } from '../mirror/mirror-service.js';
 import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
 import { DeviceIdentityService } from './device-identity.js';
+import { DeviceAdmissionService } from './device-admission.js';
 import { DeviceTokens } from '../device-token.js';
 import { RateLimiter } from '../rate-limit.js';
 
@@ -86,7 +87,8 @@ function wire(o: ServicesOptions) {
     alarm: (msg, alarm) => raiseAlarm(o, msg, alarm),
     warn: (obj, msg) => o.log.warn(obj, msg),
   });
-  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), identity);
+  const admission = new DeviceAdmissionService(store, products, identity, clock);
+  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission);
   const reload = async () => {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
@@ -98,7 +100,7 @@ function wire(o: ServicesOptions) {
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
     : undefined;
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, tokens };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
