@@ -121,10 +121,11 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): P
 }
 
 /** Runs the patchwire CLI (optionally pinned with taskset); throws on a non-zero exit. */
-export async function cli(args: string[], opts: { cpu?: number } = {}): Promise<RunResult> {
+export async function cli(args: string[], opts: { cpu?: number; cli?: string } = {}): Promise<RunResult> {
+  const bin = opts.cli ?? CLI;
   const r = opts.cpu === undefined
-    ? await run(process.execPath, [CLI, ...args], { PATCHWIRE_TOKEN: TOKEN })
-    : await run('taskset', ['-c', String(opts.cpu), process.execPath, CLI, ...args], { PATCHWIRE_TOKEN: TOKEN });
+    ? await run(process.execPath, [bin, ...args], { PATCHWIRE_TOKEN: TOKEN })
+    : await run('taskset', ['-c', String(opts.cpu), process.execPath, bin, ...args], { PATCHWIRE_TOKEN: TOKEN });
   if (r.code !== 0) throw new Error(`patchwire ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return r;
 }
@@ -135,8 +136,8 @@ export interface Server {
 }
 
 /** `patchwire serve` pinned to `cpu` (taskset execs node, so the child pid is node's). */
-export async function startPatchwire(dataDir: string, opts: { cpu?: number; nodeArgs?: string[] } = {}): Promise<Server> {
-  const args = [...(opts.nodeArgs ?? []), CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'];
+export async function startPatchwire(dataDir: string, opts: { cpu?: number; nodeArgs?: string[]; cli?: string } = {}): Promise<Server> {
+  const args = [...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'];
   const child = opts.cpu === undefined
     ? startChild(process.execPath, args, { PATCHWIRE_TOKEN: TOKEN })
     : startChild('taskset', ['-c', String(opts.cpu), process.execPath, ...args], { PATCHWIRE_TOKEN: TOKEN });
@@ -145,7 +146,7 @@ export async function startPatchwire(dataDir: string, opts: { cpu?: number; node
 }
 
 /** Creates product `acme` and publishes 1.0.0 (a small folder) on a running server. */
-export async function publishAcme(dir: string, url: string): Promise<{ key: string; root: string }> {
+export async function publishAcme(dir: string, url: string, bin?: string): Promise<{ key: string; root: string }> {
   const key = join(dir, 'publisher.key');
   const root = join(dir, 'acme.root.json');
   const tree = join(dir, 'release-1.0.0');
@@ -153,9 +154,9 @@ export async function publishAcme(dir: string, url: string): Promise<{ key: stri
   await mkdir(join(tree, 'lib'), { recursive: true });
   await writeFile(join(tree, 'app.js'), `console.log('acme 1.0.0');\n${'// padding\n'.repeat(2000)}`);
   await writeFile(join(tree, 'lib', 'data.bin'), Buffer.alloc(64 * 1024, 7));
-  await cli(['keygen', '--out', key]);
-  await cli(['product', 'create', '--server', url, '--token', TOKEN, '--product', 'acme', '--key', key, '--root-out', root]);
-  await cli(['publish', '--server', url, '--token', TOKEN, '--product', 'acme', '--version', '1.0.0', '--key', key, tree]);
+  await cli(['keygen', '--out', key], { cli: bin });
+  await cli(['product', 'create', '--server', url, '--token', TOKEN, '--product', 'acme', '--key', key, '--root-out', root], { cli: bin });
+  await cli(['publish', '--server', url, '--token', TOKEN, '--product', 'acme', '--version', '1.0.0', '--key', key, tree], { cli: bin });
   return { key, root };
 }
 

@@ -33,6 +33,7 @@ import { Cleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { runCli, startServer } from './helpers/cli.js';
 import { assertError, multipartBody, sha256, signNext } from './helpers/requests.js';
+import { authBody } from './helpers/device-session.js';
 
 const MIRROR_TOKEN = 'mirror-secret-token';
 const TOKEN = 'the-right-admin-token-0123456789';
@@ -40,6 +41,8 @@ const DEVICE = 'aa:bb:cc:00:aa:01';
 const MIRROR_URL = 'http://127.0.0.1:2';
 /** The device the sweep removes (DEVICE stays: later tests read its applied version). */
 const REMOVED = 'aa:bb:cc:00:aa:02';
+/** The device the sweep accepts and rejects (it authenticated once, so it has an identity). */
+const ADMITTED = 'aa:bb:cc:00:aa:03';
 
 const suite = Cleanup.forSuite();
 let root: string;
@@ -114,6 +117,13 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     case 'POST /v1/admin/products/:product/yank':
       return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ channel: 'stable', version: '1.1.0' }) };
     case 'DELETE /v1/admin/products/:product/devices/:deviceId': return { method, url: url.replace(DEVICE, REMOVED) };
+    // Device admission routes act on a device of their own (DEVICE keeps its token for later tests).
+    case 'POST /v1/admin/products/:product/devices/:deviceId/accept':
+    case 'POST /v1/admin/products/:product/devices/:deviceId/reject': return { method, url: url.replace(DEVICE, ADMITTED) };
+    case 'PUT /v1/admin/products/:product/preauthorized/:deviceId':
+      return { method, url: url.replace(DEVICE, ADMITTED), headers: { 'content-type': 'application/json' }, payload: '{}' };
+    case 'PUT /v1/admin/products/:product/admission':
+      return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ admission: 'auto' }) };
     case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
     default:
       // Routes without a body (GET/HEAD), and any route added later: still swept.
@@ -131,6 +141,8 @@ async function storeState() {
     releases: await store.listReleases('acme'),
     devices: await store.listDevices(),
     reports: await store.listReports(DEVICE, 'acme'),
+    identities: await store.listIdentities(),
+    preauthorized: (await store.getPreauthorization(ADMITTED, 'acme')) ?? null,
     schedules: await store.listSchedules(),
     mirrors: await store.listMirrors(),
     moved: (await store.getMoved('acme')) ?? null,
@@ -178,9 +190,14 @@ before(async () => {
   const rel = await releaseRequest();
   r = await inject({ method: 'POST', url: '/v1/admin/products/acme/releases', headers: { ...rel.headers, ...bearer() }, payload: rel.payload });
   assert.equal(r.statusCode, 201, r.body);
-  r = await inject({ method: 'POST', url: '/v1/check', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', version: null } });
+  r = await inject({ method: 'POST', url: '/v1/auth', payload: authBody(DEVICE, 'acme') });
   assert.equal(r.statusCode, 200, r.body);
-  r = await inject({ method: 'POST', url: '/v1/report', payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
+  deviceHeaders = { authorization: `Bearer ${(JSON.parse(r.body) as { token: string }).token}` };
+  r = await inject({ method: 'POST', url: '/v1/auth', payload: authBody(ADMITTED, 'acme') });
+  assert.equal(r.statusCode, 200, r.body);
+  r = await inject({ method: 'POST', url: '/v1/check', headers: deviceHeaders, payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', version: null } });
+  assert.equal(r.statusCode, 200, r.body);
+  r = await inject({ method: 'POST', url: '/v1/report', headers: deviceHeaders, payload: { deviceId: DEVICE, product: 'acme', channel: 'stable', event: 'applied', version: '1.1.0', previousVersion: null } });
   assert.equal(r.statusCode, 200, r.body);
   // A mirror that announced itself, so that removing one has something to remove.
   await store.upsertMirror(MIRROR_URL, new Date());
@@ -282,6 +299,8 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
     assert.ok(s.releases.find((r) => r.version === '1.1.0')?.yankedAt, 'release yanked');
     assert.deepEqual(s.mirrors, [], 'mirror removed');
     assert.ok(!s.devices.some((d) => d.deviceId === REMOVED), 'device removed');
+    assert.equal(s.identities.find((i) => i.deviceId === ADMITTED)?.status, 'rejected', 'accepted, then rejected');
+    assert.ok(s.preauthorized, 'preauthorized');
   });
 });
 
@@ -289,7 +308,10 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
 // Device and repository surface: no token needed
 // ---------------------------------------------------------------------------------------------
 
-describe('device and repository routes need no token', () => {
+/** The device token of DEVICE (device routes need it; none of them needs the admin token). */
+let deviceHeaders: Record<string, string> = {};
+
+describe('device and repository routes need no admin token', () => {
   for (const [label, headers] of [['no Authorization header', {}], ['a wrong Authorization header', { authorization: 'Bearer wrong' }]] as const) {
     test(`${label}: /healthz, /v1/check, /v1/report, TUF metadata and targets answer 200`, async () => {
       const release = (await store.listReleases('acme', 'stable'))[0]!;
@@ -306,7 +328,8 @@ describe('device and repository routes need no token', () => {
         { method: 'HEAD', url: targetUrl },
       ];
       for (const r of requests) {
-        const res = await inject({ ...r, headers: { ...headers } });
+        const device = r.url === '/v1/check' || r.url === '/v1/report';
+        const res = await inject({ ...r, headers: { ...headers, ...(device ? deviceHeaders : {}) } });
         assert.equal(res.statusCode, 200, `${r.method} ${r.url}: ${res.body.slice(0, 300)}`);
       }
       const device = await store.getDevice(DEVICE, 'acme');
@@ -317,7 +340,7 @@ describe('device and repository routes need no token', () => {
   test('every non-admin route in the route table is one of the documented public routes', () => {
     const publicRoutes = app.routeTable.filter((r) => !r.url.startsWith('/v1/admin') && !r.url.startsWith('/v1/mirror')).map((r) => `${r.method} ${r.url}`).sort();
     const expected = [
-      'GET /healthz', 'HEAD /healthz', 'POST /v1/check', 'POST /v1/report',
+      'GET /healthz', 'HEAD /healthz', 'POST /v1/auth', 'POST /v1/check', 'POST /v1/report',
       'GET /v1/products/:product/tuf/:file', 'HEAD /v1/products/:product/tuf/:file',
       'GET /v1/products/:product/targets/*', 'HEAD /v1/products/:product/targets/*',
       'GET /v1/products/:product/channels', 'HEAD /v1/products/:product/channels',

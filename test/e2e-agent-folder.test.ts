@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIN, runCli } from './helpers/cli.js';
 import { Cleanup } from './helpers/cleanup.js';
@@ -162,15 +162,23 @@ test('SIGINT to the agent during a long download: forwarded to its check child; 
   assert.equal(await readCurrent(dir, 'data.bin'), BIG);
 });
 
-test('two folders of one product with the same device id: the second check is warned; other ids are not', async () => {
+test('two folders of one product with the same device id: a second key waits; a copied folder is warned; other ids are not', async () => {
   const mac = nextMac();
   const a = await f.initAgent('same-a', mac);
-  const b = await f.initAgent('same-b', mac);
+  const fresh = await f.initAgent('same-fresh', mac);
   const c = await f.initAgent('other-c', nextMac());
   const ra = await runCli(['check', '--dir', a, '--json']);
   assert.equal(ra.code, 0, ra.stderr);
   assert.equal((JSON.parse(ra.stdout) as CheckResult).warnings, undefined);
-  const rb = await runCli(['check', '--dir', b, '--json']);
+  // A second folder made by init has a key of its own: an identity conflict (issue 9), not a silent share.
+  const rf = await runCli(['check', '--dir', fresh, '--json']);
+  assert.equal(rf.code, 3, rf.stderr);
+  assert.match(rf.stderr, /bound to another key.*own device id: `patchwire init --device-id MAC`/);
+  // A copy of the folder holds the same key; with an install id of its own the server warns.
+  const b = f.agentDir('same-b');
+  await cp(a, b, { recursive: true, verbatimSymlinks: true });
+  await rm(join(b, '.patchwire', 'install-id'));
+  const rb = await runCli(['check', '--dir', b, '--json', '--force']);
   assert.equal(rb.code, 0, rb.stderr);
   const w = (JSON.parse(rb.stdout) as CheckResult).warnings ?? [];
   assert.equal(w.length, 1, rb.stdout);

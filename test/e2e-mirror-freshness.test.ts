@@ -34,7 +34,8 @@ test('a mirror cut off from its primary serves stale metadata, which agents refu
   assert.equal(stale.code, 1, `expected a refusal, got: ${stale.stdout} ${stale.stderr}`);
   assert.match(stale.stderr, /expired/i);
   // The mirror itself still answers checks (it serves what it has).
-  const answer = await f.rawCheck('ee:00:00:00:00:01', null, { server: mirror.url });
+  // (another device: ee:..:01 is bound to the agent's key, which a hand-made check does not hold)
+  const answer = await f.rawCheck('ee:00:00:00:00:02', null, { server: mirror.url });
   assert.equal(answer.status, 200);
 
   // The primary returns on its old address (the mirror follows --upstream); the mirror copies a

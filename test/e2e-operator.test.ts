@@ -19,6 +19,8 @@ const MIRROR_TOKEN = 'operator-mirror-token-0123456789';
 const A = 'aa:bb:cc:08:00:01';
 const B = 'aa:bb:cc:08:00:02';
 const C = 'aa:bb:cc:08:00:03';
+/** Hand-made checks at the primary (B is bound to its agent's key there; a hand check holds its own). */
+const HAND = 'aa:bb:cc:08:00:09';
 
 interface ReleaseListing { product: string; releases: Array<{ channel: string; version: string; yankedAt: string | null; latest: boolean }> }
 const suite = Cleanup.forSuite();
@@ -169,7 +171,7 @@ describe('an operator with a fleet of two products and a mirror', () => {
     const b = await f.check(f.agentDir('b'), '--force');
     assert.equal(b.result, 'up-to-date');
     assert.equal(b.version, '1.0.0');
-    const raw = await f.rawCheck(B, '1.0.0');
+    const raw = await f.rawCheck(HAND, '1.0.0');
     assert.equal(raw.body.status, 'up-to-date');
     assert.equal(raw.body.latest, '1.0.0');
     // Device a keeps 1.1.0: nothing is sent to it, it is not told to go back.
@@ -201,7 +203,7 @@ describe('an operator with a fleet of two products and a mirror', () => {
     // Still not offered after a restart (the yank is stored, not only in memory).
     await f.server.stop();
     f.server = await f.serve('server', { args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h', '--port', new URL(f.server.url).port] });
-    assert.equal((await f.rawCheck(B, '1.0.0')).body.latest, '1.0.0');
+    assert.equal((await f.rawCheck(HAND, '1.0.0')).body.latest, '1.0.0');
   });
 
   test('devices remove: the record and its history go; a device that checks again enrols as new', async () => {

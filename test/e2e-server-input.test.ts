@@ -16,6 +16,7 @@ import { runCli, type ServerProcess } from './helpers/cli.js';
 import { writeTree, snapshotDir } from './helpers/files.js';
 import { Cleanup } from './helpers/cleanup.js';
 import { startFleet, type Fleet, type ProductInfo } from './helpers/fleet.js';
+import { DeviceSessions } from './helpers/device-session.js';
 import { assertError, multipartBody, rawTarGz, releaseTarget, sha256, signNext, type RawEntry } from './helpers/requests.js';
 import { generateKeyPair, readKeyFile, type KeyPair } from '../src/tuf/keys.js';
 import { createInitialMetadata, type SignedJson } from '../src/tuf/publisher.js';
@@ -45,8 +46,18 @@ async function http(method: string, path: string, init: { headers?: Record<strin
   return { status: res.status, headers: res.headers, body, text: body.toString('utf8') };
 }
 
-const postJson = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  http('POST', path, { headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const sessions = new DeviceSessions();
+
+/**
+ * POSTs JSON; a check or report of a device (a MAC, a product and a channel in the body) goes with
+ * that device's token. A body without them gets none: schema errors come before the token check.
+ */
+async function postJson(path: string, body: unknown, headers: Record<string, string> = {}) {
+  const b = body as { deviceId?: unknown; product?: unknown; channel?: unknown } | null;
+  const device = (path === '/v1/check' || path === '/v1/report') && typeof b === 'object' && b !== null && typeof b.deviceId === 'string' && typeof b.product === 'string' && typeof b.channel === 'string';
+  const authz = device && !headers.authorization ? await sessions.headers(server.url, b.deviceId as string, b.product as string) : {};
+  return http('POST', path, { headers: { 'content-type': 'application/json', ...authz, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
 
 const adminJson = <T>(path: string) => http('GET', `/v1/admin${path}`, { headers: auth }).then((r) => {
   assert.equal(r.status, 200, r.text);
@@ -67,6 +78,8 @@ async function stagingFiles(): Promise<string[]> {
 /** The state every refused request must leave alone (the probe device is ours to poke). */
 async function state() {
   const p = await product();
+  // Devices that only authenticated (no record yet) are the test's own sessions: postJson
+  // authenticates a device before sending its check; the refused check must record nothing.
   const devices = (await adminJson<{ devices: Array<{ deviceId: string }> }>('/devices')).devices.filter((d) => d.deviceId !== PROBE);
   const probe = await postJson('/v1/check', { deviceId: PROBE, product: 'acme', channel: 'stable', version: null });
   assert.equal(probe.status, 200, probe.text);

@@ -127,14 +127,18 @@ test('switchCurrent refuses a version that is not installed', async (t) => {
   await assert.rejects(stat(join(base, 'current')), { code: 'ENOENT' });
 });
 
-/** A real HTTP server that records the reports it receives. */
+/** A real HTTP server that records the reports it receives (with the token its /v1/auth gave). */
 async function reportServer(t: Owner): Promise<{ url: string; reports: ReportRequest[] }> {
   const reports: ReportRequest[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
     req.on('end', () => {
-      if (req.method === 'POST' && req.url === '/v1/report') {
+      if (req.method === 'POST' && req.url === '/v1/auth') {
+        // The device signs its auth and gets a token (here a fixed one); the report must carry it.
+        const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'test-token', expiresAt, status: 'accepted', keyId: 'k' }));
+      } else if (req.method === 'POST' && req.url === '/v1/report' && req.headers.authorization === 'Bearer test-token') {
         const r = JSON.parse(body) as ReportRequest;
         reports.push(r);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, version: r.version }));

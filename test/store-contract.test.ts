@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { storeContract, type StoreHarness } from './contracts/store-contract.js';
+import { identityContract } from './contracts/identity-contract.js';
 import { Cleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -24,5 +25,8 @@ const implementations: { name: string; harness: () => Promise<StoreHarness> }[] 
 const selected = (process.env.PATCHWIRE_STORES ?? 'sqlite').split(',');
 
 for (const impl of implementations) {
-  if (selected.includes(impl.name)) storeContract(impl.name, impl.harness);
+  if (selected.includes(impl.name)) {
+    storeContract(impl.name, impl.harness);
+    identityContract(impl.name, impl.harness);
+  }
 }

@@ -5,6 +5,8 @@ import { agentPaths } from './paths.js';
 import { withFolderLock } from './folder-lock.js';
 import { assertSafeFolders } from './folder-safety.js';
 import { ensureInstallId } from './install-id.js';
+import { ensureDeviceKey } from './device-key.js';
+import { deviceAuthFetch } from './auth-fetch.js';
 import { isDue } from './schedule.js';
 import { loadState } from './state.js';
 import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
@@ -58,7 +60,7 @@ export interface CheckResult extends AgentResult {
  * through TUF, download, verify, stage, switch, run the health check (rolling back on failure),
  * report and clean up; persist the next check time.
  * Throws AgentStateError, NetworkError, ServerError, BadResponseError, TufVerificationError,
- * VerificationError, MovedNoticeError, RollbackRefusedError or FolderLockedError; the state then keeps its server,
+ * VerificationError, MovedNoticeError, RollbackRefusedError, DeviceAdmissionError or FolderLockedError; the state then keeps its server,
  * version and next-check time, so the next attempt starts over cleanly.
  */
 export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
@@ -81,9 +83,12 @@ async function checkLocked(opts: CheckOptions): Promise<CheckResult> {
   }
   await removeLeftovers(paths);
   const installId = await ensureInstallId(paths.meta);
+  // A folder initialised by an agent before device keys gets its key here.
+  await ensureDeviceKey(paths.meta);
+  const fetchFn = deviceAuthFetch(opts.fetch ?? fetch, { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, installId, now });
 
   const newContext = (s: typeof state): UpdateContext => ({
-    paths, state: s, record: null, now, fetch: opts.fetch ?? fetch, signal: opts.signal, onProgress: opts.onProgress,
+    paths, state: s, record: null, now, fetch: fetchFn, signal: opts.signal, onProgress: opts.onProgress,
     checkedAt: null, server: s.server, response: null, installId,
   });
   const run = (ctx: UpdateContext, start: UpdateStateName) =>

@@ -54,6 +54,15 @@ export class ServerError extends Error {
   }
 }
 
+/**
+ * Thrown when the server will not give this device a token (POST /v1/auth): `PW_DEVICE_PENDING`
+ * (it waits for an operator's `patchwire devices accept`), `PW_DEVICE_REJECTED`, or an enrolment
+ * refused for now (`PW_RATE_LIMITED`, `PW_DEVICE_LIMIT`). The message says what the operator runs.
+ */
+export class DeviceAdmissionError extends ServerError {
+  override name = 'DeviceAdmissionError';
+}
+
 /** Thrown when a server answer is not JSON, too large, or does not have the expected shape. */
 export class BadResponseError extends Error {
   override name = 'BadResponseError';

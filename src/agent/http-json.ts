@@ -12,21 +12,32 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * BadResponseError for an answer that is not JSON or is too large. An abort rethrows as is.
  */
 export async function postJson(fetchFn: typeof fetch, url: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+  const res = await postJsonRaw(fetchFn, url, body, signal);
+  return parseJsonAnswer(res, url, await readLimited(res, url, signal));
+}
+
+/** POSTs JSON and returns the response, unread; throws NetworkError as postJson does. */
+export async function postJsonRaw(fetchFn: typeof fetch, url: string, body: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Response> {
   const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
   let res: Response;
   try {
     res = await fetchFn(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
       body: JSON.stringify(body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
   } catch (err) {
-    if (signal?.aborted) throw err;
+    // An abort, or the device session's own refusal (auth-fetch.ts), is not a network failure.
+    if (signal?.aborted || err instanceof ServerError) throw err;
     const why = timeout.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : errorText(err, { cause: true });
     throw new NetworkError(`cannot reach the server at ${url} (${why}): check the address and the network; the agent retries later`, url, { cause: err });
   }
-  const text = await readLimited(res, url, signal);
+  return res;
+}
+
+/** The parsed JSON of an answer read as `text`; ServerError for an error status. */
+export function parseJsonAnswer(res: Response, url: string, text: string): unknown {
   if (!res.ok) {
     let code: string | undefined;
     let message = text.slice(0, 300);
@@ -46,7 +57,7 @@ export async function postJson(fetchFn: typeof fetch, url: string, body: unknown
   }
 }
 
-async function readLimited(res: Response, url: string, signal?: AbortSignal): Promise<string> {
+export async function readLimited(res: Response, url: string, signal?: AbortSignal): Promise<string> {
   if (!res.body) return '';
   const chunks: Uint8Array[] = [];
   let total = 0;

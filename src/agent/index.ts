@@ -31,6 +31,9 @@ export { loadUpdateRecord, updateRecordProblem, outcomeOf, type UpdateRecord, ty
 export { runHealthCheck, type HealthResult } from './health.js';
 export { verifyMovedNotice, type VerifyMovedOptions } from './update/moved-notice.js';
 export { agentPaths, type AgentPaths } from './paths.js';
+export { ensureDeviceKey, generateDeviceKey, signAuthRequest, deviceKeyPath, type DeviceKey } from './device-key.js';
+export { deviceAuthFetch, type DeviceIdentity } from './auth-fetch.js';
+export { authSigningBytes, keyIdOf, type AuthRequest, type AuthResponse } from '../protocol/device-auth.js';
 export { normaliseServerUrl } from '../protocol/http-url.js';
 export { TrustedRepository, TufVerificationError, type VerifiedTarget } from './tuf-client.js';
 export {
@@ -40,6 +43,7 @@ export {
   DeviceIdError,
   NetworkError,
   ServerError,
+  DeviceAdmissionError,
   BadResponseError,
   VerificationError,
   MovedNoticeError,

@@ -6,6 +6,7 @@ import { AlreadyInitialisedError, InvalidInputError } from './errors.js';
 import { agentPaths } from './paths.js';
 import { withFolderLock } from './folder-lock.js';
 import { ensureInstallId } from './install-id.js';
+import { ensureDeviceKey } from './device-key.js';
 import { MAX_HEALTH_CMD, MAX_HEALTH_TIMEOUT_SECONDS, MAX_KEEP, saveState, STATE_FORMAT, type AgentState } from './state.js';
 
 export interface InitOptions {
@@ -99,6 +100,7 @@ export async function initAgent(opts: InitOptions): Promise<AgentState> {
     await mkdir(paths.versions, { recursive: true });
     await writeFileAtomic(paths.root, root);
     await ensureInstallId(paths.meta);
+    await ensureDeviceKey(paths.meta);
     const state: AgentState = {
       format: STATE_FORMAT,
       server,

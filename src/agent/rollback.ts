@@ -8,6 +8,7 @@ import { agentPaths } from './paths.js';
 import { withFolderLock } from './folder-lock.js';
 import { assertSafeFolders } from './folder-safety.js';
 import { trySendReport } from './report.js';
+import { deviceAuthFetch } from './auth-fetch.js';
 import { loadState, saveState } from './state.js';
 import { updateInProgress } from './update-in-progress.js';
 
@@ -65,7 +66,8 @@ async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
   };
   state = { ...state, version: previous, previousVersion: null, rolledBack: left, pendingReport: report };
   await saveState(paths.state, state);
-  const reported = await trySendReport(opts.fetch ?? fetch, state.server, report, opts.signal);
+  const fetchFn = deviceAuthFetch(opts.fetch ?? fetch, { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, now: () => new Date() });
+  const reported = await trySendReport(fetchFn, state.server, report, opts.signal);
   if (reported) await saveState(paths.state, { ...state, pendingReport: null });
   const hold = left === null ? {} : { rolledBackFrom: left, heldBack: left };
   return { result: 'rolled-back', version: previous, previousVersion: left, ...hold, server: state.server, reported };

@@ -113,11 +113,16 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv, signal?: AbortSignal): ((s
 
 /**
  * Maps an agent error to the CLI's exit codes: bad input or a refused local request (bad state,
- * bad flags, nothing to roll back to) exits 2; network, server and verification failures exit 1.
+ * bad flags, nothing to roll back to) exits 2; network, server and verification failures exit 1;
+ * a device waiting for approval (PW_DEVICE_PENDING) exits 3.
  * The agent's messages already say what was wrong and what to do.
  */
 export function toCliError(err: unknown, isBadInput: (err: unknown) => boolean): CliError {
   if (err instanceof CliError) return err;
+  // The device waits for an operator (`devices accept`): not a failure of this machine; exit 3.
+  if ((err as { code?: unknown })?.code === 'PW_DEVICE_PENDING' && (err as Error).name === 'DeviceAdmissionError') {
+    return new CliError(errorText(err), 3, { cause: err, code: 'PW_DEVICE_PENDING' });
+  }
   const bad = isBadInput(err);
   return new CliError(errorText(err), bad ? 2 : 1, { cause: err, code: agentErrorCode(err) ?? (bad ? 'PW_BAD_INPUT' : 'PW_FAILED') });
 }
@@ -127,6 +132,7 @@ function agentErrorCode(err: unknown): string | undefined {
   const name = err instanceof Error ? err.name : '';
   if (name === 'UnverifiedAnswerError') return 'PW_UNVERIFIED_ANSWER';
   if (name === 'UnsafeFolderError') return 'PW_UNSAFE_FOLDER';
+  if (name === 'DeviceAdmissionError') return (err as { code?: string }).code;
   return undefined;
 }
 

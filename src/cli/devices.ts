@@ -3,6 +3,8 @@ import { CliError } from './cli-error.js';
 import { adminRequest, adminTarget, checkName, printJson, printTable, withAdminOptions } from './admin-client.js';
 import { normaliseMac } from '../protocol/mac.js';
 import { listAllDevices } from './device-pages.js';
+import type { DeviceView } from '../protocol/wire.js';
+import { registerAdmission } from './device-admission.js';
 
 export function register(program: Command): void {
   const devices = withAdminOptions(program
@@ -15,8 +17,9 @@ export function register(program: Command): void {
       checkName('--product', o.product);
       const list = await listAllDevices(target, o.product);
       if (o.json) return printJson(list);
-      printTable([['DEVICE', 'PRODUCT', 'CHANNEL', 'VERSION', 'LAST SEEN', 'SOURCE'],
-        ...list.map((d) => [d.deviceId, d.product, d.channel, d.version ?? '-', d.lastSeenAt, d.source])]);
+      printTable([['DEVICE', 'PRODUCT', 'CHANNEL', 'VERSION', 'LAST SEEN', 'SOURCE', 'STATUS', 'KEY'],
+        ...list.map((d) => [d.deviceId, d.product, d.channel, d.version ?? '-', d.lastSeenAt, d.source || '-', d.status ?? '-',
+          d.keyId ? `${d.keyId.slice(0, 12)}${d.pendingKeyId ? ` (new key ${d.pendingKeyId.slice(0, 12)} waits)` : ''}` : '-'])]);
     });
   withAdminOptions(devices.command('remove')
     .description("remove a device from a product's registry, with its report history; if it checks again it enrols as new"))
@@ -32,4 +35,5 @@ export function register(program: Command): void {
       if (o.json) return printJson(r);
       process.stdout.write(`removed ${r.deviceId} from ${r.product} with its report history\n`);
     });
+  registerAdmission(devices);
 }

@@ -4,8 +4,9 @@ import { CliError } from './cli-error.js';
 import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-client.js';
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
+import { registerProductAdmission } from './device-admission.js';
 
-interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string; json?: boolean }
+interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string; admission?: string; json?: boolean }
 
 export function register(program: Command): void {
   const product = program.command('product').description('manage products');
@@ -15,9 +16,11 @@ export function register(program: Command): void {
     .requiredOption('--product <name>', 'product name (a-z 0-9 . _ -)')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
     .option('--root-out <file>', 'where to write the root metadata to ship with your program (default: ./<product>.root.json)')
+    .option('--admission <policy>', 'how new devices are admitted: auto (first key for a MAC wins) or approve', 'auto')
     .option('--json', 'print { product, rootFile } as JSON')
     .action(async (o: Opts) => {
       const target = adminTarget(o);
+      if (o.admission !== 'auto' && o.admission !== 'approve') throw new CliError(`--admission '${o.admission}' is not auto or approve`);
       if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name: use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
       const rootOut = o.rootOut ?? `./${o.product}.root.json`;
       if (await access(rootOut).then(() => true, () => false)) {
@@ -30,7 +33,7 @@ export function register(program: Command): void {
       // Written first so a product never exists without its root file; removed if the server refuses.
       await writeFile(rootOut, JSON.stringify(root), { flag: 'wx' });
       try {
-        await adminRequest(target, 'POST', '/products', { product: o.product, root, targets });
+        await adminRequest(target, 'POST', '/products', { product: o.product, root, targets, ...(o.admission === 'approve' ? { admission: 'approve' } : {}) });
       } catch (err) {
         await unlink(rootOut).catch(() => {});
         throw err;
@@ -38,4 +41,5 @@ export function register(program: Command): void {
       if (o.json) return printJson({ product: o.product, rootFile: rootOut });
       process.stdout.write(`created product ${o.product}; ship ${rootOut} with your program (patchwire init --root ${rootOut})\n`);
     });
+  registerProductAdmission(product);
 }

@@ -4,8 +4,9 @@ import { parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
 import { addLimitOptions, parseLimitOptions, type LimitOpts } from './serve-limits.js';
+import { deviceFlagOptions, parseDeviceFlags, type DeviceFlags } from './serve-device-flags.js';
 
-interface Opts extends LimitOpts {
+interface Opts extends LimitOpts, DeviceFlags {
   data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
@@ -64,8 +65,8 @@ function port(text: string): number {
 }
 
 export function register(program: Command): void {
-  addLimitOptions(program
-    .command('serve')
+  addLimitOptions(deviceFlagOptions(program
+    .command('serve'))
     .description('run the patchwire server (embedded default: SQLite and artifacts under --data)')
     .option('--data <dir>', 'data folder (database, artifacts, online keys)', './data')
     .option('--port <port>', 'TCP port', '8080')
@@ -119,6 +120,7 @@ export function register(program: Command): void {
         throw new CliError(`--delta-fail-threshold '${o.deltaFailThreshold}' must be a whole number from 1 to 1000000`);
       }
       const slowClients = parseLimitOptions(o);
+      const deviceAuth = parseDeviceFlags(o);
       const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
@@ -128,7 +130,7 @@ export function register(program: Command): void {
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
-          clock: testClock(process.env),
+          clock: testClock(process.env), deviceAuth,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

@@ -28,6 +28,9 @@ export function register(program: Command): void {
         process.stdout.write(`  ${m.url}: last sync ${m.lastSyncAt ?? 'never'}, pulled ${m.pulled}, pushed ${m.pushed}${skipped}${m.error ? `, FAILING: ${m.error}` : ''}\n`);
       }
       process.stdout.write(`alarms: ${s.alarms.length === 0 ? 'none' : ''}\n`);
-      for (const a of s.alarms) process.stdout.write(`  ${a.kind} ${a.product}/${a.channel} scheduled ${a.scheduledAt}: publish or set a new schedule\n`);
+      for (const a of s.alarms) {
+        if (a.kind === 'schedule-overdue') process.stdout.write(`  ${a.kind} ${a.product}/${a.channel} scheduled ${a.scheduledAt}: publish or set a new schedule\n`);
+        else process.stdout.write(`  ${a.kind} ${a.product} device ${a.deviceId}: key ${a.pendingKeyId} waits since ${a.since} (bound to ${a.keyId}): \`patchwire devices accept|reject ${a.deviceId} --product ${a.product}\`\n`);
+      }
     });
 }

@@ -5,6 +5,11 @@
 export const ERRORS = {
   PW_BAD_REQUEST: { status: 400, text: 'The request is malformed or a field is invalid.' },
   PW_UNAUTHORIZED: { status: 401, text: 'The admin token is missing or wrong.' },
+  PW_DEVICE_TOKEN: { status: 401, text: 'The device token is missing, forged, expired or for another device.' },
+  PW_DEVICE_AUTH: { status: 401, text: 'The device auth request is not signed by its key, or its time is off.' },
+  PW_DEVICE_PENDING: { status: 403, text: 'The device (or its new key) waits for an operator to accept it.' },
+  PW_DEVICE_REJECTED: { status: 403, text: 'An operator rejected the device.' },
+  PW_DEVICE_LIMIT: { status: 403, text: 'The product has as many devices as the server allows.' },
   PW_NOT_FOUND: { status: 404, text: 'No such route or resource.' },
   PW_UNKNOWN_PRODUCT: { status: 404, text: 'The product does not exist on this server.' },
   PW_UNKNOWN_CHANNEL: { status: 404, text: 'The product has no such channel (no release on it).' },

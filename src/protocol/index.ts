@@ -10,3 +10,4 @@ export * from './http-url.js';
 export * from './errors.js';
 export * from './time.js';
 export * from './check-answer.js';
+export * from './device-auth.js';

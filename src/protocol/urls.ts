@@ -16,6 +16,7 @@ const TARGETS_DIR = 'targets';
 
 /** The device and repository routes, relative to API_PREFIX, as fastify registers them. */
 export const ROUTES = {
+  auth: '/auth',
   check: '/check',
   report: '/report',
   channels: `${productPath(':product')}/channels`,

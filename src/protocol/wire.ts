@@ -113,6 +113,11 @@ export interface DeviceView {
   lastSeenAt: string;
   lastReportAt: string | null;
   source: string;
+  /** Issue 9: admission status and bound key id (null: the device has not authenticated since keys exist). */
+  status?: 'accepted' | 'pending' | 'rejected' | null;
+  keyId?: string | null;
+  /** A different key waiting for `devices accept` (identity conflict), or null. */
+  pendingKeyId?: string | null;
 }
 
 /**
@@ -127,11 +132,25 @@ export interface DeviceListPage {
 /** Devices per page of GET /v1/admin/devices: `limit` defaults to the first, larger asks get the second. */
 export const DEVICE_PAGE = { default: 500, max: 1000 } as const;
 
-export interface AlarmView {
+export type AlarmView = ScheduleOverdueAlarm | IdentityConflictAlarm;
+
+export interface ScheduleOverdueAlarm {
   kind: 'schedule-overdue';
   product: string;
   channel: string;
   scheduledAt: string;
+}
+
+/** A known MAC presented a different key: it waits until `devices accept` (re-bind) or `devices reject`. */
+export interface IdentityConflictAlarm {
+  kind: 'identity-conflict';
+  product: string;
+  channel: string;
+  deviceId: string;
+  /** The key the device is bound to, and the one that waits. */
+  keyId: string;
+  pendingKeyId: string;
+  since: string;
 }
 
 /** One channel of a product in `status --json`: its latest release and its devices per applied version. */

@@ -9,11 +9,14 @@ export class ApiError extends Error {
   readonly statusCode: number;
   /** Sent as a Retry-After header (PW_RATE_LIMITED). */
   readonly retryAfterSeconds?: number;
+  /** Response headers to send with the error (e.g. Retry-After with a 429). */
+  readonly headers?: Record<string, string>;
   /** Whoever threw it logged it already (e.g. once per window), so the error handler does not. */
   logged = false;
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number; headers?: Record<string, string> }) {
     super(message, options);
     this.statusCode = ERRORS[code].status;
     if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options?.headers) this.headers = options.headers;
   }
 }

@@ -50,6 +50,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       req.log.warn({ url: req.url, method: req.method }, `refused request: ${out.message}`);
     }
     if (err instanceof ApiError && err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
+    if (err instanceof ApiError && err.headers) void reply.headers(err.headers);
     void reply.code(out.statusCode).type('application/json').send(out);
   });
   app.setNotFoundHandler((req, reply) => {

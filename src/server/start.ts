@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadOrCreateOnlineKeys } from '../tuf/repository.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
-import { createServices, type Log, type Services } from './services/index.js';
+import { createServices, type DeviceAuthOptions, type Log, type Services } from './services/index.js';
 import { hashToken, newToken } from './admin-auth.js';
 import { systemClock, type Clock } from './clock.js';
 import { deltaInWorker } from './services/delta-in-worker.js';
@@ -65,6 +65,8 @@ export interface StartOptions {
   slowClients?: SlowClientLimits;
   /** Where the one-time admin token is printed. */
   print?: (line: string) => void;
+  /** Device tokens and enrolment limits (DEVICE_AUTH_DEFAULTS when absent). */
+  deviceAuth?: Partial<DeviceAuthOptions>;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
   clock?: Clock;
 }
@@ -139,6 +141,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     upstream: opts.upstream,
     alarmWebhook: opts.alarmWebhook,
     deltaFailThreshold: opts.deltaFailThreshold,
+    deviceAuth: opts.deviceAuth,
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {
       fromMostCommon: opts.deltaFromMostCommon ?? 5,
       margin: opts.deltaMargin ?? 0.2,

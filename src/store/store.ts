@@ -6,6 +6,9 @@
 
 import type { MetadataRoleName } from '../protocol/urls.js';
 import type { ReportEvent } from '../protocol/wire.js';
+import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from './identity.js';
+
+export type { AdmissionPolicy, DeviceIdentityRecord, DeviceStatus, PreauthorizationRecord } from './identity.js';
 
 /** `deltas`: the delegated role the server signs its computed deltas with. */
 export type MetadataRole = MetadataRoleName;
@@ -13,6 +16,8 @@ export type MetadataRole = MetadataRoleName;
 export interface ProductRecord {
   name: string;
   createdAt: Date;
+  /** How new devices are admitted (migration 0006); `auto` when absent. */
+  admission?: AdmissionPolicy;
 }
 
 /** One version of one role's signed TUF metadata, kept as the exact bytes the server serves. */
@@ -246,8 +251,9 @@ export interface Store {
    */
   listDevicePage(filter: { product?: string }, after: string | null, limit: number): Promise<DevicePage>;
   /**
-   * Removes a device's record and its report history in one transaction; false when there was
-   * none. It leaves no trace in the change feed: a later sighting or report enrols it as new.
+   * Removes a device's record, its report history and its identity (key binding) in one
+   * transaction; false when there was none of them. It leaves no trace in the change feed: a later
+   * auth enrols it as new.
    */
   removeDevice(deviceId: string, product: string): Promise<boolean>;
   listReports(deviceId: string, product: string): Promise<ReportRecord[]>;
@@ -286,6 +292,21 @@ export interface Store {
   removeMirror(url: string): Promise<boolean>;
   /** Records the outcome of one consolidation attempt with a mirror. */
   updateMirror(url: string, update: MirrorUpdate): Promise<void>;
+
+  /** Sets a product's admission policy; false when there is no such product. */
+  setAdmission(product: string, policy: AdmissionPolicy): Promise<boolean>;
+  getIdentity(deviceId: string, product: string): Promise<DeviceIdentityRecord | undefined>;
+  /** Adds an identity unless one exists for (deviceId, product); true when it was added. */
+  addIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
+  /** Replaces an existing identity (status, keys, pending key); false when there is none. */
+  updateIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
+  /** Identities ordered by product and device id (of one product when given; with a pending key only when `conflicts`). */
+  listIdentities(filter?: { product?: string; conflicts?: boolean }): Promise<DeviceIdentityRecord[]>;
+  /** Identities of a product (the per-product device cap counts them). */
+  countIdentities(product: string): Promise<number>;
+  /** Adds or replaces a preauthorisation. */
+  putPreauthorization(p: PreauthorizationRecord): Promise<void>;
+  getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined>;
 
   /** Number of devices per applied version (`null` version counted under the key `none`). */
   countVersions(filter?: { product?: string }): Promise<Record<string, number>>;

@@ -92,7 +92,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     it('createProduct stores the product and its metadata; products are listed by name', async () => {
       await store.createProduct({ name: 'zeta', createdAt: at(1) }, [meta('zeta', 'root', 1)]);
       await store.createProduct({ name: 'app', createdAt: at(2) }, [meta('app', 'root', 1), meta('app', 'targets', 1)]);
-      assert.deepEqual(await store.getProduct('app'), { name: 'app', createdAt: at(2) });
+      assert.deepEqual(await store.getProduct('app'), { name: 'app', createdAt: at(2), admission: 'auto' });
       assert.equal(await store.getProduct('nope'), undefined);
       assert.deepEqual((await store.listProducts()).map((p) => p.name), ['app', 'zeta']);
       assert.deepEqual(await store.getMetadata('app', 'targets'), meta('app', 'targets', 1));
@@ -104,7 +104,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
         store.createProduct({ name: 'app', createdAt: at(9) }, [meta('app', 'root', 2)]),
         (err: unknown) => err instanceof StoreConflictError && err.what === 'product',
       );
-      assert.deepEqual(await store.getProduct('app'), { name: 'app', createdAt: at(1) });
+      assert.deepEqual(await store.getProduct('app'), { name: 'app', createdAt: at(1), admission: 'auto' });
       assert.equal(await store.getMetadata('app', 'root', 2), undefined);
     });
 
@@ -608,7 +608,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       await store.recordReport(report('applied', '1.0.0', 2));
       await store.close();
       const again = await reopen();
-      assert.deepEqual(await again.getProduct('app'), { name: 'app', createdAt: at(1) });
+      assert.deepEqual(await again.getProduct('app'), { name: 'app', createdAt: at(1), admission: 'auto' });
       assert.deepEqual(await again.getRelease('app', 'stable', '1.0.0'), release('1.0.0'));
       assert.equal((await again.getDevice('dev-1', 'app'))?.version, '1.0.0');
     });

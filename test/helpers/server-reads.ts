@@ -1,6 +1,7 @@
 import { runJson } from './cli.js';
 import type { ProductInfo, ReportRow } from './admin-views.js';
 import type { CheckResponse, DeviceView } from '../../src/protocol/wire.js';
+import { DeviceSessions } from './device-session.js';
 
 /** Which server (default: the fleet's first) and product (default: the fleet's) a call is about. */
 export interface At { server?: string; product?: string }
@@ -37,11 +38,15 @@ export abstract class ServerReads {
   reports = (mac: string, o: At = {}): Promise<ReportRow[]> =>
     this.adminGet<ReportRow[]>(`/products/${o.product ?? this.product}/devices/${encodeURIComponent(mac)}/reports`, o.server);
 
-  /** A device check sent by hand (no agent); `version` undefined leaves the field out. */
+  /** Device keys and tokens of the hand-made checks, per server. */
+  readonly sessions = new DeviceSessions();
+
+  /** A device check sent by hand (no agent), authenticated as the device; `version` undefined leaves the field out. */
   rawCheck = async (deviceId: string, version?: string | null, o: At = {}): Promise<{ status: number; body: CheckResponse & { code?: string } }> => {
-    const res = await fetch(`${o.server ?? this.defaultServer()}/v1/check`, {
+    const server = o.server ?? this.defaultServer();
+    const res = await fetch(`${server}/v1/check`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await this.sessions.headers(server, deviceId, o.product ?? this.product)) },
       body: JSON.stringify({ deviceId, product: o.product ?? this.product, channel: 'stable', ...(version === undefined ? {} : { version }) }),
     });
     return { status: res.status, body: (await res.json()) as CheckResponse & { code?: string } };

@@ -16,6 +16,7 @@ import { toPublishedView, toReleaseListing, toYankView } from '../views/release-
 import { toScheduleView } from '../views/schedule-view.js';
 import { toMovedView } from '../views/moved-view.js';
 import { mirrorUrl } from '../mirror/mirror-url.js';
+import { deviceAdminApi } from './device-admin-api.js';
 import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.js';
 
 export interface AdminApiOptions {
@@ -40,12 +41,14 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   }
   await app.register(multipart, { limits: { files: 1, fields: 4, fieldSize: 16 * 1024 * 1024, fileSize: opts.maxUploadBytes } });
 
+  await app.register(deviceAdminApi, { services: opts.services });
+
   app.get('/online-keys', async () => products.onlineKeys());
 
   app.get('/products', async () => ({ products: products.list() }));
 
-  app.post<{ Body: { product: string; root: unknown; targets: unknown } }>('/products', { schema: { body: createProductBody } }, async (req, reply) => {
-    await products.create(req.body.product, req.body.root, req.body.targets);
+  app.post<{ Body: { product: string; root: unknown; targets: unknown; admission?: 'auto' | 'approve' } }>('/products', { schema: { body: createProductBody } }, async (req, reply) => {
+    await products.create(req.body.product, req.body.root, req.body.targets, req.body.admission);
     return reply.code(201).send({ product: req.body.product });
   });
 
@@ -110,6 +113,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     const deviceId = normaliseMac(req.params.deviceId);
     if (!deviceId) throw new ApiError('PW_BAD_REQUEST', `'${req.params.deviceId}' is not a MAC address such as aa:bb:cc:dd:ee:ff`);
     await devices.remove(deviceId, req.params.product);
+    opts.services.admission.removed(deviceId, req.params.product);
     return { product: req.params.product, deviceId, removed: true };
   });
 

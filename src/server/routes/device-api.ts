@@ -5,7 +5,8 @@ import type { CheckRequest, ReportRequest } from '../../protocol/wire.js';
 import { ROUTES } from '../../protocol/urls.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import { channelsResponse, checkBody, checkResponse, reportBody } from './schemas.js';
+import type { AuthRequest } from '../../protocol/device-auth.js';
+import { authBody, channelsResponse, checkBody, checkResponse, reportBody } from './schemas.js';
 
 /** Validates what JSON schema cannot: the MAC form of the device id and semver versions. */
 function deviceIdOf(raw: string): string {
@@ -22,11 +23,21 @@ function versionOf(field: string, v: string | null | undefined): string | null {
 
 /** The device surface: check, report, channels (artifact and metadata downloads are in repository-api.ts). */
 export async function deviceApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
-  const { devices } = opts.services;
+  const { devices, identity, products } = opts.services;
+
+  // The device's signed auth: answers a short-lived token for check and report (docs/protocol.md).
+  app.post<{ Body: AuthRequest }>(ROUTES.auth, { schema: { body: authBody } }, async (req) => {
+    const b = req.body;
+    if (normaliseMac(b.deviceId) !== b.deviceId) throw new ApiError('PW_BAD_REQUEST', `deviceId '${b.deviceId}' is not a normalised MAC address: send lower-case aa:bb:cc:dd:ee:ff (it is signed as sent)`);
+    return identity.auth(b, req.ip);
+  });
 
   app.post<{ Body: CheckRequest }>(ROUTES.check, { schema: { body: checkBody, response: checkResponse } }, async (req) => {
     const b = req.body;
     const request: CheckRequest = { deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel };
+    // Only the device itself: its token, checked before anything is recorded.
+    products.require(request.product);
+    identity.requireToken(req.headers.authorization, request.deviceId, request.product);
     if (b.version !== undefined) request.version = versionOf('version', b.version);
     if (b.installId !== undefined) request.installId = b.installId;
     if (b.nonce !== undefined) request.nonce = b.nonce;
@@ -40,9 +51,12 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
 
   app.post<{ Body: ReportRequest }>(ROUTES.report, { schema: { body: reportBody } }, async (req) => {
     const b = req.body;
+    const deviceId = deviceIdOf(b.deviceId);
+    products.require(b.product);
+    identity.requireToken(req.headers.authorization, deviceId, b.product);
     const device = await devices.report({
       ...b,
-      deviceId: deviceIdOf(b.deviceId),
+      deviceId,
       version: versionOf('version', b.version),
       previousVersion: versionOf('previousVersion', b.previousVersion),
     });

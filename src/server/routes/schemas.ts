@@ -16,6 +16,18 @@ export const checkBody = {
   },
 } as const;
 
+export const authBody = {
+  type: 'object',
+  required: ['deviceId', 'product', 'channel', 'publicKey', 'time', 'signature'],
+  properties: {
+    deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name,
+    publicKey: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    time: { type: 'string', maxLength: 64, pattern: '^[0-9T:.Z+-]+$' },
+    installId: { type: 'string', pattern: '^[0-9a-f]{16}$' },
+    signature: { type: 'string', pattern: '^[0-9a-f]{128}$' },
+  },
+} as const;
+
 export const reportBody = {
   type: 'object',
   required: ['deviceId', 'product', 'channel', 'event', 'version', 'previousVersion'],
@@ -86,7 +98,7 @@ export const createProductBody = {
   type: 'object',
   required: ['product', 'root', 'targets'],
   additionalProperties: false,
-  properties: { product: { type: 'string', maxLength: 64 }, root: { type: 'object' }, targets: { type: 'object' } },
+  properties: { product: { type: 'string', maxLength: 64 }, root: { type: 'object' }, targets: { type: 'object' }, admission: { type: 'string', enum: ['auto', 'approve'] } },
 } as const;
 
 export const scheduleBody = {

@@ -1,4 +1,4 @@
-import type { DeviceRecord, ReportRecord, Store } from '../../store/store.js';
+import type { DeviceIdentityRecord, DeviceRecord, ReportRecord, Store } from '../../store/store.js';
 import { isHigher } from '../../protocol/version.js';
 import type { CheckRequest, CheckResponse, DeviceListPage, ReportRequest } from '../../protocol/wire.js';
 import { InvalidCursorError } from '../../store/errors.js';
@@ -13,7 +13,7 @@ import type { SightingBatcher } from './sighting-batcher.js';
 import type { DeltaService } from './deltas.js';
 import type { InstallIdWatch } from './install-id-watch.js';
 import { DEFAULT_CHANNEL } from '../../protocol/names.js';
-import { toDeviceView } from '../views/device-view.js';
+import { withIdentities } from '../views/device-view.js';
 import { toReportView } from '../views/report-view.js';
 import { toReleaseOffer } from '../views/release-view.js';
 import { toScheduleInfo } from '../views/schedule-view.js';
@@ -57,16 +57,21 @@ export class DeviceService {
     return [...set].sort();
   }
 
-  async check(req: CheckRequest): Promise<CheckResponse> {
-    this.products.require(req.product);
+  /** Throws PW_UNKNOWN_PRODUCT / PW_UNKNOWN_CHANNEL (with the list of channels) unless both exist. */
+  requireChannel(product: string, channel: string): void {
+    this.products.require(product);
     // A typo in the device's channel would otherwise be "up to date" forever.
     // The same rule as channels(): a channel whose releases were all yanked still exists.
-    if (req.channel !== DEFAULT_CHANNEL && !this.releases.hasChannel(req.product, req.channel) && !this.schedules.get(req.product, req.channel)) {
+    if (channel !== DEFAULT_CHANNEL && !this.releases.hasChannel(product, channel) && !this.schedules.get(product, channel)) {
       throw new ApiError(
         'PW_UNKNOWN_CHANNEL',
-        `${req.product} has no channel '${req.channel}' (no release on it); its channels: ${this.channels(req.product).join(', ')}. Fix the device's channel: \`patchwire init --channel C\` in a fresh folder`,
+        `${product} has no channel '${channel}' (no release on it); its channels: ${this.channels(product).join(', ')}. Fix the device's channel: \`patchwire init --channel C\` in a fresh folder`,
       );
     }
+  }
+
+  async check(req: CheckRequest): Promise<CheckResponse> {
+    this.requireChannel(req.product, req.channel);
     const now = this.now();
     const warnings = this.watchInstall(req, now);
     // Step 1: register the device (first seen / last seen), batched off the request path.
@@ -140,13 +145,16 @@ export class DeviceService {
   /** One page of the registry (docs/protocol.md, GET /v1/admin/devices); `limit` is bounded by the caller. */
   async list(product: string | undefined, after: string | null, limit: number): Promise<DeviceListPage> {
     await this.sightings.flush();
+    let page;
     try {
-      const page = await this.store.listDevicePage(product ? { product } : {}, after, limit);
-      return { devices: page.devices.map(toDeviceView), next: page.next };
+      page = await this.store.listDevicePage(product ? { product } : {}, after, limit);
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; pass the \`next\` of the previous page, or start over without \`after\``, { cause: err });
       throw err;
     }
+    // Identities of this page only: one point read each, so a page costs the same in any registry.
+    const ids = await Promise.all(page.devices.map((d) => this.store.getIdentity(d.deviceId, d.product)));
+    return { devices: withIdentities(page.devices, ids.filter((i): i is DeviceIdentityRecord => i !== undefined)), next: page.next };
   }
 
   /**

@@ -18,6 +18,19 @@ import { MirrorService } from '../mirror/mirror-service.js';
 import { postAlarm } from './alarm-webhook.js';
 import { PULL_LIMITS } from '../mirror/limits.js';
 import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
+import { DeviceIdentityService } from './device-identity.js';
+import { DeviceAdmissionService } from './device-admission.js';
+import { DeviceTokens } from '../device-token.js';
+import { RateLimiter } from '../rate-limit.js';
+
+/** Device auth defaults (docs/security.md, "Device identity"). */
+export const DEVICE_AUTH_DEFAULTS = {
+  tokenTtlMs: 3600_000,
+  skewMs: 5 * 60_000,
+  enrolLimit: { limit: 600, windowMs: 60_000 },
+  maxDevices: 1_000_000,
+};
+export type DeviceAuthOptions = typeof DEVICE_AUTH_DEFAULTS;
 
 export interface ServicesOptions {
   store: Store;
@@ -44,6 +57,8 @@ export interface ServicesOptions {
   deltaFailThreshold?: number;
   /** Delta engine and policy; without `computeDelta` no deltas are made (devices get full archives). */
   deltas?: DeltaOptions & { computeDelta?: ComputeDelta };
+  /** Device tokens, enrolment limits (DEVICE_AUTH_DEFAULTS when absent). */
+  deviceAuth?: Partial<DeviceAuthOptions>;
 }
 
 export interface Log {
@@ -73,7 +88,17 @@ function wire(o: ServicesOptions) {
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
     watch: new InstallIdWatch(), warn: (obj, msg) => o.log.warn(obj, msg),
   }, new CheckAnswerSigner(tuf, o.keys?.timestamp ?? null), o.deltaFailThreshold);
-  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm));
+  const auth = { ...DEVICE_AUTH_DEFAULTS, ...o.deviceAuth };
+  const tokens = new DeviceTokens();
+  const identity = new DeviceIdentityService(store, products, tokens, (p, c) => devices.requireChannel(p, c), clock, {
+    tokenTtlMs: auth.tokenTtlMs, skewMs: auth.skewMs, maxDevices: auth.maxDevices,
+    enrolLimiter: new RateLimiter({ ...auth.enrolLimit, now: () => clock().getTime() }),
+    alarm: (msg, alarm) => raiseAlarm(o, msg, alarm),
+    warn: (obj, msg) => o.log.warn(obj, msg),
+    enrolled: (s) => sightings.add({ ...s, source: o.publicUrl() }),
+  });
+  const admission = new DeviceAdmissionService(store, products, identity, clock);
+  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission);
   const reload = async () => {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
@@ -86,7 +111,7 @@ function wire(o: ServicesOptions) {
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
     : undefined;
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -98,9 +123,11 @@ function raiseAlarm(o: ServicesOptions, message: string, alarm: AlarmView): void
 /** Wires the domain services (one per aggregate) over a store and an artifact store. */
 export function createServices(o: ServicesOptions): Services {
   const s = wire(o);
+  const { store } = o;
   return {
     ...s,
     async load() {
+      await s.tokens.load(store);
       await s.products.load();
       await Promise.all([s.releases.load(), s.schedules.load()]);
       await s.moved.load();

@@ -1,4 +1,4 @@
-import type { Store } from '../../store/store.js';
+import type { AdmissionPolicy, Store } from '../../store/store.js';
 import { StoreConflictError } from '../../store/errors.js';
 import { verifyInitialRoot, verifyTargets } from '../../tuf/repository.js';
 import { isName } from '../../protocol/names.js';
@@ -9,6 +9,7 @@ import { toApiError, type OnlineKeyPairs, type TufMetadataService } from './tuf-
 /** Products: each one a TUF repository whose root the publisher signed with its offline key. */
 export class ProductService {
   private names = new Set<string>();
+  private admissions = new Map<string, AdmissionPolicy>();
 
   constructor(
     private readonly store: Store,
@@ -18,7 +19,22 @@ export class ProductService {
   ) {}
 
   async load(): Promise<void> {
-    for (const p of await this.store.listProducts()) this.names.add(p.name);
+    for (const p of await this.store.listProducts()) {
+      this.names.add(p.name);
+      this.admissions.set(p.name, p.admission ?? 'auto');
+    }
+  }
+
+  /** How the product admits a device it has never seen (`auto` unless set). */
+  admissionOf(name: string): AdmissionPolicy {
+    return this.admissions.get(name) ?? 'auto';
+  }
+
+  /** `patchwire product admission P auto|approve`: applies to devices not enrolled yet. */
+  async setAdmission(name: string, policy: AdmissionPolicy): Promise<void> {
+    this.require(name);
+    await this.store.setAdmission(name, policy);
+    this.admissions.set(name, policy);
   }
 
   onlineKeys(): { snapshot: string; timestamp: string; deltas: string } {
@@ -42,7 +58,7 @@ export class ProductService {
   }
 
   /** Verifies root v1 and targets v1 from the publisher, signs snapshot and timestamp, stores all four. */
-  async create(name: string, root: unknown, targets: unknown): Promise<void> {
+  async create(name: string, root: unknown, targets: unknown, admission: AdmissionPolicy = 'auto'): Promise<void> {
     if (!isName(name)) throw new ApiError('PW_BAD_REQUEST', `invalid product name '${name}': use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
     await this.tuf.lock.run(name, async () => {
       const now = this.now();
@@ -55,7 +71,7 @@ export class ProductService {
       }
       const signed = this.tuf.sign(name, verifiedTargets, 1, 1);
       try {
-        await this.store.createProduct({ name, createdAt: now }, [
+        await this.store.createProduct({ name, createdAt: now, admission }, [
           { product: name, role: 'root', version: 1, json: verifiedRoot.json, expiresAt: verifiedRoot.expires },
           { product: name, role: 'targets', version: 1, json: verifiedTargets.json, expiresAt: verifiedTargets.expires },
           ...signed,
@@ -65,6 +81,7 @@ export class ProductService {
         throw err;
       }
       this.names.add(name);
+      this.admissions.set(name, admission);
     });
   }
 }

@@ -8,7 +8,8 @@ import { toMirrorView } from '../views/mirror-view.js';
 
 /**
  * The fleet summary and its alarms. `schedule-overdue`: the scheduled time passed and no release
- * of that product/channel was published since the schedule was set.
+ * of that product/channel was published since the schedule was set. `identity-conflict`: a known MAC
+ * presented a different key (device-identity.ts), listed until accepted or rejected.
  */
 export class StatusService {
   private raised = new Set<string>();
@@ -20,6 +21,7 @@ export class StatusService {
     private readonly sightings: SightingBatcher,
     private readonly now: Clock,
     private readonly warn: (msg: string, alarm: AlarmView) => void,
+    private readonly identity?: { conflicts(product?: string): Promise<AlarmView[]> },
   ) {}
 
   alarms(): AlarmView[] {
@@ -45,7 +47,9 @@ export class StatusService {
     const filter = product ? { product } : {};
     const [devices, versions, products] = await Promise.all([this.store.countDevices(filter), this.store.countVersions(filter), this.byProduct(product)]);
     const mirrors = (await this.store.listMirrors()).map(toMirrorView);
-    return { devices, versions, products, mirrors, alarms: this.alarms() };
+    // Identity conflicts are raised (log, webhook) when they happen; listed here until resolved.
+    const conflicts = this.identity ? await this.identity.conflicts(product) : [];
+    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts] };
   }
 
   /** Every product (or the one asked for) with each channel that has a release or a device. */

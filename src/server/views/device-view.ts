@@ -1,4 +1,4 @@
-import type { DeviceRecord } from '../../store/store.js';
+import type { DeviceIdentityRecord, DeviceRecord } from '../../store/store.js';
 import type { DeviceSync, DeviceView } from '../../protocol/wire.js';
 
 /** A device as the admin API lists it (`patchwire devices --json`). */
@@ -13,4 +13,27 @@ export function toDeviceView(d: DeviceRecord): DeviceView {
 /** A device as a primary and its mirrors exchange it; the receiver ignores updatedAt. */
 export function toDeviceSync(d: DeviceRecord): DeviceSync {
   return { ...toDeviceView(d), updatedAt: d.updatedAt.toISOString() };
+}
+
+/**
+ * The admin listing: each device with its admission status and key ids (null: it has not
+ * authenticated since device keys exist), then the devices that authenticated but never checked
+ * (pending ones), in the order of the store (product, device id).
+ */
+export function withIdentities(rows: DeviceRecord[], ids: DeviceIdentityRecord[]): DeviceView[] {
+  const byKey = new Map(ids.map((i) => [`${i.product}\n${i.deviceId}`, i]));
+  const ident = (i: DeviceIdentityRecord | undefined) => ({ status: i?.status ?? null, keyId: i?.keyId ?? null, pendingKeyId: i?.pendingKey?.keyId ?? null });
+  const out = rows.map((d) => {
+    const k = `${d.product}\n${d.deviceId}`;
+    const i = byKey.get(k);
+    byKey.delete(k);
+    return { ...toDeviceView(d), ...ident(i) };
+  });
+  for (const i of byKey.values()) {
+    out.push({
+      deviceId: i.deviceId, product: i.product, channel: i.channel, version: null, firstSeenAt: i.createdAt.toISOString(),
+      lastSeenAt: i.updatedAt.toISOString(), lastReportAt: null, source: '', ...ident(i),
+    });
+  }
+  return out;
 }

@@ -162,7 +162,36 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable('releases').addColumn('yanked_at', 'integer').execute();
     },
   },
-  // 0006 is device keys (issue 9, another change); 0007 does not depend on it.
+  // Device identity (issue 9): each product's admission policy, the key each device is bound to
+  // (with its status and a key waiting after an identity conflict), and preauthorised MACs.
+  '0006_device_identity': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('products').addColumn('admission', 'text', (c) => c.notNull().defaultTo('auto')).execute();
+      await db.schema.createTable('device_identities')
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('pending_public_key', 'text')
+        .addColumn('pending_key_id', 'text')
+        .addColumn('pending_at', 'integer')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('device_identities_pk', ['device_id', 'product'])
+        .modifyEnd(sql`without rowid`)
+        .execute();
+      await db.schema.createIndex('device_identities_product').on('device_identities').columns(['product', 'pending_key_id']).execute();
+      await db.schema.createTable('preauthorizations')
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('preauthorizations_pk', ['device_id', 'product'])
+        .execute();
+    },
+  },
   '0007_mirror_approval': migration0007,
   // delta-failed threshold (issue 9): distinct devices per (product, delta target), counted from
   // the stored reports; a partial index holds only the (rare) delta-failed rows.

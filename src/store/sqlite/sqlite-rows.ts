@@ -9,7 +9,9 @@ import type {
   DevicesTable, MetadataTable, MirrorsTable, MovedTable, ProductsTable, ReleasesTable, ReportsTable, SchedulesTable,
 } from './sqlite-schema.js';
 
-export const toProduct = (r: ProductsTable): ProductRecord => ({ name: r.name, createdAt: new Date(r.created_at) });
+export const toProduct = (r: ProductsTable): ProductRecord => ({
+  name: r.name, createdAt: new Date(r.created_at), admission: r.admission === 'approve' ? 'approve' : 'auto',
+});
 
 export const toMetadata = (r: MetadataTable): MetadataRecord => ({
   product: r.product,

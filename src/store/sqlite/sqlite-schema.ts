@@ -6,7 +6,24 @@ import type { Generated } from 'kysely';
 
 export interface SettingsTable { key: string; value: string }
 
-export interface ProductsTable { name: string; created_at: number }
+export interface ProductsTable { name: string; created_at: number; /** Migration 0006. */ admission: string }
+
+/** Migration 0006: the key each device is bound to. */
+export interface DeviceIdentitiesTable {
+  device_id: string;
+  product: string;
+  channel: string;
+  public_key: string;
+  key_id: string;
+  status: string;
+  pending_public_key: string | null;
+  pending_key_id: string | null;
+  pending_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PreauthorizationsTable { device_id: string; product: string; public_key: string | null; created_at: number }
 
 export interface MetadataTable {
   product: string;
@@ -107,4 +124,6 @@ export interface SqliteSchema {
   devices: DevicesTable;
   reports: ReportsTable;
   mirrors: MirrorsTable;
+  device_identities: DeviceIdentitiesTable;
+  preauthorizations: PreauthorizationsTable;
 }

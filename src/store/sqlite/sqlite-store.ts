@@ -13,6 +13,8 @@ import {
   CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
+import { identityRow, toIdentity, toPreauthorization } from './identity-rows.js';
+import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DevicesTable, MetadataTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
 import {
@@ -83,7 +85,7 @@ export class SqliteStore implements Store {
   async createProduct(product: ProductRecord, metadata: MetadataRecord[]): Promise<void> {
     this.#transaction(() => {
       this.#insert('product', this.#db.insertInto('products')
-        .values({ name: product.name, created_at: product.createdAt.getTime() }));
+        .values({ name: product.name, created_at: product.createdAt.getTime(), admission: product.admission ?? 'auto' }));
       this.#insertMetadata(metadata);
     });
   }
@@ -271,9 +273,59 @@ export class SqliteStore implements Store {
   async removeDevice(deviceId: string, product: string): Promise<boolean> {
     return this.#transaction(() => {
       this.#run(this.#db.deleteFrom('reports').where('device_id', '=', deviceId).where('product', '=', product));
-      const { sql: text, parameters } = this.#db.deleteFrom('devices').where('device_id', '=', deviceId).where('product', '=', product).compile();
-      return this.#statement(text).run(...parameters).changes > 0;
+      const count = (q: Compilable) => {
+        const { sql: text, parameters } = q.compile();
+        return Number(this.#statement(text).run(...parameters).changes);
+      };
+      const devices = count(this.#db.deleteFrom('devices').where('device_id', '=', deviceId).where('product', '=', product));
+      const identities = count(this.#db.deleteFrom('device_identities').where('device_id', '=', deviceId).where('product', '=', product));
+      return devices + identities > 0;
     });
+  }
+
+  async setAdmission(product: string, policy: AdmissionPolicy): Promise<boolean> {
+    const r = await this.#db.updateTable('products').set({ admission: policy }).where('name', '=', product).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async getIdentity(deviceId: string, product: string): Promise<DeviceIdentityRecord | undefined> {
+    const row = await this.#db.selectFrom('device_identities').selectAll().where('device_id', '=', deviceId).where('product', '=', product).executeTakeFirst();
+    return row && toIdentity(row);
+  }
+
+  async addIdentity(identity: DeviceIdentityRecord): Promise<boolean> {
+    const r = await this.#db.insertInto('device_identities').values(identityRow(identity))
+      .onConflict((oc) => oc.columns(['device_id', 'product']).doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async updateIdentity(identity: DeviceIdentityRecord): Promise<boolean> {
+    const { device_id, product, ...set } = identityRow(identity);
+    const r = await this.#db.updateTable('device_identities').set(set).where('device_id', '=', device_id).where('product', '=', product).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async listIdentities(filter: { product?: string; conflicts?: boolean } = {}): Promise<DeviceIdentityRecord[]> {
+    let q = this.#db.selectFrom('device_identities').selectAll();
+    if (filter.product !== undefined) q = q.where('product', '=', filter.product);
+    if (filter.conflicts) q = q.where('pending_key_id', 'is not', null);
+    return (await q.orderBy('product').orderBy('device_id').execute()).map(toIdentity);
+  }
+
+  async countIdentities(product: string): Promise<number> {
+    const row = await this.#db.selectFrom('device_identities').select((eb) => eb.fn.countAll<number>().as('n')).where('product', '=', product).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async putPreauthorization(p: PreauthorizationRecord): Promise<void> {
+    const row = { device_id: p.deviceId, product: p.product, public_key: p.publicKey, created_at: p.createdAt.getTime() };
+    await this.#db.insertInto('preauthorizations').values(row)
+      .onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet({ public_key: row.public_key, created_at: row.created_at })).execute();
+  }
+
+  async getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined> {
+    const row = await this.#db.selectFrom('preauthorizations').selectAll().where('device_id', '=', deviceId).where('product', '=', product).executeTakeFirst();
+    return row && toPreauthorization(row);
   }
 
   async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {

@@ -1,0 +1,82 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/store.js';
+
+/**
+ * Device tokens (docs/protocol.md, "POST /v1/auth"): stateless, `pwd1.<payload>.<mac>`, both
+ * base64url; payload = `deviceId \n product \n keyId \n issued \n expiry` (epoch milliseconds), mac =
+ * HMAC-SHA256(secret, "pwd1." + payload). Verifying is one HMAC and no store read, so the check
+ * path stays cheap; every process of one database verifies with the secret kept in its settings.
+ */
+export interface DeviceTokenClaims {
+  deviceId: string;
+  product: string;
+  keyId: string;
+  /** Epoch milliseconds. */
+  issuedAt: number;
+  expiresAt: number;
+}
+
+const PREFIX = 'pwd1.';
+const SECRET_SETTING = 'device_token_secret';
+/** Longest token accepted (a MAC, a 64-character name, a key id and a time fit in far less). */
+export const MAX_TOKEN_LENGTH = 512;
+
+/**
+ * Tokens verified once are remembered (a device sends the same token for its whole lifetime), so
+ * a check costs one map lookup instead of an HMAC. Only tokens whose MAC verified enter; at most
+ * this many (~35 MB), the oldest go first.
+ */
+const VERIFIED_CACHE = 100_000;
+
+export class DeviceTokens {
+  private secret: Buffer | undefined;
+  private readonly verified = new Map<string, DeviceTokenClaims>();
+
+  /** The secret from the store's settings, made (32 random bytes) on the first start. */
+  async load(store: Store): Promise<void> {
+    let hex = await store.getSetting(SECRET_SETTING);
+    if (!hex) {
+      await store.setSetting(SECRET_SETTING, randomBytes(32).toString('hex'));
+      hex = (await store.getSetting(SECRET_SETTING))!;
+    }
+    this.secret = Buffer.from(hex, 'hex');
+  }
+
+  mint(c: DeviceTokenClaims): string {
+    const payload = Buffer.from(`${c.deviceId}\n${c.product}\n${c.keyId}\n${c.issuedAt}\n${c.expiresAt}`, 'utf8').toString('base64url');
+    return `${PREFIX}${payload}.${this.mac(payload).toString('base64url')}`;
+  }
+
+  /** The claims of a token this server made and that has not expired at `now`; a reason otherwise. */
+  verify(token: string, now: number): DeviceTokenClaims | string {
+    const known = this.verified.get(token);
+    if (known) return known.expiresAt > now ? known : `it expired at ${new Date(known.expiresAt).toISOString()}`;
+    const claims = this.verifyMac(token, now);
+    if (typeof claims !== 'string') {
+      if (this.verified.size >= VERIFIED_CACHE) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, claims);
+    }
+    return claims;
+  }
+
+  private verifyMac(token: string, now: number): DeviceTokenClaims | string {
+    if (token.length > MAX_TOKEN_LENGTH || !token.startsWith(PREFIX)) return 'it is not a patchwire device token';
+    const dot = token.indexOf('.', PREFIX.length);
+    if (dot < 0) return 'it is not a patchwire device token';
+    const payload = token.slice(PREFIX.length, dot);
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const want = this.mac(payload);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) return 'its signature does not verify (forged or from another server)';
+    const [deviceId, product, keyId, iat, exp] = Buffer.from(payload, 'base64url').toString('utf8').split('\n');
+    const issuedAt = Number(iat);
+    const expiresAt = Number(exp);
+    if (!deviceId || !product || !keyId || !Number.isSafeInteger(issuedAt) || !Number.isSafeInteger(expiresAt)) return 'it is malformed';
+    if (expiresAt <= now) return `it expired at ${new Date(expiresAt).toISOString()}`;
+    return { deviceId, product, keyId, issuedAt, expiresAt };
+  }
+
+  private mac(payload: string): Buffer {
+    if (!this.secret) throw new Error('internal error: device tokens used before load()');
+    return createHmac('sha256', this.secret).update(PREFIX).update(payload).digest();
+  }
+}

@@ -1,0 +1,64 @@
+import type { DeviceIdentityRecord, Store } from '../../store/store.js';
+import type { AlarmView } from '../../protocol/wire.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import type { ProductService } from './products.js';
+import { identityAlarm, type DeviceIdentityService } from './device-identity.js';
+
+/**
+ * The operator's side of device identity (`patchwire devices accept|reject|preauthorize`, the
+ * `identity-conflict` alarms): re-binds and rejections revoke the device's tokens in this process.
+ */
+export class DeviceAdmissionService {
+  constructor(
+    private readonly store: Store,
+    private readonly products: ProductService,
+    private readonly identity: DeviceIdentityService,
+    private readonly now: Clock,
+  ) {}
+
+  /** `devices accept`: admits a pending device, or re-binds it to its pending key, keeping its record and history. */
+  async accept(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
+    const id = await this.find(deviceId, product);
+    const now = this.now();
+    const next: DeviceIdentityRecord = id.pendingKey
+      ? { ...id, publicKey: id.pendingKey.publicKey, keyId: id.pendingKey.keyId, status: 'accepted', pendingKey: null, updatedAt: now }
+      : { ...id, status: 'accepted', updatedAt: now };
+    await this.store.updateIdentity(next);
+    if (id.pendingKey) this.identity.revocations.revoke(deviceId, product, next.keyId, now.getTime());
+    return next;
+  }
+
+  /** `devices reject`: drops a pending key (the device keeps its bound key), else rejects the device. */
+  async reject(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
+    const id = await this.find(deviceId, product);
+    const now = this.now();
+    const next: DeviceIdentityRecord = id.pendingKey ? { ...id, pendingKey: null, updatedAt: now } : { ...id, status: 'rejected', updatedAt: now };
+    await this.store.updateIdentity(next);
+    if (!id.pendingKey) this.identity.revocations.revoke(deviceId, product, null, now.getTime());
+    return next;
+  }
+
+  /** `devices preauthorize`: admitted at its first auth even under `approve` (with this key only, when given). */
+  async preauthorize(deviceId: string, product: string, publicKey: string | null): Promise<void> {
+    this.products.require(product);
+    await this.store.putPreauthorization({ deviceId, product, publicKey, createdAt: this.now() });
+  }
+
+  /** After `devices remove`: its tokens stop at once, and the cap counts anew. */
+  removed(deviceId: string, product: string): void {
+    this.identity.revocations.revoke(deviceId, product, null, this.now().getTime());
+    this.identity.forgetCount(product);
+  }
+
+  async conflicts(product?: string): Promise<AlarmView[]> {
+    return (await this.store.listIdentities({ conflicts: true, ...(product ? { product } : {}) })).map(identityAlarm);
+  }
+
+  private async find(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
+    this.products.require(product);
+    const id = await this.store.getIdentity(deviceId, product);
+    if (!id) throw new ApiError('PW_UNKNOWN_DEVICE', `${product} has no device ${deviceId} that authenticated: \`patchwire devices --product ${product}\` lists them`);
+    return id;
+  }
+}

@@ -1,0 +1,174 @@
+import { createPublicKey, verify } from 'node:crypto';
+import type { DeviceIdentityRecord, Sighting, Store } from '../../store/store.js';
+import { authSigningBytes, keyIdOf, type AuthRequest, type AuthResponse } from '../../protocol/device-auth.js';
+import type { AlarmView } from '../../protocol/wire.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import type { DeviceTokens } from '../device-token.js';
+import type { RateLimiter } from '../rate-limit.js';
+import type { ProductService } from './products.js';
+import { TokenRevocations } from './token-revocations.js';
+
+export interface IdentityOptions {
+  tokenTtlMs: number;
+  /** How far a device's auth time may be from the server's clock. */
+  skewMs: number;
+  /** New enrolments per source address. */
+  enrolLimiter: RateLimiter;
+  /** Identities per product at most. */
+  maxDevices: number;
+  alarm: (message: string, alarm: AlarmView) => void;
+  warn: (obj: object, msg: string) => void;
+  /** Called for each new device that waits for approval: its first sighting, so `devices` lists it. */
+  enrolled?: (s: Omit<Sighting, 'source'>) => void;
+}
+
+const accept = (mac: string, product: string) => `\`patchwire devices accept ${mac} --product ${product}\``;
+
+/**
+ * Who may speak for a device (docs/security.md, "Device identity"): the auth that binds a MAC to
+ * an Ed25519 key and mints short-lived tokens, the token check of /v1/check and /v1/report (one
+ * HMAC, no store read) and admission (auto, approve, preauthorised). The operator's accept and
+ * reject are in device-admission.ts.
+ */
+export class DeviceIdentityService {
+  readonly revocations: TokenRevocations;
+
+  constructor(
+    private readonly store: Store,
+    private readonly products: ProductService,
+    private readonly tokens: DeviceTokens,
+    private readonly requireChannel: (product: string, channel: string) => void,
+    private readonly now: Clock,
+    private readonly o: IdentityOptions,
+  ) {
+    this.revocations = new TokenRevocations(o.tokenTtlMs);
+  }
+
+  /** POST /v1/auth: verifies the signed request and answers a token, or says why not. */
+  async auth(req: AuthRequest, source: string): Promise<AuthResponse> {
+    this.products.require(req.product);
+    this.requireChannel(req.product, req.channel);
+    const now = this.now();
+    this.verifySignature(req, now);
+    const keyId = keyIdOf(req.publicKey);
+    const id = await this.store.getIdentity(req.deviceId, req.product);
+    const bound = id ?? (await this.enrol(req, keyId, source, now));
+    if (bound.keyId !== keyId) return this.conflict(bound, req, keyId, source, now);
+    if (bound.status === 'rejected') {
+      throw new ApiError('PW_DEVICE_REJECTED', `device ${req.deviceId} of ${req.product} was rejected by an operator: the server refuses it; an operator can run ${accept(req.deviceId, req.product)} to admit it`);
+    }
+    if (bound.status === 'pending') {
+      throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} waits for approval (key ${keyId}): an operator runs ${accept(req.deviceId, req.product)}; the agent keeps asking at its interval`);
+    }
+    const expiresAt = now.getTime() + this.o.tokenTtlMs;
+    const token = this.tokens.mint({ deviceId: req.deviceId, product: req.product, keyId, issuedAt: now.getTime(), expiresAt });
+    return { token, expiresAt: new Date(expiresAt).toISOString(), status: 'accepted', keyId };
+  }
+
+  /**
+   * The bearer token of a check or report: made by this server, unexpired, not revoked, and for
+   * this device of this product. Throws 401 PW_DEVICE_TOKEN otherwise.
+   */
+  requireToken(header: string | undefined, deviceId: string, product: string): void {
+    const fix = 'authenticate with POST /v1/auth first (the patchwire agent does this by itself)';
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
+      throw new ApiError('PW_DEVICE_TOKEN', `no device token: send \`Authorization: Bearer <token>\`; ${fix}`);
+    }
+    const claims = this.tokens.verify(header.slice(7), this.now().getTime());
+    if (typeof claims === 'string') throw new ApiError('PW_DEVICE_TOKEN', `the device token is refused: ${claims}; ${fix}`);
+    if (claims.deviceId !== deviceId || claims.product !== product) {
+      throw new ApiError('PW_DEVICE_TOKEN', `the device token is for device ${claims.deviceId} of ${claims.product}, not ${deviceId} of ${product}: a device speaks only for itself`);
+    }
+    if (this.revocations.revoked(deviceId, product, claims.keyId, claims.issuedAt)) {
+      throw new ApiError('PW_DEVICE_TOKEN', `the device token is no longer valid (the device's key was re-bound, or the device rejected or removed); ${fix}`);
+    }
+  }
+
+  private verifySignature(req: AuthRequest, now: Date): void {
+    let ok = false;
+    try {
+      const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(req.publicKey, 'hex').toString('base64url') }, format: 'jwk' });
+      const { signature, ...unsigned } = req;
+      ok = verify(null, authSigningBytes(unsigned), key, Buffer.from(signature, 'hex'));
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ApiError('PW_DEVICE_AUTH', 'the auth request is not signed by the key it presents: sign it with the device key (docs/protocol.md, POST /v1/auth)');
+    const t = Date.parse(req.time);
+    if (!Number.isFinite(t) || Math.abs(t - now.getTime()) > this.o.skewMs) {
+      throw new ApiError('PW_DEVICE_AUTH', `the auth request's time ${req.time} is more than ${this.o.skewMs / 1000} s from the server's ${now.toISOString()}: set the device's clock (NTP) and retry`);
+    }
+  }
+
+  /** Enrols a MAC never bound to a key: see enrolment rules in docs/security.md. */
+  private async enrol(req: AuthRequest, keyId: string, source: string, now: Date): Promise<DeviceIdentityRecord> {
+    const known = await this.store.getDevice(req.deviceId, req.product);
+    let status: DeviceIdentityRecord['status'] = 'accepted';
+    // A device recorded before keys existed binds the first key that auths, whatever the policy.
+    if (!known) {
+      this.limit(source, req);
+      const count = await this.countOf(req.product);
+      if (count >= this.o.maxDevices) {
+        throw new ApiError('PW_DEVICE_LIMIT', `${req.product} has ${count} devices, the most this server admits (serve --max-devices ${this.o.maxDevices}): remove devices with \`patchwire devices remove\`, or restart the server with a higher --max-devices`);
+      }
+      const pre = await this.store.getPreauthorization(req.deviceId, req.product);
+      const preauthorised = pre !== undefined && (pre.publicKey === null || pre.publicKey === req.publicKey);
+      if (!preauthorised && this.products.admissionOf(req.product) === 'approve') status = 'pending';
+    }
+    const record: DeviceIdentityRecord = {
+      deviceId: req.deviceId, product: req.product, channel: req.channel, publicKey: req.publicKey, keyId, status,
+      pendingKey: null, createdAt: now, updatedAt: now,
+    };
+    if (await this.store.addIdentity(record)) {
+      this.counts.set(req.product, (this.counts.get(req.product) ?? 0) + 1);
+      // A device that waits for approval is listed from now on (an accepted one is at its first check).
+      if (!known && status === 'pending') this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
+      this.o.warn({ deviceId: req.deviceId, product: req.product, keyId, status, source }, `device ${req.deviceId} of ${req.product} enrolled (${status}${known ? ', bound to its first key: recorded before device keys' : ''})`);
+      return record;
+    }
+    // Another auth of the same MAC won the race: judge against what it stored.
+    return (await this.store.getIdentity(req.deviceId, req.product))!;
+  }
+
+  /** A known MAC with a different key: never re-bound silently; the key waits, with an alarm. */
+  private async conflict(id: DeviceIdentityRecord, req: AuthRequest, keyId: string, source: string, now: Date): Promise<never> {
+    if (id.pendingKey?.keyId !== keyId) {
+      this.limit(source, req);
+      const at = now;
+      await this.store.updateIdentity({ ...id, pendingKey: { publicKey: req.publicKey, keyId, at }, updatedAt: now });
+      this.o.alarm(
+        `identity-conflict: device ${req.deviceId} of ${req.product} presented key ${keyId}, but it is bound to key ${id.keyId}; the new key waits. ` +
+        `If the device was replaced or re-installed, run ${accept(req.deviceId, req.product)} (re-binds, keeps its history); else \`patchwire devices reject ${req.deviceId} --product ${req.product}\``,
+        identityAlarm({ ...id, pendingKey: { publicKey: req.publicKey, keyId, at } }),
+      );
+    }
+    throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} is bound to another key (${id.keyId}); this key (${keyId}) waits for an operator: ${accept(req.deviceId, req.product)} re-binds it. ` +
+      'A second install folder on the same host needs its own device id: `patchwire init --device-id MAC`');
+  }
+
+  private limit(source: string, req: AuthRequest): void {
+    const d = this.o.enrolLimiter.take(source);
+    if (d.ok) return;
+    if (d.firstRefusal) this.o.warn({ source, product: req.product }, `enrolment rate limit reached for ${source}: refusing new devices from it for ${d.retryAfterSeconds} s (serve --enrol-limit)`);
+    throw new ApiError('PW_RATE_LIMITED', `too many new devices from ${source}: retry after ${d.retryAfterSeconds} s (the server's --enrol-limit); enrolled devices are not affected`, {
+      headers: { 'retry-after': String(d.retryAfterSeconds) },
+    });
+  }
+
+  private readonly counts = new Map<string, number>();
+  private async countOf(product: string): Promise<number> {
+    let n = this.counts.get(product);
+    if (n === undefined) this.counts.set(product, (n = await this.store.countIdentities(product)));
+    return n;
+  }
+
+  /** The cap counts this product anew at its next enrolment (after a device was removed). */
+  forgetCount(product: string): void {
+    this.counts.delete(product);
+  }
+}
+
+export function identityAlarm(id: DeviceIdentityRecord): AlarmView {
+  return { kind: 'identity-conflict', product: id.product, channel: id.channel, deviceId: id.deviceId, keyId: id.keyId, pendingKeyId: id.pendingKey!.keyId, since: id.pendingKey!.at.toISOString() };
+}

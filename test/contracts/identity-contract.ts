@@ -1,0 +1,69 @@
+// The Store contract for device identity (migration 0006 in SQLite): key bindings, admission
+// policy and preauthorisations. Run from store-contract.test.ts over every implementation.
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DeviceIdentityRecord, Store } from '../../src/store/store.js';
+import { at, type StoreHarness } from './store-contract.js';
+
+const identity = (deviceId: string, fields: Partial<DeviceIdentityRecord> = {}): DeviceIdentityRecord => ({
+  deviceId, product: 'app', channel: 'stable', publicKey: 'a'.repeat(64), keyId: 'k1', status: 'accepted', pendingKey: null,
+  createdAt: at(1), updatedAt: at(1), ...fields,
+});
+
+export function identityContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
+  describe(`Store contract, device identity: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    beforeEach(async () => {
+      harness = await makeHarness();
+      store = await harness.open();
+      await store.migrate();
+      await store.createProduct({ name: 'app', createdAt: at(0) }, []);
+    });
+    afterEach(async () => {
+      await store.close();
+      await harness.cleanup();
+    });
+
+    it('addIdentity adds once: a second add for the same MAC and product keeps the first key', async () => {
+      assert.equal(await store.addIdentity(identity('dev-1')), true);
+      assert.equal(await store.addIdentity(identity('dev-1', { keyId: 'k2', publicKey: 'b'.repeat(64) })), false);
+      assert.deepEqual(await store.getIdentity('dev-1', 'app'), identity('dev-1'));
+      assert.equal(await store.getIdentity('dev-1', 'other'), undefined, 'per product');
+      assert.equal(await store.countIdentities('app'), 1);
+    });
+
+    it('updateIdentity replaces status and keys; a pending key round-trips; listIdentities filters conflicts', async () => {
+      await store.addIdentity(identity('dev-1'));
+      await store.addIdentity(identity('dev-2'));
+      const pending = { publicKey: 'c'.repeat(64), keyId: 'k3', at: at(7) };
+      assert.equal(await store.updateIdentity(identity('dev-1', { pendingKey: pending, updatedAt: at(7) })), true);
+      assert.equal(await store.updateIdentity(identity('dev-9')), false, 'no such identity');
+      assert.deepEqual((await store.getIdentity('dev-1', 'app'))?.pendingKey, pending);
+      assert.deepEqual((await store.listIdentities({ conflicts: true })).map((i) => i.deviceId), ['dev-1']);
+      assert.deepEqual((await store.listIdentities({ product: 'app' })).map((i) => i.deviceId), ['dev-1', 'dev-2']);
+      await store.updateIdentity(identity('dev-2', { status: 'rejected' }));
+      assert.equal((await store.getIdentity('dev-2', 'app'))?.status, 'rejected');
+    });
+
+    it('removeDevice removes the identity too (true even without a device record)', async () => {
+      await store.addIdentity(identity('dev-1'));
+      assert.equal(await store.removeDevice('dev-1', 'app'), true);
+      assert.equal(await store.getIdentity('dev-1', 'app'), undefined);
+      assert.equal(await store.removeDevice('dev-1', 'app'), false);
+    });
+
+    it('admission defaults to auto, survives a reopen when set; preauthorisations are replaced', async () => {
+      assert.equal((await store.getProduct('app'))?.admission, 'auto');
+      assert.equal(await store.setAdmission('app', 'approve'), true);
+      assert.equal(await store.setAdmission('nope', 'approve'), false);
+      await store.putPreauthorization({ deviceId: 'dev-1', product: 'app', publicKey: null, createdAt: at(2) });
+      await store.putPreauthorization({ deviceId: 'dev-1', product: 'app', publicKey: 'd'.repeat(64), createdAt: at(3) });
+      await store.close();
+      store = await harness.open();
+      assert.equal((await store.listProducts())[0]?.admission, 'approve');
+      assert.deepEqual(await store.getPreauthorization('dev-1', 'app'), { deviceId: 'dev-1', product: 'app', publicKey: 'd'.repeat(64), createdAt: at(3) });
+      assert.equal(await store.getPreauthorization('dev-2', 'app'), undefined);
+    });
+  });
+}
