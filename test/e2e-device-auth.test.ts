@@ -88,9 +88,10 @@ test('forged checks and reports for an enrolled MAC (no token, another device\'s
 test('an expired token gets 401 and records nothing; the agent re-authenticates by itself', async () => {
   const clock = new ServerClock(join(f.root, 'clock-expiry'));
   const s = await f.serve('server-expiry', { args: ['--device-token-ttl', '1m'], env: clock.env });
-  await f.createProduct({ server: s.url });
+  // This server has its own online keys: the agent trusts the root made on it.
+  await f.createProduct({ server: s.url, rootOut: join(f.root, 'expiry.root.json') });
   const MAC = 'aa:00:00:00:02:01';
-  const dir = await f.initAgent('expiry', MAC, { server: s.url });
+  const dir = await f.initAgent('expiry', MAC, { server: s.url, rootFile: join(f.root, 'expiry.root.json') });
   assert.equal((await f.check(dir)).result, 'up-to-date');
   const token = (await tokenFile(dir)).tokens[s.url]!.token;
   const before = await device(MAC, 'acme', s.url);

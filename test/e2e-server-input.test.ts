@@ -78,9 +78,12 @@ async function stagingFiles(): Promise<string[]> {
 /** The state every refused request must leave alone (the probe device is ours to poke). */
 async function state() {
   const p = await product();
-  // Devices that only authenticated (no record yet) are the test's own sessions: postJson
-  // authenticates a device before sending its check; the refused check must record nothing.
-  const devices = (await adminJson<{ devices: Array<{ deviceId: string }> }>('/devices')).devices.filter((d) => d.deviceId !== PROBE);
+  // postJson authenticates a device before sending its check, and an enrolment records the device
+  // (first seen = last seen, nothing applied): those records are the test's own sessions. The
+  // refused check itself must record nothing (a sighting would move lastSeenAt, a report the version).
+  type Row = { deviceId: string; version: string | null; firstSeenAt: string; lastSeenAt: string; lastReportAt: string | null };
+  const onlyEnrolled = (d: Row) => sessions.enrolled.has(d.deviceId) && d.version === null && d.lastReportAt === null && d.firstSeenAt === d.lastSeenAt;
+  const devices = (await adminJson<{ devices: Row[] }>('/devices')).devices.filter((d) => d.deviceId !== PROBE && !onlyEnrolled(d));
   const probe = await postJson('/v1/check', { deviceId: PROBE, product: 'acme', channel: 'stable', version: null });
   assert.equal(probe.status, 200, probe.text);
   const { latest, schedule, moved } = JSON.parse(probe.text) as Record<string, unknown>;

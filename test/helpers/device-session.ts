@@ -31,16 +31,27 @@ export async function deviceSession(server: string, deviceId: string, product = 
   return { key, token: r.body.token, headers: { authorization: `Bearer ${r.body.token}` } };
 }
 
-/** Sessions cached per (server, device, product): hand-made checks and reports in tests re-use one key. */
+/**
+ * Sessions cached per (server, device, product): hand-made checks and reports in tests re-use one
+ * session. A device has one key whatever the server (a restarted server, another port, a mirror),
+ * as a real device does: a second key for the same MAC would be an identity conflict.
+ */
 export class DeviceSessions {
   private readonly cache = new Map<string, Promise<DeviceSession>>();
+  private readonly keys = new Map<string, DeviceKey>();
+  /** MACs these sessions enrolled (an enrolment records the device: tests that compare registries know them). */
+  readonly enrolled = new Set<string>();
 
   headers(server: string, deviceId: string, product = 'acme', channel?: string): Promise<{ authorization: string }> {
     const mac = normaliseMac(deviceId) ?? deviceId;
     const k = `${server}\n${mac}\n${product}`;
     let s = this.cache.get(k);
     if (!s) {
-      s = deviceSession(server, mac, product, { channel });
+      const device = `${mac}\n${product}`;
+      let key = this.keys.get(device);
+      if (!key) this.keys.set(device, (key = generateDeviceKey()));
+      s = deviceSession(server, mac, product, { channel, key });
+      this.enrolled.add(mac);
       this.cache.set(k, s);
       s.catch(() => this.cache.delete(k));
     }

@@ -19,7 +19,7 @@ export interface IdentityOptions {
   maxDevices: number;
   alarm: (message: string, alarm: AlarmView) => void;
   warn: (obj: object, msg: string) => void;
-  /** Called for each new device that waits for approval: its first sighting, so `devices` lists it. */
+  /** Called for each newly enrolled device: its first sighting, so `devices` lists it (pending ones too). */
   enrolled?: (s: Omit<Sighting, 'source'>) => void;
 }
 
@@ -122,8 +122,8 @@ export class DeviceIdentityService {
     };
     if (await this.store.addIdentity(record)) {
       this.counts.set(req.product, (this.counts.get(req.product) ?? 0) + 1);
-      // A device that waits for approval is listed from now on (an accepted one is at its first check).
-      if (!known && status === 'pending') this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
+      // An enrolled device is in the registry from now on (one waiting for approval too, so an operator sees it).
+      if (!known) this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
       this.o.warn({ deviceId: req.deviceId, product: req.product, keyId, status, source }, `device ${req.deviceId} of ${req.product} enrolled (${status}${known ? ', bound to its first key: recorded before device keys' : ''})`);
       return record;
     }
