@@ -39,6 +39,8 @@ const MIRROR_TOKEN = 'mirror-secret-token';
 const TOKEN = 'the-right-admin-token-0123456789';
 const DEVICE = 'aa:bb:cc:00:aa:01';
 const MIRROR_URL = 'http://127.0.0.1:2';
+/** Announced, then approved by the sweep (MIRROR_URL is removed by it). */
+const MIRROR_APPROVED = 'http://127.0.0.1:3';
 /** The device the sweep removes (DEVICE stays: later tests read its applied version). */
 const REMOVED = 'aa:bb:cc:00:aa:02';
 /** The device the sweep accepts and rejects (it authenticated once, so it has an identity). */
@@ -125,6 +127,7 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     case 'PUT /v1/admin/products/:product/admission':
       return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ admission: 'auto' }) };
     case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
+    case 'POST /v1/admin/mirrors/approve': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_APPROVED)}` };
     default:
       // Routes without a body (GET/HEAD), and any route added later: still swept.
       return { method, url };
@@ -201,6 +204,7 @@ before(async () => {
   assert.equal(r.statusCode, 200, r.body);
   // A mirror that announced itself, so that removing one has something to remove.
   await store.upsertMirror(MIRROR_URL, new Date());
+  await store.upsertMirror(MIRROR_APPROVED, new Date());
   await store.recordSightings([{ deviceId: REMOVED, product: 'acme', channel: 'stable', seenAt: new Date(), source: 'http://127.0.0.1:1' }]);
 });
 
@@ -297,7 +301,7 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
     assert.equal(s.moved?.url, 'http://127.0.0.1:9');
     assert.equal(s.schedules.length, 1);
     assert.ok(s.releases.find((r) => r.version === '1.1.0')?.yankedAt, 'release yanked');
-    assert.deepEqual(s.mirrors, [], 'mirror removed');
+    assert.deepEqual(s.mirrors.map((m) => [m.url, m.state]), [[MIRROR_APPROVED, 'approved']], 'one mirror removed, the other approved');
     assert.ok(!s.devices.some((d) => d.deviceId === REMOVED), 'device removed');
     assert.equal(s.identities.find((i) => i.deviceId === ADMITTED)?.status, 'rejected', 'accepted, then rejected');
     assert.ok(s.preauthorized, 'preauthorized');

@@ -34,6 +34,7 @@ import { tempDir } from './helpers/temp-dir.js';
 import { waitFor, waitUntilPast } from './helpers/wait-for.js';
 import type { ReconcileView, StatusView } from '../src/protocol/wire.js';
 import type { CheckResult } from '../src/agent/check.js';
+import { isHigher } from '../src/protocol/version.js';
 
 const ADMIN = 'admin';
 const MIRROR_TOKEN = 'mt';
@@ -102,9 +103,17 @@ async function startMirrorFleet(owner: Owner, opts: { primaryArgs?: string[]; pr
 
 const releasesAt = async (url: string) => (await f.releases({ server: url })).map((r) => r.version).sort();
 
-/** Waits until the server at `url` holds release `version` of acme. */
+/**
+ * Waits until the server at `url` holds release `version` of acme AND offers it to devices: a
+ * mirror stores a pass's releases first and reloads what checks offer at the end of the pass.
+ */
 const replicated = (url: string, version: string) =>
-  waitFor(async () => (await releasesAt(url)).includes(version), { what: `${url} to replicate acme ${version}` });
+  waitFor(async () => {
+    if (!(await releasesAt(url)).includes(version)) return false;
+    const status = await adminGet<StatusView>(url, '/status');
+    const latest = status.products.find((p) => p.product === 'acme')?.channels.find((c) => c.channel === 'stable')?.latest ?? null;
+    return latest !== null && !isHigher(version, latest);
+  }, { what: `${url} to replicate acme ${version} and offer it` });
 
 const publish = (version: string, files: Record<string, string>, server = primary.url): Promise<CliResult> => f.publish(version, files, { server });
 const initAgent = (name: string, server: string, mac: string, extra: string[] = []) => f.initAgent(name, mac, { server, extra });
