@@ -68,6 +68,7 @@ test('forged checks and reports for an enrolled MAC (no token, another device\'s
   const check = { deviceId: MAC, product: 'acme', channel: 'stable', version: null };
   const report = { deviceId: MAC, product: 'acme', channel: 'stable', event: 'rolled-back', version: '1.0.0', previousVersion: null, detail: 'forged' };
   const failed = { ...report, event: 'failed', detail: 'forged failure' };
+  const logBefore = f.server.output().split('\n').length;
   for (const [, headers, message] of [
     ['no token', {}, /no device token.*POST \/v1\/auth/],
     ['another device\'s token', other.headers, /is for device aa:00:00:00:01:02 of acme, not aa:00:00:00:01:01/],
@@ -81,6 +82,9 @@ test('forged checks and reports for an enrolled MAC (no token, another device\'s
   }
   const after = { device: await device(MAC), reports: await f.reports(MAC) };
   assert.deepEqual(after, before, 'nothing changed: version, last seen, report history');
+  // Twelve forged requests from one address: logged once a minute at most, not once per request.
+  const refusedLines = f.server.output().split('\n').slice(logBefore - 1).filter((l) => l.includes('refused request'));
+  assert.ok(refusedLines.length <= 1, `${refusedLines.length} log lines for 12 forged requests:\n${refusedLines.join('\n')}`);
   // The control: the victim's own token works.
   assert.equal((await post(f.server.url, '/v1/check', check, { authorization: `Bearer ${real}` })).status, 200);
 });

@@ -3,6 +3,8 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { ErrorBody } from '../protocol/wire.js';
 import { ArtifactNotFoundError, ArtifactTooLargeError } from '../artifacts/errors.js';
+import { addressKey } from './auth-failures.js';
+import { RateLimiter } from './rate-limit.js';
 
 function body(statusCode: number, code: string, message: string): ErrorBody {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message };
@@ -36,6 +38,8 @@ function fromFastify(err: FastifyError): ErrorBody | undefined {
 
 /** One error handler for every route: coded errors as-is, unknown errors as a bare 500. */
 export function installErrorHandler(app: FastifyInstance): void {
+  // A flood of forged device tokens must not flood the log: one line per source address a minute.
+  const refusedLog = new RateLimiter({ limit: 1, windowMs: 60_000 });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let out: ErrorBody | undefined;
     if (err instanceof ApiError) out = body(err.statusCode, err.code, err.message);
@@ -46,8 +50,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (!out) {
       req.log.error({ err }, 'unhandled error');
       out = body(500, 'PW_INTERNAL', 'internal server error; the server log has the details');
-    } else if (out.statusCode === 401 && !(err instanceof ApiError && err.logged)) {
-      req.log.warn({ url: req.url, method: req.method }, `refused request: ${out.message}`);
+    } else if (out.statusCode === 401 && !(err instanceof ApiError && err.logged) && refusedLog.take(addressKey(req.ip)).ok) {
+      req.log.warn({ url: req.url, method: req.method, address: req.ip }, `refused request: ${out.message} (further refusals from this address within a minute are not logged)`);
     }
     if (err instanceof ApiError && err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
     if (err instanceof ApiError && err.headers) void reply.headers(err.headers);
