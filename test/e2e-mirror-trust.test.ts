@@ -11,6 +11,7 @@
  */
 import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, runJson } from './helpers/cli.js';
@@ -41,9 +42,10 @@ const reconcile = async () => {
 const macs = async () => (await f.devices()).map((d) => d.deviceId).sort();
 const vmHwmKiB = async (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]);
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
+/** A record as a mirror sends it: each MAC with its own key (a record without one is never merged). */
 const record = (deviceId: string, over: Record<string, unknown> = {}) => ({
   deviceId, product: 'acme', channel: 'stable', version: '1.0.0', firstSeenAt: iso(), lastSeenAt: iso(), lastReportAt: null,
-  source: hostile.url, updatedAt: iso(), ...over,
+  source: hostile.url, updatedAt: iso(), publicKey: createHash('sha256').update(deviceId).digest('hex'), ...over,
 });
 /** The hostile mirror answers pushes and schedules like a real one. */
 const acceptWrites = (res: import('node:http').ServerResponse, method: string, path: string): boolean => {

@@ -205,6 +205,8 @@ export interface MirrorCatalog {
     /** `yankedAt`: set once the release was yanked (absent from older primaries: not yanked). */
     releases: Array<{ channel: string; version: string; target: string; sha256: string; length: number; treeHash: string; createdAt: string; yankedAt?: string | null }>;
     moved: { url: string; target: string; sha256: string; setAt: string } | null;
+    /** How the product admits a new device (issue 9); a mirror applies it. Absent from older primaries: `auto`. */
+    admission?: 'auto' | 'approve';
   }>;
   schedules: ScheduleSync[];
 }
@@ -221,6 +223,15 @@ export interface ScheduleSync {
 export interface DeviceSync extends DeviceView {
   /** When the sending store last changed the record (for display; pages go by `next`); ignored when merging. */
   updatedAt: string;
+  /**
+   * Issue 9 (mirror identity): the Ed25519 key the sender has this device bound to (64 hex digits)
+   * and its id, null when it has none; the receiver recomputes the id from the key. `status`: the
+   * sender's admission of the device (a primary's push is the primary's word; a primary ignores a
+   * mirror's). Absent from older servers: read as null.
+   */
+  keyId?: string | null;
+  publicKey?: string | null;
+  status?: 'accepted' | 'pending' | 'rejected' | null;
 }
 
 /**

@@ -277,6 +277,12 @@ export interface Store {
    * handed out): the primary holds that state already, so its next pull need not hand it back.
    */
   mergeDevices(records: DeviceRecord[], opts?: { fromUpstream?: boolean }): Promise<DeviceRecord[]>;
+  /**
+   * Moves a device's record, unchanged but for its updatedAt, to the end of the change feed: its
+   * identity changed (accept, reject), so consolidation pushes it, with the new binding, to the
+   * mirrors. False when there is no such record.
+   */
+  touchDevice(deviceId: string, product: string): Promise<boolean>;
 
   /**
    * Adds a mirror or refreshes its announcedAt. The sync state is kept, unless `storeId` (the

@@ -2,7 +2,6 @@ import type { MirrorRecord, Store } from '../../store/store.js';
 import type { ReconcileMirrorView, ReconcileView } from '../../protocol/wire.js';
 import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
-import { toDeviceSync } from '../views/device-view.js';
 import { peerJson } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
 import { toScheduleSync } from '../views/schedule-view.js';
@@ -12,6 +11,8 @@ import { errorText } from '../../util/error-text.js';
 import { PULL_LIMITS, type PullLimits } from './limits.js';
 import { RecordRules, SkipTally } from './record-rules.js';
 import { pullMirror } from './mirror-pull.js';
+import type { MirrorIdentity } from './mirror-identity.js';
+import { toDeviceSyncPage } from '../views/device-view.js';
 
 /** Records pushed per POST to a mirror. */
 const PUSH_PAGE = 5000;
@@ -24,6 +25,8 @@ export interface ConsolidationOptions {
   token: string;
   now: Clock;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** The identity rule for pulled records (mirror-identity.ts). */
+  identities: MirrorIdentity;
   /** Default PULL_LIMITS; smaller in tests (a test hook of `serve`). */
   limits?: PullLimits;
 }
@@ -59,11 +62,13 @@ export class Consolidation {
       const r: ReconcileMirrorView & { tally: SkipTally } = { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() };
       results.set(m.url, r);
       try {
-        r.pulled = await pullMirror(m, { store, token: this.o.token, now: this.o.now, limits: this.limits, rules, tally: r.tally });
+        r.pulled = await pullMirror(m, { store, token: this.o.token, now: this.o.now, limits: this.limits, rules, tally: r.tally, identities: this.o.identities });
       } catch (err) {
         r.error = errorText(err);
       }
     }
+    // Devices the pulls enrolled are recorded (so they are listed, and pushed once accepted).
+    await this.o.sightings.flush();
     // Step 3: alarms are judged on the merged view, before the schedules go out.
     this.o.status.alarms();
     const schedules = (await store.listSchedules()).map(toScheduleSync);
@@ -106,7 +111,7 @@ export class Consolidation {
     for (;;) {
       const { devices, next } = await this.o.store.listDeviceChanges(after, PUSH_PAGE);
       if (devices.length > 0) {
-        const answer = await peerJson<{ skipped?: unknown; skippedWhy?: unknown }>(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records: devices.map(toDeviceSync) } });
+        const answer = await peerJson<{ skipped?: unknown; skippedWhy?: unknown }>(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records: await toDeviceSyncPage(this.o.store, devices) } });
         if (typeof answer?.skipped === 'number' && answer.skipped > 0) {
           this.o.log.warn({ mirror: m.url, skipped: answer.skipped, why: String(answer.skippedWhy).slice(0, 500) }, `mirror ${m.url} refused ${answer.skipped} of the records pushed to it (is its clock right?)`);
         }

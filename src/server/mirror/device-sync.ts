@@ -3,6 +3,8 @@ import type { DeviceSync, DeviceSyncPage } from '../../protocol/wire.js';
 import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
+import { keyIdOf, PUBLIC_KEY_RE } from '../../protocol/device-auth.js';
+import type { DeviceStatus } from '../../store/identity.js';
 
 export type { DeviceSyncPage };
 
@@ -56,3 +58,25 @@ export function fromSync(raw: unknown, now: Date): DeviceRecord | Refusal {
 }
 
 export { refused as isRefusal };
+
+/** A received record with the identity the sender has it bound to (null: none; status null: not said). */
+export interface SyncedDevice {
+  record: DeviceRecord;
+  key: { publicKey: string; keyId: string } | null;
+  status: DeviceStatus | null;
+}
+
+const STATUSES = new Set<unknown>(['accepted', 'pending', 'rejected']);
+
+/** fromSync, and the record's key (its id recomputed from the key, never taken from the peer) and status. */
+export function syncedFromSync(raw: unknown, now: Date): SyncedDevice | Refusal {
+  const record = fromSync(raw, now);
+  if (refused(record)) return record;
+  const r = raw as Partial<Record<keyof DeviceSync, unknown>>;
+  if (r.publicKey !== undefined && r.publicKey !== null && (typeof r.publicKey !== 'string' || !PUBLIC_KEY_RE.test(r.publicKey))) {
+    return { kind: 'bad key', text: 'publicKey is not 64 lower-case hex digits or null' };
+  }
+  if (r.status !== undefined && r.status !== null && !STATUSES.has(r.status)) return { kind: 'bad status', text: 'status is not accepted, pending, rejected or null' };
+  const key = typeof r.publicKey === 'string' ? { publicKey: r.publicKey, keyId: keyIdOf(r.publicKey) } : null;
+  return { record, key, status: (r.status as DeviceStatus | undefined) ?? null };
+}

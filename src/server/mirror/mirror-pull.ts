@@ -4,6 +4,7 @@ import type { DeviceSyncPage } from './device-sync.js';
 import { peerJson } from './peer-client.js';
 import { MAX_CURSOR_LENGTH, type PullLimits } from './limits.js';
 import type { RecordRules, SkipTally } from './record-rules.js';
+import type { MirrorIdentity } from './mirror-identity.js';
 
 export interface PullContext {
   store: Store;
@@ -13,11 +14,14 @@ export interface PullContext {
   rules: RecordRules;
   /** Where refused records are counted. */
   tally: SkipTally;
+  /** Which records the keys they are bound to at the mirror let through. */
+  identities: MirrorIdentity;
 }
 
 /**
  * Pulls an approved mirror's device records changed after its cursor, page by page, merging the
- * valid records of each page (the others are counted in `tally`), within `limits`: a page with
+ * valid records of each page that the device's key lets through (mirror-identity.ts; the others
+ * are counted in `tally`), within `limits`: a page with
  * more records or bytes than allowed fails the pull, and so does a run past `maxPages` (the
  * cursor of the last page merged is kept, so the next run resumes there). The cursor is the
  * mirror's own (made by its store); it is kept and sent back unread. Returns the records merged.
@@ -39,7 +43,7 @@ export async function pullMirror(m: MirrorRecord, c: PullContext): Promise<numbe
     if (page.records.length > pageRecords) {
       throw new Error(`${m.url} answered ${page.records.length} records for a page of at most ${pageRecords}; refused, nothing of it was merged`);
     }
-    const records = c.rules.sort(page.records, c.now(), c.tally);
+    const records = await c.identities.admit(c.rules.sort(page.records, c.now(), c.tally), m.url, c.tally);
     if (records.length) await c.store.mergeDevices(records);
     pulled += records.length;
     // Saved per page: a sync cut off half-way resumes after the last page merged.

@@ -6,7 +6,8 @@ import type { Clock } from '../clock.js';
 import type { ProductService } from '../services/products.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { TufMetadataService } from '../services/tuf-metadata.js';
-import { toDeviceSync } from '../views/device-view.js';
+import { toDeviceSyncPage } from '../views/device-view.js';
+import type { MirrorIdentity } from './mirror-identity.js';
 import { toMirrorView } from '../views/mirror-view.js';
 import { buildCatalog } from './catalog.js';
 import type { DeviceSyncPage } from './device-sync.js';
@@ -23,6 +24,7 @@ export class MirrorService {
     private readonly tuf: TufMetadataService,
     private readonly sightings: SightingBatcher,
     private readonly now: Clock,
+    private readonly identities: MirrorIdentity,
     /** `serve --mirror-allow`: normalised mirror URLs approved when they announce. */
     private readonly allow: ReadonlySet<string> = new Set(),
   ) {}
@@ -75,7 +77,7 @@ export class MirrorService {
     await this.sightings.flush();
     try {
       const { devices, next } = await this.store.listDeviceChanges(after, limit);
-      return { records: devices.map(toDeviceSync), next };
+      return { records: await toDeviceSyncPage(this.store, devices), next };
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; start over without \`after\``, { cause: err });
       throw err;
@@ -86,13 +88,24 @@ export class MirrorService {
    * Merges records another server sent. Each is validated (record-rules.ts); an invalid one is
    * skipped and counted, never merged. `fromUpstream`: the primary pushed them (it holds them
    * already, see Store.mergeDevices; only their form is judged, as this mirror may lag behind its
-   * primary's products and releases). Returns how many records changed, and the skipped ones.
+   * primary's products and releases), and the
+   * identities it carries are applied (mirror-identity.ts); otherwise the identity rule of a pull
+   * decides which records are merged. Returns how many records changed, and the skipped ones.
    */
   async merge(raw: unknown[], fromUpstream: boolean): Promise<{ merged: number; skipped: number; skippedWhy: string | null }> {
     const tally = new SkipTally();
     const rules = await RecordRules.load(this.store, { releases: !fromUpstream });
-    const records = rules.sort(raw, this.now(), tally);
+    const synced = rules.sort(raw, this.now(), tally);
     await this.sightings.flush();
+    // The primary's push carries its bindings (its word); anything else pushed here passes the
+    // primary's identity rule, as a pull does.
+    let records;
+    if (fromUpstream) {
+      await this.identities.apply(synced);
+      records = synced.map((s) => s.record);
+    } else {
+      records = await this.identities.admit(synced, 'a peer that posted records', tally);
+    }
     const merged = records.length ? (await this.store.mergeDevices(records, { fromUpstream })).length : 0;
     return { merged, skipped: tally.count, skippedWhy: tally.summary() };
   }

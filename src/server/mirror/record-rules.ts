@@ -1,5 +1,5 @@
-import type { DeviceRecord, Store } from '../../store/store.js';
-import { fromSync, isRefusal, type Refusal } from './device-sync.js';
+import type { Store } from '../../store/store.js';
+import { isRefusal, syncedFromSync, type Refusal, type SyncedDevice } from './device-sync.js';
 import { DEFAULT_CHANNEL } from '../../protocol/names.js';
 
 /**
@@ -33,19 +33,20 @@ export class RecordRules {
     return new RecordRules(released, products);
   }
 
-  check(raw: unknown, now: Date): DeviceRecord | Refusal {
-    const d = fromSync(raw, now);
-    if (isRefusal(d) || !this.released) return d;
+  check(raw: unknown, now: Date): SyncedDevice | Refusal {
+    const s = syncedFromSync(raw, now);
+    if (isRefusal(s) || !this.released) return s;
+    const d = s.record;
     if (!this.products.has(d.product)) return { kind: 'unknown product', text: `product '${d.product}' does not exist here` };
     const versions = this.released.get(`${d.product}\u0000${d.channel}`);
     if (!versions) return { kind: 'unknown channel', text: `channel '${d.channel}' of ${d.product} has no release or schedule here` };
     if (d.version !== null && !versions.has(d.version)) return { kind: 'version not released', text: `version ${d.version} was never released on ${d.product}/${d.channel}` };
-    return d;
+    return s;
   }
 
   /** The valid records of `raw`; the others are counted in `tally`, never merged. */
-  sort(raw: unknown[], now: Date, tally: SkipTally): DeviceRecord[] {
-    const out: DeviceRecord[] = [];
+  sort(raw: unknown[], now: Date, tally: SkipTally): SyncedDevice[] {
+    const out: SyncedDevice[] = [];
     for (const r of raw) {
       const d = this.check(r, now);
       if (isRefusal(d)) tally.add(d);

@@ -30,6 +30,8 @@ export interface ReplicationResult {
   /** Releases the primary yanked since the last pass. */
   yanked: number;
   metadata: number;
+  /** Products whose admission policy changed (the primary's, applied here). */
+  admission: number;
 }
 
 /**
@@ -72,10 +74,10 @@ export class Replicator {
     }
     this.announcedState = announced?.state;
     const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token, maxBytes: CATALOG_MAX_BYTES });
-    const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0 };
+    const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0, admission: 0 };
     for (const p of catalog.products) await this.product(p, result);
     const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);
-    if (result.products || result.releases || result.yanked || result.metadata || schedulesChanged) {
+    if (result.products || result.releases || result.yanked || result.metadata || result.admission || schedulesChanged) {
       await this.o.reload();
       this.o.log.info({ ...result, schedulesChanged }, 'replicated from the primary');
     }
@@ -93,11 +95,17 @@ export class Replicator {
     if (movedNew) await this.artifact(p.name, movedNew.target, movedNew.sha256, 4096, true);
 
     const roots = await this.metadata(p.name, 'root', p.metadata.root, true);
+    // A mirror admits new devices as its primary does (an older primary sends no policy: auto).
+    const admission = p.admission === 'approve' ? 'approve' : 'auto';
     if (!known) {
-      await store.createProduct({ name: p.name, createdAt: new Date(p.createdAt) }, roots);
+      await store.createProduct({ name: p.name, createdAt: new Date(p.createdAt), admission }, roots);
       result.products++;
-    } else if (roots.length) {
-      await store.putMetadata(roots);
+    } else {
+      if (roots.length) await store.putMetadata(roots);
+      if ((known.admission ?? 'auto') !== admission) {
+        await store.setAdmission(p.name, admission);
+        result.admission++;
+      }
     }
     result.metadata += roots.length;
     for (const { yankedAt: _, ...r } of missing) {

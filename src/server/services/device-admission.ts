@@ -7,7 +7,8 @@ import { identityAlarm, type DeviceIdentityService } from './device-identity.js'
 
 /**
  * The operator's side of device identity (`patchwire devices accept|reject|preauthorize`, the
- * `identity-conflict` alarms): re-binds and rejections revoke the device's tokens in this process.
+ * `identity-conflict` alarms): re-binds and rejections revoke the device's tokens in this process, and move the device's record
+ * in the change feed so consolidation pushes the new binding to the mirrors.
  */
 export class DeviceAdmissionService {
   constructor(
@@ -26,6 +27,7 @@ export class DeviceAdmissionService {
       : { ...id, status: 'accepted', updatedAt: now };
     await this.store.updateIdentity(next);
     if (id.pendingKey) this.identity.revocations.revoke(deviceId, product, next.keyId, now.getTime());
+    await this.store.touchDevice(deviceId, product);
     return next;
   }
 
@@ -36,6 +38,7 @@ export class DeviceAdmissionService {
     const next: DeviceIdentityRecord = id.pendingKey ? { ...id, pendingKey: null, updatedAt: now } : { ...id, status: 'rejected', updatedAt: now };
     await this.store.updateIdentity(next);
     if (!id.pendingKey) this.identity.revocations.revoke(deviceId, product, null, now.getTime());
+    await this.store.touchDevice(deviceId, product);
     return next;
   }
 

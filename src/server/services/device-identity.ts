@@ -23,6 +23,9 @@ export interface IdentityOptions {
   enrolled?: (s: Omit<Sighting, 'source'>) => void;
 }
 
+/** What an enrolment needs: the signed auth request's device, product, channel and key. */
+export type EnrolRequest = Pick<AuthRequest, 'deviceId' | 'product' | 'channel' | 'publicKey'>;
+
 const accept = (mac: string, product: string) => `\`patchwire devices accept ${mac} --product ${product}\``;
 
 /**
@@ -101,13 +104,17 @@ export class DeviceIdentityService {
     }
   }
 
-  /** Enrols a MAC never bound to a key: see enrolment rules in docs/security.md. */
-  private async enrol(req: AuthRequest, keyId: string, source: string, now: Date): Promise<DeviceIdentityRecord> {
+  /**
+   * Enrols a MAC never bound to a key: see enrolment rules in docs/security.md. `viaMirror`: the
+   * key came in a record an approved mirror sent (consolidation, mirror-identity.ts); the
+   * per-source rate limit is not applied to it (a mirror enrols many devices), the cap is.
+   */
+  async enrol(req: EnrolRequest, keyId: string, source: string, now: Date, viaMirror = false): Promise<DeviceIdentityRecord> {
     const known = await this.store.getDevice(req.deviceId, req.product);
     let status: DeviceIdentityRecord['status'] = 'accepted';
     // A device recorded before keys existed binds the first key that auths, whatever the policy.
     if (!known) {
-      this.limit(source, req);
+      if (!viaMirror) this.limit(source, req);
       const count = await this.countOf(req.product);
       if (count >= this.o.maxDevices) {
         throw new ApiError('PW_DEVICE_LIMIT', `${req.product} has ${count} devices, the most this server admits (serve --max-devices ${this.o.maxDevices}): remove devices with \`patchwire devices remove\`, or restart the server with a higher --max-devices`);
@@ -135,19 +142,28 @@ export class DeviceIdentityService {
   private async conflict(id: DeviceIdentityRecord, req: AuthRequest, keyId: string, source: string, now: Date): Promise<never> {
     if (id.pendingKey?.keyId !== keyId) {
       this.limit(source, req);
-      const at = now;
-      await this.store.updateIdentity({ ...id, pendingKey: { publicKey: req.publicKey, keyId, at }, updatedAt: now });
-      this.o.alarm(
-        `identity-conflict: device ${req.deviceId} of ${req.product} presented key ${keyId}, but it is bound to key ${id.keyId}; the new key waits. ` +
-        `If the device was replaced or re-installed, run ${accept(req.deviceId, req.product)} (re-binds, keeps its history); else \`patchwire devices reject ${req.deviceId} --product ${req.product}\``,
-        identityAlarm({ ...id, pendingKey: { publicKey: req.publicKey, keyId, at } }),
-      );
+      await this.recordConflict(id, req.publicKey, keyId, now);
     }
     throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} is bound to another key (${id.keyId}); this key (${keyId}) waits for an operator: ${accept(req.deviceId, req.product)} re-binds it. ` +
       'A second install folder on the same host needs its own device id: `patchwire init --device-id MAC`');
   }
 
-  private limit(source: string, req: AuthRequest): void {
+  /**
+   * Keeps `publicKey` as the pending key of a device bound to another one and raises the
+   * identity-conflict alarm (at /v1/auth, and when a mirror sent a record under that key: `at`
+   * names where it was presented).
+   */
+  async recordConflict(id: DeviceIdentityRecord, publicKey: string, keyId: string, now: Date, at = ''): Promise<void> {
+    const pendingKey = { publicKey, keyId, at: now };
+    await this.store.updateIdentity({ ...id, pendingKey, updatedAt: now });
+    this.o.alarm(
+      `identity-conflict: device ${id.deviceId} of ${id.product} presented key ${keyId}${at}, but it is bound to key ${id.keyId}; the new key waits. ` +
+      `If the device was replaced or re-installed, run ${accept(id.deviceId, id.product)} (re-binds, keeps its history); else \`patchwire devices reject ${id.deviceId} --product ${id.product}\``,
+      identityAlarm({ ...id, pendingKey }),
+    );
+  }
+
+  private limit(source: string, req: EnrolRequest): void {
     const d = this.o.enrolLimiter.take(source);
     if (d.ok) return;
     if (d.firstRefusal) this.o.warn({ source, product: req.product }, `enrolment rate limit reached for ${source}: refusing new devices from it for ${d.retryAfterSeconds} s (serve --enrol-limit)`);

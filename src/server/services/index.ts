@@ -20,6 +20,7 @@ import { PULL_LIMITS } from '../mirror/limits.js';
 import { DeltaService, type ComputeDelta, type DeltaOptions } from './deltas.js';
 import { DeviceIdentityService } from './device-identity.js';
 import { DeviceAdmissionService } from './device-admission.js';
+import { MirrorIdentity } from '../mirror/mirror-identity.js';
 import { DeviceTokens } from '../device-token.js';
 import { RateLimiter } from '../rate-limit.js';
 
@@ -103,10 +104,11 @@ function wire(o: ServicesOptions) {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
   };
-  const mirror = new MirrorService(store, products, tuf, sightings, clock, new Set(o.mirrorAllow));
+  const identities = new MirrorIdentity(store, identity, clock);
+  const mirror = new MirrorService(store, products, tuf, sightings, clock, identities, new Set(o.mirrorAllow));
   const limits = o.mirrorPageRecords ? { ...PULL_LIMITS, pageRecords: o.mirrorPageRecords } : PULL_LIMITS;
   const consolidation = o.mirrorToken
-    ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log, limits })
+    ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log, limits, identities })
     : undefined;
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })

@@ -1,4 +1,4 @@
-import type { DeviceIdentityRecord, DeviceRecord } from '../../store/store.js';
+import type { DeviceIdentityRecord, DeviceRecord, Store } from '../../store/store.js';
 import type { DeviceSync, DeviceView } from '../../protocol/wire.js';
 
 /** A device as the admin API lists it (`patchwire devices --json`). */
@@ -10,9 +10,14 @@ export function toDeviceView(d: DeviceRecord): DeviceView {
   };
 }
 
-/** A device as a primary and its mirrors exchange it; the receiver ignores updatedAt. */
-export function toDeviceSync(d: DeviceRecord): DeviceSync {
-  return { ...toDeviceView(d), updatedAt: d.updatedAt.toISOString() };
+/** A device as a primary and its mirrors exchange it, with the key it is bound to here; the receiver ignores updatedAt. */
+export function toDeviceSync(d: DeviceRecord, id?: DeviceIdentityRecord): DeviceSync {
+  return { ...toDeviceView(d), updatedAt: d.updatedAt.toISOString(), keyId: id?.keyId ?? null, publicKey: id?.publicKey ?? null, status: id?.status ?? null };
+}
+
+/** A page of records with their identities: one point read per record (a page is bounded, limits.ts). */
+export async function toDeviceSyncPage(store: Store, devices: DeviceRecord[]): Promise<DeviceSync[]> {
+  return Promise.all(devices.map(async (d) => toDeviceSync(d, await store.getIdentity(d.deviceId, d.product))));
 }
 
 /**

@@ -26,5 +26,6 @@ export function toCatalogProduct(
     metadata,
     releases: releases.map(toCatalogRelease),
     moved: moved ? toCatalogMoved(moved) : null,
+    admission: p.admission ?? 'auto',
   };
 }

@@ -366,6 +366,11 @@ export class SqliteStore implements Store {
     });
   }
 
+  async touchDevice(deviceId: string, product: string): Promise<boolean> {
+    const touch = this.#statement('UPDATE devices SET updated_at = ?, change_seq = ? WHERE device_id = ? AND product = ?');
+    return this.#deviceWrite((w) => touch.run(w.at, w.nextSeq(), deviceId, product).changes > 0);
+  }
+
   async upsertMirror(url: string, announcedAt: Date, storeId?: string): Promise<MirrorState> {
     const row = this.#statement(UPSERT_MIRROR_SQL).get(url, announcedAt.getTime(), storeId ?? null) as { state: string };
     return row.state === 'approved' ? 'approved' : 'pending';

@@ -1,0 +1,84 @@
+import type { DeviceIdentityRecord, DeviceRecord, Store } from '../../store/store.js';
+import { ApiError } from '../api-error.js';
+import type { Clock } from '../clock.js';
+import type { DeviceIdentityService } from '../services/device-identity.js';
+import type { SyncedDevice } from './device-sync.js';
+import type { SkipTally } from './record-rules.js';
+
+/**
+ * Device identity across a primary and its mirrors (docs/security.md, "Mirrors"): the key a
+ * device is bound to travels with its record. The primary merges a mirror's record only for the
+ * key it has the device bound to, accepted (`admit`); a mirror takes the primary's binding and
+ * status as they are (`apply`).
+ */
+export class MirrorIdentity {
+  constructor(private readonly store: Store, private readonly identity: DeviceIdentityService, private readonly now: Clock) {}
+
+  /**
+   * The primary's rule for records a mirror sent: no key, skipped; a MAC the primary has no key
+   * for, enrolled under the primary's admission policy (merged only when that accepts it); the
+   * bound key, merged if the device is accepted; any other key, never merged: it becomes an
+   * identity conflict as at /v1/auth (the key waits for an operator, with an alarm). Refused ones
+   * are counted in `tally`. One point read per record (a page is bounded).
+   */
+  async admit(synced: SyncedDevice[], mirror: string, tally: SkipTally): Promise<DeviceRecord[]> {
+    const out: DeviceRecord[] = [];
+    for (const { record: r, key } of synced) {
+      const who = `device ${r.deviceId} of ${r.product}`;
+      if (!key) {
+        tally.add({ kind: 'no device key', text: `${who} has no key at the mirror (sent by a server from before device keys, or it never authenticated there)` });
+        continue;
+      }
+      const now = this.now();
+      let id = await this.store.getIdentity(r.deviceId, r.product);
+      if (!id) {
+        try {
+          id = await this.identity.enrol({ deviceId: r.deviceId, product: r.product, channel: r.channel, publicKey: key.publicKey }, key.keyId, mirror, now, true);
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          tally.add({ kind: 'not enrolled', text: `${who}: ${err.message}` });
+          continue;
+        }
+      }
+      if (id.keyId !== key.keyId) {
+        if (id.pendingKey?.keyId !== key.keyId) await this.identity.recordConflict(id, key.publicKey, key.keyId, now, ` at mirror ${mirror}`);
+        tally.add({ kind: 'identity conflict', text: `${who} is bound to key ${id.keyId} here, the mirror sent it under key ${key.keyId}; not merged, the key waits for \`patchwire devices accept\`` });
+        continue;
+      }
+      if (id.status !== 'accepted') {
+        tally.add({ kind: `device ${id.status}`, text: `${who} is ${id.status} here; its record is merged once an operator accepts it` });
+        continue;
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * A mirror takes the identities its primary pushed as the primary's word: it creates or replaces
+   * its own binding (key and status; a key waiting here is dropped), and stops the tokens it minted
+   * for a key no longer bound, or for a device no longer accepted. Records without a key or status
+   * leave this mirror's binding as it is.
+   */
+  async apply(synced: SyncedDevice[]): Promise<void> {
+    for (const { record: r, key, status } of synced) {
+      if (!key || !status) continue;
+      const now = this.now();
+      const id = await this.store.getIdentity(r.deviceId, r.product);
+      const next: DeviceIdentityRecord = {
+        deviceId: r.deviceId, product: r.product, channel: id?.channel ?? r.channel, publicKey: key.publicKey, keyId: key.keyId,
+        status, pendingKey: null, createdAt: id?.createdAt ?? now, updatedAt: now,
+      };
+      if (!id) {
+        if (!(await this.store.addIdentity(next))) await this.store.updateIdentity(next);
+        this.identity.forgetCount(r.product);
+        continue;
+      }
+      if (id.keyId === next.keyId && id.status === status && !id.pendingKey) continue;
+      await this.store.updateIdentity(next);
+      if (id.keyId !== next.keyId || status !== 'accepted') {
+        this.identity.revocations.revoke(r.deviceId, r.product, status === 'accepted' ? next.keyId : null, now.getTime());
+      }
+    }
+  }
+}
