@@ -5,7 +5,6 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { runCli, runJson, type ServerProcess } from './helpers/cli.js';
@@ -46,8 +45,7 @@ const replicated = (product: string, version: string) =>
 /** A real agent at the mirror that is the same device as `from` (its device key copied): one device, one key. */
 async function sameDeviceAtMirror(name: string, mac: string, from: string, o: { product?: string; rootFile?: string } = {}): Promise<string> {
   const dir = await f.initAgent(name, mac, { server: mirror.url, ...o });
-  await mkdir(join(dir, '.patchwire'), { recursive: true });
-  await copyFile(join(from, '.patchwire', 'device-key.json'), join(dir, '.patchwire', 'device-key.json'));
+  await f.sameDevice(from, dir);
   return dir;
 }
 

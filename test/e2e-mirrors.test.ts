@@ -331,6 +331,8 @@ describe('device records through consolidation: one story, its steps in this ord
       initAgent('roamer-p', primary.url, 'aa:00:00:00:02:09'),
       initAgent('roamer-m2', m2.url, 'aa:00:00:00:02:09'),
     ]);
+    // One device (one key) in two folders: two keys for one MAC would be an identity conflict.
+    await f.sameDevice(roamerP, roamerM2);
     const pairs = [[atP, primary.url], [atM1, m1.url], [atM2, m2.url], [roamerP, primary.url]] as const;
     const results = await Promise.all(pairs.map(([dir]) => check(dir)));
     results.forEach((c, i) => {
@@ -601,6 +603,8 @@ describe('the schedule alarm', () => {
       initAgent('sched-p', primary.url, 'aa:00:00:00:08:08'),
       initAgent('sched-m2', m2.url, 'aa:00:00:00:08:08'),
     ]);
+    // One device (one key) checking at both: two keys for one MAC would be an identity conflict.
+    await f.sameDevice(aP, aM);
     const [cP, cM] = await Promise.all([check(aP), check(aM)]);
     assert.equal(cP.version, '1.1.0');
     assert.equal(cM.server, m2.url);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { cp, readFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { runCli, runJson, startServer, type CliResult, type ServerProcess } from './cli.js';
 import { Cleanup, type Owner } from './cleanup.js';
@@ -129,6 +129,15 @@ export class Fleet extends ServerReads {
       '--root', o.rootFile ?? this.rootFile, '--device-id', mac, ...(o.extra ?? [])]);
     assert.equal(r.code, 0, r.stderr);
     return dir;
+  };
+
+  /**
+   * Makes the agent in `to` the same device as the one in `from` (its device key copied, before
+   * `to` first authenticates): one device, one key, whichever server it checks with.
+   */
+  sameDevice = async (from: string, to: string): Promise<void> => {
+    await mkdir(join(to, '.patchwire'), { recursive: true });
+    await copyFile(join(from, '.patchwire', 'device-key.json'), join(to, '.patchwire', 'device-key.json'));
   };
 
   /** `patchwire check --json`, parsed; a failed check throws with its stderr. */

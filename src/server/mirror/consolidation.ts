@@ -67,8 +67,6 @@ export class Consolidation {
         r.error = errorText(err);
       }
     }
-    // Devices the pulls enrolled are recorded (so they are listed, and pushed once accepted).
-    await this.o.sightings.flush();
     // Step 3: alarms are judged on the merged view, before the schedules go out.
     this.o.status.alarms();
     const schedules = (await store.listSchedules()).map(toScheduleSync);

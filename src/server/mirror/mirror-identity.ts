@@ -39,6 +39,10 @@ export class MirrorIdentity {
           tally.add({ kind: 'not enrolled', text: `${who}: ${err.message}` });
           continue;
         }
+        // Enrolled, not accepted: listed (`devices`) with no version, as after an auth here, and pushed once accepted.
+        if (id.status !== 'accepted' && id.keyId === key.keyId) {
+          await this.store.recordSightings([{ deviceId: r.deviceId, product: r.product, channel: r.channel, seenAt: r.lastSeenAt, source: r.source }]);
+        }
       }
       if (id.keyId !== key.keyId) {
         if (id.pendingKey?.keyId !== key.keyId) await this.identity.recordConflict(id, key.publicKey, key.keyId, now, ` at mirror ${mirror}`);

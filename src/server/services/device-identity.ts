@@ -107,7 +107,8 @@ export class DeviceIdentityService {
   /**
    * Enrols a MAC never bound to a key: see enrolment rules in docs/security.md. `viaMirror`: the
    * key came in a record an approved mirror sent (consolidation, mirror-identity.ts); the
-   * per-source rate limit is not applied to it (a mirror enrols many devices), the cap is.
+   * per-source rate limit is not applied to it (a mirror enrols many devices), the cap is, and
+   * the caller records the device (with the mirror's record).
    */
   async enrol(req: EnrolRequest, keyId: string, source: string, now: Date, viaMirror = false): Promise<DeviceIdentityRecord> {
     const known = await this.store.getDevice(req.deviceId, req.product);
@@ -130,7 +131,7 @@ export class DeviceIdentityService {
     if (await this.store.addIdentity(record)) {
       this.counts.set(req.product, (this.counts.get(req.product) ?? 0) + 1);
       // An enrolled device is in the registry from now on (one waiting for approval too, so an operator sees it).
-      if (!known) this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
+      if (!known && !viaMirror) this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
       this.o.warn({ deviceId: req.deviceId, product: req.product, keyId, status, source }, `device ${req.deviceId} of ${req.product} enrolled (${status}${known ? ', bound to its first key: recorded before device keys' : ''})`);
       return record;
     }
