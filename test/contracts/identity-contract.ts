@@ -53,6 +53,23 @@ export function identityContract(name: string, makeHarness: () => Promise<StoreH
       assert.equal(await store.removeDevice('dev-1', 'app'), false);
     });
 
+    it('touchDevice moves a record to the end of the change feed, its fields unchanged; false without a record', async () => {
+      await store.recordSightings([
+        { deviceId: 'dev-1', product: 'app', channel: 'stable', seenAt: at(2), source: 's' },
+        { deviceId: 'dev-2', product: 'app', channel: 'stable', seenAt: at(3), source: 's' },
+      ]);
+      const { devices: before, next } = await store.listDeviceChanges(null, 10);
+      assert.deepEqual(before.map((d) => d.deviceId), ['dev-1', 'dev-2']);
+      assert.equal(await store.touchDevice('dev-1', 'app'), true);
+      const after = await store.listDeviceChanges(next, 10);
+      assert.deepEqual(after.devices.map((d) => d.deviceId), ['dev-1'], 'only the touched record comes after the old cursor');
+      const { updatedAt: _a, ...was } = before[0]!;
+      const { updatedAt: _b, ...now } = after.devices[0]!;
+      assert.deepEqual(now, was);
+      assert.equal(await store.touchDevice('dev-9', 'app'), false);
+      assert.deepEqual((await store.listDeviceChanges(after.next, 10)).devices, [], 'an unknown device moves nothing');
+    });
+
     it('admission defaults to auto, survives a reopen when set; preauthorisations are replaced', async () => {
       assert.equal((await store.getProduct('app'))?.admission, 'auto');
       assert.equal(await store.setAdmission('app', 'approve'), true);
