@@ -115,7 +115,7 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
     assert.equal((await mirrors()).length, 1);
   });
 
-  test('approved, its invalid records (version 99.0.0, unknown product or channel, future or pre-2000 times, bad MAC) are skipped and counted, never merged', async () => {
+  test('approved, its invalid records (version 99.0.0, unknown product or channel, future or pre-2000 times, bad MAC, no or bad device key) are skipped and counted, never merged', async () => {
     hostile.handler = (req, res) => {
       const path = new URL(req.url!, 'http://x').pathname;
       if (acceptWrites(res, req.method!, path)) return;
@@ -130,6 +130,8 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
           record('aa:00:00:00:09:06', { lastSeenAt: '+275760-09-13T00:00:00.000Z' }),
           record('aa:00:00:00:09:07', { firstSeenAt: '1970-01-01T00:00:00.000Z' }),
           record('not-a-mac'),
+          record('aa:00:00:00:09:0a', { publicKey: null }),
+          record('aa:00:00:00:09:0b', { publicKey: 'zz'.repeat(32) }),
         ],
       });
     };
@@ -140,12 +142,12 @@ describe('mirror trust: a mirror token holder and a hostile approved mirror agai
     assert.equal(r.code, 0, r.stderr);
     const [m] = r.view.mirrors;
     assert.equal(m?.pulled, 1, 'only the valid record');
-    assert.equal(m?.skipped, 6);
+    assert.equal(m?.skipped, 8);
     for (const why of [/1 version not released \(e\.g\. version 99\.0\.0 was never released on acme\/stable\)/, /1 unknown product/, /1 unknown channel \(e\.g\. channel 'beta'/,
-      /1 lastSeenAt in the future/, /1 firstSeenAt before 2000/, /1 bad MAC/]) assert.match(m?.skippedWhy ?? '', why);
+      /1 lastSeenAt in the future/, /1 firstSeenAt before 2000/, /1 bad MAC/, /1 no device key/, /1 bad key/]) assert.match(m?.skippedWhy ?? '', why);
     assert.deepEqual(await macs(), ['aa:00:00:00:09:01', 'aa:00:00:00:09:02'], 'the bad records are not in the registry');
     const [listed] = await mirrors();
-    assert.deepEqual([listed?.state, listed?.skipped, listed?.error], ['approved', 6, null]);
+    assert.deepEqual([listed?.state, listed?.skipped, listed?.error], ['approved', 8, null]);
     assert.match(listed?.skippedWhy ?? '', /version not released/);
     assert.ok(hostile.seen.every((s) => s.authorization === `Bearer ${MT}`));
   });
