@@ -302,6 +302,8 @@ export interface Store {
   /** Sets a product's admission policy; false when there is no such product. */
   setAdmission(product: string, policy: AdmissionPolicy): Promise<boolean>;
   getIdentity(deviceId: string, product: string): Promise<DeviceIdentityRecord | undefined>;
+  /** The identities of these devices, in their order (undefined: none), in one pass: a sync page's reads (bounded by its size). */
+  getIdentities(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceIdentityRecord | undefined>>;
   /** Adds an identity unless one exists for (deviceId, product); true when it was added. */
   addIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
   /** Replaces an existing identity (status, keys, pending key); false when there is none. */

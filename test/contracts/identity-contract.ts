@@ -46,6 +46,14 @@ export function identityContract(name: string, makeHarness: () => Promise<StoreH
       assert.equal((await store.getIdentity('dev-2', 'app'))?.status, 'rejected');
     });
 
+    it('getIdentities reads many in their order, undefined where there is none', async () => {
+      await store.addIdentity(identity('dev-1'));
+      await store.addIdentity(identity('dev-2', { keyId: 'k2' }));
+      const got = await store.getIdentities([{ deviceId: 'dev-2', product: 'app' }, { deviceId: 'dev-9', product: 'app' }, { deviceId: 'dev-1', product: 'app' }, { deviceId: 'dev-1', product: 'other' }]);
+      assert.deepEqual(got, [identity('dev-2', { keyId: 'k2' }), undefined, identity('dev-1'), undefined]);
+      assert.deepEqual(await store.getIdentities([]), []);
+    });
+
     it('removeDevice removes the identity too (true even without a device record)', async () => {
       await store.addIdentity(identity('dev-1'));
       assert.equal(await store.removeDevice('dev-1', 'app'), true);

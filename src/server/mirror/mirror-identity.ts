@@ -19,10 +19,11 @@ export class MirrorIdentity {
    * for, enrolled under the primary's admission policy (merged only when that accepts it); the
    * bound key, merged if the device is accepted; any other key, never merged: it becomes an
    * identity conflict as at /v1/auth (the key waits for an operator, with an alarm). Refused ones
-   * are counted in `tally`. One point read per record (a page is bounded).
+   * are counted in `tally`. The page's bindings are read in one pass.
    */
   async admit(synced: SyncedDevice[], mirror: string, tally: SkipTally): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
+    const known = await this.bindings(synced);
     for (const { record: r, key } of synced) {
       const who = `device ${r.deviceId} of ${r.product}`;
       if (!key) {
@@ -30,7 +31,8 @@ export class MirrorIdentity {
         continue;
       }
       const now = this.now();
-      let id = await this.store.getIdentity(r.deviceId, r.product);
+      const k = `${r.product}\n${r.deviceId}`;
+      let id = known.get(k);
       if (!id) {
         try {
           id = await this.identity.enrol({ deviceId: r.deviceId, product: r.product, channel: r.channel, publicKey: key.publicKey }, key.keyId, mirror, now, true);
@@ -39,13 +41,17 @@ export class MirrorIdentity {
           tally.add({ kind: 'not enrolled', text: `${who}: ${err.message}` });
           continue;
         }
+        known.set(k, id);
         // Enrolled, not accepted: listed (`devices`) with no version, as after an auth here, and pushed once accepted.
         if (id.status !== 'accepted' && id.keyId === key.keyId) {
           await this.store.recordSightings([{ deviceId: r.deviceId, product: r.product, channel: r.channel, seenAt: r.lastSeenAt, source: r.source }]);
         }
       }
       if (id.keyId !== key.keyId) {
-        if (id.pendingKey?.keyId !== key.keyId) await this.identity.recordConflict(id, key.publicKey, key.keyId, now, ` at mirror ${mirror}`);
+        if (id.pendingKey?.keyId !== key.keyId) {
+          await this.identity.recordConflict(id, key.publicKey, key.keyId, now, ` at mirror ${mirror}`);
+          known.set(k, { ...id, pendingKey: { ...key, at: now } });
+        }
         tally.add({ kind: 'identity conflict', text: `${who} is bound to key ${id.keyId} here, the mirror sent it under key ${key.keyId}; not merged, the key waits for \`patchwire devices accept\`` });
         continue;
       }
@@ -65,14 +71,17 @@ export class MirrorIdentity {
    * leave this mirror's binding as it is.
    */
   async apply(synced: SyncedDevice[]): Promise<void> {
+    const known = await this.bindings(synced);
     for (const { record: r, key, status } of synced) {
       if (!key || !status) continue;
       const now = this.now();
-      const id = await this.store.getIdentity(r.deviceId, r.product);
+      const k = `${r.product}\n${r.deviceId}`;
+      const id = known.get(k);
       const next: DeviceIdentityRecord = {
         deviceId: r.deviceId, product: r.product, channel: id?.channel ?? r.channel, publicKey: key.publicKey, keyId: key.keyId,
         status, pendingKey: null, createdAt: id?.createdAt ?? now, updatedAt: now,
       };
+      known.set(k, next);
       if (!id) {
         if (!(await this.store.addIdentity(next))) await this.store.updateIdentity(next);
         this.identity.forgetCount(r.product);
@@ -84,5 +93,13 @@ export class MirrorIdentity {
         this.identity.revocations.revoke(r.deviceId, r.product, status === 'accepted' ? next.keyId : null, now.getTime());
       }
     }
+  }
+
+  /** This store's bindings of the records' devices, read in one pass (a page is bounded); updated as they change. */
+  private async bindings(synced: SyncedDevice[]): Promise<Map<string, DeviceIdentityRecord>> {
+    const ids = await this.store.getIdentities(synced.map((x) => x.record));
+    const out = new Map<string, DeviceIdentityRecord>();
+    for (const id of ids) if (id) out.set(`${id.product}\n${id.deviceId}`, id);
+    return out;
   }
 }

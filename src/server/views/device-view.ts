@@ -15,9 +15,10 @@ export function toDeviceSync(d: DeviceRecord, id?: DeviceIdentityRecord): Device
   return { ...toDeviceView(d), updatedAt: d.updatedAt.toISOString(), keyId: id?.keyId ?? null, publicKey: id?.publicKey ?? null, status: id?.status ?? null };
 }
 
-/** A page of records with their identities: one point read per record (a page is bounded, limits.ts). */
+/** A page of records with their identities: one point read per record in one pass (a page is bounded, limits.ts). */
 export async function toDeviceSyncPage(store: Store, devices: DeviceRecord[]): Promise<DeviceSync[]> {
-  return Promise.all(devices.map(async (d) => toDeviceSync(d, await store.getIdentity(d.deviceId, d.product))));
+  const ids = await store.getIdentities(devices);
+  return devices.map((d, i) => toDeviceSync(d, ids[i]));
 }
 
 /**

@@ -16,7 +16,7 @@ import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from
 import { identityRow, toIdentity, toPreauthorization } from './identity-rows.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
-import type { DevicesTable, MetadataTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
+import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
 import {
   mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMirror, toMoved, toProduct,
   toRelease, toReport, toSchedule,
@@ -291,6 +291,14 @@ export class SqliteStore implements Store {
   async getIdentity(deviceId: string, product: string): Promise<DeviceIdentityRecord | undefined> {
     const row = await this.#db.selectFrom('device_identities').selectAll().where('device_id', '=', deviceId).where('product', '=', product).executeTakeFirst();
     return row && toIdentity(row);
+  }
+
+  async getIdentities(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceIdentityRecord | undefined>> {
+    const get = this.#statement('SELECT * FROM device_identities WHERE device_id = ? AND product = ?');
+    return keys.map((k) => {
+      const row = get.get(k.deviceId, k.product) as DeviceIdentitiesTable | undefined;
+      return row && toIdentity(row);
+    });
   }
 
   async addIdentity(identity: DeviceIdentityRecord): Promise<boolean> {
