@@ -152,8 +152,8 @@ export class DeviceService {
       if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; pass the \`next\` of the previous page, or start over without \`after\``, { cause: err });
       throw err;
     }
-    // Identities of this page only: one point read each, so a page costs the same in any registry.
-    const ids = await Promise.all(page.devices.map((d) => this.store.getIdentity(d.deviceId, d.product)));
+    // Identities of this page only, read in one pass: a page costs the same in any registry.
+    const ids = await this.store.getIdentities(page.devices);
     return { devices: withIdentities(page.devices, ids.filter((i): i is DeviceIdentityRecord => i !== undefined)), next: page.next };
   }
 
