@@ -234,3 +234,49 @@ test('enrolment flood from one address: 429 with Retry-After; enrolled devices a
   assert.match(String(over.body.message), /--max-devices 2.*devices remove/);
   assert.equal((await runJson<DeviceView[]>(['devices', ...f.admin(capped.url), '--json'])).length, 2);
 });
+
+test('a reject, remove or re-bind holds across a restart: the old tokens stay refused and recreate nothing (found by an attacker)', async () => {
+  const s1 = await f.serve('server-restart');
+  await f.createProduct({ server: s1.url });
+  const R = 'aa:00:00:00:0a:01'; // rejected
+  const G = 'aa:00:00:00:0a:02'; // removed
+  const B = 'aa:00:00:00:0a:03'; // re-bound to another key
+  const rejected = await deviceSession(s1.url, R);
+  const removed = await deviceSession(s1.url, G);
+  const old = await deviceSession(s1.url, B);
+  assert.equal((await runCli(['devices', 'reject', R, '--product', 'acme', ...f.admin(s1.url)])).code, 0);
+  assert.equal((await runCli(['devices', 'remove', G, '--product', 'acme', ...f.admin(s1.url)])).code, 0);
+  // B's new key: a conflict, then accepted by the operator (a replaced machine).
+  assert.equal((await authRaw(s1.url, authBody(B, 'acme'))).status, 403);
+  assert.equal((await runCli(['devices', 'accept', B, '--product', 'acme', ...f.admin(s1.url)])).code, 0);
+  const before = await runJson<DeviceView[]>(['devices', ...f.admin(s1.url), '--json']);
+  await s1.stop();
+
+  const s2 = await f.serve('server-restart');
+  const report = (mac: string) => ({ deviceId: mac, product: 'acme', channel: 'stable', event: 'failed', version: null, previousVersion: null, detail: 'stale token' });
+  for (const [mac, session] of [[R, rejected], [G, removed], [B, old]] as const) {
+    for (const path of ['/v1/report', '/v1/check']) {
+      const body = path === '/v1/check' ? { deviceId: mac, product: 'acme', channel: 'stable', version: null } : report(mac);
+      const r = await post(s2.url, path, body, session.headers);
+      assertError(r.status, r.text, { status: 401, code: 'PW_DEVICE_TOKEN', message: /no longer valid/ });
+    }
+  }
+  assert.deepEqual(await runJson<DeviceView[]>(['devices', ...f.admin(s2.url), '--json']), before, 'nothing recorded, the removed device not recreated');
+});
+
+test('a report names a channel devices can check on, and a version released on it', async () => {
+  const s = await f.serve('server-report-rules');
+  await f.createProduct({ server: s.url });
+  assert.equal((await f.publish('1.0.0', { 'bin/app': 'a\n' }, { server: s.url })).code, 0);
+  assert.equal((await f.publish('3.0.0', { 'bin/app': 'b\n' }, { server: s.url, extra: ['--channel', 'beta'] })).code, 0);
+  const MAC = 'aa:00:00:00:0b:01';
+  const session = await deviceSession(s.url, MAC);
+  const applied = (channel: string, version: string) => ({ deviceId: MAC, product: 'acme', channel, event: 'applied', version, previousVersion: null });
+  let r = await post(s.url, '/v1/report', applied('no-such-channel', '1.0.0'), session.headers);
+  assertError(r.status, r.text, { status: 404, code: 'PW_UNKNOWN_CHANNEL', message: /no channel 'no-such-channel'.*its channels: beta, stable/ });
+  r = await post(s.url, '/v1/report', applied('stable', '3.0.0'), session.headers);
+  assertError(r.status, r.text, { status: 404, code: 'PW_UNKNOWN_RELEASE', message: /acme\/stable has no release 3\.0\.0/ });
+  assert.deepEqual(await f.reports(MAC, { server: s.url }), [], 'nothing recorded');
+  r = await post(s.url, '/v1/report', applied('stable', '1.0.0'), session.headers);
+  assert.equal(r.status, 200, r.text);
+});

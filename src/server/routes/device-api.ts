@@ -37,7 +37,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     const request: CheckRequest = { deviceId: deviceIdOf(b.deviceId), product: b.product, channel: b.channel };
     // Only the device itself: its token, checked before anything is recorded.
     products.require(request.product);
-    identity.requireToken(req.headers.authorization, request.deviceId, request.product);
+    await identity.requireToken(req.headers.authorization, request.deviceId, request.product);
     if (b.version !== undefined) request.version = versionOf('version', b.version);
     if (b.installId !== undefined) request.installId = b.installId;
     if (b.nonce !== undefined) request.nonce = b.nonce;
@@ -53,7 +53,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     const b = req.body;
     const deviceId = deviceIdOf(b.deviceId);
     products.require(b.product);
-    identity.requireToken(req.headers.authorization, deviceId, b.product);
+    await identity.requireToken(req.headers.authorization, deviceId, b.product);
     const device = await devices.report({
       ...b,
       deviceId,

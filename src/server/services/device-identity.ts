@@ -26,6 +26,9 @@ export interface IdentityOptions {
 /** What an enrolment needs: the signed auth request's device, product, channel and key. */
 export type EnrolRequest = Pick<AuthRequest, 'deviceId' | 'product' | 'channel' | 'publicKey'>;
 
+/** Tokens confirmed against the store in this process (bounded; the oldest go first). */
+const CONFIRMED_TOKENS = 100_000;
+
 const accept = (mac: string, product: string) => `\`patchwire devices accept ${mac} --product ${product}\``;
 
 /**
@@ -36,6 +39,7 @@ const accept = (mac: string, product: string) => `\`patchwire devices accept ${m
  */
 export class DeviceIdentityService {
   readonly revocations: TokenRevocations;
+  private readonly confirmed = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -71,21 +75,31 @@ export class DeviceIdentityService {
 
   /**
    * The bearer token of a check or report: made by this server, unexpired, not revoked, and for
-   * this device of this product. Throws 401 PW_DEVICE_TOKEN otherwise.
+   * this device of this product. Throws 401 PW_DEVICE_TOKEN otherwise. The first time this process
+   * sees a token it also reads the device's identity from the store: it must still be accepted and
+   * bound to the token's key. Revocations made by this process since are in memory; so a reject,
+   * remove or re-bind holds across a restart (found by an attacker: in-memory revocations alone were
+   * undone by a restart), and other processes of one database honour it at their first sight of
+   * the token. One store read per token per process, then a map lookup.
    */
-  requireToken(header: string | undefined, deviceId: string, product: string): void {
+  async requireToken(header: string | undefined, deviceId: string, product: string): Promise<void> {
     const fix = 'authenticate with POST /v1/auth first (the patchwire agent does this by itself)';
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
       throw new ApiError('PW_DEVICE_TOKEN', `no device token: send \`Authorization: Bearer <token>\`; ${fix}`);
     }
-    const claims = this.tokens.verify(header.slice(7), this.now().getTime());
+    const token = header.slice(7);
+    const claims = this.tokens.verify(token, this.now().getTime());
     if (typeof claims === 'string') throw new ApiError('PW_DEVICE_TOKEN', `the device token is refused: ${claims}; ${fix}`);
     if (claims.deviceId !== deviceId || claims.product !== product) {
       throw new ApiError('PW_DEVICE_TOKEN', `the device token is for device ${claims.deviceId} of ${claims.product}, not ${deviceId} of ${product}: a device speaks only for itself`);
     }
-    if (this.revocations.revoked(deviceId, product, claims.keyId, claims.issuedAt)) {
-      throw new ApiError('PW_DEVICE_TOKEN', `the device token is no longer valid (the device's key was re-bound, or the device rejected or removed); ${fix}`);
-    }
+    const revoked = () => new ApiError('PW_DEVICE_TOKEN', `the device token is no longer valid (the device's key was re-bound, or the device rejected or removed); ${fix}`);
+    if (this.revocations.revoked(deviceId, product, claims.keyId, claims.issuedAt)) throw revoked();
+    if (this.confirmed.has(token)) return;
+    const id = await this.store.getIdentity(deviceId, product);
+    if (!id || id.status !== 'accepted' || id.keyId !== claims.keyId) throw revoked();
+    if (this.confirmed.size >= CONFIRMED_TOKENS) this.confirmed.delete(this.confirmed.values().next().value as string);
+    this.confirmed.add(token);
   }
 
   private verifySignature(req: AuthRequest, now: Date): void {

@@ -114,7 +114,9 @@ export class DeviceService {
 
   /** Step 3: the device's own report sets its applied version (`applied`, `rolled-back`). */
   async report(req: ReportRequest): Promise<DeviceRecord> {
-    this.products.require(req.product);
+    // The registry holds channels devices can check on, as check does (found by an attacker:
+    // reports named any channel, and any version of the product).
+    this.requireChannel(req.product, req.channel);
     if (req.event === 'delta-failed') {
       // The agent fell back to the full archive; `detail` names the delta that failed.
       // One report is not enough: only DISTINCT devices count, read from the stored reports (so a
@@ -128,8 +130,9 @@ export class DeviceService {
       }
     } else if (req.event !== 'failed') {
       if (req.version === null) throw new ApiError('PW_BAD_REQUEST', `an '${req.event}' report needs the version the device now runs`);
-      const known = (await this.releases.list(req.product)).some((r) => r.version === req.version);
-      if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product} has no release ${req.version}; report a version the server published`);
+      // Released on the device's channel (a yanked one too: a device may run it).
+      const known = (await this.releases.list(req.product, req.channel)).some((r) => r.version === req.version);
+      if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product}/${req.channel} has no release ${req.version}; report a version the server published on the device's channel`);
     }
     return this.store.recordReport(this.reportRecord(req));
   }
