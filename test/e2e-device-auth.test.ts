@@ -280,3 +280,27 @@ test('a report names a channel devices can check on, and a version released on i
   r = await post(s.url, '/v1/report', applied('stable', '1.0.0'), session.headers);
   assert.equal(r.status, 200, r.text);
 });
+
+test('accept --key binds only the named key: a stranger who replaced the waiting key is refused (found by an attacker)', async () => {
+  const MAC = 'aa:00:00:00:0c:01';
+  const real = await deviceSession(f.server.url, MAC);
+  // The real device's replacement presents its key; then a stranger who knows the MAC presents another.
+  const replacement = authBody(MAC, 'acme');
+  assert.equal((await authRaw(f.server.url, replacement)).status, 403);
+  const replacementKeyId = (await device(MAC))!.pendingKeyId!;
+  assert.equal((await authRaw(f.server.url, authBody(MAC, 'acme'))).status, 403);
+  const waiting = (await device(MAC))!;
+  const strangerKeyId = waiting.pendingKeyId!;
+  assert.notEqual(strangerKeyId, replacementKeyId, 'the stranger replaced the waiting key');
+  const r = await runCli(['devices', 'accept', MAC, '--product', 'acme', '--key', replacementKeyId.slice(0, 12), ...f.admin(), '--json']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'PW_KEY_MISMATCH');
+  assert.match(r.stderr, new RegExp(`would bind .* is ${strangerKeyId}, not ${replacementKeyId.slice(0, 12)}: nothing changed.*devices reject`));
+  assert.deepEqual(await device(MAC), waiting, 'nothing changed');
+  assert.equal((await post(f.server.url, '/v1/check', { deviceId: MAC, product: 'acme', channel: 'stable', version: null }, real.headers)).status, 200, 'the bound key still works');
+  // The operator drops the stranger's key; the replacement presents its key again and is pinned.
+  assert.equal((await runCli(['devices', 'reject', MAC, '--product', 'acme', ...f.admin()])).code, 0);
+  assert.equal((await authRaw(f.server.url, replacement)).status, 403);
+  const ok = await runJson<{ keyId: string }>(['devices', 'accept', MAC, '--product', 'acme', '--key', replacementKeyId.slice(0, 12), ...f.admin(), '--json']);
+  assert.equal(ok.keyId, replacementKeyId);
+});

@@ -20,13 +20,17 @@ export function registerAdmission(devices: Command): void {
   const action = (verb: 'accept' | 'reject', describe: (r: IdentityAnswer) => string) => async (mac: string, o: O) => {
     const target = adminTarget(o);
     checkName('--product', o.product);
-    const r = await adminRequest<IdentityAnswer>(target, 'POST', `${path(o, macOf(mac), 'devices')}/${verb}`);
+    if (o.key !== undefined && !/^[0-9a-f]{8,32}$/.test(o.key)) throw new CliError(`--key '${o.key}' is not a key id: give the key id \`patchwire devices\` shows (8 to 32 hex digits)`);
+    const pin = verb === 'accept' && o.key !== undefined ? `?keyId=${o.key}` : '';
+    const r = await adminRequest<IdentityAnswer>(target, 'POST', `${path(o, macOf(mac), 'devices')}/${verb}${pin}`);
     if (o.json) return printJson(r);
     process.stdout.write(`${describe(r)}\n`);
   };
   withAdminOptions(devices.command('accept')
     .description('admit a pending device, or re-bind a device to the new key it presented (identity conflict), keeping its record and history'))
-    .argument('<mac>', 'the device id').requiredOption('--product <name>', 'product name').option('--json', 'print { product, deviceId, status, keyId, pendingKeyId }')
+    .argument('<mac>', 'the device id').requiredOption('--product <name>', 'product name')
+    .option('--key <key-id>', 'bind only this key (its id as `devices` shows it; refused when another key waits)')
+    .option('--json', 'print { product, deviceId, status, keyId, pendingKeyId }')
     .action(action('accept', (r) => `accepted ${r.deviceId} of ${r.product}: bound to key ${r.keyId}`));
   withAdminOptions(devices.command('reject')
     .description("drop a device's pending new key (it keeps its bound key); without one, reject the device: it is refused until accepted"))

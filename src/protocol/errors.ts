@@ -10,6 +10,7 @@ export const ERRORS = {
   PW_DEVICE_PENDING: { status: 403, text: 'The device (or its new key) waits for an operator to accept it.' },
   PW_DEVICE_REJECTED: { status: 403, text: 'An operator rejected the device.' },
   PW_DEVICE_LIMIT: { status: 403, text: 'The product has as many devices as the server allows.' },
+  PW_KEY_MISMATCH: { status: 409, text: 'The key that `devices accept` would bind is not the one named with --key.' },
   PW_NOT_FOUND: { status: 404, text: 'No such route or resource.' },
   PW_UNKNOWN_PRODUCT: { status: 404, text: 'The product does not exist on this server.' },
   PW_UNKNOWN_CHANNEL: { status: 404, text: 'The product has no such channel (no release on it).' },

@@ -15,7 +15,10 @@ export async function deviceAdminApi(app: FastifyInstance, opts: { services: Ser
   const view = (i: DeviceIdentityRecord) => ({ product: i.product, deviceId: i.deviceId, status: i.status, keyId: i.keyId, pendingKeyId: i.pendingKey?.keyId ?? null });
 
   type P = { Params: { product: string; deviceId: string } };
-  app.post<P>('/products/:product/devices/:deviceId/accept', async (req) => view(await admission.accept(mac(req.params.deviceId), req.params.product)));
+  // `?keyId=` (the key id, or its first 8+ hex digits, as `devices` shows it) pins the key to bind.
+  app.post<P & { Querystring: { keyId?: string } }>('/products/:product/devices/:deviceId/accept', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { keyId: { type: 'string', pattern: '^[0-9a-f]{8,32}$' } } } },
+  }, async (req) => view(await admission.accept(mac(req.params.deviceId), req.params.product, req.query.keyId)));
   app.post<P>('/products/:product/devices/:deviceId/reject', async (req) => view(await admission.reject(mac(req.params.deviceId), req.params.product)));
 
   app.put<P & { Body: { publicKey?: string } }>('/products/:product/preauthorized/:deviceId', {

@@ -19,8 +19,14 @@ export class DeviceAdmissionService {
   ) {}
 
   /** `devices accept`: admits a pending device, or re-binds it to its pending key, keeping its record and history. */
-  async accept(deviceId: string, product: string): Promise<DeviceIdentityRecord> {
+  async accept(deviceId: string, product: string, keyId?: string): Promise<DeviceIdentityRecord> {
     const id = await this.find(deviceId, product);
+    // Pinned: the key waiting may have been replaced by a stranger who knows the MAC since the
+    // operator looked (found by an attacker), so `--key` names the one to bind.
+    const binds = id.pendingKey?.keyId ?? id.keyId;
+    if (keyId !== undefined && !binds.startsWith(keyId)) {
+      throw new ApiError('PW_KEY_MISMATCH', `the key that accept would bind to ${deviceId} of ${product} is ${binds}, not ${keyId}: nothing changed. Compare with publicKey/keyId in the device's .patchwire/device-key.json; \`patchwire devices reject ${deviceId} --product ${product}\` drops a stranger's waiting key`);
+    }
     const now = this.now();
     const next: DeviceIdentityRecord = id.pendingKey
       ? { ...id, publicKey: id.pendingKey.publicKey, keyId: id.pendingKey.keyId, status: 'accepted', pendingKey: null, updatedAt: now }
