@@ -5,7 +5,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createNetServer } from 'node:net';
+import { freePort } from './helpers/ports.js';
 import { join } from 'node:path';
 import { runCli, runJson, type ServerProcess } from './helpers/cli.js';
 import { Cleanup } from './helpers/cleanup.js';
@@ -21,16 +21,6 @@ const suite = Cleanup.forSuite();
 let f: Fleet;
 let mirror: ServerProcess;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const device = async (mac: string, server: string, product = 'acme'): Promise<DeviceView | undefined> =>
   (await runJson<DeviceView[]>(['devices', ...f.admin(server), '--product', product, '--json'])).find((d) => d.deviceId === mac);

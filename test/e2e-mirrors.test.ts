@@ -22,7 +22,7 @@
 import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { freePort } from './helpers/ports.js';
 import { existsSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { runCli, runJson, type ServerProcess, type CliResult } from './helpers/cli.js';
@@ -53,16 +53,6 @@ let m1Url: string;
 
 const adminArgs = (url: string) => f.admin(url);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Mirror 1 on its fixed port and public URL (a restart keeps its address), on `data` under the fleet's folder. */
 function startM1(data = 'mirror1'): Promise<ServerProcess> {

@@ -2,8 +2,7 @@ import { removeLeftovers } from './housekeeping.js';
 import { errorText } from '../util/error-text.js';
 import { isSavedState, RESUME_AT, runMachine, type UpdateStateName } from './update/machine.js';
 import { agentPaths } from './paths.js';
-import { withFolderLock } from './folder-lock.js';
-import { assertSafeFolders } from './folder-safety.js';
+import { withSafeFolderLock } from './folder-safety.js';
 import { ensureInstallId } from './install-id.js';
 import { ensureDeviceKey } from './device-key.js';
 import { deviceAuthFetch } from './auth-fetch.js';
@@ -64,10 +63,8 @@ export interface CheckResult extends AgentResult {
  * version and next-check time, so the next attempt starts over cleanly.
  */
 export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
-  // Before the lock: a symlinked .patchwire/ would put even the lock file elsewhere.
-  await assertSafeFolders(agentPaths(opts.dir));
-  // One command at a time per folder: two would write the same download and state.
-  return withFolderLock(agentPaths(opts.dir).meta, { command: 'check', waitMs: opts.lockWaitMs, signal: opts.signal }, () => checkLocked(opts));
+  // One command at a time per folder (two would write the same download and state), in a safe folder.
+  return withSafeFolderLock(opts.dir, { command: 'check', waitMs: opts.lockWaitMs, signal: opts.signal }, () => checkLocked(opts));
 }
 
 async function checkLocked(opts: CheckOptions): Promise<CheckResult> {

@@ -1,6 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { UnsafeFolderError } from './errors.js';
-import type { AgentPaths } from './paths.js';
+import { agentPaths, type AgentPaths } from './paths.js';
+import { withFolderLock, type LockOptions } from './folder-lock.js';
 
 /**
  * Refuses to work on an install folder whose own folders are not plainly the agent's: the install
@@ -29,4 +30,16 @@ export async function assertSafeFolders(paths: AgentPaths, which: Array<'dir' | 
     if (!st.isDirectory()) throw new UnsafeFolderError(`${path} is not a folder; ${fix}`, path);
     if (uid !== undefined && st.uid !== uid) throw new UnsafeFolderError(`${path} is owned by uid ${st.uid}, not by this user (uid ${uid}); ${fix}`, path);
   }
+}
+
+/**
+ * Runs `fn` holding the install folder's lock, after checking that the folder, `versions/` and
+ * `.patchwire/` are safe: before the lock, since a symlinked `.patchwire/` would put even the
+ * lock file elsewhere. Every command that changes an install folder (check, rollback, retry) goes
+ * through here.
+ */
+export async function withSafeFolderLock<T>(dir: string, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
+  const paths = agentPaths(dir);
+  await assertSafeFolders(paths);
+  return withFolderLock(paths.meta, opts, fn);
 }

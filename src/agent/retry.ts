@@ -1,8 +1,7 @@
 import type { AgentResult } from './agent-result.js';
 import { RetryUnavailableError } from './errors.js';
 import { agentPaths } from './paths.js';
-import { withFolderLock } from './folder-lock.js';
-import { assertSafeFolders } from './folder-safety.js';
+import { withSafeFolderLock } from './folder-safety.js';
 import { loadState, saveState } from './state.js';
 import { updateInProgress } from './update-in-progress.js';
 
@@ -29,8 +28,7 @@ export interface RetryResult extends AgentResult {
  */
 export async function retry(opts: RetryOptions): Promise<RetryResult> {
   // A check running meanwhile would save its state over the cleared hold: one command at a time.
-  await assertSafeFolders(agentPaths(opts.dir));
-  return withFolderLock(agentPaths(opts.dir).meta, { command: 'retry', waitMs: opts.lockWaitMs }, () => retryLocked(opts));
+  return withSafeFolderLock(opts.dir, { command: 'retry', waitMs: opts.lockWaitMs }, () => retryLocked(opts));
 }
 
 async function retryLocked(opts: RetryOptions): Promise<RetryResult> {

@@ -5,8 +5,7 @@ import type { AgentResult } from './agent-result.js';
 import { RollbackUnavailableError } from './errors.js';
 import { switchCurrent } from './install.js';
 import { agentPaths } from './paths.js';
-import { withFolderLock } from './folder-lock.js';
-import { assertSafeFolders } from './folder-safety.js';
+import { withSafeFolderLock } from './folder-safety.js';
 import { trySendReport } from './report.js';
 import { deviceAuthFetch } from './auth-fetch.js';
 import { loadState, saveState } from './state.js';
@@ -37,8 +36,7 @@ export interface RollbackResult extends AgentResult {
  * no previous version, or its folder is gone.
  */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
-  await assertSafeFolders(agentPaths(opts.dir));
-  return withFolderLock(agentPaths(opts.dir).meta, { command: 'rollback', waitMs: opts.lockWaitMs, signal: opts.signal }, () => rollbackLocked(opts));
+  return withSafeFolderLock(opts.dir, { command: 'rollback', waitMs: opts.lockWaitMs, signal: opts.signal }, () => rollbackLocked(opts));
 }
 
 async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
