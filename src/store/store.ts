@@ -7,6 +7,7 @@
 import type { MetadataRoleName } from '../protocol/urls.js';
 import type { ReportEvent } from '../protocol/wire.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from './identity.js';
+import type { Coordination } from './coordination.js';
 
 export type { AdmissionPolicy, DeviceIdentityRecord, DeviceStatus, PreauthorizationRecord } from './identity.js';
 
@@ -184,9 +185,11 @@ export interface ReportRecord {
 }
 
 export interface Store {
-  /** Creates or upgrades the schema; safe to call on every start. */
+  /** Creates or upgrades the schema; safe to call on every start (with PostgreSQL: from several processes at once). */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /** Locks and notifications shared by every server process on this database (src/store/coordination.ts). */
+  readonly coordination: Coordination;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

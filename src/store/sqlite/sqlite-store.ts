@@ -8,6 +8,7 @@ import {
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
+import { LocalCoordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
   CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
@@ -38,6 +39,8 @@ export class SqliteStore implements Store {
   readonly #db: Kysely<SqliteSchema>;
   readonly #statements = new Map<string, SqliteRawStatement>();
   readonly #now: () => Date;
+  /** One server process per data folder (its lock file): in-process locks and events suffice. */
+  readonly coordination = new LocalCoordination();
 
   private constructor(conn: SqliteConnection, now: () => Date) {
     this.#conn = conn;
