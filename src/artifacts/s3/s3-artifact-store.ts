@@ -76,6 +76,8 @@ export class S3ArtifactStore implements ArtifactStore {
    * what to do.
    */
   static async open(o: S3ArtifactStoreOptions): Promise<S3ArtifactStore> {
+    // The SDK is pinned, so its "later versions will need Node 22" warning asks nothing of an operator.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const loc = o.location;
     const client = new S3Client({
       region: loc.region,
@@ -109,9 +111,20 @@ export class S3ArtifactStore implements ArtifactStore {
     opts.signal?.throwIfAborted();
     const key = `${this.#prefix}staging/${randomBytes(12).toString('hex')}`;
     const { chunks, hashed } = hashAndBound(source, opts.maxLength, opts.signal);
+    // The body's own error (too large, the source failing) is the one to report: lib-storage
+    // replaces it with its abort request's error when that fails (s3rver answers it 405).
+    let sourceError: unknown;
+    const body = Readable.from((async function* () {
+      try {
+        yield* chunks;
+      } catch (err) {
+        sourceError = err;
+        throw err;
+      }
+    })(), { objectMode: false });
     const upload = new Upload({
       client: this.#client,
-      params: { Bucket: this.#bucket, Key: key, Body: Readable.from(chunks, { objectMode: false }), ContentType: 'application/octet-stream' },
+      params: { Bucket: this.#bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
       partSize: this.#partSize,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
@@ -126,9 +139,8 @@ export class S3ArtifactStore implements ArtifactStore {
       const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
       if (uploadId) await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId })).catch(() => {});
       await this.#deleteKey(key).catch(() => {});
-      // Our own errors (too large, the caller's abort) are thrown from inside the body stream.
       if (opts.signal?.aborted) throw abortError(opts.signal);
-      throw err;
+      throw sourceError ?? err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
