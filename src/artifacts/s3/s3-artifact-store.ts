@@ -134,6 +134,7 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       await upload.done();
     } catch (err) {
+      body.destroy(); // stops reading the source (an abort leaves it mid-way)
       // lib-storage aborts its multipart upload on failure; repeated here (harmless when done)
       // with the object itself in case the last request landed just before the failure.
       const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
