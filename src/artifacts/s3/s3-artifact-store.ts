@@ -11,6 +11,7 @@ import { ArtifactNotFoundError } from '../errors.js';
 import { checkSha256 } from '../sha256-key.js';
 import { hashAndBound } from '../hash-and-bound.js';
 import { byteWindow } from './byte-window.js';
+import { stagedOnce } from '../staged-once.js';
 import { describeS3Location, type S3Credentials, type S3Location } from './s3-location.js';
 import { isConditionalConflict, isNotFound, isPreconditionFailed, S3StoreError, s3Status } from './s3-errors.js';
 
@@ -204,33 +205,17 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   #staged(key: string, sha256: string, length: number): StagedArtifact {
-    let done = false;
-    const finish = (): void => {
-      if (done) throw new Error('staged artifact was already committed or discarded');
-      done = true;
-    };
-    const store = this;
-    return {
-      sha256,
-      length,
-      async read(): Promise<Readable> {
-        if (done) throw new Error('staged artifact was already committed or discarded');
-        const res = await store.#client.send(new GetObjectCommand({ Bucket: store.#bucket, Key: key }));
-        return res.Body as Readable;
-      },
-      async commit(): Promise<boolean> {
-        finish();
+    return stagedOnce(sha256, length, {
+      read: async () => (await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }))).Body as Readable,
+      commit: async () => {
         try {
-          return await store.#commit(key, sha256, length);
+          return await this.#commit(key, sha256, length);
         } finally {
-          await store.#deleteKey(key).catch(() => {});
+          await this.#deleteKey(key).catch(() => {});
         }
       },
-      async discard(): Promise<void> {
-        finish();
-        await store.#deleteKey(key);
-      },
-    };
+      discard: () => this.#deleteKey(key),
+    });
   }
 
   async #commit(staging: string, sha256: string, length: number): Promise<boolean> {
