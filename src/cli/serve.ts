@@ -108,6 +108,8 @@ export function register(program: Command): void {
       if (!timestampExpirySeconds) throw new CliError(`--timestamp-expiry '${o.timestampExpiry}' is not a duration such as 1d or 12h`);
       const maxUploadBytes = Number(o.maxUpload);
       if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes <= 0) throw new CliError(`--max-upload '${o.maxUpload}' is not a byte count`);
+      // One S3 CopyObject commits an artifact, and it copies at most 5 GiB.
+      if (o.store?.startsWith('s3://') && maxUploadBytes > 5 * 1024 ** 3) throw new CliError(`--max-upload ${maxUploadBytes} is over the 5 GiB (5368709120 bytes) an S3 store commits in one copy; lower it`);
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw new CliError(`--log-level '${o.logLevel}' is not one of fatal, error, warn, info, debug`);
       const publicUrl = o.publicUrl ? httpUrl('--public-url', o.publicUrl) : undefined;
       const deltaFromMostCommon = Number(o.deltaFrom);
