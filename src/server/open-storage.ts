@@ -5,11 +5,13 @@ import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { DiskArtifactStore } from '../artifacts/disk/disk-artifact-store.js';
 import type { Clock } from './clock.js';
-import { ServerConfigError } from './config-error.js';
+import { ServerConfigError, StorageUnavailableError } from './config-error.js';
+import { DatabaseUnavailableError, PostgresStore } from '../store/postgres/postgres-store.js';
+import { PgUrlError, redactPgUrl } from '../store/postgres/pg-connection.js';
 
 export interface StorageOptions {
   dataDir: string;
-  /** `--db`: `sqlite:` or a path (default `<data>/patchwire.db`). */
+  /** `--db`: `sqlite:` or a path (default `<data>/patchwire.db`), or `postgres://USER@HOST:PORT/DB`. */
   db?: string;
   /** `--store`: `file:` or a path (default `<data>/artifacts`). */
   artifactStore?: string;
@@ -31,7 +33,7 @@ type Backend<T> = Opener<T> | { planned: (spec: string) => string };
  * row; the last row takes `sqlite:` and any plain path.
  */
 const STORES: Array<[RegExp, Backend<Store>]> = [
-  [/^postgres(ql)?:\/\//, { planned: () => '--db postgres:// is not supported yet (planned); leave --db out to use the embedded SQLite store' }],
+  [/^postgres(ql)?:\/\//, openPostgres],
   [/^/, (spec, o) => SqliteStore.open(spec === 'sqlite:' ? join(o.dataDir, 'patchwire.db') : resolve(spec.replace(/^sqlite:/, '')), { now: o.clock })],
 ];
 
@@ -40,6 +42,20 @@ const ARTIFACT_STORES: Array<[RegExp, Backend<ArtifactStore>]> = [
   [/^(file:)?[^:]*$/, (spec) => DiskArtifactStore.open(resolve(spec.replace(/^file:/, '')))],
   [/^/, { planned: (spec) => `--store ${spec} is not supported yet (planned: s3://); leave it out to keep artifacts under --data` }],
 ];
+
+/**
+ * `--db postgres://...`: a URL without a database is bad input (exit 2); a database that cannot
+ * be reached an unavailable one (exit 1). Either message shows the URL without its password.
+ */
+async function openPostgres(spec: string, o: StorageOptions): Promise<Store> {
+  try {
+    return await PostgresStore.open(spec, { now: o.clock });
+  } catch (err) {
+    if (err instanceof PgUrlError) throw new ServerConfigError(err.message, { cause: err });
+    if (err instanceof DatabaseUnavailableError) throw new StorageUnavailableError(`--db ${redactPgUrl(spec)}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
 
 function pick<T>(table: Array<[RegExp, Backend<T>]>, spec: string): Opener<T> {
   const found = table.find(([re]) => re.test(spec))![1];

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { checkPayload, type Coordination, type NotifyChannel, type Subscription } from '../coordination.js';
-import { KeyedLock } from '../../server/keyed-lock.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 import { lockKey } from './pg-connection.js';
 
 /** The database channel of a NotifyChannel: prefixed, so other software on the database is not confused with us. */
