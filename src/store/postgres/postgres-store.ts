@@ -91,7 +91,9 @@ export class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     await this.coordination.close();
-    await this.#db.destroy(); // ends the pool
+    await this.#db.destroy();
+    // destroy() ends the pool only once kysely ran a query; the store's own statements use it too.
+    if (!this.#pool.ended) await this.#pool.end();
   }
 
   async getSetting(key: string): Promise<string | undefined> {
