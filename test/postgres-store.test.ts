@@ -9,6 +9,7 @@ import { PostgresStore, DatabaseUnavailableError } from '../src/store/postgres/p
 import { parsePgUrl, redactPgUrl } from '../src/store/postgres/pg-connection.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { DeviceRecord, ReportRecord, Sighting, Store } from '../src/store/store.js';
+import type { NotifyChannel } from '../src/store/coordination.js';
 import { at } from './contracts/store-contract.js';
 import { pgUrl, tempPgDatabase, withAdmin } from './helpers/postgres.js';
 import { freePort } from './helpers/ports.js';
@@ -105,12 +106,23 @@ test('notifications: one sent through store A reaches store B and A itself', asy
   const [a, b] = await twoStores(t);
   const got: string[] = [];
   await b.coordination.listen('catalog', (p) => got.push(`b:${p}`));
-  await a.coordination.listen('catalog', (p) => got.push(`a:${p}`));
+  const subA = await a.coordination.listen('catalog', (p) => got.push(`a:${p}`));
   await b.coordination.listen('release', (p) => got.push(`b-release:${p}`));
   await a.coordination.notify('catalog', 'acme');
   await waitFor(() => got.length >= 2, { what: 'both stores to hear the notification', timeout: 5_000 });
   assert.deepEqual(got.sort(), ['a:acme', 'b:acme'], 'every listener of the channel, and only of that channel');
   await assert.rejects(a.coordination.notify('catalog', 'x'.repeat(8000)), RangeError);
+  // A closed subscription hears nothing more; a channel name that is no plain identifier works
+  // (channels other slices add may have a '-').
+  got.length = 0;
+  await subA.close();
+  const odd = 'online-Keys' as NotifyChannel;
+  await b.coordination.listen(odd, (p) => got.push(`odd:${p}`));
+  await a.coordination.notify('catalog', 'again');
+  await a.coordination.notify(odd, 'k1');
+  await waitFor(() => got.length >= 2, { what: 'the notifications after the close', timeout: 5_000 });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(got.sort(), ['b:again', 'odd:k1']);
 });
 
 test('notifications: a LISTEN connection killed by the server reconnects, calls onGap, and hears what is sent afterwards', async (t) => {
