@@ -182,6 +182,18 @@ test('an unreachable server, a missing database and an unknown user are refused 
     (err: unknown) => err instanceof DatabaseUnavailableError && /refused user 'patchwire_no_such_user'/.test(err.message));
 });
 
+test('a store opens at most ?pool= connections, plus one that listens', async (t) => {
+  const url = new URL(await tempPgDatabase(t));
+  url.searchParams.set('pool', '2');
+  const s = await open(t, url.toString());
+  await s.coordination.listen('catalog', () => {});
+  await Promise.all(Array.from({ length: 20 }, (_, i) => s.getDevice(`dev-${i}`, 'app')));
+  await Promise.all(Array.from({ length: 5 }, (_, i) => s.recordSightings([{ deviceId: `dev-${i}`, product: 'app', channel: 'stable', seenAt: at(i), source: 's' }])));
+  const database = url.pathname.slice(1);
+  const n = await withAdmin(async (c) => Number((await c.query('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1', [database])).rows[0].n));
+  assert.ok(n >= 2 && n <= 3, `${n} connections`);
+});
+
 test('URLs: the password is never shown; pool size is bounded; a URL without a database is refused', () => {
   assert.equal(redactPgUrl('postgres://pw:s3cret@db.example:5432/fleet'), 'postgres://pw:***@db.example:5432/fleet');
   assert.equal(redactPgUrl('postgres://pw@db.example/fleet'), 'postgres://pw@db.example/fleet');
