@@ -71,7 +71,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (database, artifacts, online keys)', './data')
     .option('--port <port>', 'TCP port', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--db <url>', 'database: sqlite:PATH (default: <data>/patchwire.db)')
+    .option('--db <url>', 'database: sqlite:PATH (default: <data>/patchwire.db) or postgres://USER@HOST:PORT/DB')
     .option('--store <url>', 'artifact store: file:PATH (default: <data>/artifacts), or s3://BUCKET[/PREFIX]?endpoint=URL&region=R with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN; AWS_REGION when region= is absent); endpoint= (path-style) for S3-compatible servers')
     .option('--store-redirect', 'with --store s3://: answer downloads with a 302 to a presigned S3 URL (valid 300 s) instead of streaming them through the server')
     .option('--public-url <url>', 'the URL devices reach this server at (default: http://host:port)')
@@ -125,7 +125,7 @@ export function register(program: Command): void {
       }
       const slowClients = parseLimitOptions(o);
       const deviceAuth = parseDeviceFlags(o);
-      const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
+      const { startServer, ServerConfigError, StorageUnavailableError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
         server = await startServer({
@@ -139,7 +139,7 @@ export function register(program: Command): void {
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });
         // Both are failures of the environment, not of the command line: exit 1.
-        if (err instanceof DataFolderInUseError || err instanceof PortInUseError) throw new CliError(err.message, 1, { cause: err });
+        if (err instanceof DataFolderInUseError || err instanceof PortInUseError || err instanceof StorageUnavailableError) throw new CliError(err.message, 1, { cause: err });
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(new PortInUseError(o.host, port(o.port)).message, 1, { cause: err });
         throw err;
       }
