@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { fsyncDir } from '../../util/atomic-write.js';
 import type { ArtifactInfo, ArtifactStore, StageOptions, StagedArtifact } from '../artifact-store.js';
 import { ArtifactNotFoundError, ArtifactTooLargeError } from '../errors.js';
+import { FileRangeStream } from './file-range-stream.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -85,7 +86,13 @@ export class DiskArtifactStore implements ArtifactStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ArtifactNotFoundError(sha256, { cause: err });
       throw err;
     }
-    return fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+    try {
+      // A FileRangeStream, so the download route can write the file to the socket itself.
+      return new FileRangeStream(fh, range?.start ?? 0, range?.end ?? (await fh.stat()).size - 1);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
   }
 
   async delete(sha256: string): Promise<void> {
