@@ -15,7 +15,10 @@
  *    (deviceId, version) sets, the expected version for every device (1.1.0 wherever two servers
  *    disagreed); whole records compared too (informational).
  *
- * Run: node --import tsx bench/reconcile.ts   (after `npx tsc -p .`; ~1-2 min)
+ * Run: node --import tsx bench/reconcile.ts [--devices N]   (after `npx tsc -p .`; ~1-3 min)
+ *
+ * `--devices N` (default 100,000; a multiple of 40) scales every count above: N records, N/4 per
+ * server, 90% of them owned, so 0.9 N distinct devices and 0.1 N at two servers.
  */
 import http from 'node:http';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -30,8 +33,13 @@ import { generateDeviceKey, signAuthRequest, type DeviceKey } from '../src/agent
 const ADMIN = 'admin';
 const MIRROR_TOKEN = 'mt';
 const SERVERS = 4;
-const PER_SERVER = 25_000;
-const OWNED = 22_500; // per server; the other 2,500 records of a server are devices of the previous server
+const devicesArg = process.argv.indexOf('--devices');
+const RECORDS_ARG = devicesArg >= 0 ? Number(process.argv[devicesArg + 1]) : 100_000;
+if (!Number.isSafeInteger(RECORDS_ARG) || RECORDS_ARG < 40 || RECORDS_ARG % 40 !== 0) {
+  throw new Error(`--devices ${process.argv[devicesArg + 1]}: give a whole number of records, a multiple of 40 (4 servers, 90% owned)`);
+}
+const PER_SERVER = RECORDS_ARG / SERVERS; // 25,000 by default
+const OWNED = (PER_SERVER * 9) / 10; // per server (22,500); the other 10% of a server's records are devices of the previous server
 const GUESTS = PER_SERVER - OWNED;
 const DISTINCT = SERVERS * OWNED; // 90,000
 const RECORDS = SERVERS * PER_SERVER; // 100,000
@@ -308,7 +316,7 @@ runMain(async () => {
   // Report.
   const mirrorUrls = runs[0]!.view.mirrors.map((m) => m.url);
   const rows: string[][] = [[
-    'load: POST /v1/report x 100,000 (4 servers at once)', int(RECORDS), f2(loadSeconds), int(RECORDS / loadSeconds), '-', '-',
+    `load: POST /v1/report x ${int(RECORDS)} (4 servers at once)`, int(RECORDS), f2(loadSeconds), int(RECORDS / loadSeconds), '-', '-',
     cpuL1.map((c, i) => f1(c - cpuL0[i]!)).join(' / '),
   ]];
   for (const r of runs) {
@@ -318,7 +326,7 @@ runMain(async () => {
   }
   rows.push(['verify: GET /v1/admin/devices x 4 (in parallel)', int(DISTINCT * SERVERS), f2(verifySeconds), int((DISTINCT * SERVERS) / verifySeconds), '-', '-', '-']);
   process.stdout.write(`\n${table(['phase', 'records', 'seconds', 'records/s', 'pulled', 'pushed', 'server CPU s (P / M1 / M2 / M3)'], rows)}\n`);
-  process.stdout.write(`(reconcile rows: records/s = the 100,000 records loaded / CLI wall time, which includes ~${f2(cliStart.ms / 1000)} s of CLI start-up (\`patchwire --help\` here))\n\n`);
+  process.stdout.write(`(reconcile rows: records/s = the ${int(RECORDS)} records loaded / CLI wall time, which includes ~${f2(cliStart.ms / 1000)} s of CLI start-up (\`patchwire --help\` here))\n\n`);
   const perMirror: string[][] = [];
   for (const [mi, url] of mirrorUrls.entries()) {
     perMirror.push([`mirror${mi + 1} ${url}`, ...runs.map((r) => {

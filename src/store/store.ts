@@ -311,6 +311,12 @@ export interface Store {
   addIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
   /** Replaces an existing identity (status, keys, pending key); false when there is none. */
   updateIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
+  /**
+   * Writes identities in one transaction, each added or replacing the one of its (deviceId,
+   * product), the later of two for one device winning: a mirror applying the bindings of a pushed
+   * page (one write per page, not per device).
+   */
+  putIdentities(identities: DeviceIdentityRecord[]): Promise<void>;
   /** Identities ordered by product and device id (of one product when given; with a pending key only when `conflicts`). */
   listIdentities(filter?: { product?: string; conflicts?: boolean }): Promise<DeviceIdentityRecord[]>;
   /** Identities of a product (the per-product device cap counts them). */

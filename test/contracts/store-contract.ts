@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type {
-  DeviceRecord, MetadataRecord, MetadataRole, ReleaseRecord, ReportRecord, Sighting, Store,
+  DeviceIdentityRecord, DeviceRecord, MetadataRecord, MetadataRole, ReleaseRecord, ReportRecord, Sighting, Store,
 } from '../../src/store/store.js';
 import { InvalidCursorError, StoreConflictError } from '../../src/store/errors.js';
 
@@ -600,6 +600,31 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
         { product: 'other', channel: 'stable', version: null, devices: 1 },
       ]);
       assert.deepEqual(await store.countChannelVersions({ product: 'other' }), [{ product: 'other', channel: 'stable', version: null, devices: 1 }]);
+    });
+
+    it('putIdentities adds new identities and replaces existing ones in one call, the later of two for one device winning', async () => {
+      const id = (deviceId: string, keyId: string, fields: Partial<DeviceIdentityRecord> = {}): DeviceIdentityRecord => ({
+        deviceId, product: 'app', channel: 'stable', publicKey: keyId.repeat(64).slice(0, 64), keyId, status: 'accepted',
+        pendingKey: null, createdAt: at(1), updatedAt: at(1), ...fields,
+      });
+      assert.equal(await store.addIdentity(id('dev-1', 'a', { pendingKey: { publicKey: 'c'.repeat(64), keyId: 'c', at: at(2) } })), true);
+      await store.putIdentities([]);
+      await store.putIdentities([
+        id('dev-1', 'b', { status: 'pending', updatedAt: at(3) }),
+        id('dev-2', 'd'),
+        id('dev-3', 'e'),
+        id('dev-3', 'f', { status: 'rejected', updatedAt: at(4) }),
+      ]);
+      assert.deepEqual(await store.getIdentities([{ deviceId: 'dev-1', product: 'app' }, { deviceId: 'dev-2', product: 'app' }, { deviceId: 'dev-3', product: 'app' }, { deviceId: 'dev-4', product: 'app' }]), [
+        id('dev-1', 'b', { status: 'pending', updatedAt: at(3) }),
+        id('dev-2', 'd'),
+        id('dev-3', 'f', { status: 'rejected', updatedAt: at(4) }),
+        undefined,
+      ]);
+      assert.equal(await store.countIdentities('app'), 3);
+      const many = Array.from({ length: 10_000 }, (_, i) => id(`m-${i}`, 'a'));
+      await store.putIdentities(many);
+      assert.equal(await store.countIdentities('app'), 10_003);
     });
 
     it('data survives close and reopen', async () => {

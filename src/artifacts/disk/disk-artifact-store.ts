@@ -9,6 +9,7 @@ import type { ArtifactInfo, ArtifactStore, StageOptions, StagedArtifact } from '
 import { ArtifactNotFoundError, ArtifactTooLargeError } from '../errors.js';
 import { checkSha256 } from '../sha256-key.js';
 import { stagedOnce } from '../staged-once.js';
+import { FileRangeStream } from './file-range-stream.js';
 
 
 /**
@@ -81,7 +82,13 @@ export class DiskArtifactStore implements ArtifactStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ArtifactNotFoundError(sha256, { cause: err });
       throw err;
     }
-    return fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+    try {
+      // A FileRangeStream, so the download route can write the file to the socket itself.
+      return new FileRangeStream(fh, range?.start ?? 0, range?.end ?? (await fh.stat()).size - 1);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
   }
 
   async delete(sha256: string): Promise<void> {

@@ -72,6 +72,9 @@ export class MirrorIdentity {
    */
   async apply(synced: SyncedDevice[]): Promise<void> {
     const known = await this.bindings(synced);
+    const writes: DeviceIdentityRecord[] = [];
+    const revoke: Array<{ deviceId: string; product: string; keyId: string | null }> = [];
+    const added = new Set<string>();
     for (const { record: r, key, status } of synced) {
       if (!key || !status) continue;
       const now = this.now();
@@ -83,16 +86,19 @@ export class MirrorIdentity {
       };
       known.set(k, next);
       if (!id) {
-        if (!(await this.store.addIdentity(next))) await this.store.updateIdentity(next);
-        this.identity.forgetCount(r.product);
+        writes.push(next);
+        added.add(r.product);
         continue;
       }
       if (id.keyId === next.keyId && id.status === status && !id.pendingKey) continue;
-      await this.store.updateIdentity(next);
-      if (id.keyId !== next.keyId || status !== 'accepted') {
-        this.identity.revocations.revoke(r.deviceId, r.product, status === 'accepted' ? next.keyId : null, now.getTime());
-      }
+      writes.push(next);
+      if (id.keyId !== next.keyId || status !== 'accepted') revoke.push({ deviceId: r.deviceId, product: r.product, keyId: status === 'accepted' ? next.keyId : null });
     }
+    // One transaction for the page (a write per device made the first sync of 100,000 devices take ~35 s).
+    await this.store.putIdentities(writes);
+    for (const product of added) this.identity.forgetCount(product);
+    const at = this.now().getTime();
+    for (const x of revoke) this.identity.revocations.revoke(x.deviceId, x.product, x.keyId, at);
   }
 
   /** This store's bindings of the records' devices, read in one pass (a page is bounded); updated as they change. */

@@ -4,6 +4,7 @@ import type { Services } from '../services/index.js';
 import { parseMetadataFileName, parseTargetFilePath, ROUTES } from '../../protocol/urls.js';
 import { parseRange } from './range.js';
 import { sendRedirect, type TargetRedirect } from './target-redirect.js';
+import { sendArtifact } from './send-file.js';
 
 /**
  * Each product's TUF repository as devices and mirrors read it: metadata by version (consistent
@@ -48,11 +49,11 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
     if (range) {
       void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.length}`).header('content-length', range.end - range.start + 1);
       if (req.method === 'HEAD') return reply.send();
-      return reply.send(await info.read(range));
+      return sendArtifact(reply, await info.read(range));
     }
     void reply.header('content-length', info.length);
     if (req.method === 'HEAD') return reply.send();
-    return reply.send(await info.read());
+    return sendArtifact(reply, await info.read());
   };
   // HEAD first: fastify's automatic HEAD route would answer Content-Length 0.
   app.head(ROUTES.target, target as never);

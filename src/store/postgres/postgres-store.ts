@@ -24,6 +24,8 @@ import {
   PUT_DEVICES, RECORD_REPORT, TOUCH_DEVICE, UPSERT_SIGHTINGS, UPSERT_MIRROR, type Prepared,
 } from './pg-sql.js';
 
+
+const PUT_IDENTITIES_CHUNK = 2000;
 /**
  * The device-feed lock, taken (pg_advisory_xact_lock, released at commit or rollback) by every
  * transaction that writes device rows, in every process. A sequence alone does not make the
@@ -313,6 +315,31 @@ export class PostgresStore implements Store {
     const { device_id, product, ...set } = identityRow(identity);
     const r = await this.#db.updateTable('device_identities').set(set).where('device_id', '=', device_id).where('product', '=', product).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  async putIdentities(identities: DeviceIdentityRecord[]): Promise<void> {
+    if (identities.length === 0) return;
+    // ON CONFLICT cannot touch one row twice in a statement: fold to the last record per device
+    // (the later wins, as in the SQLite store's row-by-row upsert), then write in chunks that stay
+    // under PostgreSQL's 65,535 bind parameters (11 per row).
+    const last = new Map<string, DeviceIdentityRecord>();
+    for (const i of identities) {
+      const k = `${i.product}\u0000${i.deviceId}`;
+      last.delete(k);
+      last.set(k, i);
+    }
+    const rows = [...last.values()].map(identityRow);
+    await this.#transaction(async (c) => {
+      for (let i = 0; i < rows.length; i += PUT_IDENTITIES_CHUNK) {
+        await this.#run(c, this.#db.insertInto('device_identities').values(rows.slice(i, i + PUT_IDENTITIES_CHUNK))
+          .onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet((eb) => ({
+            channel: eb.ref('excluded.channel'), public_key: eb.ref('excluded.public_key'), key_id: eb.ref('excluded.key_id'),
+            status: eb.ref('excluded.status'), pending_public_key: eb.ref('excluded.pending_public_key'),
+            pending_key_id: eb.ref('excluded.pending_key_id'), pending_at: eb.ref('excluded.pending_at'),
+            created_at: eb.ref('excluded.created_at'), updated_at: eb.ref('excluded.updated_at'),
+          }))));
+      }
+    });
   }
 
   async listIdentities(filter: { product?: string; conflicts?: boolean } = {}): Promise<DeviceIdentityRecord[]> {

@@ -24,6 +24,12 @@ import {
 } from './sqlite-rows.js';
 
 
+const PUT_IDENTITY_SQL = `INSERT INTO device_identities
+  (device_id, product, channel, public_key, key_id, status, pending_public_key, pending_key_id, pending_at, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (device_id, product) DO UPDATE SET channel = excluded.channel, public_key = excluded.public_key, key_id = excluded.key_id,
+    status = excluded.status, pending_public_key = excluded.pending_public_key, pending_key_id = excluded.pending_key_id,
+    pending_at = excluded.pending_at, created_at = excluded.created_at, updated_at = excluded.updated_at`;
 const LATEST_METADATA_SQL = 'SELECT * FROM metadata WHERE product = ? AND role = ? ORDER BY version DESC LIMIT 1';
 /**
  * The embedded Store: one SQLite file, one better-sqlite3 connection shared by kysely and a few
@@ -314,6 +320,17 @@ export class SqliteStore implements Store {
     const { device_id, product, ...set } = identityRow(identity);
     const r = await this.#db.updateTable('device_identities').set(set).where('device_id', '=', device_id).where('product', '=', product).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  async putIdentities(identities: DeviceIdentityRecord[]): Promise<void> {
+    if (identities.length === 0) return;
+    const put = this.#statement(PUT_IDENTITY_SQL);
+    this.#transaction(() => {
+      for (const i of identities) {
+        const r = identityRow(i);
+        put.run(r.device_id, r.product, r.channel, r.public_key, r.key_id, r.status, r.pending_public_key, r.pending_key_id, r.pending_at, r.created_at, r.updated_at);
+      }
+    });
   }
 
   async listIdentities(filter: { product?: string; conflicts?: boolean } = {}): Promise<DeviceIdentityRecord[]> {
