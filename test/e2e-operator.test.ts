@@ -150,6 +150,13 @@ describe('an operator with a fleet of two products and a mirror', () => {
     ]);
     const one = await runJson<StatusView>(['status', ...f.admin(), '--product', 'tools', '--json']);
     assert.equal(one.devices, 1);
+    // The process's event-loop delay, one window per read: the second window starts where the first ended.
+    for (const s of [all, one]) {
+      const d = s.runtime.eventLoopDelayMs;
+      assert.ok(d.samples > 0 && d.p50 >= 0 && d.p50 <= d.p99 && d.p99 <= d.max, `event-loop delay figures: ${JSON.stringify(s.runtime)}`);
+      assert.ok(s.runtime.rssBytes > 10_000_000 && s.runtime.uptimeSeconds >= 0, JSON.stringify(s.runtime));
+    }
+    assert.ok(Date.parse(one.runtime.since) > Date.parse(all.runtime.since), `windows: ${all.runtime.since} then ${one.runtime.since}`);
     assert.deepEqual(one.products.map((p) => p.product), ['tools']);
     const text = await runCli(['status', ...f.admin()]);
     assert.match(text.stdout, /acme: 2 devices\n\s+stable \(latest 1\.0\.0\): 1\.0\.0: 2/);

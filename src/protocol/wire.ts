@@ -178,6 +178,18 @@ export interface StatusView {
   products: ProductStatusView[];
   mirrors: MirrorView[];
   alarms: AlarmView[];
+  /** This server process (added in issue 10): see RuntimeView. */
+  runtime: RuntimeView;
+}
+
+/** One server process's health since the previous status read (docs/protocol.md, GET /v1/admin/status). */
+export interface RuntimeView {
+  /** Start of the window: the previous status read, or the process start. */
+  since: string;
+  uptimeSeconds: number;
+  /** Event-loop delay over the window, in ms beyond the 10 ms sampling interval; `samples`: timer samples taken. */
+  eventLoopDelayMs: { p50: number; p99: number; max: number; samples: number };
+  rssBytes: number;
 }
 
 /** Body of every error answer. */
