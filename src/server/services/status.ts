@@ -14,7 +14,7 @@ import { RuntimeStats } from './runtime-stats.js';
  */
 export class StatusService {
   private raised = new Set<string>();
-  /** Event-loop delay and memory of this process, read (and restarted) by each status call. */
+  /** Event-loop delay and memory of this process (runtime-stats.ts). */
   readonly runtime = new RuntimeStats();
 
   constructor(
@@ -52,7 +52,7 @@ export class StatusService {
     const mirrors = (await this.store.listMirrors()).map(toMirrorView);
     // Identity conflicts are raised (log, webhook) when they happen; listed here until resolved.
     const conflicts = this.identity ? await this.identity.conflicts(product) : [];
-    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts], runtime: this.runtime.read() };
+    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts], runtime: this.runtime.total() };
   }
 
   /** Every product (or the one asked for) with each channel that has a release or a device. */
