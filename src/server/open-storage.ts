@@ -32,7 +32,7 @@ type Backend<T> = Opener<T> | { planned: (spec: string) => string };
  */
 const STORES: Array<[RegExp, Backend<Store>]> = [
   [/^postgres(ql)?:\/\//, { planned: () => '--db postgres:// is not supported yet (planned); leave --db out to use the embedded SQLite store' }],
-  [/^/, (spec, o) => SqliteStore.open(spec === 'sqlite:' ? join(o.dataDir, 'patchwire.db') : resolve(spec.replace(/^sqlite:/, '')), { now: o.clock })],
+  [/^/, (spec, o) => SqliteStore.open(spec === 'sqlite:' ? join(o.dataDir, 'patchwire.db') : resolve(spec.replace(/^sqlite:/, '')), { now: o.clock, sightingWorker: true })],
 ];
 
 /** Backends by the scheme of `--store`: `file:` or a plain path (no other colon); s3:// next. */
