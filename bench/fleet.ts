@@ -3,7 +3,10 @@
  * 1,000,000 authenticated devices, next to fastify's hello-world and a bare JSON POST echo with a
  * schema, same wrk settings, same run.
  *
- *   node --import tsx bench/fleet.ts [--devices N] [--seconds N] [--cpu-prof]
+ *   node --import tsx bench/fleet.ts [--devices N] [--seconds N] [--cpu-prof] [--baseline DIR]
+ *
+ * `--baseline DIR`: another built checkout (e.g. main before this change), set up the same way;
+ * both servers run side by side and each measurement takes them in turn (the before/after table).
  *
  * 1. Temp data folder; `patchwire serve` (CPU 0) makes its database; product `acme`, release 1.0.0.
  * 2. Server stopped; N devices bulk-loaded with SQL straight into `<data>/patchwire.db` (one
@@ -33,7 +36,7 @@ import { DeviceTokens } from '../src/server/device-token.js';
 import { keyIdOf } from '../src/protocol/device-auth.js';
 import type { RuntimeView } from '../src/protocol/wire.js';
 import {
-  TOKEN, WRK_DONE_LUA, cleanup, cpuSeconds, makeTempDir, packageVersion, publishAcme, runMain, runWrk, startChild,
+  CLI, TOKEN, WRK_DONE_LUA, cleanup, cpuSeconds, makeTempDir, packageVersion, publishAcme, runMain, runWrk, startChild,
   startPatchwire, stopChild, table, waitForOutput, type WrkResult, type WrkSettings,
 } from './lib.js';
 
@@ -45,6 +48,7 @@ const WRK_CPU = 1;
 const WARMUP_SECONDS = 3;
 const wrk: WrkSettings = { threads: 1, connections: 32, seconds: arg('--seconds', 10), cpu: WRK_CPU };
 const cpuProf = argv.includes('--cpu-prof');
+const baseline = argv.includes('--baseline') ? argv[argv.indexOf('--baseline') + 1] : undefined;
 
 /** Device i (1-based) -> aa:bb:cc:xx:xx:xx, the same formula as the Lua script (up to 16 M devices). */
 function deviceId(i: number): string {
@@ -139,62 +143,93 @@ type Measured = WrkResult & { serverCpu: number; eld?: RuntimeView['eventLoopDel
 async function measure(label: string, url: string, script: string, pid: number, patchwire: boolean): Promise<Measured> {
   process.stdout.write(`  ${label}: warm-up ${WARMUP_SECONDS} s, then ${wrk.seconds} s measured\n`);
   await runWrk(url, script, { ...wrk, seconds: WARMUP_SECONDS });
-  if (patchwire) await admin(url, '/runtime');
+  if (patchwire) await admin(url, '/runtime').catch(() => undefined);
   const c0 = await cpuSeconds(pid);
   const r = await runWrk(url, script, wrk);
   const c1 = await cpuSeconds(pid);
-  const eld = patchwire ? (await admin<RuntimeView>(url, '/runtime')).eventLoopDelayMs : undefined;
+  // A server from before GET /v1/admin/runtime answers 404: no loop delay for it.
+  const eld = patchwire ? await admin<RuntimeView>(url, '/runtime').then((v) => v.eventLoopDelayMs, () => undefined) : undefined;
   return { ...r, serverCpu: (c1 - c0) / (r.durationUs / 1e6), eld };
 }
 
 const errorsOf = (r: WrkResult) => r.errors.status + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
 const cpuPerReqUs = (r: Measured) => (r.serverCpu * 1e6) / r.reqPerSec;
 
-async function main(): Promise<void> {
-  const tmp = await makeTempDir('patchwire-bench-fleet-');
-  const fastify = await packageVersion('fastify');
-  process.stdout.write(`patchwire fleet bench: ${DEVICES} devices, node ${process.version}, fastify ${fastify}, server on CPU ${SERVER_CPU}, wrk on CPU ${WRK_CPU}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, temp ${tmp}\n`);
-  const data = join(tmp, 'data');
-  let server = await startPatchwire(data, { cpu: SERVER_CPU });
-  await publishAcme(tmp, server.url);
+interface Tree { label: string; cli: string }
+interface Prepared { tree: Tree; data: string; stated: string; agent: string }
+
+/** Steps 1-2 for one tree: its database with N devices, their tokens, the two Lua scripts. */
+async function prepare(tmp: string, tree: Tree): Promise<Prepared> {
+  const dir = join(tmp, tree.label.replace(/\W+/g, '-'));
+  const data = join(dir, 'data');
+  process.stdout.write(`[${tree.label}] ${tree.cli}\n`);
+  const server = await startPatchwire(data, { cpu: SERVER_CPU, cli: tree.cli });
+  await publishAcme(dir, server.url, tree.cli);
   const source = server.url;
   await stopChild(server.child);
-
   const db = join(data, 'patchwire.db');
   const loaded = bulkLoad(db, source);
-  const tokensFile = join(tmp, 'tokens.txt');
+  const tokensFile = join(dir, 'tokens.txt');
   const minted = await mintTokens(db, tokensFile);
-  process.stdout.write(`bulk-loaded ${DEVICES} devices + identities in ${(loaded.ms / 1000).toFixed(1)} s; minted their tokens in ${(minted.ms / 1000).toFixed(1)} s\n`);
+  firstToken.set(data, minted.first[0]!);
+  process.stdout.write(`  bulk-loaded ${DEVICES} devices + identities in ${(loaded.ms / 1000).toFixed(1)} s; minted their tokens in ${(minted.ms / 1000).toFixed(1)} s\n`);
+  const lua = async (name: string, text: string) => { const f = join(dir, name); await writeFile(f, text); return f; };
+  return { tree, data, stated: await lua('stated.lua', checkScript('stated', tokensFile)), agent: await lua('agent.lua', checkScript('agent', tokensFile)) };
+}
 
-  server = await startPatchwire(data, { cpu: SERVER_CPU });
+const firstToken = new Map<string, string>();
+
+/** Step 3: the server on its loaded data, checked to count N devices and to answer a probe. */
+async function serve(p: Prepared) {
+  const server = await startPatchwire(p.data, { cpu: SERVER_CPU, cli: p.tree.cli });
   const t0 = performance.now();
   const before = await admin<{ devices: number }>(server.url, '/status?product=acme');
-  process.stdout.write(`server ${server.url} (pid ${server.child.pid}) sees ${before.devices} devices (status read: ${(performance.now() - t0).toFixed(0)} ms)\n`);
+  process.stdout.write(`[${p.tree.label}] server ${server.url} (pid ${server.child.pid}) sees ${before.devices} devices (status read: ${(performance.now() - t0).toFixed(0)} ms)\n`);
   if (before.devices !== DEVICES) throw new Error(`the server sees ${before.devices} devices, expected ${DEVICES}`);
   const probe = await fetch(`${server.url}/v1/check`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${minted.first[0]}` },
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${firstToken.get(p.data)}` },
     body: JSON.stringify({ deviceId: deviceId(1), product: 'acme', channel: 'stable', version: '1.0.0' }),
   });
   const probeBody = (await probe.json()) as { status?: string };
   if (probe.status !== 200 || probeBody.status !== 'up-to-date') throw new Error(`probe check: HTTP ${probe.status} ${JSON.stringify(probeBody)}`);
+  return server;
+}
 
-  const lua = async (name: string, text: string) => { const f = join(tmp, name); await writeFile(f, text); return f; };
-  const statedLua = await lua('stated.lua', checkScript('stated', tokensFile));
-  const agentLua = await lua('agent.lua', checkScript('agent', tokensFile));
-  const helloLua = await lua('hello.lua', `-- GET /\n${WRK_DONE_LUA}`);
-  const echoLua = await lua('echo.lua', `-- POST /echo, the check's body shape
+async function main(): Promise<void> {
+  const tmp = await makeTempDir('patchwire-bench-fleet-');
+  const fastify = await packageVersion('fastify');
+  process.stdout.write(`patchwire fleet bench: ${DEVICES} devices, node ${process.version}, fastify ${fastify}, server on CPU ${SERVER_CPU}, wrk on CPU ${WRK_CPU}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, temp ${tmp}\n`);
+  const trees: Tree[] = [...(baseline ? [{ label: 'baseline', cli: join(baseline, 'bin', 'patchwire.js') }] : []), { label: 'this tree', cli: CLI }];
+  const prepared: Prepared[] = [];
+  for (const t of trees) prepared.push(await prepare(tmp, t));
+  const servers = [];
+  for (const p of prepared) servers.push(await serve(p));
+
+  const helloLua = join(tmp, 'hello.lua');
+  await writeFile(helloLua, `-- GET /\n${WRK_DONE_LUA}`);
+  const echoLua = join(tmp, 'echo.lua');
+  await writeFile(echoLua, `-- POST /echo, the check's body shape
 wrk.method = "POST"
 wrk.path = "/echo"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"deviceId":"aa:bb:cc:00:00:01","product":"acme","channel":"stable","version":"1.0.0"}'
 ${WRK_DONE_LUA}`);
 
+  // Both trees' servers run side by side (the idle one costs nothing); each mode measures them in
+  // turn, so a change in the machine's load hits both alike.
   process.stdout.write(`wrk -t${wrk.threads} -c${wrk.connections} -d${wrk.seconds}s --latency (CPU ${WRK_CPU}):\n`);
-  const pid = server.child.pid!;
-  const stated = await measure('POST /v1/check, version stated', server.url, statedLua, pid, true);
-  const agent = await measure('POST /v1/check, the agent\'s request (nonce: signed answer)', server.url, agentLua, pid, true);
-  const after = await admin<{ devices: number; runtime: RuntimeView }>(server.url, '/status?product=acme');
-  await stopChild(server.child);
+  const rows: Array<[string, Measured]> = [];
+  for (const mode of ['stated', 'agent'] as const) {
+    for (const [i, p] of prepared.entries()) {
+      const name = `${p.tree.label}: check, ${mode === 'stated' ? 'version stated' : "agent's request (signed)"}`;
+      rows.push([name, await measure(name, servers[i]!.url, p[mode], servers[i]!.child.pid!, true)]);
+    }
+  }
+  const after = [];
+  for (const s of servers) {
+    after.push(await admin<{ devices: number; runtime: RuntimeView }>(s.url, '/status?product=acme'));
+    await stopChild(s.child);
+  }
 
   const hello = startChild('taskset', ['-c', String(SERVER_CPU), process.execPath, '--import', 'tsx', 'bench/hello-server.ts']);
   const helloUrl = (await waitForOutput(hello, /hello: listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
@@ -210,31 +245,36 @@ ${WRK_DONE_LUA}`);
   ];
   process.stdout.write(`\n${table(
     ['target', 'req/s', 'p50', 'p99', 'errors', 'server CPU', 'CPU/req', 'CPU/req vs echo', 'req/s vs hello', 'loop delay p99 / max'],
-    [
-      row(`check, version stated (${DEVICES} devices)`, stated),
-      row(`check, agent's request (signed)`, agent),
-      row(`fastify ${fastify} POST /echo (JSON + schema)`, echo),
-      row(`fastify ${fastify} hello-world GET /`, helloRes),
-    ],
+    [...rows.map(([n, r]) => row(n, r)), row(`fastify ${fastify} POST /echo (JSON + schema)`, echo), row(`fastify ${fastify} hello-world GET /`, helloRes)],
   )}\n`);
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT MET');
-  for (const [name, r] of [['stated', stated], ['agent', agent]] as const) {
+  for (const [name, r] of rows) {
     const cpu = cpuPerReqUs(r) / cpuPerReqUs(echo);
     const rps = r.reqPerSec / helloRes.reqPerSec;
-    process.stdout.write(`targets (${name}): CPU/req <= 1.25x echo ${verdict(cpu <= 1.25)} (${cpu.toFixed(2)}x); req/s >= 0.5x hello ${verdict(rps >= 0.5)} (${rps.toFixed(2)}x); ` +
+    process.stdout.write(`${name}: CPU/req <= 1.25x echo ${verdict(cpu <= 1.25)} (${cpu.toFixed(2)}x); req/s >= 0.5x hello ${verdict(rps >= 0.5)} (${rps.toFixed(2)}x); ` +
       `p99 < 10 ms ${verdict(r.p99Ms < 10)} (${ms(r.p99Ms)}); zero errors ${verdict(errorsOf(r) === 0)} (${errorsOf(r)}); loop stall <= 20 ms ${verdict((r.eld?.max ?? 0) <= 20)} (${ms(r.eld?.max ?? 0)})\n`);
   }
-  if (Math.min(stated.serverCpu, agent.serverCpu, helloRes.serverCpu, echo.serverCpu) < 0.9) {
-    process.stdout.write('WARNING: a server got under 90% of its core (other load on the machine?): trust the CPU/req ratio, not req/s\n');
+  if (baseline) {
+    const half = rows.length / 2;
+    for (let i = 0; i < rows.length; i += 2) {
+      const [b, m] = [rows[i]![1], rows[i + 1]![1]];
+      process.stdout.write(`CPU per request, this tree vs baseline (${i < half ? 'stated' : 'agent'}): ${(((cpuPerReqUs(m) / cpuPerReqUs(b)) - 1) * 100).toFixed(1)}%\n`);
+    }
   }
-  process.stdout.write(`registry after the run: ${after.devices} devices (${after.devices === DEVICES ? 'ok' : 'UNEXPECTED'}); server RSS ${(after.runtime.rssBytes / 1e6).toFixed(0)} MB; loop delay since start p99 ${ms(after.runtime.eventLoopDelayMs.p99)}, max ${ms(after.runtime.eventLoopDelayMs.max)} (includes the start-up and the status reads)\n`);
-  if ([stated, agent, echo, helloRes].some((r) => errorsOf(r) !== 0) || after.devices !== DEVICES) process.exitCode = 1;
+  if (Math.min(...rows.map(([, r]) => r.serverCpu), helloRes.serverCpu, echo.serverCpu) < 0.9) {
+    process.stdout.write('WARNING: a server got under 90% of its core (other load on the machine?): trust the CPU/req ratio, not req/s; latency and loop delay then include time the server waited for the CPU\n');
+  }
+  for (const [i, a] of after.entries()) {
+    process.stdout.write(`[${prepared[i]!.tree.label}] registry after the run: ${a.devices} devices (${a.devices === DEVICES ? 'ok' : 'UNEXPECTED'})${a.runtime ? `; server RSS ${(a.runtime.rssBytes / 1e6).toFixed(0)} MB` : ''}\n`);
+  }
+  if ([...rows.map(([, r]) => r), echo, helloRes].some((r) => errorsOf(r) !== 0) || after.some((a) => a.devices !== DEVICES)) process.exitCode = 1;
 
   if (cpuProf) {
+    const mine = prepared[prepared.length - 1]!;
     const profDir = join(tmp, 'prof');
-    const s = await startPatchwire(data, { cpu: SERVER_CPU, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
-    process.stdout.write('\n--cpu-prof run (server under node --cpu-prof, the agent\'s request):\n');
-    await measure('POST /v1/check (profiled)', s.url, agentLua, s.child.pid!, true);
+    const s = await startPatchwire(mine.data, { cpu: SERVER_CPU, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+    process.stdout.write('\n--cpu-prof run (this tree, server under node --cpu-prof, the agent\'s request):\n');
+    await measure('POST /v1/check (profiled)', s.url, mine.agent, s.child.pid!, true);
     await stopChild(s.child, 15000);
     const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
     const { summariseProfile } = await import('./profile-summary.js');

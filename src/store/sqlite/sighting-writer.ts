@@ -33,6 +33,7 @@ export class SightingWriter {
       if (m.id === undefined) return;
       const w = this.#waiting.get(m.id);
       this.#waiting.delete(m.id);
+      if (this.#waiting.size === 0) this.#worker.unref();
       if (m.error) w?.reject(Object.assign(new Error(`writing sightings: ${m.error}`), { code: m.code }));
       else w?.resolve();
     });
@@ -51,6 +52,8 @@ export class SightingWriter {
     const id = ++this.#next;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
+      // Held (ref) while a batch is in flight so its promise settles; idle, it keeps no process alive.
+      this.#worker.ref();
       this.#worker.postMessage({ id, now, rows });
     });
   }
@@ -65,6 +68,7 @@ export class SightingWriter {
     })));
     const stopped = new Promise<void>((r) => this.#worker.once('exit', () => r()));
     this.#failed = new Error('the sighting writer is closed');
+    this.#worker.ref();
     this.#worker.postMessage({ stop: true });
     await stopped;
   }
