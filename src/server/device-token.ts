@@ -24,13 +24,11 @@ export const MAX_TOKEN_LENGTH = 512;
 /**
  * Tokens verified once are remembered (a device sends the same token for its whole lifetime), so
  * a check costs one map lookup instead of an HMAC. Only tokens whose MAC verified enter, keyed by
- * their MAC: equal MACs mean equal payloads (the HMAC), so the key identifies the token, and a
- * presented token with a remembered MAC but another payload gets the remembered claims, which
- * speak only for the device the MAC was made for. The identity check's confirmation rides on the
- * same entry (it used to be a second set keyed by the whole token). At most this many, the oldest
- * go first: ~650 bytes each (~130 MB when full, measured at 1 M). A fleet larger than this that
- * checks hourly mostly misses (each device comes back after the others): a miss is one HMAC
- * (~5 us) and, in device-identity.ts, one prepared point read of the identity (bench/fleet.ts).
+ * the whole token (a tampered payload under a genuine MAC is another key, refused by the HMAC).
+ * The identity check's confirmation rides on the same entry (it used to be a second set). At most
+ * this many, the oldest go first (~0.6 KB each). A fleet larger than this that checks hourly
+ * mostly misses (each device comes back after all the others): a miss is one HMAC (~5 us) and, in
+ * device-identity.ts, one prepared point read of the identity (bench/fleet.ts).
  */
 const VERIFIED_CACHE = 200_000;
 
@@ -61,16 +59,13 @@ export class DeviceTokens {
 
   /** The claims of a token this server made and that has not expired at `now`; a reason otherwise. */
   verify(token: string, now: number): VerifiedToken | string {
-    const dot = token.length <= MAX_TOKEN_LENGTH && token.startsWith(PREFIX) ? token.indexOf('.', PREFIX.length) : -1;
-    const mac = dot < 0 ? '' : token.slice(dot + 1);
-    const known = mac ? this.verified.get(mac) : undefined;
+    const known = this.verified.get(token);
     if (known) return known.expiresAt > now ? known : `it expired at ${new Date(known.expiresAt).toISOString()}`;
     const claims = this.verifyMac(token, now);
     if (typeof claims === 'string') return claims;
     if (this.verified.size >= VERIFIED_CACHE) this.verified.delete(this.verified.keys().next().value as string);
     const entry: VerifiedToken = { ...claims, confirmed: false };
-    // A copy of the MAC: the slice would keep the whole token string alive as the key.
-    this.verified.set(Buffer.from(mac, 'latin1').toString('latin1'), entry);
+    this.verified.set(token, entry);
     return entry;
   }
 
