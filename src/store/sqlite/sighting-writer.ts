@@ -15,6 +15,7 @@ const CHECKPOINT_MS = 1000;
 export class SightingWriter {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  readonly #inFlight = new Set<Promise<void>>();
   #next = 0;
   #failed: Error | undefined;
 
@@ -46,30 +47,34 @@ export class SightingWriter {
     this.#worker.on('exit', (code) => { if (!this.#failed) fail(new Error(`the sighting writer thread exited (${code})`)); });
   }
 
+  /** False once the thread failed or was closed: the store then writes in its own thread. */
+  get usable(): boolean {
+    return this.#failed === undefined;
+  }
+
   /** Resolves when the batch is committed; `now` stamps updated_at as the store's clock says. */
   write(rows: SightingRow[], now: number): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     const id = ++this.#next;
-    return new Promise((resolve, reject) => {
+    const done = new Promise<void>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       // Held (ref) while a batch is in flight so its promise settles; idle, it keeps no process alive.
       this.#worker.ref();
       this.#worker.postMessage({ id, now, rows });
     });
+    this.#inFlight.add(done);
+    void done.catch(() => {}).finally(() => this.#inFlight.delete(done));
+    return done;
   }
 
   /** Waits for the batches in flight, then closes the worker's connection and ends the thread. */
   async close(): Promise<void> {
     if (this.#failed) return;
-    await Promise.allSettled([...this.#waiting.values()].map((w) => new Promise<void>((r) => {
-      const { resolve, reject } = w;
-      w.resolve = () => { resolve(); r(); };
-      w.reject = (e) => { reject(e); r(); };
-    })));
-    const stopped = new Promise<void>((r) => this.#worker.once('exit', () => r()));
+    await Promise.allSettled([...this.#inFlight]);
     this.#failed = new Error('the sighting writer is closed');
+    const exited = new Promise<void>((r) => this.#worker.once('exit', () => r()));
     this.#worker.ref();
     this.#worker.postMessage({ stop: true });
-    await stopped;
+    await exited;
   }
 }

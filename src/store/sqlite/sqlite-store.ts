@@ -232,7 +232,8 @@ export class SqliteStore implements Store {
   async recordSightings(batch: Sighting[]): Promise<void> {
     const now = this.#now().getTime();
     const rows: SightingRow[] = batch.map((s) => [s.deviceId, s.product, s.channel, s.seenAt.getTime(), s.source]);
-    if (this.writer) return this.writer.write(rows, now);
+    // A writer thread that failed (it logs through the batcher's onError) leaves the writes here.
+    if (this.writer?.usable) return this.writer.write(rows, now);
     writeSightings(this.#conn, (text) => this.#statement(text), now, rows);
   }
 
