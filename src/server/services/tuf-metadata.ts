@@ -3,7 +3,7 @@ import type { KeyPair } from '../../tuf/keys.js';
 import { signDeltas, signSnapshot, signTimestamp, verifyTargets, TufError, type VerifiedTargets } from '../../tuf/repository.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
-import { KeyedLock } from '../keyed-lock.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 
 export interface OnlineKeyPairs {
   snapshot: KeyPair;
