@@ -24,11 +24,12 @@
 import { writeFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
+import { summariseProfile, type CpuProfile } from './profile-summary.js';
 import { performance } from 'node:perf_hooks';
 import type { Sighting, Store } from '../src/store/store.js';
 import { DeviceTokens } from '../src/server/device-token.js';
 import {
-  REPO, TOKEN, WRK_DONE_LUA, cleanup, makeTempDir, packageVersion, publishAcme, runMain, runWrk, startChild,
+  REPO, TOKEN, WRK_DONE_LUA, cleanup, cpuSeconds, makeTempDir, packageVersion, publishAcme, runMain, runWrk, startChild,
   startPatchwire, stopChild, table, waitForOutput, type WrkResult, type WrkSettings,
 } from './lib.js';
 
@@ -154,13 +155,6 @@ async function probe(url: string, i: number): Promise<string> {
   return `${deviceId(i)} -> HTTP ${res.status} ${body.status}`;
 }
 
-/** utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15, USER_HZ = 100). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 type Measured = WrkResult & { serverCpu: number };
 
 /** Warm-up run, then the measured run; also the server's CPU use during the measured run (1.0 = one core). */
@@ -175,40 +169,6 @@ async function measure(label: string, url: string, script: string, serverPid: nu
 
 function nonOk(r: WrkResult): number {
   return r.errors.status + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
-}
-
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; }
-
-/** Self time per function and per package/area of a .cpuprofile. */
-function summariseProfile(p: CpuProfile): string {
-  const byNode = new Map<number, ProfileNode>(p.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  let total = 0;
-  for (let i = 0; i < p.samples.length; i++) {
-    const dt = p.timeDeltas[i] ?? 0;
-    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt);
-    total += dt;
-  }
-  const fnTime = new Map<string, number>();
-  const areaTime = new Map<string, number>();
-  for (const [id, t] of self) {
-    const cf = byNode.get(id)!.callFrame;
-    const file = cf.url.replace(`file://${REPO}/`, '');
-    const name = `${cf.functionName || '(anonymous)'} ${file ? `${file}:${cf.lineNumber + 1}` : ''}`.trim();
-    fnTime.set(name, (fnTime.get(name) ?? 0) + t);
-    const area = !file ? name
-      : file.startsWith('node_modules/') ? file.split('/').slice(0, file.startsWith('node_modules/@') ? 3 : 2).join('/')
-      : file.startsWith('dist/src/') ? file.split('/').slice(0, 3).join('/')
-      : file.startsWith('node:') ? 'node: (core)'
-      : file;
-    areaTime.set(area, (areaTime.get(area) ?? 0) + t);
-  }
-  const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
-    .map(([k, t]) => [`${((100 * t) / total).toFixed(1)}%`, `${(t / 1000).toFixed(0)} ms`, k]);
-  return `top self time, functions (of ${(total / 1000).toFixed(0)} ms sampled):\n`
-    + table(['self', 'time', 'function'], top(fnTime, 25))
-    + `\n\nself time by area:\n` + table(['self', 'time', 'area'], top(areaTime, 15));
 }
 
 interface Tree { label: string; cli: string; storeModule: string }

@@ -210,6 +210,13 @@ export async function runWrk(url: string, script: string, s: WrkSettings): Promi
   };
 }
 
+/** utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15, USER_HZ = 100). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 export function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   if (s.length === 0) return NaN;

@@ -150,7 +150,23 @@ describe('an operator with a fleet of two products and a mirror', () => {
     ]);
     const one = await runJson<StatusView>(['status', ...f.admin(), '--product', 'tools', '--json']);
     assert.equal(one.devices, 1);
-    assert.deepEqual(one.products.map((p) => p.product), ['tools']);
+    // The process's event-loop delay: since start in the status, per window at /v1/admin/runtime.
+    const runtime = async () => {
+      const res = await fetch(`${f.server.url}/v1/admin/runtime`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(res.status, 200);
+      return (await res.json()) as StatusView['runtime'];
+    };
+    const w1 = await runtime();
+    const w2 = await runtime();
+    for (const r of [all.runtime, one.runtime, w1, w2]) {
+      const d = r.eventLoopDelayMs;
+      assert.ok(d.p50 >= 0 && d.p50 <= d.p99 && d.p99 <= d.max, `event-loop delay figures: ${JSON.stringify(r)}`);
+      assert.ok(r.rssBytes > 10_000_000 && r.uptimeSeconds >= 0, JSON.stringify(r));
+    }
+    assert.ok(all.runtime.eventLoopDelayMs.samples > 0, 'the server sampled its loop since start');
+    assert.equal(one.runtime.since, all.runtime.since, 'the status counts from the process start');
+    assert.ok(Date.parse(w2.since) >= Date.parse(w1.since) && Date.parse(w2.since) > Date.parse(all.runtime.since), `windows: ${w1.since} then ${w2.since}`);
+    assert.equal((await fetch(`${f.server.url}/v1/admin/runtime`)).status, 401, 'admin-token protected');
     const text = await runCli(['status', ...f.admin()]);
     assert.match(text.stdout, /acme: 2 devices\n\s+stable \(latest 1\.0\.0\): 1\.0\.0: 2/);
     const products = await runJson<{ products: string[] }>(['products', ...f.admin(), '--json']);

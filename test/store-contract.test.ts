@@ -1,5 +1,6 @@
 // The Store contract (test/contracts/store-contract.ts) over every implementation.
-// PATCHWIRE_STORES=sqlite,postgres picks which run (default: both). The postgres run needs
+// PATCHWIRE_STORES=sqlite,sqlite-sighting-worker,postgres picks which run (default: all three;
+// sqlite-sighting-worker is SQLite as `serve` opens it). The postgres run needs
 // PostgreSQL on 127.0.0.1:5432 (test/helpers/postgres.ts) and fails, saying how to start it, without.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,11 +14,12 @@ import { tempPgDatabase } from './helpers/postgres.js';
 
 const suite = Cleanup.forSuite();
 
-async function sqliteHarness(): Promise<StoreHarness> {
+/** `sightingWorker`: as `serve` opens it, sightings written by a worker thread with its own connection. */
+async function sqliteHarness(sightingWorker = false): Promise<StoreHarness> {
   const root = await tempDir(suite, 'patchwire-store-');
   const file = join(root, 'data', 'patchwire.db');
   return {
-    open: () => SqliteStore.open(file),
+    open: () => SqliteStore.open(file, { sightingWorker }),
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
 }
@@ -29,10 +31,11 @@ async function postgresHarness(): Promise<StoreHarness> {
 }
 
 const implementations: { name: string; harness: () => Promise<StoreHarness> }[] = [
-  { name: 'sqlite', harness: sqliteHarness },
+  { name: 'sqlite', harness: () => sqliteHarness() },
+  { name: 'sqlite-sighting-worker', harness: () => sqliteHarness(true) },
   { name: 'postgres', harness: postgresHarness },
 ];
-const selected = (process.env.PATCHWIRE_STORES ?? 'sqlite,postgres').split(',');
+const selected = (process.env.PATCHWIRE_STORES ?? 'sqlite,sqlite-sighting-worker,postgres').split(',');
 
 for (const impl of implementations) {
   if (selected.includes(impl.name)) {

@@ -178,6 +178,18 @@ export interface StatusView {
   products: ProductStatusView[];
   mirrors: MirrorView[];
   alarms: AlarmView[];
+  /** This server process since it started (added in issue 10); GET /v1/admin/runtime gives a window since its previous read. */
+  runtime: RuntimeView;
+}
+
+/** One server process's event loop and memory over a window (docs/protocol.md, GET /v1/admin/runtime). */
+export interface RuntimeView {
+  /** Start of the window: the process start (status), or the previous GET /v1/admin/runtime. */
+  since: string;
+  uptimeSeconds: number;
+  /** Event-loop delay over the window, in ms beyond the 10 ms sampling interval; `samples`: timer samples taken. */
+  eventLoopDelayMs: { p50: number; p99: number; max: number; samples: number };
+  rssBytes: number;
 }
 
 /** Body of every error answer. */

@@ -43,7 +43,7 @@ type Backend<T> = Opener<T> | { prepare: (spec: string, o: StorageOptions) => Op
  */
 const STORES: Array<[RegExp, Backend<Store>]> = [
   [/^postgres(ql)?:\/\//, { prepare: preparePostgres }],
-  [/^/, (spec, o) => SqliteStore.open(spec === 'sqlite:' ? join(o.dataDir, 'patchwire.db') : resolve(spec.replace(/^sqlite:/, '')), { now: o.clock })],
+  [/^/, (spec, o) => SqliteStore.open(spec === 'sqlite:' ? join(o.dataDir, 'patchwire.db') : resolve(spec.replace(/^sqlite:/, '')), { now: o.clock, sightingWorker: true })],
 ];
 
 /** Backends by the scheme of `--store`: `file:` or a plain path (no other colon), `s3://`. */

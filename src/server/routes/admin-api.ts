@@ -144,6 +144,9 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     return status.status(req.query.product);
   });
 
+  // Cheap (no registry count): what a monitor polls; each read starts a new window.
+  app.get('/runtime', async () => status.runtime.window());
+
 }
 
 interface UploadMetadata {

@@ -26,9 +26,6 @@ export interface IdentityOptions {
 /** What an enrolment needs: the signed auth request's device, product, channel and key. */
 export type EnrolRequest = Pick<AuthRequest, 'deviceId' | 'product' | 'channel' | 'publicKey'>;
 
-/** Tokens confirmed against the store in this process (bounded; the oldest go first). */
-const CONFIRMED_TOKENS = 100_000;
-
 const accept = (mac: string, product: string) => `\`patchwire devices accept ${mac} --product ${product}\``;
 
 /**
@@ -39,7 +36,6 @@ const accept = (mac: string, product: string) => `\`patchwire devices accept ${m
  */
 export class DeviceIdentityService {
   readonly revocations: TokenRevocations;
-  private readonly confirmed = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -95,11 +91,11 @@ export class DeviceIdentityService {
     }
     const revoked = () => new ApiError('PW_DEVICE_TOKEN', `the device token is no longer valid (the device's key was re-bound, or the device rejected or removed); ${fix}`);
     if (this.revocations.revoked(deviceId, product, claims.keyId, claims.issuedAt)) throw revoked();
-    if (this.confirmed.has(token)) return;
+    // Remembered with the verified token (device-token.ts), within the same bound.
+    if (claims.confirmed) return;
     const id = await this.store.getIdentity(deviceId, product);
     if (!id || id.status !== 'accepted' || id.keyId !== claims.keyId) throw revoked();
-    if (this.confirmed.size >= CONFIRMED_TOKENS) this.confirmed.delete(this.confirmed.values().next().value as string);
-    this.confirmed.add(token);
+    claims.confirmed = true;
   }
 
   private verifySignature(req: AuthRequest, now: Date): void {

@@ -135,10 +135,12 @@ export function createServices(o: ServicesOptions): Services {
       await s.moved.load();
       await s.deltas?.load(s.products.list());
       s.sightings.start();
+      s.status.runtime.start();
     },
     async close() {
       await s.deltas?.close();
       await s.sightings.stop();
+      s.status.runtime.stop();
     },
   };
 }

@@ -5,6 +5,7 @@ import type { ReleaseService } from './releases.js';
 import type { ScheduleService } from './schedules.js';
 import type { SightingBatcher } from './sighting-batcher.js';
 import { toMirrorView } from '../views/mirror-view.js';
+import { RuntimeStats } from './runtime-stats.js';
 
 /**
  * The fleet summary and its alarms. `schedule-overdue`: the scheduled time passed and no release
@@ -13,6 +14,8 @@ import { toMirrorView } from '../views/mirror-view.js';
  */
 export class StatusService {
   private raised = new Set<string>();
+  /** Event-loop delay and memory of this process (runtime-stats.ts). */
+  readonly runtime = new RuntimeStats();
 
   constructor(
     private readonly store: Store,
@@ -49,7 +52,7 @@ export class StatusService {
     const mirrors = (await this.store.listMirrors()).map(toMirrorView);
     // Identity conflicts are raised (log, webhook) when they happen; listed here until resolved.
     const conflicts = this.identity ? await this.identity.conflicts(product) : [];
-    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts] };
+    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts], runtime: this.runtime.total() };
   }
 
   /** Every product (or the one asked for) with each channel that has a release or a device. */

@@ -11,11 +11,14 @@ import { migrate } from './migrations.js';
 import { LocalCoordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
-  CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
+  CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, PUT_DEVICE_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
 import { identityRow, toIdentity, toPreauthorization } from './identity-rows.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
+import { deviceWrite, writeSightings, type DeviceWrite, type SightingRow } from './device-write.js';
+import { openPragmas } from './pragmas.js';
+import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
 import {
@@ -31,6 +34,9 @@ const PUT_IDENTITY_SQL = `INSERT INTO device_identities
     status = excluded.status, pending_public_key = excluded.pending_public_key, pending_key_id = excluded.pending_key_id,
     pending_at = excluded.pending_at, created_at = excluded.created_at, updated_at = excluded.updated_at`;
 const LATEST_METADATA_SQL = 'SELECT * FROM metadata WHERE product = ? AND role = ? ORDER BY version DESC LIMIT 1';
+/** Point lookup on the (device_id, product) primary key of device_identities. */
+const GET_IDENTITY_SQL = 'SELECT * FROM device_identities WHERE device_id = ? AND product = ?';
+
 /**
  * The embedded Store: one SQLite file, one better-sqlite3 connection shared by kysely and a few
  * raw prepared statements.
@@ -48,7 +54,7 @@ export class SqliteStore implements Store {
   /** One server process per data folder (its lock file): in-process locks and events suffice. */
   readonly coordination = new LocalCoordination();
 
-  private constructor(conn: SqliteConnection, now: () => Date) {
+  private constructor(conn: SqliteConnection, now: () => Date, private readonly writer?: SightingWriter) {
     this.#conn = conn;
     this.#now = now;
     this.#db = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: conn }) });
@@ -58,15 +64,15 @@ export class SqliteStore implements Store {
    * Opens (creating when missing) the database file; call migrate() before other methods.
    * `now` is the time device writes are stamped with (updatedAt); the wall clock by default.
    */
-  static async open(file: string, opts: { now?: () => Date } = {}): Promise<SqliteStore> {
+  static async open(file: string, opts: { now?: () => Date; sightingWorker?: boolean } = {}): Promise<SqliteStore> {
     await mkdir(dirname(file), { recursive: true });
     const conn = new Database(file) as unknown as SqliteConnection;
-    conn.pragma('busy_timeout = 5000');
-    conn.pragma('journal_mode = WAL');
-    // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
-    conn.pragma('synchronous = NORMAL');
-    conn.pragma('foreign_keys = ON');
-    return new SqliteStore(conn, opts.now ?? (() => new Date()));
+    openPragmas(conn);
+    // `serve` writes sightings (and folds the WAL) in a worker thread (sighting-writer.ts); this
+    // connection then never checkpoints on its own, the worker does every second.
+    const writer = opts.sightingWorker ? new SightingWriter(file) : undefined;
+    if (writer) conn.pragma('wal_autocheckpoint = 0');
+    return new SqliteStore(conn, opts.now ?? (() => new Date()), writer);
   }
 
   async migrate(): Promise<void> {
@@ -75,6 +81,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.#conn.open) return;
+    await this.writer?.close();
     // Fold the WAL into the main file so a copy of the data folder is complete without -wal/-shm.
     this.#conn.pragma('wal_checkpoint(TRUNCATE)');
     await this.#db.destroy();
@@ -229,13 +236,11 @@ export class SqliteStore implements Store {
   }
 
   async recordSightings(batch: Sighting[]): Promise<void> {
-    const upsert = this.#statement(UPSERT_SIGHTING_SQL);
-    this.#deviceWrite((w) => {
-      for (const s of batch) {
-        const t = s.seenAt.getTime();
-        upsert.run(s.deviceId, s.product, s.channel, t, t, s.source, w.at, w.nextSeq());
-      }
-    });
+    const now = this.#now().getTime();
+    const rows: SightingRow[] = batch.map((s) => [s.deviceId, s.product, s.channel, s.seenAt.getTime(), s.source]);
+    // A writer thread that failed (it logs through the batcher's onError) leaves the writes here.
+    if (this.writer?.usable) return this.writer.write(rows, now);
+    writeSightings(this.#conn, (text) => this.#statement(text), now, rows);
   }
 
   async recordReport(r: ReportRecord): Promise<DeviceRecord> {
@@ -297,13 +302,16 @@ export class SqliteStore implements Store {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  // A prepared statement, not kysely: the check path reads the identity at a token's first use in
+  // the process, which at a million devices is most checks (bench/fleet.ts: kysely's build,
+  // compile and prepare per call cost more than the lookup).
   async getIdentity(deviceId: string, product: string): Promise<DeviceIdentityRecord | undefined> {
-    const row = await this.#db.selectFrom('device_identities').selectAll().where('device_id', '=', deviceId).where('product', '=', product).executeTakeFirst();
+    const row = this.#statement(GET_IDENTITY_SQL).get(deviceId, product) as DeviceIdentitiesTable | undefined;
     return row && toIdentity(row);
   }
 
   async getIdentities(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceIdentityRecord | undefined>> {
-    const get = this.#statement('SELECT * FROM device_identities WHERE device_id = ? AND product = ?');
+    const get = this.#statement(GET_IDENTITY_SQL);
     return keys.map((k) => {
       const row = get.get(k.deviceId, k.product) as DeviceIdentitiesTable | undefined;
       return row && toIdentity(row);
@@ -484,30 +492,9 @@ export class SqliteStore implements Store {
     return this.#conn.transaction(fn)();
   }
 
-  /**
-   * A transaction that writes device rows. BEGIN IMMEDIATE takes the write lock before the newest
-   * change is read, so with several processes on one file the sequence follows the commit order:
-   * every change made after a reader's page gets a higher change_seq than that page, and the
-   * `> cursor` of listDeviceChanges never skips it. Every row written takes its own `nextSeq()`;
-   * a row learnt from upstream that needs no resending takes `upstreamSeq()`, counting down below
-   * every position handed out so far. The time `at` is later than the newest updated_at (a clock
-   * stepped back, or a second write in the same millisecond, keeps the history in order).
-   */
-  #deviceWrite<T>(fn: (w: { at: number; nextSeq(): number; upstreamSeq(): number }) => T): T {
-    const newestChange = this.#statement(NEWEST_CHANGE_SQL);
-    const oldestChange = this.#statement(OLDEST_CHANGE_SQL);
-    return this.#conn.transaction(() => {
-      const newest = newestChange.get() as { seq: number; t: number } | undefined;
-      const now = this.#now().getTime();
-      // Local changes count up from 1 after the newest; rows from upstream count down from 0.
-      let high = Math.max(newest?.seq ?? 0, 0);
-      let low: number | undefined;
-      const upstreamSeq = (): number => {
-        low ??= Math.min((oldestChange.get() as { seq: number | null }).seq ?? 1, 1);
-        return --low;
-      };
-      return fn({ at: newest ? Math.max(now, newest.t + 1) : now, nextSeq: () => ++high, upstreamSeq });
-    }).immediate();
+  /** A device write on the store's connection (device-write.ts). */
+  #deviceWrite<T>(fn: (w: DeviceWrite) => T): T {
+    return deviceWrite(this.#conn, (text) => this.#statement(text), this.#now().getTime(), fn);
   }
 
   /** Prepared statements cached by SQL text; the set of distinct texts is small and fixed by the code. */
