@@ -8,7 +8,7 @@ import { settingOnce } from './setting-once.js';
 import { systemClock, type Clock } from './clock.js';
 import { deltaInWorker } from './services/delta-in-worker.js';
 import { DELTA_DEFAULTS } from './services/deltas.js';
-import { openStorage } from './open-storage.js';
+import { openStorage, type Storage } from './open-storage.js';
 import { lockDataFolder, type DataLock } from './data-lock.js';
 import { checkPortFree } from './port-probe.js';
 import { startBackgroundJobs } from './background-jobs.js';
@@ -72,6 +72,8 @@ export interface StartOptions {
   deviceAuth?: Partial<DeviceAuthOptions>;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
   clock?: Clock;
+  /** TEST HOOK: storage opened by the caller (several in-process servers on one database); closed with the server. */
+  storage?: Storage;
 }
 
 export interface RunningServer {
@@ -122,7 +124,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 }
 
 async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Promise<RunningServer> {
-  const { store, artifacts } = await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
+  const { store, artifacts } = opts.storage ?? await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
   // A mirror never signs, so it holds no online keys at all.
   const keys = opts.upstream ? null : await loadOnlineKeys(store, opts.dataDir);
   const { hash: tokenHash, replaced: tokenReplaced } = await adminTokenHash(store, opts);

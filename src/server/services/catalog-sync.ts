@@ -59,7 +59,7 @@ export class CatalogSync implements CatalogChanges {
   #closed = false;
   #ready = false;
 
-  constructor(private readonly coordination: Coordination, private readonly o: CatalogSyncOptions) {}
+  constructor(readonly coordination: Coordination, private readonly o: CatalogSyncOptions) {}
 
   get active(): boolean {
     return this.coordination.shared;

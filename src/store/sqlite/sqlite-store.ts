@@ -8,7 +8,7 @@ import {
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
-import { LocalCoordination } from '../coordination.js';
+import { LocalCoordination, type Coordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
   CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, NEWEST_CHANGE_SQL, OLDEST_CHANGE_SQL, PUT_DEVICE_SQL, UPSERT_SIGHTING_SQL, UPSERT_MIRROR_SQL,
@@ -40,19 +40,22 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, SqliteRawStatement>();
   readonly #now: () => Date;
   /** One server process per data folder (its lock file): in-process locks and events suffice. */
-  readonly coordination = new LocalCoordination();
+  readonly coordination: Coordination;
 
-  private constructor(conn: SqliteConnection, now: () => Date) {
+  private constructor(conn: SqliteConnection, now: () => Date, coordination: Coordination) {
     this.#conn = conn;
     this.#now = now;
+    this.coordination = coordination;
     this.#db = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: conn }) });
   }
 
   /**
    * Opens (creating when missing) the database file; call migrate() before other methods.
    * `now` is the time device writes are stamped with (updatedAt); the wall clock by default.
+   * `coordination` (TEST HOOK): one shared by several stores on this file in one process, playing
+   * several server processes on one database (test/cluster-cache.test.ts).
    */
-  static async open(file: string, opts: { now?: () => Date } = {}): Promise<SqliteStore> {
+  static async open(file: string, opts: { now?: () => Date; coordination?: Coordination } = {}): Promise<SqliteStore> {
     await mkdir(dirname(file), { recursive: true });
     const conn = new Database(file) as unknown as SqliteConnection;
     conn.pragma('busy_timeout = 5000');
@@ -60,7 +63,7 @@ export class SqliteStore implements Store {
     // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
     conn.pragma('synchronous = NORMAL');
     conn.pragma('foreign_keys = ON');
-    return new SqliteStore(conn, opts.now ?? (() => new Date()));
+    return new SqliteStore(conn, opts.now ?? (() => new Date()), opts.coordination ?? new LocalCoordination());
   }
 
   async migrate(): Promise<void> {
