@@ -24,7 +24,7 @@ import { targetUrl } from '../src/protocol/urls.js';
 
 const TOKEN = 'cluster-cache-admin-token-0123456789';
 /** Within 1 s, as docs/architecture.md promises, plus a margin for a shared test machine. */
-const WITHIN = { timeoutMs: 2000, what: '' };
+const WITHIN = { timeout: 2000 };
 
 class Reads extends ServerReads {
   constructor(private readonly url: string) { super(TOKEN, 'acme'); }
