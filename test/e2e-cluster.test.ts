@@ -66,6 +66,10 @@ test('two serve processes on one PostgreSQL and one bucket serve one fleet; SIGK
   assert.equal(yank.code, 0, yank.stderr);
   await waitFor(async () => (await f.rawCheck(mac(998), null, { server: a.url })).body.latest === '1.0.0', { timeout: WITHIN_MS, what: 'A withdraws the yanked 1.1.0' });
 
+  // An agent of A (behind a load balancer, its URL outlives the process).
+  const agentA = await f.initAgent('via-a', 'AA-BB-CC-20-FF-02', { server: a.url });
+  assert.equal((await f.check(agentA)).version, '1.0.0');
+
   // 200 devices, half through A and half through B; A is killed while they report.
   const servers = (i: number) => (i % 2 === 0 ? a.url : b.url);
   const sessions = await Promise.all(Array.from({ length: DEVICES }, (_, i) => deviceSession(servers(i), mac(i))));
@@ -97,13 +101,15 @@ test('two serve processes on one PostgreSQL and one bucket serve one fleet; SIGK
     assert.ok(rows.some((row) => row.event === 'applied' && row.version === '1.0.0'), `the acknowledged report of ${mac(i)} is in the registry`);
   }
 
-  // A again, on a fresh --data folder: the same keys, and tokens minted by the killed A still work.
-  const a2: ServerProcess = await f.serve('a-again', { args, env: s3.env });
+  // A again, on a fresh --data folder and A's port: the same keys, and tokens minted by the killed A still work.
+  const a2: ServerProcess = await f.serve('a-again', { args: [...args, '--port', new URL(a.url).port], env: s3.env });
+  assert.equal(a2.url, a.url);
   const ts2 = await f.tuf<{ signatures: Array<{ keyid: string }> }>('timestamp.json', { server: a2.url });
   assert.equal(ts2.signatures[0]!.keyid, ts.signatures[0]!.keyid);
   assert.equal(await post(a2.url, '/v1/check', sessions[0]!, { deviceId: mac(0), product: 'acme', channel: 'stable', version: '1.0.0' }), 200, 'no re-enrolment: the old token is valid at the new process');
-  const again = await f.check(agent);
+  const again = await f.check(agentA, '--force');
   assert.equal(again.result, 'up-to-date');
+  assert.equal(again.version, '1.0.0');
 
   // A moved notice through B reaches the new A within 1 s.
   const move = await runCli(['move', ...f.admin(b.url), '--product', 'acme', '--to', 'http://127.0.0.1:9', '--key', f.key]);
