@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { startServer as startInProcess, type RunningServer } from '../src/server/start.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { DiskArtifactStore } from '../src/artifacts/disk/disk-artifact-store.js';
-import { LocalCoordination } from '../src/store/coordination.js';
+import { LocalCoordination, type NotifyChannel } from '../src/store/coordination.js';
+import { CatalogSync, type RevocationNotice } from '../src/server/services/catalog-sync.js';
 import { runCli } from './helpers/cli.js';
 import { Cleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -144,4 +145,75 @@ describe('two servers on one database: caches follow notifications', () => {
     const rows = await atB.reports(mac);
     assert.deepEqual(rows.map((r) => [r.event, r.version]), [['applied', '1.1.0']]);
   });
+});
+
+/** A shared in-process coordination that can also report a gap, as PgCoordination does after it reconnects. */
+class GappyBus extends LocalCoordination {
+  readonly gaps: Array<() => void> = [];
+  constructor() { super({ shared: true }); }
+  override async listen(channel: NotifyChannel, onMessage: (payload: string) => void, onGap?: () => void) {
+    if (onGap) this.gaps.push(onGap);
+    return super.listen(channel, onMessage);
+  }
+}
+
+describe('CatalogSync', () => {
+  const log = { warned: [] as string[], warn(_o: object, m: string) { this.warned.push(m); }, error() {} };
+  const calls: string[] = [];
+  const reloaders = {
+    reloadProduct: async (p: string) => void calls.push(`product ${p}`),
+    reloadAll: async () => void calls.push('all'),
+    revoke: (r: RevocationNotice) => void calls.push(`revoke ${r.deviceId} ${r.keyId}`),
+  };
+
+  it('reloads the product a notification names, applies revocations, ignores malformed ones, and reloads all after a gap', async (t) => {
+    const bus = new GappyBus();
+    const sync = new CatalogSync(bus, { reloadIntervalMs: 3600_000, log });
+    t.after(() => sync.close());
+    await sync.start(reloaders);
+    sync.ready();
+    sync.changed('acme', 'releases');
+    sync.revoked({ deviceId: 'aa:bb:cc:00:00:01', product: 'acme', keyId: null, at: 1 });
+    await bus.notify('catalog', '{"product":"../etc"}');
+    await bus.notify('revocation', 'not json');
+    await waitFor(() => calls.length >= 2 && log.warned.length >= 2, { what: 'the notifications handled', timeout: 2000 });
+    await sync.idle();
+    assert.deepEqual(calls, ['product acme', 'revoke aa:bb:cc:00:00:01 null']);
+    assert.equal(log.warned.length, 2, 'each malformed notification is logged and changes nothing');
+    calls.length = 0;
+    bus.gaps[0]!();
+    await sync.idle();
+    assert.deepEqual(calls, ['all']);
+  });
+
+  it('does nothing on a database only one process uses (SQLite): no notifications, no reloads', async (t) => {
+    const bus = new LocalCoordination();
+    const sync = new CatalogSync(bus, { reloadIntervalMs: 3600_000, log });
+    t.after(() => sync.close());
+    let heard = 0;
+    await bus.listen('catalog', () => heard++);
+    calls.length = 0;
+    await sync.start(reloaders);
+    sync.ready();
+    sync.changed('acme', 'releases');
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(heard, 0);
+    assert.deepEqual(calls, []);
+  });
+});
+
+it('serve refuses a --cache-reload or --sighting-flush that is not a bounded duration, and creates nothing', async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const dir = join(await tempDir(c), 'data');
+  for (const [flag, value, message] of [
+    ['--cache-reload', 'soon', /--cache-reload 'soon' is not a duration/],
+    ['--sighting-flush', '2h', /--sighting-flush '2h' is longer than the most it allows, 1h/],
+  ] as const) {
+    const r = await runCli(['serve', '--data', dir, '--port', '0', flag, value]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  await assert.rejects(access(dir), 'no data folder made');
 });
