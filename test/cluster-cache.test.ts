@@ -27,6 +27,21 @@ const TOKEN = 'cluster-cache-admin-token-0123456789';
 /** Within 1 s, as docs/architecture.md promises, plus a margin for a shared test machine. */
 const WITHIN = { timeout: 2000 };
 
+interface ServeOptions { token?: string; print?: (l: string) => void }
+
+/** One "process": a real server (own data folder, real HTTP) on `<root>/shared.db` and `<root>/artifacts`. */
+async function serveOn(root: string, cleanup: Cleanup, name: string, coordination: LocalCoordination, o: ServeOptions = {}): Promise<RunningServer> {
+  const store = await SqliteStore.open(join(root, 'shared.db'), { coordination });
+  await store.migrate();
+  const artifacts = await DiskArtifactStore.open(join(root, 'artifacts'));
+  const s = await startInProcess({
+    dataDir: join(root, name), host: '127.0.0.1', port: 0, token: o.token, logLevel: 'silent', print: o.print ?? (() => {}),
+    storage: { store, artifacts }, cacheReloadMs: 3600_000,
+  });
+  cleanup.after(() => s.close());
+  return s;
+}
+
 class Reads extends ServerReads {
   constructor(private readonly url: string) { super(TOKEN, 'acme'); }
   protected defaultServer(): string { return this.url; }
@@ -42,17 +57,7 @@ describe('two servers on one database: caches follow notifications', () => {
   let atA: Reads;
   let atB: Reads;
 
-  async function serve(name: string, coordination: LocalCoordination, o: { token?: string; print?: (l: string) => void } = {}): Promise<RunningServer> {
-    const store = await SqliteStore.open(join(root, 'shared.db'), { coordination });
-    await store.migrate();
-    const artifacts = await DiskArtifactStore.open(join(root, 'artifacts'));
-    const s = await startInProcess({
-      dataDir: join(root, name), host: '127.0.0.1', port: 0, token: o.token, logLevel: 'silent', print: o.print ?? (() => {}),
-      storage: { store, artifacts }, cacheReloadMs: 3600_000,
-    });
-    cleanup.after(() => s.close());
-    return s;
-  }
+  const serve = (name: string, coordination: LocalCoordination, o: ServeOptions = {}) => serveOn(root, cleanup, name, coordination, o);
 
   before(async () => {
     root = await tempDir(cleanup, 'patchwire-cluster-');

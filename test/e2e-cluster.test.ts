@@ -116,3 +116,22 @@ test('two serve processes on one PostgreSQL and one bucket serve one fleet; SIGK
   assert.equal(move.code, 0, move.stderr);
   await waitFor(async () => (await f.rawCheck(mac(998), null, { server: a2.url })).body.moved?.url === 'http://127.0.0.1:9', { timeout: WITHIN_MS, what: 'the new A announces the moved notice' });
 });
+
+test('two serve processes re-sign a due timestamp once between them: every fetch at both is answered', async (t) => {
+  const db = await tempPgDatabase(t);
+  // Re-signed at half of 4 s: due 2 s after the product is made.
+  const args = ['--db', db, '--timestamp-expiry', '4s'];
+  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-e2e-cluster-resign-', server: { name: 'a', args } });
+  const b = await f.serve('b', { args });
+  const version = async (url: string) => {
+    const res = await fetch(`${url}/v1/products/acme/tuf/timestamp.json`);
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    return (JSON.parse(text) as { signed: { version: number } }).signed.version;
+  };
+  const first = await version(b.url);
+  await new Promise((res) => setTimeout(res, 2200));
+  const seen = await Promise.all(Array.from({ length: 40 }, (_, i) => version(i % 2 ? f.server.url : b.url)));
+  assert.ok(seen.every((v) => v === first || v === first + 1), `versions served: ${seen.join(',')}`);
+  assert.equal(await version(f.server.url), first + 1, 'one re-signing, by one of the two');
+});

@@ -162,12 +162,22 @@ export class TufMetadataService {
    */
   async refresh(product: string): Promise<boolean> {
     if (!this.keys) return false;
+    // Nothing due (nearly always): no lock taken, which with PostgreSQL would cost round trips.
+    if (!(await this.due(product))) return false;
     const lock = `resign:${product}`;
     const r = await this.store.coordination.tryLock(lock, () => this.exclusive(product, () => this.resign(product, this.keys!)));
     if (r.ran) return r.value;
     const ts = await this.store.getMetadata(product, 'timestamp');
     if (ts && ts.expiresAt.getTime() <= this.now().getTime()) await this.store.coordination.withLock(lock, async () => {});
     return false;
+  }
+
+  /** True when the snapshot or the timestamp has less than half its lifetime left. */
+  private async due(product: string): Promise<boolean> {
+    const [snap, ts] = await Promise.all([this.store.getMetadata(product, 'snapshot'), this.store.getMetadata(product, 'timestamp')]);
+    if (!snap || !ts) return false;
+    const now = this.now().getTime();
+    return snap.expiresAt.getTime() - now < (this.expiry.snapshotSeconds * 1000) / 2 || ts.expiresAt.getTime() - now < (this.expiry.timestampSeconds * 1000) / 2;
   }
 
   /** The re-signing itself (holding both locks): reads what is stored now, signs what is due. */
