@@ -14,6 +14,7 @@ import { Cleanup } from './helpers/cleanup.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { startS3rver, type RunningS3 } from './helpers/s3rver.js';
 import { targetUrl } from '../src/protocol/urls.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const TOKEN = 'e2e-s3-admin-token';
 const suite = Cleanup.forSuite();
@@ -59,6 +60,7 @@ test('streaming: the release is stored in the bucket, the agent applies it throu
   const gets = artifactGets(prefix, a.sha256, mark);
   assert.ok(gets.length >= 1, 'the server fetched the archive from the bucket');
   assert.ok(gets.every((g) => String(g.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256')), 'only the server, signing with its key');
+  await access(join(f.root, 'server', 'patchwire.db'));
   await assert.rejects(access(join(f.root, 'server', 'artifacts')), 'nothing of it on the server\'s disk');
 });
 
@@ -125,6 +127,19 @@ test('--store-redirect: downloads answer 302 to a presigned S3 URL; the agent fo
   assert.equal(gets.length, 1, 'the agent fetched the archive from S3 itself');
   assert.ok(gets[0]!.url.includes('X-Amz-Signature='), 'with the presigned URL');
   assert.equal(gets[0]!.headers.authorization, undefined, 'and no Authorization header: the device token stays with the server');
+});
+
+test('a mirror replicates from a primary with --store-redirect: it follows the redirect for the archive, without its mirror token', async (t) => {
+  const { f, prefix } = await s3Fleet(t, ['--store-redirect', '--mirror-token', 'e2e-s3-mirror-token']);
+  const a = await archive(f);
+  const mark = s3.seen.length;
+  const mirror = await f.serve('mirror', { args: ['--upstream', f.server.url, '--upstream-token', 'e2e-s3-mirror-token', '--sync-interval', '1s'] });
+  await waitFor(async () => (await f.releases({ server: mirror.url })).some((r) => r.version === '1.0.0'), { what: 'the mirror to replicate acme 1.0.0' });
+  const gets = artifactGets(prefix, a.sha256, mark);
+  assert.equal(gets.length, 1, 'the mirror fetched the archive from S3 itself');
+  assert.equal(gets[0]!.headers.authorization, undefined, 'no mirror token sent to S3');
+  const copy = Buffer.from(await (await fetch(targetUrl(mirror.url, 'acme', (await f.releases())[0]!.target, a.sha256))).arrayBuffer());
+  assert.equal(createHash('sha256').update(copy).digest('hex'), a.sha256, 'the mirror serves the same bytes');
 });
 
 test('--store-redirect without --store s3:// is refused before anything starts', async (t) => {

@@ -72,7 +72,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (database, artifacts, online keys)', './data')
     .option('--port <port>', 'TCP port', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--db <url>', 'database: sqlite:PATH (default: <data>/patchwire.db)')
+    .option('--db <url>', 'database: sqlite:PATH (default: <data>/patchwire.db) or postgres://USER@HOST:PORT/DB')
     .option('--store <url>', 'artifact store: file:PATH (default: <data>/artifacts), or s3://BUCKET[/PREFIX]?endpoint=URL&region=R with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN; AWS_REGION when region= is absent); endpoint= (path-style) for S3-compatible servers')
     .option('--store-redirect', 'with --store s3://: answer downloads with a 302 to a presigned S3 URL (valid 300 s) instead of streaming them through the server')
     .option('--public-url <url>', 'the URL devices reach this server at (default: http://host:port)')
@@ -111,6 +111,8 @@ export function register(program: Command): void {
       if (!timestampExpirySeconds) throw new CliError(`--timestamp-expiry '${o.timestampExpiry}' is not a duration such as 1d or 12h`);
       const maxUploadBytes = Number(o.maxUpload);
       if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes <= 0) throw new CliError(`--max-upload '${o.maxUpload}' is not a byte count`);
+      // One S3 CopyObject commits an artifact, and it copies at most 5 GiB.
+      if (o.store?.startsWith('s3://') && maxUploadBytes > 5 * 1024 ** 3) throw new CliError(`--max-upload ${maxUploadBytes} is over the 5 GiB (5368709120 bytes) an S3 store commits in one copy; lower it`);
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw new CliError(`--log-level '${o.logLevel}' is not one of fatal, error, warn, info, debug`);
       const publicUrl = o.publicUrl ? httpUrl('--public-url', o.publicUrl) : undefined;
       const deltaFromMostCommon = Number(o.deltaFrom);
@@ -128,7 +130,7 @@ export function register(program: Command): void {
       const cacheReloadMs = seconds('--cache-reload', o.cacheReload, 86400) * 1000;
       const slowClients = parseLimitOptions(o);
       const deviceAuth = parseDeviceFlags(o);
-      const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
+      const { startServer, ServerConfigError, StorageUnavailableError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
       try {
         server = await startServer({
@@ -142,7 +144,7 @@ export function register(program: Command): void {
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });
         // Both are failures of the environment, not of the command line: exit 1.
-        if (err instanceof DataFolderInUseError || err instanceof PortInUseError) throw new CliError(err.message, 1, { cause: err });
+        if (err instanceof DataFolderInUseError || err instanceof PortInUseError || err instanceof StorageUnavailableError) throw new CliError(err.message, 1, { cause: err });
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(new PortInUseError(o.host, port(o.port)).message, 1, { cause: err });
         throw err;
       }

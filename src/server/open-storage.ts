@@ -8,11 +8,13 @@ import { S3ArtifactStore } from '../artifacts/s3/s3-artifact-store.js';
 import { parseS3Location, s3CredentialsFromEnv } from '../artifacts/s3/s3-location.js';
 import { S3StoreError } from '../artifacts/s3/s3-errors.js';
 import type { Clock } from './clock.js';
-import { ServerConfigError } from './config-error.js';
+import { ServerConfigError, StorageUnavailableError } from './config-error.js';
+import { DatabaseUnavailableError, PostgresStore } from '../store/postgres/postgres-store.js';
+import { parsePgUrl, PgUrlError, redactPgUrl } from '../store/postgres/pg-connection.js';
 
 export interface StorageOptions {
   dataDir: string;
-  /** `--db`: `sqlite:` or a path (default `<data>/patchwire.db`). */
+  /** `--db`: `sqlite:` or a path (default `<data>/patchwire.db`), or `postgres://USER@HOST:PORT/DB`. */
   db?: string;
   /** `--store`: `file:` or a path (default `<data>/artifacts`), or `s3://BUCKET[/PREFIX]?endpoint=URL&region=R`. */
   artifactStore?: string;
@@ -40,7 +42,7 @@ type Backend<T> = Opener<T> | { prepare: (spec: string, o: StorageOptions) => Op
  * row; the last row takes `sqlite:` and any plain path.
  */
 const STORES: Array<[RegExp, Backend<Store>]> = [
-  [/^postgres(ql)?:\/\//, { planned: () => '--db postgres:// is not supported yet (planned); leave --db out to use the embedded SQLite store' }],
+  [/^postgres(ql)?:\/\//, { prepare: preparePostgres }],
   [/^/, (spec, o) => SqliteStore.open(spec === 'sqlite:' ? join(o.dataDir, 'patchwire.db') : resolve(spec.replace(/^sqlite:/, '')), { now: o.clock })],
 ];
 
@@ -50,6 +52,28 @@ const ARTIFACT_STORES: Array<[RegExp, Backend<ArtifactStore>]> = [
   [/^s3:\/\//, { prepare: prepareS3 }],
   [/^/, { planned: (spec) => `--store ${spec.split('?')[0]} is not a store patchwire knows: give file:PATH, a path, or s3://BUCKET[/PREFIX]?endpoint=URL&region=R; leave it out to keep artifacts under --data` }],
 ];
+
+/**
+ * `--db postgres://...`: the URL is checked before anything is created (no database named, a bad
+ * `?pool=`: exit 2); a database that cannot be reached is an unavailable one (exit 1). Either
+ * message shows the URL without its password.
+ */
+function preparePostgres(spec: string): Opener<Store> {
+  try {
+    parsePgUrl(spec);
+  } catch (err) {
+    if (err instanceof PgUrlError) throw new ServerConfigError(err.message, { cause: err });
+    throw err;
+  }
+  return async (_spec, o) => {
+    try {
+      return await PostgresStore.open(spec, { now: o.clock });
+    } catch (err) {
+      if (err instanceof DatabaseUnavailableError) throw new StorageUnavailableError(`--db ${redactPgUrl(spec)}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  };
+}
 
 /** Spec and credentials are checked before anything is created; the bucket itself when opening. */
 function prepareS3(spec: string, o: StorageOptions): Opener<ArtifactStore> {

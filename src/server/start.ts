@@ -16,7 +16,7 @@ import { startBackgroundJobs } from './background-jobs.js';
 import type { SlowClientLimits } from './slow-clients.js';
 
 // Thrown by startServer; importable from here, where the CLI takes both.
-export { ServerConfigError } from './config-error.js';
+export { ServerConfigError, StorageUnavailableError } from './config-error.js';
 export { DataFolderInUseError } from './data-lock.js';
 export { PortInUseError } from './port-probe.js';
 

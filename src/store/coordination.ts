@@ -6,7 +6,7 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { KeyedLock } from '../server/keyed-lock.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 
 /** Notification channels; a payload is at most MAX_NOTIFY_PAYLOAD bytes of UTF-8. */
 export type NotifyChannel = 'catalog' | 'release' | 'revocation';

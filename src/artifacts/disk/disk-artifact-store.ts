@@ -8,6 +8,7 @@ import { fsyncDir } from '../../util/atomic-write.js';
 import type { ArtifactInfo, ArtifactStore, StageOptions, StagedArtifact } from '../artifact-store.js';
 import { ArtifactNotFoundError, ArtifactTooLargeError } from '../errors.js';
 import { checkSha256 } from '../sha256-key.js';
+import { stagedOnce } from '../staged-once.js';
 
 
 /**
@@ -93,28 +94,11 @@ export class DiskArtifactStore implements ArtifactStore {
   }
 
   #staged(tmp: string, sha256: string, length: number): StagedArtifact {
-    let done = false;
-    const finish = (): void => {
-      if (done) throw new Error('staged artifact was already committed or discarded');
-      done = true;
-    };
-    const store = this;
-    return {
-      sha256,
-      length,
-      async read(): Promise<Readable> {
-        if (done) throw new Error('staged artifact was already committed or discarded');
-        return createReadStream(tmp);
-      },
-      async commit(): Promise<boolean> {
-        finish();
-        return store.#commit(tmp, sha256);
-      },
-      async discard(): Promise<void> {
-        finish();
-        await rm(tmp, { force: true });
-      },
-    };
+    return stagedOnce(sha256, length, {
+      read: async () => createReadStream(tmp),
+      commit: () => this.#commit(tmp, sha256),
+      discard: () => rm(tmp, { force: true }),
+    });
   }
 
   async #commit(tmp: string, sha256: string): Promise<boolean> {

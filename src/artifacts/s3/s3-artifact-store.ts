@@ -11,6 +11,7 @@ import { ArtifactNotFoundError } from '../errors.js';
 import { checkSha256 } from '../sha256-key.js';
 import { hashAndBound } from '../hash-and-bound.js';
 import { byteWindow } from './byte-window.js';
+import { stagedOnce } from '../staged-once.js';
 import { describeS3Location, type S3Credentials, type S3Location } from './s3-location.js';
 import { isConditionalConflict, isNotFound, isPreconditionFailed, S3StoreError, s3Status } from './s3-errors.js';
 
@@ -76,6 +77,8 @@ export class S3ArtifactStore implements ArtifactStore {
    * what to do.
    */
   static async open(o: S3ArtifactStoreOptions): Promise<S3ArtifactStore> {
+    // The SDK is pinned, so its "later versions will need Node 22" warning asks nothing of an operator.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const loc = o.location;
     const client = new S3Client({
       region: loc.region,
@@ -109,9 +112,20 @@ export class S3ArtifactStore implements ArtifactStore {
     opts.signal?.throwIfAborted();
     const key = `${this.#prefix}staging/${randomBytes(12).toString('hex')}`;
     const { chunks, hashed } = hashAndBound(source, opts.maxLength, opts.signal);
+    // The body's own error (too large, the source failing) is the one to report: lib-storage
+    // replaces it with its abort request's error when that fails (s3rver answers it 405).
+    let sourceError: unknown;
+    const body = Readable.from((async function* () {
+      try {
+        yield* chunks;
+      } catch (err) {
+        sourceError = err;
+        throw err;
+      }
+    })(), { objectMode: false });
     const upload = new Upload({
       client: this.#client,
-      params: { Bucket: this.#bucket, Key: key, Body: Readable.from(chunks, { objectMode: false }), ContentType: 'application/octet-stream' },
+      params: { Bucket: this.#bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
       partSize: this.#partSize,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
@@ -121,14 +135,14 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       await upload.done();
     } catch (err) {
+      body.destroy(); // stops reading the source (an abort leaves it mid-way)
       // lib-storage aborts its multipart upload on failure; repeated here (harmless when done)
       // with the object itself in case the last request landed just before the failure.
       const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
       if (uploadId) await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId })).catch(() => {});
       await this.#deleteKey(key).catch(() => {});
-      // Our own errors (too large, the caller's abort) are thrown from inside the body stream.
       if (opts.signal?.aborted) throw abortError(opts.signal);
-      throw err;
+      throw sourceError ?? err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
@@ -191,33 +205,17 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   #staged(key: string, sha256: string, length: number): StagedArtifact {
-    let done = false;
-    const finish = (): void => {
-      if (done) throw new Error('staged artifact was already committed or discarded');
-      done = true;
-    };
-    const store = this;
-    return {
-      sha256,
-      length,
-      async read(): Promise<Readable> {
-        if (done) throw new Error('staged artifact was already committed or discarded');
-        const res = await store.#client.send(new GetObjectCommand({ Bucket: store.#bucket, Key: key }));
-        return res.Body as Readable;
-      },
-      async commit(): Promise<boolean> {
-        finish();
+    return stagedOnce(sha256, length, {
+      read: async () => (await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }))).Body as Readable,
+      commit: async () => {
         try {
-          return await store.#commit(key, sha256, length);
+          return await this.#commit(key, sha256, length);
         } finally {
-          await store.#deleteKey(key).catch(() => {});
+          await this.#deleteKey(key).catch(() => {});
         }
       },
-      async discard(): Promise<void> {
-        finish();
-        await store.#deleteKey(key);
-      },
-    };
+      discard: () => this.#deleteKey(key),
+    });
   }
 
   async #commit(staging: string, sha256: string, length: number): Promise<boolean> {

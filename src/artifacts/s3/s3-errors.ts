@@ -17,7 +17,7 @@ export function isPreconditionFailed(err: unknown): boolean {
 
 /** AWS answers 409 ConditionalRequestConflict while another conditional write of the key is in flight: retry. */
 export function isConditionalConflict(err: unknown): boolean {
-  return s3Status(err) === 409 && (err as { name?: string } | null)?.name === 'ConditionalRequestConflict';
+  return s3Status(err) === 409;
 }
 
 /** Thrown when the bucket or endpoint cannot be used; the message says what to do. */

@@ -68,7 +68,13 @@ export function clientConfig(s: PgSettings): pg.ClientConfig {
 }
 
 export function createPool(s: PgSettings): pg.Pool {
-  const pool = new pg.Pool({ ...clientConfig(s), max: s.pool, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({
+    ...clientConfig(s), max: s.pool, idleTimeoutMillis: 30_000,
+    // A process frozen inside a transaction (SIGSTOP, a debugger) would hold the device-feed lock
+    // and stop every device write of every process; PostgreSQL ends such a session after a minute.
+    // Session advisory locks (Coordination.withLock) sit on connections outside a transaction.
+    idle_in_transaction_session_timeout: 60_000,
+  });
   // An idle client whose backend died (a restart, pg_terminate_backend) emits here; without a
   // listener the process would crash. The pool drops that client and the next query opens another.
   pool.on('error', () => {});

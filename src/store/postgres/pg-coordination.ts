@@ -1,10 +1,13 @@
 import pg from 'pg';
 import { checkPayload, type Coordination, type NotifyChannel, type Subscription } from '../coordination.js';
-import { KeyedLock } from '../../server/keyed-lock.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 import { lockKey } from './pg-connection.js';
 
 /** The database channel of a NotifyChannel: prefixed, so other software on the database is not confused with us. */
 export const pgChannel = (channel: NotifyChannel): string => `patchwire_${channel}`;
+
+/** LISTEN takes an identifier, not a parameter: quoted, so any channel name (`-`, capitals) is one. */
+const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
@@ -137,7 +140,7 @@ class PgListener {
     subs.add(sub);
     try {
       if (!this.#client) await this.#connect();
-      else if (first) await this.#client.query(`LISTEN ${channel}`);
+      else if (first) await this.#client.query(`LISTEN ${ident(channel)}`);
     } catch (err) {
       // Down already: the reconnect LISTENs to every channel and calls onGap; only a failure on
       // the very first connection (the database unreachable) is the caller's to see.
@@ -161,7 +164,7 @@ class PgListener {
     const subs = this.#channels.get(channel);
     if (!subs?.delete(sub) || subs.size > 0) return;
     this.#channels.delete(channel);
-    if (unlisten) await this.#client?.query(`UNLISTEN ${channel}`).catch(() => {});
+    if (unlisten) await this.#client?.query(`UNLISTEN ${ident(channel)}`).catch(() => {});
   }
 
   #connect(): Promise<void> {
@@ -178,7 +181,7 @@ class PgListener {
     });
     try {
       await client.connect();
-      for (const channel of this.#channels.keys()) await client.query(`LISTEN ${channel}`);
+      for (const channel of this.#channels.keys()) await client.query(`LISTEN ${ident(channel)}`);
     } catch (err) {
       await client.end().catch(() => {});
       throw err;

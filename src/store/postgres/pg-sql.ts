@@ -46,20 +46,29 @@ export const NEWEST_CHANGE: Prepared = {
 };
 
 /**
+ * The same rule inside a write statement, as a CTE `stamp(at)` from the clock's time `$N`: the
+ * statement runs after the device-feed lock was taken, so its snapshot sees every earlier
+ * holder's commit, and the write needs no round trip of its own to read the newest change.
+ */
+const STAMP = `stamp AS (SELECT greatest($N::bigint, coalesce((SELECT updated_at + 1 FROM devices ORDER BY change_seq DESC LIMIT 1), $N::bigint)) AS at)`;
+
+/**
  * recordSightings: one statement per batch, deduplicated by the caller (ON CONFLICT cannot touch
  * a row twice in one statement). As SQLite's UPSERT_SIGHTING_SQL, forward-only: last_seen_at
  * only moves forward and channel/source follow the newest sighting. Every column the update
  * sets comes from the sighting exactly when it changes the row (later, or as late with another
  * channel or source), so the WHERE skips the others: a stale sighting writes nothing, keeps
- * updated_at and its place in the change feed. nextval() is drawn for every proposed row;
+ * updated_at and its place in the change feed. $7 is the clock's time (STAMP makes the write
+ * time of it). nextval() is drawn for every proposed row;
  * positions of skipped rows are gaps, which the feed does not mind.
  */
 export const UPSERT_SIGHTINGS: Prepared = {
   name: 'pw_upsert_sightings',
   text: `
+  WITH ${STAMP.replace(/\$N/g, '$7')}
   INSERT INTO devices AS d (${DEVICE_COLUMNS})
-  SELECT s.device_id, s.product, s.channel, NULL, s.first_seen_at, s.last_seen_at, NULL, s.source, $7, nextval('devices_change_seq')
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+  SELECT s.device_id, s.product, s.channel, NULL, s.first_seen_at, s.last_seen_at, NULL, s.source, stamp.at, nextval('devices_change_seq')
+  FROM stamp, unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
     AS s(device_id, product, channel, first_seen_at, last_seen_at, source)
   ON CONFLICT (device_id, product) DO UPDATE SET
     channel = excluded.channel, source = excluded.source, last_seen_at = excluded.last_seen_at,
@@ -69,15 +78,15 @@ export const UPSERT_SIGHTINGS: Prepared = {
 };
 
 /**
- * recordReport in one statement: the device upsert (the version only for applied/rolled-back,
- * $8) and the history row, returning the device as stored.
+ * recordReport in one statement: the write time (STAMP, from the clock's $7), the device upsert
+ * (the version only for applied/rolled-back, $8) and the history row, returning the device as stored.
  */
 export const RECORD_REPORT: Prepared = {
   name: 'pw_record_report',
   text: `
-  WITH dev AS (
+  WITH ${STAMP.replace(/\$N/g, '$7')}, dev AS (
     INSERT INTO devices AS d (${DEVICE_COLUMNS})
-    VALUES ($1, $2, $3, CASE WHEN $8::boolean THEN $4::text END, $5, $5, $5, $6, $7, nextval('devices_change_seq'))
+    SELECT $1, $2, $3, CASE WHEN $8::boolean THEN $4::text END, $5, $5, $5, $6, stamp.at, nextval('devices_change_seq') FROM stamp
     ON CONFLICT (device_id, product) DO UPDATE SET
       channel = excluded.channel, source = excluded.source,
       last_seen_at = greatest(d.last_seen_at, excluded.last_seen_at), last_report_at = excluded.last_report_at,

@@ -91,7 +91,9 @@ export class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     await this.coordination.close();
-    await this.#db.destroy(); // ends the pool
+    await this.#db.destroy();
+    // destroy() ends the pool only once kysely ran a query; the store's own statements use it too.
+    if (!this.#pool.ended) await this.#pool.end();
   }
 
   async getSetting(key: string): Promise<string | undefined> {
@@ -234,10 +236,10 @@ export class PostgresStore implements Store {
   async recordSightings(batch: Sighting[]): Promise<void> {
     if (batch.length === 0) return;
     const rows = foldSightings(batch);
-    await this.#deviceWrite(async (c, w) => {
+    await this.#lockedWrite(async (c) => {
       await this.#query(c, UPSERT_SIGHTINGS, [
         rows.map((r) => r.deviceId), rows.map((r) => r.product), rows.map((r) => r.channel), rows.map((r) => r.firstSeenAt),
-        rows.map((r) => r.lastSeenAt), rows.map((r) => r.source), w.at,
+        rows.map((r) => r.lastSeenAt), rows.map((r) => r.source), this.#now().getTime(),
       ]);
     });
   }
@@ -245,9 +247,9 @@ export class PostgresStore implements Store {
   async recordReport(r: ReportRecord): Promise<DeviceRecord> {
     // Only the device's own applied / rolled-back report changes its applied version.
     const setsVersion = r.event === 'applied' || r.event === 'rolled-back';
-    return this.#deviceWrite(async (c, w) => {
+    return this.#lockedWrite(async (c) => {
       const [row] = await this.#query<DevicesTable>(c, RECORD_REPORT, [
-        r.deviceId, r.product, r.channel, r.version, r.at.getTime(), r.source, w.at, setsVersion, r.event, r.previousVersion, r.detail,
+        r.deviceId, r.product, r.channel, r.version, r.at.getTime(), r.source, this.#now().getTime(), setsVersion, r.event, r.previousVersion, r.detail,
       ]);
       return toDevice(row!);
     });
@@ -505,7 +507,7 @@ export class PostgresStore implements Store {
    * needs no resending takes `upstreamSeq()`, counting down below every position handed out.
    */
   #deviceWrite<T>(fn: (c: Client, w: { at: number; upstreamSeq(): Promise<number> }) => Promise<T>): Promise<T> {
-    return this.#transaction(async (c) => {
+    return this.#lockedWrite(async (c) => {
       // After the lock, in a statement of its own: its snapshot sees every earlier holder's commit.
       const [newest] = await this.#query<{ updated_at: number }>(c, NEWEST_CHANGE, []);
       const now = this.#now().getTime();
@@ -518,7 +520,16 @@ export class PostgresStore implements Store {
         return --low;
       };
       return fn(c, { at: newest ? Math.max(now, newest.updated_at + 1) : now, upstreamSeq });
-    }, BEGIN_DEVICE_WRITE);
+    });
+  }
+
+  /**
+   * A transaction under the device-feed lock. The two hot writes (recordReport, recordSightings)
+   * use it directly: their statements stamp the time themselves (STAMP in pg-sql.ts, the rule of
+   * #deviceWrite), one round trip less while the lock is held.
+   */
+  #lockedWrite<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    return this.#transaction(fn, BEGIN_DEVICE_WRITE);
   }
 }
 
