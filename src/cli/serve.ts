@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
-import { parseDuration } from '../protocol/duration.js';
+import { formatDuration, parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
 import { addLimitOptions, parseLimitOptions, type LimitOpts } from './serve-limits.js';
@@ -11,7 +11,7 @@ interface Opts extends LimitOpts, DeviceFlags {
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
   deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
-  deltaFailThreshold: string;
+  deltaFailThreshold: string; sightingFlush: string; cacheReload: string;
 }
 
 function bytes(flag: string, text: string): number {
@@ -52,9 +52,10 @@ function webhookUrl(flag: string, text: string): string {
   return url.url.href;
 }
 
-function seconds(flag: string, text: string): number {
+function seconds(flag: string, text: string, max?: number): number {
   const n = parseDuration(text);
   if (!n) throw new CliError(`${flag} '${text}' is not a duration such as 30s, 1m or 1h`);
+  if (max !== undefined && n > max) throw new CliError(`${flag} '${text}' is longer than the most it allows, ${formatDuration(max)}`);
   return n;
 }
 
@@ -88,6 +89,8 @@ export function register(program: Command): void {
     .option('--delta-low-cost-above <bytes>', 'above this tree stream size, compute deltas in the lower-cost mode (one engine, Brotli q9)', String(16 * 1024 ** 2))
     .option('--delta-timeout <duration>', 'stop a delta computation that takes longer (devices get the full archive)', '10m')
     .option('--delta-fail-threshold <n>', 'withdraw a delta once this many distinct devices reported that it failed to apply', '3')
+    .option('--sighting-flush <duration>', 'how often checks\' last-seen times are written (a killed process loses at most this much of them)', '1s')
+    .option('--cache-reload <duration>', 'several processes on one PostgreSQL: reload the cached catalog this often, in case a change notification was missed', '30s')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info'))
@@ -123,6 +126,8 @@ export function register(program: Command): void {
       if (!/^\d+$/.test(o.deltaFailThreshold) || deltaFailThreshold < 1 || deltaFailThreshold > 1_000_000) {
         throw new CliError(`--delta-fail-threshold '${o.deltaFailThreshold}' must be a whole number from 1 to 1000000`);
       }
+      const sightingFlushMs = seconds('--sighting-flush', o.sightingFlush, 3600) * 1000;
+      const cacheReloadMs = seconds('--cache-reload', o.cacheReload, 86400) * 1000;
       const slowClients = parseLimitOptions(o);
       const deviceAuth = parseDeviceFlags(o);
       const { startServer, ServerConfigError, StorageUnavailableError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
@@ -134,7 +139,7 @@ export function register(program: Command): void {
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
-          clock: testClock(process.env), deviceAuth,
+          clock: testClock(process.env), deviceAuth, sightingFlushMs, cacheReloadMs,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

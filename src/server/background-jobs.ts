@@ -31,7 +31,9 @@ export function startBackgroundJobs(services: Services, o: JobOptions): Backgrou
   if (replicator) {
     timers.push(every(o.syncIntervalMs ?? 30_000, () => replicator.sync(), (err) => o.log.warn({ err: (err as Error).message }, 'replication from the primary failed; serving what this mirror has')));
   } else if (consolidation) {
-    timers.push(every(o.reconcileIntervalMs ?? 60_000, () => consolidation.reconcile(), (err) => o.log.error({ err }, 'consolidation failed'), false));
+    // One process of a shared database consolidates at a time; the others skip that round.
+    const coordination = services.catalog.coordination;
+    timers.push(every(o.reconcileIntervalMs ?? 60_000, () => coordination.tryLock('consolidate', () => consolidation.reconcile()), (err) => o.log.error({ err }, 'consolidation failed'), false));
   }
   return { stop: () => { for (const t of timers) clearInterval(t); } };
 }

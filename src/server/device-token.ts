@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/store.js';
+import { settingOnce } from './setting-once.js';
 
 /**
  * Device tokens (docs/protocol.md, "POST /v1/auth"): stateless, `pwd1.<payload>.<mac>`, both
@@ -42,14 +43,13 @@ export class DeviceTokens {
   private secret: Buffer | undefined;
   private readonly verified = new Map<string, VerifiedToken>();
 
-  /** The secret from the store's settings, made (32 random bytes) on the first start. */
+  /**
+   * The secret from the store's settings, made (32 random bytes) on the first start, once for the
+   * database: processes starting together agree on it, so each verifies the others' tokens.
+   */
   async load(store: Store): Promise<void> {
-    let hex = await store.getSetting(SECRET_SETTING);
-    if (!hex) {
-      await store.setSetting(SECRET_SETTING, randomBytes(32).toString('hex'));
-      hex = (await store.getSetting(SECRET_SETTING))!;
-    }
-    this.secret = Buffer.from(hex, 'hex');
+    const { value } = await settingOnce(store, SECRET_SETTING, () => randomBytes(32).toString('hex'));
+    this.secret = Buffer.from(value, 'hex');
   }
 
   mint(c: DeviceTokenClaims): string {

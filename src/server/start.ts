@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { loadOrCreateOnlineKeys } from '../tuf/repository.js';
+import { loadOnlineKeys } from './online-keys-setting.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createServices, type DeviceAuthOptions, type Log, type Services } from './services/index.js';
 import { hashToken, newToken } from './admin-auth.js';
+import { settingOnce } from './setting-once.js';
 import { systemClock, type Clock } from './clock.js';
 import { deltaInWorker } from './services/delta-in-worker.js';
 import { DELTA_DEFAULTS } from './services/deltas.js';
-import { openStorage } from './open-storage.js';
+import { openStorage, type Storage } from './open-storage.js';
 import { targetRedirect } from './routes/target-redirect.js';
 import { lockDataFolder, type DataLock } from './data-lock.js';
 import { checkPortFree } from './port-probe.js';
@@ -35,6 +36,8 @@ export interface StartOptions {
   timestampExpirySeconds?: number;
   snapshotExpirySeconds?: number;
   sightingFlushMs?: number;
+  /** Several processes on one database: the periodic full reload of the cached catalog (default 30 s). */
+  cacheReloadMs?: number;
   maxUploadBytes?: number;
   logLevel?: string;
   /** Primary: the token mirrors use (and this server sends to them); enables consolidation. */
@@ -72,6 +75,8 @@ export interface StartOptions {
   deviceAuth?: Partial<DeviceAuthOptions>;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
   clock?: Clock;
+  /** TEST HOOK: storage opened by the caller (several in-process servers on one database); closed with the server. */
+  storage?: Storage;
 }
 
 export interface RunningServer {
@@ -89,21 +94,21 @@ const TOKEN_SETTING = 'admin_token_sha256';
  * printed once.
  */
 async function adminTokenHash(store: Store, opts: StartOptions): Promise<{ hash: Buffer; replaced: boolean }> {
-  const stored = await store.getSetting(TOKEN_SETTING);
   if (opts.token) {
     const hash = hashToken(opts.token);
     const hex = hash.toString('hex');
+    const stored = await store.getSetting(TOKEN_SETTING);
     if (stored === hex) return { hash, replaced: false };
     await store.setSetting(TOKEN_SETTING, hex);
     return { hash, replaced: Boolean(stored) };
   }
-  if (stored) return { hash: Buffer.from(stored, 'hex'), replaced: false };
-  const token = newToken();
-  const hash = hashToken(token);
-  await store.setSetting(TOKEN_SETTING, hash.toString('hex'));
+  // Made once for the database (several processes may start together on an empty one): only the
+  // process that stored it prints it.
+  let token = '';
+  const { value, created } = await settingOnce(store, TOKEN_SETTING, () => hashToken((token = newToken())).toString('hex'));
   // Printed once: only the hash is kept, so this is the operator's one chance to copy it.
-  (opts.print ?? console.log)(`patchwire: admin token (shown once, store it safely): ${token}`);
-  return { hash, replaced: false };
+  if (created) (opts.print ?? console.log)(`patchwire: admin token (shown once, store it safely): ${token}`);
+  return { hash: Buffer.from(value, 'hex'), replaced: false };
 }
 
 /** Opens the data folder (SQLite + artifacts on disk by default), then listens. */
@@ -122,7 +127,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 }
 
 async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Promise<RunningServer> {
-  const { store, artifacts } = await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
+  const { store, artifacts } = opts.storage ?? await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
   let redirect;
   try {
     redirect = opts.storeRedirect ? targetRedirect(artifacts) : undefined;
@@ -131,7 +136,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     throw err;
   }
   // A mirror never signs, so it holds no online keys at all.
-  const keys = opts.upstream ? null : await loadOrCreateOnlineKeys(opts.dataDir);
+  const keys = opts.upstream ? null : await loadOnlineKeys(store, opts.dataDir);
   const { hash: tokenHash, replaced: tokenReplaced } = await adminTokenHash(store, opts);
   let url = opts.publicUrl ?? '';
   let app: FastifyInstance | undefined;
@@ -144,6 +149,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     publicUrl: () => url,
     expiry: { snapshotSeconds: opts.snapshotExpirySeconds ?? 7 * 86400, timestampSeconds: opts.timestampExpirySeconds ?? 86400 },
     sightingFlushMs: opts.sightingFlushMs ?? 1000,
+    cacheReloadMs: opts.cacheReloadMs,
     log,
     mirrorToken: opts.mirrorToken,
     mirrorAllow: opts.mirrorAllow,

@@ -35,12 +35,19 @@ export interface Coordination {
   listen(channel: NotifyChannel, onMessage: (payload: string) => void, onGap?: () => void): Promise<Subscription>;
 }
 
-/** One process: an in-process lock per name and an in-process event bus. */
+/**
+ * One process: an in-process lock per name and an in-process event bus. `shared` (TEST HOOK):
+ * several stores in one process share one instance and play several processes on one database.
+ */
 export class LocalCoordination implements Coordination {
-  readonly shared = false;
+  readonly shared: boolean;
   readonly #locks = new KeyedLock();
   readonly #held = new Set<string>();
   readonly #bus = new EventEmitter().setMaxListeners(0);
+
+  constructor(o: { shared?: boolean } = {}) {
+    this.shared = o.shared ?? false;
+  }
 
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return this.#locks.run(name, async () => {

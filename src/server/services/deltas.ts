@@ -11,6 +11,7 @@ import type { OnlineKeyPairs, TufMetadataService } from './tuf-metadata.js';
 import type { ReleaseService } from './releases.js';
 import { commitWithArtifact } from './target-update.js';
 import { JobQueue } from './job-queue.js';
+import type { CatalogChanges } from './catalog-sync.js';
 
 /** Computes a delta; `signal` stops it at once (shutdown, time bound); `lowCost` picks the cheaper mode; it may move (detach) the two buffers. */
 export type ComputeDelta = (oldStream: Buffer, newStream: Buffer, o: { signal: AbortSignal; lowCost: boolean }) => Promise<{ delta: Buffer; engine: string }>;
@@ -59,6 +60,7 @@ export class DeltaService {
     private readonly opts: DeltaOptions,
     private readonly now: Clock,
     private readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void },
+    private readonly changes: CatalogChanges,
   ) {
     this.queue = new JobQueue(opts.queueLength, (r, signal) => this.job(r, signal), (r) => {
       this.log.warn({ release: `${r.product} ${r.version}`, queueLength: opts.queueLength }, 'too many releases wait for deltas; the oldest waiting gets none (devices get the full archive)');
@@ -70,12 +72,15 @@ export class DeltaService {
   }
 
   async load(products: string[]): Promise<void> {
-    for (const p of products) {
-      for (const d of await this.store.listDeltas(p)) {
-        // The signed deltas role lists it, so its bytes are served (a restart must not 404 them).
-        this.releases.addHash(d.product, d.sha256);
-        this.remember(d);
-      }
+    for (const p of products) await this.loadProduct(p);
+  }
+
+  /** Reads one product's deltas again (another process computed one, or withdrew one). */
+  async loadProduct(product: string): Promise<void> {
+    for (const d of await this.store.listDeltas(product)) {
+      // The signed deltas role lists it, so its bytes are served (a restart must not 404 them).
+      this.releases.addHash(d.product, d.sha256);
+      this.remember(d);
     }
   }
 
@@ -95,6 +100,7 @@ export class DeltaService {
   async markFailed(product: string, target: string, devices = 1): Promise<void> {
     if (!(await this.store.markDeltaFailed(product, target))) return;
     for (const [k, d] of this.offers) if (d.product === product && d.target === target) this.offers.delete(k);
+    this.changes.changed(product, 'deltas');
     this.log.warn({ product, target, devices }, `${devices} devices could not apply a delta; it is no longer offered`);
   }
 
@@ -207,7 +213,7 @@ export class DeltaService {
         product: to.product, channel: to.channel, fromVersion: from.version, toVersion: to.version, target,
         sha256: staged.sha256, length: staged.length, engine, createdAt: this.now(), failed: false,
       };
-      await this.tuf.lock.run(to.product, async () => {
+      await this.tuf.exclusive(to.product, async () => {
         const all: Record<string, { length: number; sha256: string; custom: Record<string, unknown> }> = {};
         const current = await this.store.getMetadata(to.product, 'deltas');
         if (current) {
@@ -220,6 +226,7 @@ export class DeltaService {
       });
       this.releases.addHash(to.product, record.sha256);
       this.remember(record);
+      this.changes.changed(to.product, 'deltas');
       this.log.info({ from: from.version, to: to.version, engine, bytes: delta.length, full: to.length, ms: Math.round(performance.now() - started), lowCost }, 'delta ready');
       return record;
     } finally {

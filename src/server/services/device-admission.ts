@@ -4,11 +4,13 @@ import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { ProductService } from './products.js';
 import { identityAlarm, type DeviceIdentityService } from './device-identity.js';
+import type { CatalogChanges, RevocationNotice } from './catalog-sync.js';
 
 /**
  * The operator's side of device identity (`patchwire devices accept|reject|preauthorize`, the
- * `identity-conflict` alarms): re-binds and rejections revoke the device's tokens in this process, and move the device's record
- * in the change feed so consolidation pushes the new binding to the mirrors.
+ * `identity-conflict` alarms): re-binds and rejections revoke the device's tokens in every process of
+ * the database (`revocation` notifications), and move the device's record in the change feed so
+ * consolidation pushes the new binding to the mirrors.
  */
 export class DeviceAdmissionService {
   constructor(
@@ -16,7 +18,20 @@ export class DeviceAdmissionService {
     private readonly products: ProductService,
     private readonly identity: DeviceIdentityService,
     private readonly now: Clock,
+    private readonly changes: CatalogChanges,
   ) {}
+
+  /** Revokes in this process at once and tells the others (which apply it with `applyRevocation`). */
+  private revoke(r: RevocationNotice): void {
+    this.applyRevocation(r);
+    this.changes.revoked(r);
+  }
+
+  /** A revocation made here or by another process of the database. */
+  applyRevocation(r: RevocationNotice): void {
+    this.identity.revocations.revoke(r.deviceId, r.product, r.keyId, r.at);
+    if (r.removed) this.identity.forgetCount(r.product);
+  }
 
   /** `devices accept`: admits a pending device, or re-binds it to its pending key, keeping its record and history. */
   async accept(deviceId: string, product: string, keyId?: string): Promise<DeviceIdentityRecord> {
@@ -32,7 +47,7 @@ export class DeviceAdmissionService {
       ? { ...id, publicKey: id.pendingKey.publicKey, keyId: id.pendingKey.keyId, status: 'accepted', pendingKey: null, updatedAt: now }
       : { ...id, status: 'accepted', updatedAt: now };
     await this.store.updateIdentity(next);
-    if (id.pendingKey) this.identity.revocations.revoke(deviceId, product, next.keyId, now.getTime());
+    if (id.pendingKey) this.revoke({ deviceId, product, keyId: next.keyId, at: now.getTime() });
     await this.store.touchDevice(deviceId, product);
     return next;
   }
@@ -43,7 +58,7 @@ export class DeviceAdmissionService {
     const now = this.now();
     const next: DeviceIdentityRecord = id.pendingKey ? { ...id, pendingKey: null, updatedAt: now } : { ...id, status: 'rejected', updatedAt: now };
     await this.store.updateIdentity(next);
-    if (!id.pendingKey) this.identity.revocations.revoke(deviceId, product, null, now.getTime());
+    if (!id.pendingKey) this.revoke({ deviceId, product, keyId: null, at: now.getTime() });
     await this.store.touchDevice(deviceId, product);
     return next;
   }
@@ -56,8 +71,7 @@ export class DeviceAdmissionService {
 
   /** After `devices remove`: its tokens stop at once, and the cap counts anew. */
   removed(deviceId: string, product: string): void {
-    this.identity.revocations.revoke(deviceId, product, null, this.now().getTime());
-    this.identity.forgetCount(product);
+    this.revoke({ deviceId, product, keyId: null, at: this.now().getTime(), removed: true });
   }
 
   async conflicts(product?: string): Promise<AlarmView[]> {

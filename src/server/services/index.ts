@@ -23,6 +23,7 @@ import { DeviceAdmissionService } from './device-admission.js';
 import { MirrorIdentity } from '../mirror/mirror-identity.js';
 import { DeviceTokens } from '../device-token.js';
 import { RateLimiter } from '../rate-limit.js';
+import { CatalogSync } from './catalog-sync.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -60,7 +61,12 @@ export interface ServicesOptions {
   deltas?: DeltaOptions & { computeDelta?: ComputeDelta };
   /** Device tokens, enrolment limits (DEVICE_AUTH_DEFAULTS when absent). */
   deviceAuth?: Partial<DeviceAuthOptions>;
+  /** On a shared database: the periodic full reload of the caches (`serve --cache-reload`, default 30 s). */
+  cacheReloadMs?: number;
 }
+
+/** `serve --cache-reload` default: the fallback when a change notification was missed. */
+export const DEFAULT_CACHE_RELOAD_MS = 30_000;
 
 export interface Log {
   info(obj: object, msg: string): void;
@@ -72,18 +78,19 @@ export type Services = ReturnType<typeof wire> & { load(): Promise<void>; close(
 
 function wire(o: ServicesOptions) {
   const { store, artifacts, clock } = o;
+  const catalog = new CatalogSync(store.coordination, { reloadIntervalMs: o.cacheReloadMs ?? DEFAULT_CACHE_RELOAD_MS, log: o.log });
   const tuf = new TufMetadataService(store, o.keys, o.expiry, clock);
-  const products = new ProductService(store, tuf, o.keys, clock);
-  const releases = new ReleaseService(store, artifacts, tuf, products, clock);
-  const schedules = new ScheduleService(store, products, clock);
-  const moved = new MovedService(store, artifacts, tuf, products, releases, clock);
+  const products = new ProductService(store, tuf, o.keys, clock, catalog);
+  const releases = new ReleaseService(store, artifacts, tuf, products, clock, catalog);
+  const schedules = new ScheduleService(store, products, clock, catalog);
+  const moved = new MovedService(store, artifacts, tuf, products, releases, clock, catalog);
   const sightings = new SightingBatcher(store, {
     intervalMs: o.sightingFlushMs,
     maxBatch: 5000,
     onError: (err) => o.log.error({ err }, 'writing device sightings failed; will retry'),
   });
   const deltas = o.deltas?.computeDelta && o.keys
-    ? new DeltaService(store, artifacts, tuf, o.keys, releases, o.deltas.computeDelta, o.deltas, clock, o.log)
+    ? new DeltaService(store, artifacts, tuf, o.keys, releases, o.deltas.computeDelta, o.deltas, clock, o.log, catalog)
     : undefined;
   if (deltas) releases.onPublish((r) => void deltas.schedule(r));
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
@@ -98,7 +105,7 @@ function wire(o: ServicesOptions) {
     warn: (obj, msg) => o.log.warn(obj, msg),
     enrolled: (s) => sightings.add({ ...s, source: o.publicUrl() }),
   });
-  const admission = new DeviceAdmissionService(store, products, identity, clock);
+  const admission = new DeviceAdmissionService(store, products, identity, clock, catalog);
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission);
   const reload = async () => {
     await products.load();
@@ -113,7 +120,17 @@ function wire(o: ServicesOptions) {
   const replicator = o.upstream
     ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
     : undefined;
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens };
+  // One product's caches read again; everything read again (catalog-sync.ts).
+  const reloadProduct = async (p: string) => {
+    if (!(await products.loadProduct(p))) return;
+    await Promise.all([releases.loadProduct(p), schedules.loadProduct(p), moved.loadProduct(p)]);
+    await deltas?.loadProduct(p);
+  };
+  const reloadAll = async () => {
+    await products.load();
+    for (const p of products.list()) await reloadProduct(p);
+  };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -129,15 +146,19 @@ export function createServices(o: ServicesOptions): Services {
   return {
     ...s,
     async load() {
+      // A mirror follows its primary (replicator.ts), not the database's notifications.
+      if (!o.upstream) await s.catalog.start({ reloadProduct: s.reloadProduct, reloadAll: s.reloadAll, revoke: (r) => s.admission.applyRevocation(r) });
       await s.tokens.load(store);
       await s.products.load();
       await Promise.all([s.releases.load(), s.schedules.load()]);
       await s.moved.load();
       await s.deltas?.load(s.products.list());
+      s.catalog.ready();
       s.sightings.start();
       s.status.runtime.start();
     },
     async close() {
+      await s.catalog.close();
       await s.deltas?.close();
       await s.sightings.stop();
       s.status.runtime.stop();

@@ -10,6 +10,7 @@ import type { TufMetadataService } from './tuf-metadata.js';
 import type { ProductService } from './products.js';
 import type { ReleaseService } from './releases.js';
 import { checkOnlyTargetChanged, checkStagedMatches, commitWithArtifact } from './target-update.js';
+import type { CatalogChanges } from './catalog-sync.js';
 
 const MAX_NOTICE_BYTES = 4096;
 
@@ -27,6 +28,7 @@ export class MovedService {
     private readonly products: ProductService,
     private readonly releases: ReleaseService,
     private readonly now: Clock,
+    private readonly changes: CatalogChanges,
   ) {}
 
   async load(): Promise<void> {
@@ -34,6 +36,12 @@ export class MovedService {
       const m = await this.store.getMoved(p);
       if (m) this.current.set(p, m);
     }
+  }
+
+  /** Reads one product's notice again (another process set it). */
+  async loadProduct(product: string): Promise<void> {
+    const m = await this.store.getMoved(product);
+    if (m) this.current.set(product, m);
   }
 
   get(product: string): MovedRecord | undefined {
@@ -48,7 +56,7 @@ export class MovedService {
     const parsed = parseNotice(notice, product);
     const staged = await this.artifacts.stage(Readable.from([bytes]), { maxLength: MAX_NOTICE_BYTES });
     try {
-      return await this.tuf.lock.run(product, async () => {
+      return await this.tuf.exclusive(product, async () => {
         const verified = await this.tuf.verifyNextTargets(product, targets);
         await checkOnlyTargetChanged(this.store, product, verified, MOVED_TARGET_PATH);
         const entry = verified.targets[MOVED_TARGET_PATH]!;
@@ -65,6 +73,7 @@ export class MovedService {
         await commitWithArtifact(this.artifacts, staged, () => this.store.setMoved(record, metadata));
         this.current.set(product, record);
         this.releases.addHash(product, entry.sha256);
+        this.changes.changed(product, 'moved');
         return record;
       });
     } finally {

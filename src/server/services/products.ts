@@ -5,6 +5,7 @@ import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import { toApiError, type OnlineKeyPairs, type TufMetadataService } from './tuf-metadata.js';
+import type { CatalogChanges } from './catalog-sync.js';
 
 /** Products: each one a TUF repository whose root the publisher signed with its offline key. */
 export class ProductService {
@@ -16,6 +17,7 @@ export class ProductService {
     private readonly tuf: TufMetadataService,
     private readonly keys: OnlineKeyPairs | null,
     private readonly now: Clock,
+    private readonly changes: CatalogChanges,
   ) {}
 
   async load(): Promise<void> {
@@ -23,6 +25,20 @@ export class ProductService {
       this.names.add(p.name);
       this.admissions.set(p.name, p.admission ?? 'auto');
     }
+  }
+
+  /** Reads one product again (another process created it or changed its admission). */
+  async loadProduct(name: string): Promise<boolean> {
+    const p = await this.store.getProduct(name);
+    if (!p) return false;
+    this.names.add(p.name);
+    this.admissions.set(p.name, p.admission ?? 'auto');
+    return true;
+  }
+
+  /** Runs `fn` holding the product's lock in every process (TufMetadataService.exclusive). */
+  exclusive<T>(product: string, fn: () => Promise<T>): Promise<T> {
+    return this.tuf.exclusive(product, fn);
   }
 
   /** How the product admits a device it has never seen (`auto` unless set). */
@@ -33,8 +49,9 @@ export class ProductService {
   /** `patchwire product admission P auto|approve`: applies to devices not enrolled yet. */
   async setAdmission(name: string, policy: AdmissionPolicy): Promise<void> {
     this.require(name);
-    await this.store.setAdmission(name, policy);
+    await this.tuf.exclusive(name, () => this.store.setAdmission(name, policy));
     this.admissions.set(name, policy);
+    this.changes.changed(name, 'admission');
   }
 
   onlineKeys(): { snapshot: string; timestamp: string; deltas: string } {
@@ -60,7 +77,7 @@ export class ProductService {
   /** Verifies root v1 and targets v1 from the publisher, signs snapshot and timestamp, stores all four. */
   async create(name: string, root: unknown, targets: unknown, admission: AdmissionPolicy = 'auto'): Promise<void> {
     if (!isName(name)) throw new ApiError('PW_BAD_REQUEST', `invalid product name '${name}': use 1-64 of a-z 0-9 . _ - starting with a letter or digit`);
-    await this.tuf.lock.run(name, async () => {
+    await this.tuf.exclusive(name, async () => {
       const now = this.now();
       let verifiedRoot, verifiedTargets;
       try {
@@ -83,5 +100,6 @@ export class ProductService {
       this.names.add(name);
       this.admissions.set(name, admission);
     });
+    this.changes.changed(name, 'product');
   }
 }

@@ -12,6 +12,7 @@ import type { Clock } from '../clock.js';
 import type { TufMetadataService } from './tuf-metadata.js';
 import type { ProductService } from './products.js';
 import { checkOnlyTargetChanged, checkStagedMatches, commitWithArtifact } from './target-update.js';
+import type { CatalogChanges } from './catalog-sync.js';
 
 export interface PublishRequest {
   product: string;
@@ -49,6 +50,7 @@ export class ReleaseService {
     private readonly tuf: TufMetadataService,
     private readonly products: ProductService,
     private readonly now: Clock,
+    private readonly changes: CatalogChanges,
   ) {}
 
   /** (Re)reads every release; the maps are swapped in whole, so a check never sees a half-loaded view. */
@@ -66,6 +68,24 @@ export class ReleaseService {
     this.latest = latest;
     this.highest = highest;
     for (const r of all) this.addHash(r.product, r.sha256);
+  }
+
+  /**
+   * Reads one product's releases again (another process published or yanked): its channels'
+   * entries are replaced in one synchronous step, so a check sees the old view or the new one.
+   */
+  async loadProduct(product: string): Promise<void> {
+    const latest = new Map<string, ReleaseRecord>();
+    const highest = new Map<string, ReleaseRecord>();
+    const releases = await this.store.listReleases(product);
+    for (const r of releases) remember(latest, highest, r);
+    const moved = await this.store.getMoved(product);
+    const prefix = channelKey(product, '');
+    for (const map of [this.latest, this.highest]) for (const k of map.keys()) if (k.startsWith(prefix)) map.delete(k);
+    for (const [k, r] of latest) this.latest.set(k, r);
+    for (const [k, r] of highest) this.highest.set(k, r);
+    for (const r of releases) this.addHash(product, r.sha256);
+    if (moved) this.addHash(product, moved.sha256);
   }
 
   onPublish(listener: Listener): void {
@@ -97,7 +117,7 @@ export class ReleaseService {
   async yank(product: string, channel: string, version: string): Promise<YankResult> {
     this.products.require(product);
     // Serialised with publishes of the product, so the in-memory latest follows the store's order.
-    return this.tuf.lock.run(product, async () => {
+    return this.tuf.exclusive(product, async () => {
       const release = await this.store.yankRelease(product, channel, version, this.now());
       if (!release) throw new ApiError('PW_UNKNOWN_RELEASE', `${product}/${channel} has no release ${version}; \`patchwire releases --product ${product}\` lists them`);
       const key = channelKey(product, channel);
@@ -108,6 +128,7 @@ export class ReleaseService {
       if (next) this.latest.set(key, next);
       else this.latest.delete(key);
       this.highest.set(key, highest.get(key)!);
+      this.changes.changed(product, 'releases');
       return { release, latest: next };
     });
   }
@@ -150,7 +171,7 @@ export class ReleaseService {
    */
   async publish(req: PublishRequest, staged: StagedArtifact): Promise<ReleaseRecord> {
     try {
-      return await this.tuf.lock.run(req.product, () => this.publishLocked(req, staged));
+      return await this.tuf.exclusive(req.product, () => this.publishLocked(req, staged));
     } finally {
       await staged.discard().catch(() => {});
     }
@@ -203,6 +224,7 @@ export class ReleaseService {
     }
     remember(this.latest, this.highest, release);
     this.addHash(release.product, release.sha256);
+    this.changes.changed(product, 'releases');
     for (const l of this.listeners) l(release);
     return release;
   }

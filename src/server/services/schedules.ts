@@ -5,6 +5,7 @@ import { isName } from '../../protocol/names.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { ProductService } from './products.js';
+import type { CatalogChanges } from './catalog-sync.js';
 
 /** The published time of the next planned release per product and channel. */
 export class ScheduleService {
@@ -14,10 +15,16 @@ export class ScheduleService {
     private readonly store: Store,
     private readonly products: ProductService,
     private readonly now: Clock,
+    private readonly changes: CatalogChanges,
   ) {}
 
   async load(): Promise<void> {
     for (const s of await this.store.listSchedules()) this.byKey.set(`${s.product}\u0000${s.channel}`, s);
+  }
+
+  /** Reads one product's schedules again (another process set one). */
+  async loadProduct(product: string): Promise<void> {
+    for (const s of await this.store.listSchedules()) if (s.product === product) this.byKey.set(`${s.product}\u0000${s.channel}`, s);
   }
 
   get(product: string, channel: string): ScheduleRecord | undefined {
@@ -44,8 +51,9 @@ export class ScheduleService {
       throw new ApiError('PW_BAD_REQUEST', `the scheduled time ${at.toISOString()} is not in the future (now ${now.toISOString()}); give a later --at`);
     }
     const record: ScheduleRecord = { product, channel, at, spreadSeconds, setAt: now };
-    await this.store.setSchedule(record);
+    await this.products.exclusive(product, () => this.store.setSchedule(record));
     this.byKey.set(`${product}\u0000${channel}`, record);
+    this.changes.changed(product, 'schedule');
     return record;
   }
 }

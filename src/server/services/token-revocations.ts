@@ -4,8 +4,9 @@
  * that instant is refused unless it is for the key the device is bound to now (`keyId`; none after
  * a reject or remove). An entry is needed only while such tokens can live, one token lifetime;
  * older ones are dropped, and at most `max` are kept (then the oldest go, and a token of theirs
- * lives to its expiry, at most one lifetime). In memory: other processes of one database learn of
- * it only when the token expires (docs/security.md).
+ * lives to its expiry, at most one lifetime). In memory; the other processes of a shared database
+ * get each revocation as a `revocation` notification (catalog-sync.ts), and a process that starts
+ * later reads the identity at its first sight of a token (device-identity.ts requireToken).
  */
 export class TokenRevocations {
   private readonly entries = new Map<string, { keyId: string | null; at: number }>();

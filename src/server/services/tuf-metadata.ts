@@ -3,7 +3,6 @@ import type { KeyPair } from '../../tuf/keys.js';
 import { signDeltas, signSnapshot, signTimestamp, verifyTargets, TufError, type VerifiedTargets } from '../../tuf/repository.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
-import { KeyedLock } from '../../util/keyed-lock.js';
 
 export interface OnlineKeyPairs {
   snapshot: KeyPair;
@@ -25,11 +24,10 @@ export function toApiError(err: unknown): unknown {
 /**
  * The server's part of every product's TUF repository: verifies targets the publisher signed,
  * signs snapshot and timestamp with the online keys, and re-signs them before they expire
- * (when less than half their lifetime is left). Work on one product is serialised.
+ * (when less than half their lifetime is left). Work on one product is serialised across every
+ * process on the database (`exclusive`).
  */
 export class TufMetadataService {
-  readonly lock = new KeyedLock();
-
   constructor(
     private readonly store: Store,
     /** null on a mirror: it serves the primary's metadata verbatim and never signs. */
@@ -37,6 +35,15 @@ export class TufMetadataService {
     private readonly expiry: ExpiryPolicy,
     private readonly now: Clock,
   ) {}
+
+  /**
+   * Runs `fn` holding the product's lock in every process on this database (`product:<name>`):
+   * publish, yank, move, schedule, admission and delta signing take it, so two processes changing
+   * one product queue up instead of one failing on the other's metadata version.
+   */
+  exclusive<T>(product: string, fn: () => Promise<T>): Promise<T> {
+    return this.store.coordination.withLock(`product:${product}`, fn);
+  }
 
   private signingKeys(): OnlineKeyPairs {
     if (!this.keys) throw new ApiError('PW_MIRROR_READ_ONLY', 'this server is a mirror: it never signs; publish, schedule and move on the primary');
@@ -72,7 +79,7 @@ export class TufMetadataService {
     return targets.json;
   }
 
-  /** Verifies `targets` as the next targets version of `product` (call inside `lock.run`). */
+  /** Verifies `targets` as the next targets version of `product` (call inside `exclusive`). */
   async verifyNextTargets(product: string, targets: unknown): Promise<VerifiedTargets> {
     const [root, current] = await Promise.all([
       this.store.getMetadata(product, 'root'),
@@ -98,7 +105,7 @@ export class TufMetadataService {
 
   /**
    * Signs the next version of the delegated deltas role with `targets` (every delta of the
-   * product), plus the snapshot and timestamp that publish it (call inside `lock.run`).
+   * product), plus the snapshot and timestamp that publish it (call inside `exclusive`).
    */
   async signDeltasFor(product: string, targets: Parameters<typeof signDeltas>[0]['targets']): Promise<MetadataRecord[]> {
     const keys = this.signingKeys();
@@ -149,38 +156,57 @@ export class TufMetadataService {
 
   /**
    * Re-signs the product's timestamp (and snapshot) when less than half of its lifetime is left.
-   * Returns true when it wrote new metadata.
+   * Returns true when it wrote new metadata. One process at a time re-signs a product
+   * (`resign:<product>`); the others return at once and read what is stored (still valid: it is
+   * re-signed at half its lifetime), waiting for the signer only when that has expired.
    */
   async refresh(product: string): Promise<boolean> {
-    const keys = this.keys;
-    if (!keys) return false;
-    return this.lock.run(product, async () => {
-      const [targets, snap, ts, deltas] = await Promise.all([
-        this.store.getMetadata(product, 'targets'),
-        this.store.getMetadata(product, 'snapshot'),
-        this.store.getMetadata(product, 'timestamp'),
-        this.store.getMetadata(product, 'deltas'),
-      ]);
-      if (!targets || !snap || !ts) return false;
-      const now = this.now().getTime();
-      const halfSnap = (this.expiry.snapshotSeconds * 1000) / 2;
-      const halfTs = (this.expiry.timestampSeconds * 1000) / 2;
-      if (snap.expiresAt.getTime() - now < halfSnap) {
-        await this.store.putMetadata(this.sign(product, targets, snap.version + 1, ts.version + 1, deltas));
-        return true;
-      }
-      if (ts.expiresAt.getTime() - now < halfTs) {
-        const timestamp = signTimestamp({
-          version: ts.version + 1,
-          snapshotVersion: snap.version,
-          snapshotJson: snap.json,
-          key: keys.timestamp,
-          expires: new Date(now + this.expiry.timestampSeconds * 1000),
-        });
-        await this.store.putMetadata([{ product, role: 'timestamp', version: timestamp.version, json: timestamp.json, expiresAt: timestamp.expires }]);
-        return true;
-      }
-      return false;
-    });
+    if (!this.keys) return false;
+    // Nothing due (nearly always): no lock taken, which with PostgreSQL would cost round trips.
+    if (!(await this.due(product))) return false;
+    const lock = `resign:${product}`;
+    const r = await this.store.coordination.tryLock(lock, () => this.exclusive(product, () => this.resign(product, this.keys!)));
+    if (r.ran) return r.value;
+    const ts = await this.store.getMetadata(product, 'timestamp');
+    if (ts && ts.expiresAt.getTime() <= this.now().getTime()) await this.store.coordination.withLock(lock, async () => {});
+    return false;
+  }
+
+  /** True when the snapshot or the timestamp has less than half its lifetime left. */
+  private async due(product: string): Promise<boolean> {
+    const [snap, ts] = await Promise.all([this.store.getMetadata(product, 'snapshot'), this.store.getMetadata(product, 'timestamp')]);
+    if (!snap || !ts) return false;
+    const now = this.now().getTime();
+    return snap.expiresAt.getTime() - now < (this.expiry.snapshotSeconds * 1000) / 2 || ts.expiresAt.getTime() - now < (this.expiry.timestampSeconds * 1000) / 2;
+  }
+
+  /** The re-signing itself (holding both locks): reads what is stored now, signs what is due. */
+  private async resign(product: string, keys: OnlineKeyPairs): Promise<boolean> {
+    const [targets, snap, ts, deltas] = await Promise.all([
+      this.store.getMetadata(product, 'targets'),
+      this.store.getMetadata(product, 'snapshot'),
+      this.store.getMetadata(product, 'timestamp'),
+      this.store.getMetadata(product, 'deltas'),
+    ]);
+    if (!targets || !snap || !ts) return false;
+    const now = this.now().getTime();
+    const halfSnap = (this.expiry.snapshotSeconds * 1000) / 2;
+    const halfTs = (this.expiry.timestampSeconds * 1000) / 2;
+    if (snap.expiresAt.getTime() - now < halfSnap) {
+      await this.store.putMetadata(this.sign(product, targets, snap.version + 1, ts.version + 1, deltas));
+      return true;
+    }
+    if (ts.expiresAt.getTime() - now < halfTs) {
+      const timestamp = signTimestamp({
+        version: ts.version + 1,
+        snapshotVersion: snap.version,
+        snapshotJson: snap.json,
+        key: keys.timestamp,
+        expires: new Date(now + this.expiry.timestampSeconds * 1000),
+      });
+      await this.store.putMetadata([{ product, role: 'timestamp', version: timestamp.version, json: timestamp.json, expiresAt: timestamp.expires }]);
+      return true;
+    }
+    return false;
   }
 }

@@ -8,7 +8,7 @@ import {
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import { migrate } from './migrations.js';
-import { LocalCoordination } from '../coordination.js';
+import { LocalCoordination, type Coordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
   CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, PUT_DEVICE_SQL, UPSERT_MIRROR_SQL,
@@ -52,19 +52,22 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, SqliteRawStatement>();
   readonly #now: () => Date;
   /** One server process per data folder (its lock file): in-process locks and events suffice. */
-  readonly coordination = new LocalCoordination();
+  readonly coordination: Coordination;
 
-  private constructor(conn: SqliteConnection, now: () => Date, private readonly writer?: SightingWriter) {
+  private constructor(conn: SqliteConnection, now: () => Date, coordination: Coordination, private readonly writer?: SightingWriter) {
     this.#conn = conn;
     this.#now = now;
+    this.coordination = coordination;
     this.#db = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: conn }) });
   }
 
   /**
    * Opens (creating when missing) the database file; call migrate() before other methods.
    * `now` is the time device writes are stamped with (updatedAt); the wall clock by default.
+   * `coordination` (TEST HOOK): one shared by several stores on this file in one process, playing
+   * several server processes on one database (test/cluster-cache.test.ts).
    */
-  static async open(file: string, opts: { now?: () => Date; sightingWorker?: boolean } = {}): Promise<SqliteStore> {
+  static async open(file: string, opts: { now?: () => Date; sightingWorker?: boolean; coordination?: Coordination } = {}): Promise<SqliteStore> {
     await mkdir(dirname(file), { recursive: true });
     const conn = new Database(file) as unknown as SqliteConnection;
     openPragmas(conn);
@@ -72,7 +75,7 @@ export class SqliteStore implements Store {
     // connection then never checkpoints on its own, the worker does every second.
     const writer = opts.sightingWorker ? new SightingWriter(file) : undefined;
     if (writer) conn.pragma('wal_autocheckpoint = 0');
-    return new SqliteStore(conn, opts.now ?? (() => new Date()), writer);
+    return new SqliteStore(conn, opts.now ?? (() => new Date()), opts.coordination ?? new LocalCoordination(), writer);
   }
 
   async migrate(): Promise<void> {
