@@ -3,7 +3,7 @@ import { CliError } from './cli-error.js';
 import { parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
-import { addLimitOptions, parseLimitOptions, type LimitOpts } from './serve-limits.js';
+import { addLimitOptions, parseLimitOptions, parsePushOptions, type LimitOpts } from './serve-limits.js';
 import { deviceFlagOptions, parseDeviceFlags, type DeviceFlags } from './serve-device-flags.js';
 
 interface Opts extends LimitOpts, DeviceFlags {
@@ -120,6 +120,7 @@ export function register(program: Command): void {
         throw new CliError(`--delta-fail-threshold '${o.deltaFailThreshold}' must be a whole number from 1 to 1000000`);
       }
       const slowClients = parseLimitOptions(o);
+      const push = parsePushOptions(o, slowClients);
       const deviceAuth = parseDeviceFlags(o);
       const { startServer, ServerConfigError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
@@ -130,7 +131,7 @@ export function register(program: Command): void {
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
-          clock: testClock(process.env), deviceAuth,
+          clock: testClock(process.env), deviceAuth, push,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

@@ -23,6 +23,7 @@ import { DeviceAdmissionService } from './device-admission.js';
 import { MirrorIdentity } from '../mirror/mirror-identity.js';
 import { DeviceTokens } from '../device-token.js';
 import { RateLimiter } from '../rate-limit.js';
+import { PushHub, PUSH_DEFAULTS, type PushOptions } from './push-hub.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -60,6 +61,8 @@ export interface ServicesOptions {
   deltas?: DeltaOptions & { computeDelta?: ComputeDelta };
   /** Device tokens, enrolment limits (DEVICE_AUTH_DEFAULTS when absent). */
   deviceAuth?: Partial<DeviceAuthOptions>;
+  /** Event streams (PUSH_DEFAULTS when absent). */
+  push?: Partial<PushOptions>;
 }
 
 export interface Log {
@@ -74,8 +77,9 @@ function wire(o: ServicesOptions) {
   const { store, artifacts, clock } = o;
   const tuf = new TufMetadataService(store, o.keys, o.expiry, clock);
   const products = new ProductService(store, tuf, o.keys, clock);
-  const releases = new ReleaseService(store, artifacts, tuf, products, clock);
+  const releases = new ReleaseService(store, artifacts, tuf, products, clock, (obj, msg) => o.log.warn(obj, msg));
   const schedules = new ScheduleService(store, products, clock);
+  const push = new PushHub(store.coordination, releases, schedules, clock, { ...PUSH_DEFAULTS, ...o.push }, (obj, msg) => o.log.warn(obj, msg));
   const moved = new MovedService(store, artifacts, tuf, products, releases, clock);
   const sightings = new SightingBatcher(store, {
     intervalMs: o.sightingFlushMs,
@@ -111,9 +115,10 @@ function wire(o: ServicesOptions) {
     ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log, limits, identities })
     : undefined;
   const replicator = o.upstream
-    ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
+    // After a replication pass the event streams hear of releases it brought.
+    ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload: async () => { await reload(); await push.resync(); }, log: o.log })
     : undefined;
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, push };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -134,9 +139,11 @@ export function createServices(o: ServicesOptions): Services {
       await Promise.all([s.releases.load(), s.schedules.load()]);
       await s.moved.load();
       await s.deltas?.load(s.products.list());
+      await s.push.start();
       s.sightings.start();
     },
     async close() {
+      await s.push.close();
       await s.deltas?.close();
       await s.sightings.stop();
     },
