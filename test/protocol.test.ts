@@ -33,7 +33,7 @@ test('isVersion accepts strict semver only', () => {
   for (const v of ['v1.2.3', '1.2', '1', '', ' 1.2.3', '1.2.3 ', '01.2.3', 'latest', 12, null, '1.2.3'.padEnd(200, '0')]) assert.ok(!isVersion(v), String(v));
 });
 
-test('MAC addresses normalise to lower-case colon form; junk and all-zero are refused', () => {
+test('MAC addresses normalise to lower-case colon form; junk, all-zero and broadcast are refused', () => {
   const cases: Array<[unknown, string | undefined]> = [
     ['AA:BB:CC:DD:EE:FF', 'aa:bb:cc:dd:ee:ff'],
     ['aa-bb-cc-dd-ee-ff', 'aa:bb:cc:dd:ee:ff'],
@@ -44,6 +44,8 @@ test('MAC addresses normalise to lower-case colon form; junk and all-zero are re
     ['aa:bb:cc:dd:ee:ff:00', undefined],
     ['gg:bb:cc:dd:ee:ff', undefined],
     ['00:00:00:00:00:00', undefined],
+    ['FF:FF:FF:FF:FF:FF', undefined], // broadcast
+    ['ff:ff:ff:ff:ff:fe', 'ff:ff:ff:ff:ff:fe'],
     ['../../etc', undefined],
     [42, undefined],
   ];

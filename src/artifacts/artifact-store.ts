@@ -2,8 +2,8 @@ import type { Readable } from 'node:stream';
 
 /**
  * Content-addressed, immutable storage of artifact bytes (archives, notices), addressed by the
- * sha256 hex of the content. One interface, one folder per implementation (`disk/` now, `s3/`
- * later), one contract suite (test/contracts/artifacts-contract.ts).
+ * sha256 hex of the content. One interface, one folder per implementation (`disk/`, `s3/`),
+ * one contract suite (test/contracts/artifacts-contract.ts).
  */
 export interface ArtifactInfo {
   sha256: string;
@@ -31,6 +31,11 @@ export interface StageOptions {
   signal?: AbortSignal;
 }
 
+export interface DownloadUrlOptions {
+  /** How long the URL stays valid. */
+  expiresInSeconds: number;
+}
+
 export interface ArtifactStore {
   /** Streams `source` into temporary storage while hashing it. */
   stage(source: Readable | AsyncIterable<Uint8Array>, opts: StageOptions): Promise<StagedArtifact>;
@@ -40,4 +45,10 @@ export interface ArtifactStore {
   read(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Removes an artifact (used to undo a commit whose database write failed). */
   delete(sha256: string): Promise<void>;
+  /**
+   * Capability (absent: not supported): a URL from which a client GETs exactly this artifact's
+   * bytes directly, Range included, for `expiresInSeconds` (an object store's presigned URL), so
+   * the server can answer a download with a redirect instead of streaming it.
+   */
+  downloadUrl?(sha256: string, opts: DownloadUrlOptions): Promise<string>;
 }

@@ -7,7 +7,7 @@ import { addLimitOptions, parseLimitOptions, parsePushOptions, type LimitOpts } 
 import { deviceFlagOptions, parseDeviceFlags, type DeviceFlags } from './serve-device-flags.js';
 
 interface Opts extends LimitOpts, DeviceFlags {
-  data: string; port: string; host: string; db?: string; store?: string; publicUrl?: string;
+  data: string; port: string; host: string; db?: string; store?: string; storeRedirect?: boolean; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
   mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
   deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
@@ -72,7 +72,8 @@ export function register(program: Command): void {
     .option('--port <port>', 'TCP port', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--db <url>', 'database: sqlite:PATH (default: <data>/patchwire.db)')
-    .option('--store <url>', 'artifact store: file:PATH (default: <data>/artifacts)')
+    .option('--store <url>', 'artifact store: file:PATH (default: <data>/artifacts), or s3://BUCKET[/PREFIX]?endpoint=URL&region=R with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN; AWS_REGION when region= is absent); endpoint= (path-style) for S3-compatible servers')
+    .option('--store-redirect', 'with --store s3://: answer downloads with a 302 to a presigned S3 URL (valid 300 s) instead of streaming them through the server')
     .option('--public-url <url>', 'the URL devices reach this server at (default: http://host:port)')
     .option('--upstream <url>', 'run as a mirror of this primary: replicate from it, serve devices, hand records back')
     .option('--upstream-token <token>', 'mirror mode: the mirror token (default: $PATCHWIRE_UPSTREAM_TOKEN)')
@@ -97,6 +98,7 @@ export function register(program: Command): void {
       if (!o.upstream && o.upstreamToken) throw new CliError('--upstream-token goes with --upstream URL (mirror mode)');
       if (o.upstream && mirrorToken) throw new CliError('--mirror-token is for a primary; a mirror uses --upstream-token');
       if (o.upstream && o.mirrorAllow.length) throw new CliError('--mirror-allow is for a primary: it approves the mirrors that announce themselves to it');
+      if (o.storeRedirect && !o.store?.startsWith('s3://')) throw new CliError('--store-redirect needs --store s3://...: only an object store can presign downloads; artifacts on disk are streamed by the server (leave --store-redirect out)');
       const mirrorAllow = mirrorAllowList(o.mirrorAllow);
       const upstream = o.upstream ? { url: httpUrl('--upstream', o.upstream), token: upstreamToken! } : undefined;
       const alarmWebhook = o.alarmWebhook ? webhookUrl('--alarm-webhook', o.alarmWebhook) : undefined;
@@ -126,7 +128,7 @@ export function register(program: Command): void {
       let server;
       try {
         server = await startServer({
-          dataDir: o.data, host: o.host, port: port(o.port), db: o.db, artifactStore: o.store,
+          dataDir: o.data, host: o.host, port: port(o.port), db: o.db, artifactStore: o.store, storeRedirect: o.storeRedirect,
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,

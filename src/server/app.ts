@@ -5,12 +5,15 @@ import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
+import type { TargetRedirect } from './routes/target-redirect.js';
 import { AuthFailures } from './auth-failures.js';
 import { SLOW_CLIENT_DEFAULTS, serverTimeouts, watchBodyRate, type SlowClientLimits } from './slow-clients.js';
 import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
 
 export interface AppOptions {
   services: Services;
+  /** `--store-redirect`: downloads answer 302 to this URL instead of streaming (routes/target-redirect.ts). */
+  targetRedirect?: TargetRedirect;
   /** sha256 of the admin token. */
   adminTokenHash: Buffer;
   /** sha256 of the mirror token; null: the mirror surface refuses every call. */
@@ -59,7 +62,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services });
-  await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services });
+  await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   await app.register(adminApi, {
     prefix: ADMIN_PREFIX,

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.js';
 import { deltaInWorker } from './services/delta-in-worker.js';
 import { DELTA_DEFAULTS } from './services/deltas.js';
 import { openStorage } from './open-storage.js';
+import { targetRedirect } from './routes/target-redirect.js';
 import { lockDataFolder, type DataLock } from './data-lock.js';
 import { checkPortFree } from './port-probe.js';
 import { startBackgroundJobs } from './background-jobs.js';
@@ -25,8 +26,10 @@ export interface StartOptions {
   port: number;
   /** `sqlite:` or a path (default `<data>/patchwire.db`). */
   db?: string;
-  /** `file:` or a path (default `<data>/artifacts`). */
+  /** `file:` or a path (default `<data>/artifacts`), or `s3://BUCKET[/PREFIX]?endpoint=URL&region=R`. */
   artifactStore?: string;
+  /** `--store-redirect`: downloads answer 302 to a presigned URL of the store (S3 only). */
+  storeRedirect?: boolean;
   publicUrl?: string;
   /** The admin token from PATCHWIRE_TOKEN; when absent the server keeps (or makes) its own. */
   token?: string;
@@ -123,6 +126,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
 async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Promise<RunningServer> {
   const { store, artifacts } = await openStorage({ dataDir: opts.dataDir, db: opts.db, artifactStore: opts.artifactStore, clock });
+  let redirect;
+  try {
+    redirect = opts.storeRedirect ? targetRedirect(artifacts) : undefined;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   // A mirror never signs, so it holds no online keys at all.
   const keys = opts.upstream ? null : await loadOrCreateOnlineKeys(opts.dataDir);
   const { hash: tokenHash, replaced: tokenReplaced } = await adminTokenHash(store, opts);
@@ -160,6 +170,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
   const mirrorToken = opts.upstream?.token ?? opts.mirrorToken;
   app = await buildApp({
     services,
+    targetRedirect: redirect,
     adminTokenHash: tokenHash,
     mirrorTokenHash: mirrorToken ? hashToken(mirrorToken) : null,
     role: opts.upstream ? 'mirror' : 'primary',

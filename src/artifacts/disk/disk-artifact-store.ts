@@ -7,13 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { fsyncDir } from '../../util/atomic-write.js';
 import type { ArtifactInfo, ArtifactStore, StageOptions, StagedArtifact } from '../artifact-store.js';
 import { ArtifactNotFoundError, ArtifactTooLargeError } from '../errors.js';
+import { checkSha256 } from '../sha256-key.js';
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/** Refuses anything but a sha256 hex digest, so a caller's string can never name another path. */
-function checkSha256(sha256: string): void {
-  if (!SHA256_HEX.test(sha256)) throw new Error(`not a lower-case sha256 hex digest: ${JSON.stringify(sha256)}`);
-}
 
 /**
  * Artifacts as files under one folder: `<dir>/<sha256[0..2]>/<sha256>`, staged in `<dir>/tmp/`

@@ -17,6 +17,12 @@ export interface PeerRequest {
   timeoutMs?: number;
   /** Largest answer read into memory (peerJson, peerText; default 16 MiB); a longer one is an error. */
   maxBytes?: number;
+  /**
+   * Follow one redirect to an http(s) URL, sending it nothing but the GET (no token): for artifact
+   * downloads from a primary started with `--store-redirect` (a presigned S3 URL). Only for
+   * requests whose answer is verified by hash before anything of it is kept.
+   */
+  followStoreRedirect?: boolean;
 }
 
 const DEFAULT_MAX_BYTES = 16 * 1024 ** 2;
@@ -47,6 +53,10 @@ async function send(url: string, req: PeerRequest): Promise<Response> {
   }
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel().catch(() => {});
+    if (req.followStoreRedirect && method === 'GET' && !req.token) {
+      const target = redirectTarget(url, res.headers.get('location'));
+      if (target) return send(target, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes });
+    }
     const location = (res.headers.get('location') ?? '(no Location)').slice(0, 300);
     throw new PeerError(`${method} ${url} answered ${res.status}, a redirect to ${location}; ${NO_REDIRECTS}`, url, res.status);
   }
@@ -61,6 +71,17 @@ async function send(url: string, req: PeerRequest): Promise<Response> {
     throw new PeerError(`${method} ${url} answered ${res.status}: ${message}`, url, res.status);
   }
   return res;
+}
+
+/** An absolute http(s) Location (relative ones resolved against `from`), or undefined. */
+function redirectTarget(from: string, location: string | null): string | undefined {
+  if (!location) return undefined;
+  try {
+    const url = new URL(location, from);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function body(url: string, res: Response, max: number): Promise<Buffer> {

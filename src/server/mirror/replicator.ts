@@ -151,7 +151,9 @@ export class Replicator {
     const { artifacts } = this.o;
     if (await artifacts.stat(sha256)) return;
     const url = targetUrl(this.o.upstream, product, target, sha256);
-    const staged = await artifacts.stage(await peerStream(url), { maxLength: length });
+    // A primary with --store-redirect answers 302 to a presigned S3 URL: followed once, without the
+    // token, since the bytes are checked against the signed hash and length below.
+    const staged = await artifacts.stage(await peerStream(url, { followStoreRedirect: true }), { maxLength: length });
     try {
       if (staged.sha256 !== sha256 || (!atMost && staged.length !== length)) {
         throw new Error(`${url} sent ${staged.length} bytes with sha256 ${staged.sha256}, expected ${length} bytes with sha256 ${sha256}`);

@@ -3,13 +3,14 @@ import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import { parseMetadataFileName, parseTargetFilePath, ROUTES } from '../../protocol/urls.js';
 import { parseRange } from './range.js';
+import { sendRedirect, type TargetRedirect } from './target-redirect.js';
 
 /**
  * Each product's TUF repository as devices and mirrors read it: metadata by version (consistent
  * snapshots) and targets by content hash. Everything but timestamp.json is immutable, so a CDN or
  * mirror may cache it forever.
  */
-export async function repositoryApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
+export async function repositoryApi(app: FastifyInstance, opts: { services: Services; redirect?: TargetRedirect }): Promise<void> {
   const { products, releases, tuf } = opts.services;
 
   app.get<{ Params: { product: string; file: string } }>(ROUTES.metadata, async (req, reply) => {
@@ -37,6 +38,8 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
       .header('cache-control', 'public, max-age=31536000, immutable')
       .type('application/octet-stream');
     if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    // --store-redirect: the store serves the bytes (a presigned GET signs no HEAD, so HEAD stays here).
+    if (opts.redirect && req.method === 'GET') return sendRedirect(reply, await opts.redirect(sha256));
     const range = parseRange(req.headers.range, info.length, req.headers['if-range'], etag);
     if (range === 'unsatisfiable') {
       void reply.header('content-range', `bytes */${info.length}`);

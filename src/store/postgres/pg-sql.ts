@@ -1,0 +1,149 @@
+/**
+ * Raw SQL of the PostgreSQL store's hot paths, run as named prepared statements (pg parses and
+ * plans each once per connection): building a kysely query per check costs more than the indexed
+ * lookup. Batches go as arrays through unnest(), one statement per batch. Everything else goes
+ * through kysely. The semantics are SQLite's (src/store/sqlite/device-sql.ts), written for
+ * PostgreSQL: greatest() for max(), IS DISTINCT FROM for IS NOT.
+ */
+
+/** A prepared statement: pg keeps it per connection under `name`. */
+export interface Prepared {
+  name: string;
+  text: string;
+}
+
+const DEVICE_COLUMNS = 'device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq';
+
+export const GET_DEVICE: Prepared = {
+  name: 'pw_get_device',
+  text: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id = $1 AND product = $2`,
+};
+
+export const LATEST_METADATA: Prepared = {
+  name: 'pw_latest_metadata',
+  text: 'SELECT product, role, version, json, expires_at FROM metadata WHERE product = $1 AND role = $2 ORDER BY version DESC LIMIT 1',
+};
+
+export const GET_IDENTITY: Prepared = {
+  name: 'pw_get_identity',
+  text: 'SELECT * FROM device_identities WHERE device_id = $1 AND product = $2',
+};
+
+/** getIdentities: one pass over the keys, in their order (ord). */
+export const GET_IDENTITIES: Prepared = {
+  name: 'pw_get_identities',
+  text: `SELECT k.ord, i.* FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(device_id, product, ord)
+    JOIN device_identities i ON i.device_id = k.device_id AND i.product = k.product`,
+};
+
+/**
+ * The newest local change (one descent of devices_change_seq_idx): a write's time is later than
+ * its updated_at, so the history stays in order when the clock steps back.
+ */
+export const NEWEST_CHANGE: Prepared = {
+  name: 'pw_newest_change',
+  text: 'SELECT updated_at FROM devices ORDER BY change_seq DESC LIMIT 1',
+};
+
+/**
+ * recordSightings: one statement per batch, deduplicated by the caller (ON CONFLICT cannot touch
+ * a row twice in one statement). As SQLite's UPSERT_SIGHTING_SQL, forward-only: last_seen_at
+ * only moves forward and channel/source follow the newest sighting. Every column the update
+ * sets comes from the sighting exactly when it changes the row (later, or as late with another
+ * channel or source), so the WHERE skips the others: a stale sighting writes nothing, keeps
+ * updated_at and its place in the change feed. nextval() is drawn for every proposed row;
+ * positions of skipped rows are gaps, which the feed does not mind.
+ */
+export const UPSERT_SIGHTINGS: Prepared = {
+  name: 'pw_upsert_sightings',
+  text: `
+  INSERT INTO devices AS d (${DEVICE_COLUMNS})
+  SELECT s.device_id, s.product, s.channel, NULL, s.first_seen_at, s.last_seen_at, NULL, s.source, $7, nextval('devices_change_seq')
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+    AS s(device_id, product, channel, first_seen_at, last_seen_at, source)
+  ON CONFLICT (device_id, product) DO UPDATE SET
+    channel = excluded.channel, source = excluded.source, last_seen_at = excluded.last_seen_at,
+    updated_at = excluded.updated_at, change_seq = excluded.change_seq
+  WHERE excluded.last_seen_at > d.last_seen_at
+    OR (excluded.last_seen_at = d.last_seen_at AND (excluded.channel <> d.channel OR excluded.source <> d.source))`,
+};
+
+/**
+ * recordReport in one statement: the device upsert (the version only for applied/rolled-back,
+ * $8) and the history row, returning the device as stored.
+ */
+export const RECORD_REPORT: Prepared = {
+  name: 'pw_record_report',
+  text: `
+  WITH dev AS (
+    INSERT INTO devices AS d (${DEVICE_COLUMNS})
+    VALUES ($1, $2, $3, CASE WHEN $8::boolean THEN $4::text END, $5, $5, $5, $6, $7, nextval('devices_change_seq'))
+    ON CONFLICT (device_id, product) DO UPDATE SET
+      channel = excluded.channel, source = excluded.source,
+      last_seen_at = greatest(d.last_seen_at, excluded.last_seen_at), last_report_at = excluded.last_report_at,
+      updated_at = excluded.updated_at, change_seq = excluded.change_seq,
+      version = CASE WHEN $8::boolean THEN excluded.version ELSE d.version END
+    RETURNING ${DEVICE_COLUMNS}
+  ), rep AS (
+    INSERT INTO reports (device_id, product, channel, event, version, previous_version, detail, at, source)
+    VALUES ($1, $2, $3, $9, $4, $10, $11, $5, $6)
+  )
+  SELECT * FROM dev`,
+};
+
+/** mergeDevices: existing rows of a batch's keys, in one pass. */
+export const GET_DEVICES: Prepared = {
+  name: 'pw_get_devices',
+  text: `SELECT d.* FROM unnest($1::text[], $2::text[]) AS k(device_id, product)
+    JOIN devices d ON d.device_id = k.device_id AND d.product = k.product`,
+};
+
+/** mergeDevices: writes merged records (the caller decided they changed); a null position takes the next one. */
+export const PUT_DEVICES: Prepared = {
+  name: 'pw_put_devices',
+  text: `
+  INSERT INTO devices AS d (${DEVICE_COLUMNS})
+  SELECT u.device_id, u.product, u.channel, u.version, u.first_seen_at, u.last_seen_at, u.last_report_at, u.source, u.updated_at,
+    coalesce(u.change_seq, nextval('devices_change_seq'))
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[])
+    AS u(device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq)
+  ON CONFLICT (device_id, product) DO UPDATE SET
+    channel = excluded.channel, version = excluded.version, first_seen_at = excluded.first_seen_at,
+    last_seen_at = excluded.last_seen_at, last_report_at = excluded.last_report_at,
+    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq`,
+};
+
+/** The lowest position in the feed: rows learnt from upstream count down from there. */
+export const OLDEST_CHANGE: Prepared = { name: 'pw_oldest_change', text: 'SELECT min(change_seq) AS seq FROM devices' };
+
+export const CHANGED_AFTER: Prepared = {
+  name: 'pw_changed_after',
+  text: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE change_seq > $1 ORDER BY change_seq LIMIT $2`,
+};
+
+/** listDevicePage: a range of the (device_id, product) primary key. */
+export const DEVICE_PAGE: Prepared = {
+  name: 'pw_device_page',
+  text: `SELECT ${DEVICE_COLUMNS} FROM devices
+    WHERE (device_id, product) > ($1, $2) AND ($3::text IS NULL OR product = $3)
+    ORDER BY device_id, product LIMIT $4`,
+};
+
+export const TOUCH_DEVICE: Prepared = {
+  name: 'pw_touch_device',
+  text: `UPDATE devices SET updated_at = $1, change_seq = nextval('devices_change_seq') WHERE device_id = $2 AND product = $3`,
+};
+
+/** As SQLite's UPSERT_MIRROR_SQL: a different store id resets both cursors. */
+export const UPSERT_MIRROR: Prepared = {
+  name: 'pw_upsert_mirror',
+  text: `
+  INSERT INTO mirrors AS m (url, announced_at, store_id, pull_after, push_after, last_sync_at, last_attempt_at, pulled, pushed, error)
+  VALUES ($1, $2, $3, NULL, NULL, NULL, NULL, 0, 0, NULL)
+  ON CONFLICT (url) DO UPDATE SET
+    announced_at = excluded.announced_at,
+    pull_after = CASE WHEN excluded.store_id IS NOT NULL AND excluded.store_id IS DISTINCT FROM m.store_id THEN NULL ELSE m.pull_after END,
+    push_after = CASE WHEN excluded.store_id IS NOT NULL AND excluded.store_id IS DISTINCT FROM m.store_id THEN NULL ELSE m.push_after END,
+    store_id = coalesce(excluded.store_id, m.store_id)
+  RETURNING state`,
+};
