@@ -7,6 +7,7 @@ import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIN, runCli } from './helpers/cli.js';
 import { currentLink } from './helpers/files.js';
@@ -16,6 +17,8 @@ import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/ports.js';
 import { deviceSession } from './helpers/device-session.js';
 import { openEvents } from './helpers/event-stream.js';
+import { tempPgDatabase } from './helpers/postgres.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const TOKEN = 'e2e-push-token';
 
@@ -209,4 +212,28 @@ test('push: the server stops, the agent keeps its schedule without a hot loop, a
   const p = await f.publish('1.1.0', { README: 'one one' });
   assert.equal(p.code, 0, p.stderr);
   await installed(dir, '1.1.0', agent, 15_000);
+});
+
+test('push across processes: two serve processes on one PostgreSQL database; published through A, the agent streaming from B applies it within seconds', async (t) => {
+  const db = await tempPgDatabase(t);
+  // Both processes on one database and one artifact folder.
+  const shared = ['--db', db, '--store', await tempDir(t, 'patchwire-push-artifacts-')];
+  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-push-pg-', server: { name: 'a', args: shared }, releases: [['1.0.0', { README: 'one' }]] });
+  // B signs with A's online keys (they live in the data folder), as an operator deploying a
+  // second process copies them.
+  await mkdir(join(f.root, 'b', 'keys'), { recursive: true, mode: 0o700 });
+  await copyFile(join(f.root, 'a', 'keys', 'online.json'), join(f.root, 'b', 'keys', 'online.json'));
+  await chmod(join(f.root, 'b', 'keys', 'online.json'), 0o600);
+  const b = await f.serve('b', { args: shared });
+
+  const dir = await f.initAgent('d', 'aa:bb:cc:10:00:0d', { server: b.url });
+  const agent = startAgent(t, dir);
+  await installed(dir, '1.0.0', agent, 20_000);
+  await agent.said(STREAM_OPEN, 'the event stream to B to open');
+  const p = await f.publish('1.1.0', { README: 'one one' }, { server: f.server.url });
+  assert.equal(p.code, 0, p.stderr);
+  await installed(dir, '1.1.0', agent, 15_000);
+  assert.equal((await f.state(dir)).server, b.url, 'the agent never left B');
+  assert.match(agent.output(), /push: 1\.1\.0 announced/);
+  assert.doesNotMatch(b.output(), /"level":50/, 'B logged no error');
 });
