@@ -46,7 +46,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
 
   // Push: the device's event stream (server-sent events). Identified as a check is: its product's
   // token, for this device; the stream tells only of its own product and channel.
-  app.get<{ Querystring: { deviceId: string; product: string; channel: string } }>(ROUTES.events, { schema: { querystring: eventsQuery } }, async (req, reply) => {
+  app.get<{ Querystring: { deviceId: string; product: string; channel: string } }>(ROUTES.events, { schema: { querystring: eventsQuery }, exposeHeadRoute: false }, async (req, reply) => {
     const q = req.query;
     const deviceId = deviceIdOf(q.deviceId);
     products.require(q.product);
