@@ -344,7 +344,7 @@ describe('device and repository routes need no admin token', () => {
   test('every non-admin route in the route table is one of the documented public routes', () => {
     const publicRoutes = app.routeTable.filter((r) => !r.url.startsWith('/v1/admin') && !r.url.startsWith('/v1/mirror')).map((r) => `${r.method} ${r.url}`).sort();
     const expected = [
-      'GET /healthz', 'HEAD /healthz', 'POST /v1/auth', 'POST /v1/check', 'POST /v1/report',
+      'GET /healthz', 'HEAD /healthz', 'POST /v1/auth', 'POST /v1/check', 'POST /v1/report', 'GET /v1/events',
       'GET /v1/products/:product/tuf/:file', 'HEAD /v1/products/:product/tuf/:file',
       'GET /v1/products/:product/targets/*', 'HEAD /v1/products/:product/targets/*',
       'GET /v1/products/:product/channels', 'HEAD /v1/products/:product/channels',

@@ -43,19 +43,26 @@ export function generateDeviceKey(): DeviceKey {
  * file that is there but unreadable is an error (a new key would look like another device).
  */
 export async function ensureDeviceKey(meta: string): Promise<DeviceKey> {
+  const known = await readDeviceKey(meta);
+  if (known) return known;
+  const key = generateDeviceKey();
+  const doc: DeviceKeyFile = {
+    format: 1, type: 'ed25519', publicKey: key.publicKey,
+    privateKey: key.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex'),
+  };
+  await writeFileAtomic(deviceKeyPath(meta), `${JSON.stringify(doc)}\n`, 0o600);
+  return key;
+}
+
+/** The folder's device key, or undefined when it has none yet (only a check, under the folder lock, makes one). */
+export async function readDeviceKey(meta: string): Promise<DeviceKey | undefined> {
   const file = deviceKeyPath(meta);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    const key = generateDeviceKey();
-    const doc: DeviceKeyFile = {
-      format: 1, type: 'ed25519', publicKey: key.publicKey,
-      privateKey: key.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex'),
-    };
-    await writeFileAtomic(file, `${JSON.stringify(doc)}\n`, 0o600);
-    return key;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
   return parseDeviceKey(text, file);
 }

@@ -37,7 +37,7 @@ export async function postJsonRaw(fetchFn: typeof fetch, url: string, body: unkn
 }
 
 /** The parsed JSON of an answer read as `text`; ServerError for an error status. */
-export function parseJsonAnswer(res: Response, url: string, text: string): unknown {
+export function parseJsonAnswer(res: Pick<Response, 'ok' | 'status' | 'statusText'>, url: string, text: string): unknown {
   if (!res.ok) {
     let code: string | undefined;
     let message = text.slice(0, 300);

@@ -8,12 +8,14 @@ import { runAgentCommand } from './agent.js';
  */
 export async function agentFastPath(args: string[]): Promise<number | undefined> {
   let dir: string | undefined;
+  let noPush: boolean | undefined;
   try {
-    const parsed = parseArgs({ args, options: { dir: { type: 'string' } }, strict: true, allowPositionals: false });
+    const parsed = parseArgs({ args, options: { dir: { type: 'string' }, 'no-push': { type: 'boolean' } }, strict: true, allowPositionals: false });
     dir = parsed.values.dir;
+    noPush = parsed.values['no-push'];
   } catch {
     return undefined;
   }
   if (!dir) return undefined;
-  return runAgentCommand(dir);
+  return runAgentCommand(dir, { push: noPush !== true });
 }

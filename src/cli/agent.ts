@@ -18,9 +18,10 @@ class CheckStoppedError extends Error {
  * (bench/README.md). A kill of the child at any instant is safe: every step is atomic on disk.
  * `onSpawn` is handed the child, so a signal to the agent can be forwarded to it.
  */
-function checkInChild(dir: string, onSpawn: (child: ChildProcess | undefined) => void): Promise<CheckResult> {
+function checkInChild(dir: string, force: boolean, onSpawn: (child: ChildProcess | undefined) => void): Promise<CheckResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [process.argv[1]!, 'check', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [process.argv[1]!, 'check', '--dir', dir, '--json', ...(force ? ['--force'] : [])];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     onSpawn(child);
     let out = '';
     let err = '';
@@ -47,9 +48,11 @@ function checkInChild(dir: string, onSpawn: (child: ChildProcess | undefined) =>
  * something to retry forever), then checks whenever due until SIGTERM/SIGINT. A signal is
  * forwarded to the check in progress, which stops at once (a download resumes by Range next
  * time); the agent waits for it, says so on stderr and exits 143/130. Stopped while waiting
- * between checks it exits 0. Resolves to the exit code.
+ * between checks it exits 0. Unless `push` is false it holds the server's event stream open
+ * while it waits (docs/design.md, "Push and pull"). Resolves to the exit code.
  */
-export async function runAgentCommand(dir: string): Promise<number> {
+export async function runAgentCommand(dir: string, opts: { push?: boolean } = {}): Promise<number> {
+  const push = opts.push !== false;
   const [{ loadState }, { agentPaths }, { runAgent }, { isBadInputError }] = await Promise.all([
     import('../agent/state.js'), import('../agent/paths.js'), import('../agent/agent-loop.js'), import('../agent/errors.js'),
   ]);
@@ -61,7 +64,7 @@ export async function runAgentCommand(dir: string): Promise<number> {
     return isBadInputError(err) ? 2 : 1;
   }
   const log = (line: string) => process.stdout.write(`${line}\n`);
-  log(`${new Date().toISOString()} agent started for ${state.product} (${state.channel}) at ${state.server}, checking every ${state.intervalSeconds} s`);
+  log(`${new Date().toISOString()} agent started for ${state.product} (${state.channel}) at ${state.server}, checking every ${state.intervalSeconds} s${push ? ' and when the server announces a release' : ' (push off)'}`);
   const controller = new AbortController();
   let child: ChildProcess | undefined;
   let stoppedBy: NodeJS.Signals | undefined;
@@ -75,7 +78,7 @@ export async function runAgentCommand(dir: string): Promise<number> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  const check = () => checkInChild(dir, (c) => (child = c)).catch((err: unknown) => {
+  const check = ({ force }: { force: boolean }) => checkInChild(dir, force, (c) => (child = c)).catch((err: unknown) => {
     if (err instanceof CheckStoppedError) {
       interrupted = true;
       process.stderr.write(`patchwire: ${err.message}\n`);
@@ -83,7 +86,7 @@ export async function runAgentCommand(dir: string): Promise<number> {
     throw err;
   });
   try {
-    await runAgent({ dir, signal: controller.signal, log, check });
+    await runAgent({ dir, signal: controller.signal, log, check, push });
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
@@ -97,8 +100,9 @@ export function register(program: Command): void {
     .command('agent')
     .description('Run the agent forever: check whenever due, apply higher versions, retry failures with backoff. SIGTERM/SIGINT stop it cleanly.')
     .requiredOption('--dir <INSTALL_DIR>', 'install folder prepared by `patchwire init`')
-    .action(async (flags: { dir: string }) => {
-      const code = await runAgentCommand(flags.dir);
+    .option('--no-push', 'do not hold the server\'s event stream open (for networks that cut long connections): check on the schedule alone')
+    .action(async (flags: { dir: string; push: boolean }) => {
+      const code = await runAgentCommand(flags.dir, { push: flags.push });
       if (code === 130 || code === 143) process.exit(code);
       if (code !== 0) throw new CliError('', code === 2 ? 2 : 1);
     });

@@ -3,7 +3,7 @@ import { CliError } from './cli-error.js';
 import { formatDuration, parseDuration } from '../protocol/duration.js';
 import { parseHttpUrl } from '../protocol/http-url.js';
 import { testClock } from './test-clock.js';
-import { addLimitOptions, parseLimitOptions, type LimitOpts } from './serve-limits.js';
+import { addLimitOptions, parseLimitOptions, parsePushOptions, type LimitOpts } from './serve-limits.js';
 import { deviceFlagOptions, parseDeviceFlags, type DeviceFlags } from './serve-device-flags.js';
 
 interface Opts extends LimitOpts, DeviceFlags {
@@ -129,6 +129,7 @@ export function register(program: Command): void {
       const sightingFlushMs = seconds('--sighting-flush', o.sightingFlush, 3600) * 1000;
       const cacheReloadMs = seconds('--cache-reload', o.cacheReload, 86400) * 1000;
       const slowClients = parseLimitOptions(o);
+      const push = parsePushOptions(o, slowClients);
       const deviceAuth = parseDeviceFlags(o);
       const { startServer, ServerConfigError, StorageUnavailableError, DataFolderInUseError, PortInUseError } = await import('../server/start.js');
       let server;
@@ -139,7 +140,7 @@ export function register(program: Command): void {
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
           upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
-          clock: testClock(process.env), deviceAuth, sightingFlushMs, cacheReloadMs,
+          clock: testClock(process.env), deviceAuth, sightingFlushMs, cacheReloadMs, push,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

@@ -29,6 +29,7 @@ export const ERRORS = {
   PW_MIRROR_READ_ONLY: { status: 409, text: 'This server is a mirror; changes go to the primary.' },
   PW_PAYLOAD_TOO_LARGE: { status: 413, text: 'The request body is larger than allowed.' },
   PW_RATE_LIMITED: { status: 429, text: 'Too many requests (or failed attempts) from this address; wait for Retry-After.' },
+  PW_TOO_MANY_STREAMS: { status: 503, text: 'The server holds as many event streams as it allows; wait for Retry-After (the device keeps its schedule).' },
   PW_RANGE_NOT_SATISFIABLE: { status: 416, text: 'The requested byte range is outside the file.' },
   PW_INTERNAL: { status: 500, text: 'Internal server error.' },
 } as const;

@@ -11,3 +11,4 @@ export * from './errors.js';
 export * from './time.js';
 export * from './check-answer.js';
 export * from './device-auth.js';
+export * from './push.js';

@@ -19,6 +19,7 @@ export const ROUTES = {
   auth: '/auth',
   check: '/check',
   report: '/report',
+  events: '/events',
   channels: `${productPath(':product')}/channels`,
   metadata: `${productPath(':product')}/${METADATA_DIR}/:file`,
   target: `${productPath(':product')}/${TARGETS_DIR}/*`,
@@ -34,6 +35,11 @@ export function checkUrl(server: string): string {
 
 export function reportUrl(server: string): string {
   return `${server}${API_PREFIX}${ROUTES.report}`;
+}
+
+/** The device's event stream (push): `?deviceId=&product=&channel=`, with its device token. */
+export function eventsUrl(server: string, q: { deviceId: string; product: string; channel: string }): string {
+  return `${server}${API_PREFIX}${ROUTES.events}?${new URLSearchParams(q).toString()}`;
 }
 
 export function channelsUrl(server: string, product: string): string {

@@ -55,6 +55,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     for (const method of [r.method].flat()) routeTable.push({ method, url: r.url });
   });
   installErrorHandler(app);
+  // Open event streams never end by themselves: end them first, or app.close would wait forever.
+  app.addHook('preClose', async () => opts.services.push.close());
   const authFailures = opts.authFailures ?? new AuthFailures();
   // JSON only: a JSON object sent as text/plain should hear "send application/json" (415), not a schema error.
   app.removeContentTypeParser('text/plain');

@@ -14,6 +14,7 @@ import { lockDataFolder, type DataLock } from './data-lock.js';
 import { checkPortFree } from './port-probe.js';
 import { startBackgroundJobs } from './background-jobs.js';
 import type { SlowClientLimits } from './slow-clients.js';
+import type { PushOptions } from './services/push-hub.js';
 
 // Thrown by startServer; importable from here, where the CLI takes both.
 export { ServerConfigError, StorageUnavailableError } from './config-error.js';
@@ -73,6 +74,8 @@ export interface StartOptions {
   print?: (line: string) => void;
   /** Device tokens and enrolment limits (DEVICE_AUTH_DEFAULTS when absent). */
   deviceAuth?: Partial<DeviceAuthOptions>;
+  /** Event stream limits (push; PUSH_DEFAULTS when absent). */
+  push?: Partial<PushOptions>;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
   clock?: Clock;
   /** TEST HOOK: storage opened by the caller (several in-process servers on one database); closed with the server. */
@@ -158,6 +161,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     alarmWebhook: opts.alarmWebhook,
     deltaFailThreshold: opts.deltaFailThreshold,
     deviceAuth: opts.deviceAuth,
+    push: opts.push,
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {
       fromMostCommon: opts.deltaFromMostCommon ?? 5,
       margin: opts.deltaMargin ?? 0.2,

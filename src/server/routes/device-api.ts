@@ -6,7 +6,7 @@ import { ROUTES } from '../../protocol/urls.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import type { AuthRequest } from '../../protocol/device-auth.js';
-import { authBody, channelsResponse, checkBody, checkResponse, reportBody } from './schemas.js';
+import { authBody, channelsResponse, checkBody, checkResponse, eventsQuery, reportBody } from './schemas.js';
 
 /** Validates what JSON schema cannot: the MAC form of the device id and semver versions. */
 function deviceIdOf(raw: string): string {
@@ -23,7 +23,7 @@ function versionOf(field: string, v: string | null | undefined): string | null {
 
 /** The device surface: check, report, channels (artifact and metadata downloads are in repository-api.ts). */
 export async function deviceApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
-  const { devices, identity, products } = opts.services;
+  const { devices, identity, products, push } = opts.services;
 
   // The device's signed auth: answers a short-lived token for check and report (docs/protocol.md).
   app.post<{ Body: AuthRequest }>(ROUTES.auth, { schema: { body: authBody } }, async (req) => {
@@ -42,6 +42,20 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     if (b.installId !== undefined) request.installId = b.installId;
     if (b.nonce !== undefined) request.nonce = b.nonce;
     return devices.check(request);
+  });
+
+  // Push: the device's event stream (server-sent events). Identified as a check is: its product's
+  // token, for this device; the stream tells only of its own product and channel.
+  app.get<{ Querystring: { deviceId: string; product: string; channel: string } }>(ROUTES.events, { schema: { querystring: eventsQuery }, exposeHeadRoute: false }, async (req, reply) => {
+    const q = req.query;
+    const deviceId = deviceIdOf(q.deviceId);
+    products.require(q.product);
+    const claims = await identity.requireToken(req.headers.authorization, deviceId, q.product);
+    devices.requireChannel(q.product, q.channel);
+    push.admit(deviceId, q.product);
+    // From here the hub writes the response itself; fastify neither sends nor waits for it.
+    reply.hijack();
+    push.open(reply.raw, { deviceId, product: q.product, channel: q.channel, expiresAt: claims.expiresAt });
   });
 
   // What `patchwire init` asks to catch a typo in --product or --channel before the first check.

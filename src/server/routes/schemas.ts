@@ -16,6 +16,12 @@ export const checkBody = {
   },
 } as const;
 
+export const eventsQuery = {
+  type: 'object',
+  required: ['deviceId', 'product', 'channel'],
+  properties: { deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name },
+} as const;
+
 export const authBody = {
   type: 'object',
   required: ['deviceId', 'product', 'channel', 'publicKey', 'time', 'signature'],

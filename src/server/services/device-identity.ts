@@ -4,7 +4,7 @@ import { authSigningBytes, keyIdOf, type AuthRequest, type AuthResponse } from '
 import type { AlarmView } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
-import type { DeviceTokens } from '../device-token.js';
+import type { DeviceTokenClaims, DeviceTokens } from '../device-token.js';
 import type { RateLimiter } from '../rate-limit.js';
 import type { ProductService } from './products.js';
 import { TokenRevocations } from './token-revocations.js';
@@ -76,9 +76,10 @@ export class DeviceIdentityService {
    * bound to the token's key. Revocations made by this process since are in memory; so a reject,
    * remove or re-bind holds across a restart (found by an attacker: in-memory revocations alone were
    * undone by a restart), and other processes of one database honour it at their first sight of
-   * the token. One store read per token per process, then a map lookup.
+   * the token. One store read per token per process, then a map lookup. Returns the token's
+   * claims (the event stream ends when it expires).
    */
-  async requireToken(header: string | undefined, deviceId: string, product: string): Promise<void> {
+  async requireToken(header: string | undefined, deviceId: string, product: string): Promise<DeviceTokenClaims> {
     const fix = 'authenticate with POST /v1/auth first (the patchwire agent does this by itself)';
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
       throw new ApiError('PW_DEVICE_TOKEN', `no device token: send \`Authorization: Bearer <token>\`; ${fix}`);
@@ -92,10 +93,11 @@ export class DeviceIdentityService {
     const revoked = () => new ApiError('PW_DEVICE_TOKEN', `the device token is no longer valid (the device's key was re-bound, or the device rejected or removed); ${fix}`);
     if (this.revocations.revoked(deviceId, product, claims.keyId, claims.issuedAt)) throw revoked();
     // Remembered with the verified token (device-token.ts), within the same bound.
-    if (claims.confirmed) return;
+    if (claims.confirmed) return claims;
     const id = await this.store.getIdentity(deviceId, product);
     if (!id || id.status !== 'accepted' || id.keyId !== claims.keyId) throw revoked();
     claims.confirmed = true;
+    return claims;
   }
 
   private verifySignature(req: AuthRequest, now: Date): void {

@@ -24,6 +24,7 @@ import { MirrorIdentity } from '../mirror/mirror-identity.js';
 import { DeviceTokens } from '../device-token.js';
 import { RateLimiter } from '../rate-limit.js';
 import { CatalogSync } from './catalog-sync.js';
+import { PushHub, PUSH_DEFAULTS, type PushOptions } from './push-hub.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -63,6 +64,8 @@ export interface ServicesOptions {
   deviceAuth?: Partial<DeviceAuthOptions>;
   /** On a shared database: the periodic full reload of the caches (`serve --cache-reload`, default 30 s). */
   cacheReloadMs?: number;
+  /** Event streams (PUSH_DEFAULTS when absent). */
+  push?: Partial<PushOptions>;
 }
 
 /** `serve --cache-reload` default: the fallback when a change notification was missed. */
@@ -81,8 +84,9 @@ function wire(o: ServicesOptions) {
   const catalog = new CatalogSync(store.coordination, { reloadIntervalMs: o.cacheReloadMs ?? DEFAULT_CACHE_RELOAD_MS, log: o.log });
   const tuf = new TufMetadataService(store, o.keys, o.expiry, clock);
   const products = new ProductService(store, tuf, o.keys, clock, catalog);
-  const releases = new ReleaseService(store, artifacts, tuf, products, clock, catalog);
+  const releases = new ReleaseService(store, artifacts, tuf, products, clock, catalog, (obj, msg) => o.log.warn(obj, msg));
   const schedules = new ScheduleService(store, products, clock, catalog);
+  const push = new PushHub(store.coordination, releases, schedules, clock, { ...PUSH_DEFAULTS, ...o.push }, (obj, msg) => o.log.warn(obj, msg));
   const moved = new MovedService(store, artifacts, tuf, products, releases, clock, catalog);
   const sightings = new SightingBatcher(store, {
     intervalMs: o.sightingFlushMs,
@@ -118,7 +122,8 @@ function wire(o: ServicesOptions) {
     ? new Consolidation({ store, sightings, status, token: o.mirrorToken, now: clock, log: o.log, limits, identities })
     : undefined;
   const replicator = o.upstream
-    ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload, log: o.log })
+    // After a replication pass the event streams hear of releases it brought.
+    ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload: async () => { await reload(); await push.resync(); }, log: o.log })
     : undefined;
   // One product's caches read again; everything read again (catalog-sync.ts).
   const reloadProduct = async (p: string) => {
@@ -130,7 +135,7 @@ function wire(o: ServicesOptions) {
     await products.load();
     for (const p of products.list()) await reloadProduct(p);
   };
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -154,10 +159,12 @@ export function createServices(o: ServicesOptions): Services {
       await s.moved.load();
       await s.deltas?.load(s.products.list());
       s.catalog.ready();
+      await s.push.start();
       s.sightings.start();
       s.status.runtime.start();
     },
     async close() {
+      await s.push.close();
       await s.catalog.close();
       await s.deltas?.close();
       await s.sightings.stop();

@@ -7,6 +7,7 @@ import { compareVersions, isHigher, isVersion } from '../../protocol/version.js'
 import { isName } from '../../protocol/names.js';
 import { parseReleaseCustom } from '../../protocol/release-custom.js';
 import { releaseTargetPath } from '../../protocol/targets.js';
+import type { ReleaseNotice } from '../../protocol/push.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { TufMetadataService } from './tuf-metadata.js';
@@ -51,6 +52,7 @@ export class ReleaseService {
     private readonly products: ProductService,
     private readonly now: Clock,
     private readonly changes: CatalogChanges,
+    private readonly warn: (obj: object, msg: string) => void = () => {},
   ) {}
 
   /** (Re)reads every release; the maps are swapped in whole, so a check never sees a half-loaded view. */
@@ -86,6 +88,20 @@ export class ReleaseService {
     for (const [k, r] of highest) this.highest.set(k, r);
     for (const r of releases) this.addHash(product, r.sha256);
     if (moved) this.addHash(product, moved.sha256);
+  }
+
+  /**
+   * Tells every server process (this one too) that the release exists, after its commit, so each
+   * announces it on its event streams (push). Best effort: the release is published either way,
+   * and devices not told find it at their next scheduled check.
+   */
+  private async announce(r: ReleaseRecord): Promise<void> {
+    const notice: ReleaseNotice = { product: r.product, channel: r.channel, version: r.version };
+    try {
+      await this.store.coordination.notify('release', JSON.stringify(notice));
+    } catch (err) {
+      this.warn({ err, ...notice }, 'announcing the release to the event streams failed: devices find it at their next scheduled check');
+    }
   }
 
   onPublish(listener: Listener): void {
@@ -131,6 +147,31 @@ export class ReleaseService {
       this.changes.changed(product, 'releases');
       return { release, latest: next };
     });
+  }
+
+  /**
+   * Re-reads one channel from the store (another server process published to it: the push
+   * stream announces a release only once this process offers it). Returns the channel's latest.
+   */
+  refreshChannel(product: string, channel: string): Promise<ReleaseRecord | undefined> {
+    return this.tuf.exclusive(product, () => this.reloadChannel(product, channel));
+  }
+
+  /** The channel's latest and highest from the store (call inside `tuf.exclusive`). */
+  private async reloadChannel(product: string, channel: string): Promise<ReleaseRecord | undefined> {
+    const key = channelKey(product, channel);
+    const latest = new Map<string, ReleaseRecord>();
+    const highest = new Map<string, ReleaseRecord>();
+    for (const r of await this.store.listReleases(product, channel)) {
+      remember(latest, highest, r);
+      this.addHash(product, r.sha256);
+    }
+    const next = latest.get(key);
+    if (next) this.latest.set(key, next);
+    else this.latest.delete(key);
+    const top = highest.get(key);
+    if (top) this.highest.set(key, top);
+    return next;
   }
 
   /** True when the product's signed targets list an artifact with this hash. */
@@ -226,6 +267,7 @@ export class ReleaseService {
     this.addHash(release.product, release.sha256);
     this.changes.changed(product, 'releases');
     for (const l of this.listeners) l(release);
+    await this.announce(release);
     return release;
   }
 }
