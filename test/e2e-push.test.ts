@@ -7,7 +7,6 @@ import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIN, runCli } from './helpers/cli.js';
 import { currentLink } from './helpers/files.js';
@@ -219,11 +218,7 @@ test('push across processes: two serve processes on one PostgreSQL database; pub
   // Both processes on one database and one artifact folder.
   const shared = ['--db', db, '--store', await tempDir(t, 'patchwire-push-artifacts-')];
   const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-push-pg-', server: { name: 'a', args: shared }, releases: [['1.0.0', { README: 'one' }]] });
-  // B signs with A's online keys (they live in the data folder), as an operator deploying a
-  // second process copies them.
-  await mkdir(join(f.root, 'b', 'keys'), { recursive: true, mode: 0o700 });
-  await copyFile(join(f.root, 'a', 'keys', 'online.json'), join(f.root, 'b', 'keys', 'online.json'));
-  await chmod(join(f.root, 'b', 'keys', 'online.json'), 0o600);
+  // B starts on an empty data folder: on a shared database the online keys live in the database.
   const b = await f.serve('b', { args: shared });
 
   const dir = await f.initAgent('d', 'aa:bb:cc:10:00:0d', { server: b.url });
