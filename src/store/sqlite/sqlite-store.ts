@@ -7,6 +7,7 @@ import {
   type ChannelVersionCount, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
+import * as shared from './shared-queries.js';
 import { migrate } from './migrations.js';
 import { LocalCoordination, type Coordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
@@ -14,15 +15,15 @@ import {
   CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, PUT_DEVICE_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
-import { identityRow, toIdentity, toPreauthorization } from './identity-rows.js';
+import { identityRow, toIdentity } from './identity-rows.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 import { deviceWrite, writeSightings, type DeviceWrite, type SightingRow } from './device-write.js';
 import { openPragmas } from './pragmas.js';
 import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
-import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, MirrorsTable, SqliteSchema } from './sqlite-schema.js';
+import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, SqliteSchema } from './sqlite-schema.js';
 import {
-  mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMirror, toMoved, toProduct,
+  mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct,
   toRelease, toReport, toSchedule,
 } from './sqlite-rows.js';
 
@@ -344,27 +345,20 @@ export class SqliteStore implements Store {
     });
   }
 
-  async listIdentities(filter: { product?: string; conflicts?: boolean } = {}): Promise<DeviceIdentityRecord[]> {
-    let q = this.#db.selectFrom('device_identities').selectAll();
-    if (filter.product !== undefined) q = q.where('product', '=', filter.product);
-    if (filter.conflicts) q = q.where('pending_key_id', 'is not', null);
-    return (await q.orderBy('product').orderBy('device_id').execute()).map(toIdentity);
+  listIdentities(filter: { product?: string; conflicts?: boolean } = {}): Promise<DeviceIdentityRecord[]> {
+    return shared.listIdentities(this.#db, filter);
   }
 
-  async countIdentities(product: string): Promise<number> {
-    const row = await this.#db.selectFrom('device_identities').select((eb) => eb.fn.countAll<number>().as('n')).where('product', '=', product).executeTakeFirstOrThrow();
-    return Number(row.n);
+  countIdentities(product: string): Promise<number> {
+    return shared.countIdentities(this.#db, product);
   }
 
-  async putPreauthorization(p: PreauthorizationRecord): Promise<void> {
-    const row = { device_id: p.deviceId, product: p.product, public_key: p.publicKey, created_at: p.createdAt.getTime() };
-    await this.#db.insertInto('preauthorizations').values(row)
-      .onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet({ public_key: row.public_key, created_at: row.created_at })).execute();
+  putPreauthorization(p: PreauthorizationRecord): Promise<void> {
+    return shared.putPreauthorization(this.#db, p);
   }
 
-  async getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined> {
-    const row = await this.#db.selectFrom('preauthorizations').selectAll().where('device_id', '=', deviceId).where('product', '=', product).executeTakeFirst();
-    return row && toPreauthorization(row);
+  getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined> {
+    return shared.getPreauthorization(this.#db, deviceId, product);
   }
 
   async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {
@@ -421,43 +415,24 @@ export class SqliteStore implements Store {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  async listMirrors(): Promise<MirrorRecord[]> {
-    return (await this.#db.selectFrom('mirrors').selectAll().orderBy('url').execute()).map(toMirror);
+  listMirrors(): Promise<MirrorRecord[]> {
+    return shared.listMirrors(this.#db);
   }
 
-  async removeMirror(url: string): Promise<boolean> {
-    const r = await this.#db.deleteFrom('mirrors').where('url', '=', url).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  removeMirror(url: string): Promise<boolean> {
+    return shared.removeMirror(this.#db, url);
   }
 
-  async updateMirror(url: string, update: MirrorUpdate): Promise<void> {
-    const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
-    const set: Partial<MirrorsTable> = {};
-    if (update.cursor !== undefined) set.pull_after = update.cursor;
-    if (update.pushCursor !== undefined) set.push_after = update.pushCursor;
-    if (update.lastSyncAt !== undefined) set.last_sync_at = ms(update.lastSyncAt);
-    if (update.lastAttemptAt !== undefined) set.last_attempt_at = ms(update.lastAttemptAt);
-    if (update.pulled !== undefined) set.pulled = update.pulled;
-    if (update.pushed !== undefined) set.pushed = update.pushed;
-    if (update.error !== undefined) set.error = update.error;
-    if (update.skipped !== undefined) set.skipped = update.skipped;
-    if (update.skippedWhy !== undefined) set.skipped_why = update.skippedWhy;
-    if (Object.keys(set).length === 0) return;
-    await this.#db.updateTable('mirrors').set(set).where('url', '=', url).execute();
+  updateMirror(url: string, update: MirrorUpdate): Promise<void> {
+    return shared.updateMirror(this.#db, url, update);
   }
 
-  async countVersions(filter?: { product?: string }): Promise<Record<string, number>> {
-    let q = this.#db.selectFrom('devices').select((eb) => ['version', eb.fn.countAll<number>().as('n')]);
-    if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
-    const counts: Record<string, number> = {};
-    for (const row of await q.groupBy('version').execute()) counts[row.version ?? 'none'] = Number(row.n);
-    return counts;
+  countVersions(filter?: { product?: string }): Promise<Record<string, number>> {
+    return shared.countVersions(this.#db, filter);
   }
 
-  async countDevices(filter?: { product?: string }): Promise<number> {
-    let q = this.#db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n'));
-    if (filter?.product !== undefined) q = q.where('product', '=', filter.product);
-    return Number((await q.executeTakeFirstOrThrow()).n);
+  countDevices(filter?: { product?: string }): Promise<number> {
+    return shared.countDevices(this.#db, filter);
   }
 
   async countChannelVersions(filter?: { product?: string }): Promise<ChannelVersionCount[]> {
