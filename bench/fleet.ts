@@ -214,7 +214,7 @@ function cpuBetween(before: Map<number, number>, after: Map<number, number>): nu
 }
 
 /** A warm-up, then the measured run of every target at once; patchwire servers also give their event-loop delay. */
-async function measure(label: string, targets: Array<{ server: Server; script: string; wrkCpu?: number | string }>, opts: { patchwire: boolean; pgDatabase?: string }): Promise<Measured> {
+async function measure(label: string, targets: Array<{ server: Server; script: string; wrkCpu?: number | string }>, opts: { patchwire: boolean; pgDatabase?: string; onMeasured?: () => void }): Promise<Measured> {
   process.stdout.write(`  ${label}: warm-up ${WARMUP_SECONDS} s, then ${wrk.seconds} s measured\n`);
   const loads: Load[] = targets.map((t) => ({ url: t.server.url, script: t.script, pid: t.server.child.pid!, wrk: { ...wrk, cpu: t.wrkCpu ?? WRK_CPU } }));
   let db0 = new Map<number, number>();
@@ -222,6 +222,7 @@ async function measure(label: string, targets: Array<{ server: Server; script: s
     // Each read of GET /v1/admin/runtime starts a new window: the next one covers the measured run.
     if (opts.patchwire) await Promise.all(loads.map((l) => admin(l.url, '/runtime').catch(() => undefined)));
     if (opts.pgDatabase) db0 = await backendCpu(opts.pgDatabase);
+    opts.onMeasured?.();
   });
   const dbCpu = opts.pgDatabase ? cpuBetween(db0, await backendCpu(opts.pgDatabase)) : undefined;
   // A server from before GET /v1/admin/runtime answers 404: no loop delay for it.
@@ -412,15 +413,18 @@ ${WRK_DONE_LUA}`);
 
   if (cpuProf) {
     for (const { p, server } of profiles) {
+      const t0 = performance.now();
       const s = await server();
       process.stdout.write(`\n--cpu-prof run (this tree on ${p.backend}, server under node --cpu-prof, the agent's request):\n`);
-      await measure(`POST /v1/check (profiled, ${p.backend})`, [{ server: s, script: p.agent }], { patchwire: true });
+      let skipMs = 0;
+      const r = await measure(`POST /v1/check (profiled, ${p.backend})`, [{ server: s, script: p.agent }], { patchwire: true, onMeasured: () => { skipMs = performance.now() - t0; } });
+      process.stdout.write(`  profiled: ${r.reqPerSec.toFixed(0)} req/s, ${r.cpuPerReqUs.toFixed(0)} us CPU/req (profiler included); the summary leaves out start-up and warm-up\n`);
       await stopChild(s.child, 15000);
       const dir = join(p.dir, 'prof');
       const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length === 0) throw new Error('the server wrote no .cpuprofile');
       const { summariseProfile } = await import('./profile-summary.js');
-      process.stdout.write(`${summariseProfile(JSON.parse(await readFile(join(dir, files[0]!), 'utf8')))}\n`);
+      process.stdout.write(`${summariseProfile(JSON.parse(await readFile(join(dir, files[0]!), 'utf8')), skipMs)}\n`);
     }
   }
 }
