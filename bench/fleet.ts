@@ -187,6 +187,8 @@ interface Measured {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** The errors by wrk's kind (connect, read, write, status = non-2xx/3xx, timeout), the non-zero ones. */
+  errorKinds: string;
   /** Cores the servers used together during the measured run (1.0 = one core). */
   serverCpu: number;
   cpuPerReqUs: number;
@@ -238,6 +240,8 @@ async function measure(label: string, targets: Array<{ server: Server; script: s
     p50Ms: Math.max(...runs.map((r) => r.p50Ms)),
     p99Ms: Math.max(...runs.map((r) => r.p99Ms)),
     errors: runs.reduce((n, r) => n + wrkErrors(r), 0),
+    errorKinds: (['connect', 'read', 'write', 'status', 'timeout'] as const)
+      .map((k) => [k, runs.reduce((n, r) => n + r.errors[k], 0)] as const).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', '),
     serverCpu: cpuSum / seconds,
     cpuPerReqUs: (cpuSum * 1e6) / requests,
     dbCpuPerReqUs: dbCpu === undefined ? undefined : (dbCpu * 1e6) / requests,
@@ -382,7 +386,7 @@ ${WRK_DONE_LUA}`);
 
   const ms = (n: number) => `${n.toFixed(2)} ms`;
   const row = (name: string, r: Measured) => [
-    name, r.reqPerSec.toFixed(0), ms(r.p50Ms), ms(r.p99Ms), String(r.errors), `${(r.serverCpu * 100).toFixed(0)}%`,
+    name, r.reqPerSec.toFixed(0), ms(r.p50Ms), ms(r.p99Ms), r.errors ? `${r.errors} (${r.errorKinds})` : '0', `${(r.serverCpu * 100).toFixed(0)}%`,
     `${r.cpuPerReqUs.toFixed(0)} us`, `${(r.cpuPerReqUs / echo.cpuPerReqUs).toFixed(2)}x`, `${(r.reqPerSec / helloRes.reqPerSec).toFixed(2)}x`,
     r.dbCpuPerReqUs === undefined ? '-' : `${r.dbCpuPerReqUs.toFixed(0)} us`,
     r.eld ? `${ms(r.eld.p99)} / ${ms(r.eld.max)}` : '-',
