@@ -15,11 +15,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { agentPaths, initAgent, loadState, runCheck, saveState } from '../src/agent/index.js';
 import {
-  CLI, cli, cleanup, makeTempDir, percentile, publishAcme, run, runMain, startChild, startPatchwire, stopChild, table,
+  CLI, cli, loadAverage, makeTempDir, percentile, publishAcme, run, runBench, startChild, startPatchwire, stopChild, table,
   waitForOutput,
 } from './lib.js';
 
@@ -70,7 +69,7 @@ async function measureIdleReference(code: string): Promise<{ rss: number; hwm: n
 
 async function main(): Promise<void> {
   const tmp = await makeTempDir('patchwire-bench-agent-');
-  process.stdout.write(`patchwire agent bench: node ${process.version}, server on CPU ${SERVER_CPU}, agent on CPU ${AGENT_CPU}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, temp ${tmp}\n`);
+  process.stdout.write(`patchwire agent bench: node ${process.version}, server on CPU ${SERVER_CPU}, agent on CPU ${AGENT_CPU}, load average ${loadAverage()}, temp ${tmp}\n`);
   const server = await startPatchwire(join(tmp, 'data'), { cpu: SERVER_CPU });
   const { root } = await publishAcme(tmp, server.url);
 
@@ -163,12 +162,4 @@ async function main(): Promise<void> {
   process.stdout.write(`(a) minus (c) --help: ${f1(a.median - help.median)} median spent after start-up in the check process\n`);
 }
 
-runMain(async () => {
-  const t0 = performance.now();
-  try {
-    await main();
-  } finally {
-    await cleanup();
-    process.stdout.write(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; bench finished in ${((performance.now() - t0) / 1000).toFixed(1)} s (processes stopped, temp folder removed)\n`);
-  }
-});
+runBench(main);

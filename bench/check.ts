@@ -23,14 +23,13 @@
  */
 import { writeFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
 import { summariseProfile, type CpuProfile } from './profile-summary.js';
 import { performance } from 'node:perf_hooks';
 import type { Sighting, Store } from '../src/store/store.js';
 import { DeviceTokens } from '../src/server/device-token.js';
 import {
-  REPO, TOKEN, WRK_DONE_LUA, cleanup, cpuSeconds, makeTempDir, packageVersion, publishAcme, runMain, runWrk, startChild,
-  startPatchwire, stopChild, table, waitForOutput, type WrkResult, type WrkSettings,
+  LUA_DEVICE_ID, REPO, TOKEN, WRK_DONE_LUA, argValue, benchDeviceId as deviceId, loadAverage, makeTempDir, measureLoads, packageVersion,
+  publishAcme, runBench, startChild, startPatchwire, stopChild, table, waitForOutput, wrkErrors, type WrkResult, type WrkSettings,
 } from './lib.js';
 
 const DEVICES = 100_000;
@@ -39,18 +38,9 @@ const SERVER_CPU = 0;
 const WRK_CPU = 1;
 const WARMUP_SECONDS = 3;
 
-const argv = process.argv.slice(2);
-const secondsArg = argv.indexOf('--seconds');
-const wrk: WrkSettings = { threads: 1, connections: 32, seconds: secondsArg >= 0 ? Number(argv[secondsArg + 1]) : 10, cpu: WRK_CPU };
-const cpuProf = argv.includes('--cpu-prof');
-const baselineArg = argv.indexOf('--baseline');
-const baseline = baselineArg >= 0 ? argv[baselineArg + 1] : undefined;
-
-/** Device i (1-based) -> aa:bb:cc:xx:xx:xx, the same formula as the Lua script. */
-function deviceId(i: number): string {
-  const h = (n: number) => n.toString(16).padStart(2, '0');
-  return `aa:bb:cc:${h((i >> 16) & 255)}:${h((i >> 8) & 255)}:${h(i & 255)}`;
-}
+const wrk: WrkSettings = { threads: 1, connections: 32, seconds: Number(argValue('--seconds') ?? 10), cpu: WRK_CPU };
+const cpuProf = process.argv.includes('--cpu-prof');
+const baseline = argValue('--baseline');
 
 /**
  * `stated`: a request that states the version the device runs (1.0.0: the common up-to-date
@@ -80,7 +70,7 @@ init = function(args)
   local tokens = io.open("${tokensFile}")
   for i = 1, N do
     local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens:read("*l") }
-    local id = string.format("aa:bb:cc:%02x:%02x:%02x", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
+    local id = ${LUA_DEVICE_ID}
     local body = '{"deviceId":"' .. id .. '","product":"acme","channel":"stable"${version}'
     hdrs[i] = headers
     prefix[i] = body
@@ -160,15 +150,8 @@ type Measured = WrkResult & { serverCpu: number };
 /** Warm-up run, then the measured run; also the server's CPU use during the measured run (1.0 = one core). */
 async function measure(label: string, url: string, script: string, serverPid: number): Promise<Measured> {
   process.stdout.write(`  ${label}: warm-up ${WARMUP_SECONDS} s, then ${wrk.seconds} s measured\n`);
-  await runWrk(url, script, { ...wrk, seconds: WARMUP_SECONDS });
-  const c0 = await cpuSeconds(serverPid);
-  const r = await runWrk(url, script, wrk);
-  const c1 = await cpuSeconds(serverPid);
-  return { ...r, serverCpu: (c1 - c0) / (r.durationUs / 1e6) };
-}
-
-function nonOk(r: WrkResult): number {
-  return r.errors.status + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
+  const { runs: [r], cpuSeconds: [cpu] } = await measureLoads([{ url, script, pid: serverPid, wrk }], WARMUP_SECONDS);
+  return { ...r!, serverCpu: cpu! / (r!.durationUs / 1e6) };
 }
 
 interface Tree { label: string; cli: string; storeModule: string }
@@ -202,7 +185,7 @@ async function measureTree(tmp: string, tree: Tree, scripts: { check: string; re
 async function main(): Promise<void> {
   const tmp = await makeTempDir('patchwire-bench-check-');
   const fastifyVersion = await packageVersion('fastify');
-  process.stdout.write(`patchwire check bench: node ${process.version}, fastify ${fastifyVersion}, server on CPU ${SERVER_CPU}, wrk on CPU ${WRK_CPU}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, temp ${tmp}\n`);
+  process.stdout.write(`patchwire check bench: node ${process.version}, fastify ${fastifyVersion}, server on CPU ${SERVER_CPU}, wrk on CPU ${WRK_CPU}, load average ${loadAverage()}, temp ${tmp}\n`);
 
   const tokensFile = join(tmp, 'tokens.txt');
   const checkLua = join(tmp, 'check.lua');
@@ -246,7 +229,7 @@ ${WRK_DONE_LUA}`);
   const cpuPerReq = (r: Measured) => r.serverCpu / r.reqPerSec;
   const cpuRatio = cpuPerReq(helloRes) / cpuPerReq(check);
   const row = (name: string, r: Measured, ratioText: string, cpuRatioText: string) => [
-    name, r.reqPerSec.toFixed(0), `${r.p50Ms.toFixed(2)} ms`, `${r.p99Ms.toFixed(2)} ms`, ratioText, String(r.requests), String(nonOk(r)),
+    name, r.reqPerSec.toFixed(0), `${r.p50Ms.toFixed(2)} ms`, `${r.p99Ms.toFixed(2)} ms`, ratioText, String(r.requests), String(wrkErrors(r)),
     `${Math.round(r.serverCpu * 100)}%`, `${((r.serverCpu * 1e6) / r.reqPerSec).toFixed(0)} us`, cpuRatioText,
   ];
   process.stdout.write(`\n${table(
@@ -271,10 +254,10 @@ ${WRK_DONE_LUA}`);
   if (Math.min(check.serverCpu, helloRes.serverCpu) < 0.9) {
     process.stdout.write(`WARNING: a server got under 90% of its core (other load on the machine?): trust the CPU/req ratio, not req/s\n`);
   }
-  process.stdout.write(`all answers 2xx: check ${nonOk(check) === 0 ? 'yes' : `NO (${JSON.stringify(check.errors)})`}, hello ${nonOk(helloRes) === 0 ? 'yes' : `NO (${JSON.stringify(helloRes.errors)})`}\n`);
+  process.stdout.write(`all answers 2xx: check ${wrkErrors(check) === 0 ? 'yes' : `NO (${JSON.stringify(check.errors)})`}, hello ${wrkErrors(helloRes) === 0 ? 'yes' : `NO (${JSON.stringify(helloRes.errors)})`}\n`);
   process.stdout.write(`registry after the run: ${after.devices} devices (${after.devices === DEVICES ? 'ok' : 'UNEXPECTED'}), versions ${JSON.stringify(after.versions)}\n`);
   if (signed) process.stdout.write(`signing the answer (what the agent asks for since issue 9) costs ${(((cpuPerReq(signed) / cpuPerReq(check)) - 1) * 100).toFixed(1)}% CPU per request over "version stated"\n`);
-  if ([check, registry, echo, helloRes, ...(signed ? [signed] : [])].some((r) => nonOk(r) !== 0) || after.devices !== DEVICES) process.exitCode = 1;
+  if ([check, registry, echo, helloRes, ...(signed ? [signed] : [])].some((r) => wrkErrors(r) !== 0) || after.devices !== DEVICES) process.exitCode = 1;
 
   // Optional: where the server spends its CPU under the same load.
   if (cpuProf) {
@@ -291,12 +274,4 @@ ${WRK_DONE_LUA}`);
   }
 }
 
-runMain(async () => {
-  const t0 = performance.now();
-  try {
-    await main();
-  } finally {
-    await cleanup();
-    process.stdout.write(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; bench finished in ${((performance.now() - t0) / 1000).toFixed(1)} s (processes stopped, temp folder removed)\n`);
-  }
-});
+runBench(main);

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -37,9 +37,17 @@ export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<nu
   return code;
 }
 
-/** Kills every child still running (by its own pid) and removes the temp folders. */
+const cleanups: Array<() => Promise<unknown>> = [];
+
+/** Something cleanup() does after the children are stopped (e.g. drop a database the bench made). */
+export function onCleanup(fn: () => Promise<unknown>): void {
+  cleanups.push(fn);
+}
+
+/** Kills every child still running (by its own pid), runs the onCleanup hooks and removes the temp folders. */
 export async function cleanup(): Promise<void> {
   await Promise.all([...children].map((c) => stopChild(c, 2000).catch(() => null)));
+  for (const fn of cleanups.splice(0)) await fn().catch((err: unknown) => process.stderr.write(`bench cleanup: ${(err as Error).message}\n`));
   for (const d of tempDirs) await rm(d, { recursive: true, force: true }).catch(() => {});
   tempDirs.clear();
 }
@@ -59,6 +67,34 @@ export function runMain(body: () => Promise<void>): void {
     })
     .finally(() => cleanup());
 }
+
+/** Like runMain, and prints the load average at the end and how long the bench took. */
+export function runBench(main: () => Promise<void>): void {
+  runMain(async () => {
+    const t0 = performance.now();
+    try {
+      await main();
+    } finally {
+      await cleanup();
+      process.stdout.write(`load average at the end ${loadAverage()}; bench finished in ${((performance.now() - t0) / 1000).toFixed(1)} s (processes stopped, temp folder removed)\n`);
+    }
+  });
+}
+
+export const loadAverage = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** The value after `--name` on the command line, or undefined. */
+export function argValue(name: string, argv: string[] = process.argv.slice(2)): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+/** Device i (1-based) -> aa:bb:cc:xx:xx:xx (up to 16 M devices); LUA_DEVICE_ID is the same formula for wrk scripts. */
+export function benchDeviceId(i: number): string {
+  const h = (n: number) => n.toString(16).padStart(2, '0');
+  return `aa:bb:cc:${h((i >> 16) & 255)}:${h((i >> 8) & 255)}:${h(i & 255)}`;
+}
+export const LUA_DEVICE_ID = 'string.format("aa:bb:cc:%02x:%02x:%02x", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)';
 
 /** Starts a long-running child and remembers it for cleanup. */
 export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
@@ -136,12 +172,14 @@ export interface Server {
 }
 
 /** `patchwire serve` pinned to `cpu` (taskset execs node, so the child pid is node's). */
-export async function startPatchwire(dataDir: string, opts: { cpu?: number; nodeArgs?: string[]; cli?: string } = {}): Promise<Server> {
-  const args = [...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'];
+export async function startPatchwire(
+  dataDir: string, opts: { cpu?: number; nodeArgs?: string[]; cli?: string; args?: string[]; timeoutMs?: number } = {},
+): Promise<Server> {
+  const args = [...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...(opts.args ?? [])];
   const child = opts.cpu === undefined
     ? startChild(process.execPath, args, { PATCHWIRE_TOKEN: TOKEN })
     : startChild('taskset', ['-c', String(opts.cpu), process.execPath, ...args], { PATCHWIRE_TOKEN: TOKEN });
-  const m = await waitForOutput(child, /patchwire: listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const m = await waitForOutput(child, /patchwire: listening on (http:\/\/127\.0\.0\.1:\d+)/, opts.timeoutMs);
   return { child, url: m[1]! };
 }
 
@@ -187,7 +225,28 @@ export interface WrkSettings {
   threads: number;
   connections: number;
   seconds: number;
-  cpu: number;
+  /** taskset's CPU list: one CPU (1) or several ('0,1'). */
+  cpu: number | string;
+}
+
+/** Every answer that was not a success: non-2xx/3xx plus connect, read, write and timeout errors. */
+export const wrkErrors = (r: WrkResult): number => r.errors.status + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
+
+/** One wrk load: its script against `url`, the server process `pid` whose CPU time it costs. */
+export interface Load { url: string; script: string; pid: number; wrk: WrkSettings }
+
+/**
+ * A warm-up of `warmupSeconds`, then the measured run; several loads run at the same time (one
+ * wrk each). `beforeMeasured` runs between the two (e.g. to start a server-side window).
+ * `cpuSeconds[i]`: what loads[i]'s server used during the measured run.
+ */
+export async function measureLoads(loads: Load[], warmupSeconds: number, beforeMeasured?: () => Promise<unknown>): Promise<{ runs: WrkResult[]; cpuSeconds: number[] }> {
+  await Promise.all(loads.map((l) => runWrk(l.url, l.script, { ...l.wrk, seconds: warmupSeconds })));
+  await beforeMeasured?.();
+  const c0 = await Promise.all(loads.map((l) => cpuSeconds(l.pid)));
+  const runs = await Promise.all(loads.map((l) => runWrk(l.url, l.script, l.wrk)));
+  const c1 = await Promise.all(loads.map((l) => cpuSeconds(l.pid)));
+  return { runs, cpuSeconds: c1.map((c, i) => c - c0[i]!) };
 }
 
 /** Runs wrk pinned to `cpu` with a Lua script; `status` counts non-2xx/3xx answers. */

@@ -4,13 +4,19 @@ import { REPO, table } from './lib.js';
 export interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; }
 export interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; }
 
-/** Self time per function and per package/area of a .cpuprofile. */
-export function summariseProfile(p: CpuProfile): string {
+/**
+ * Self time per function and per package/area of a .cpuprofile. `skipMs`: leave out the samples of
+ * the profile's first milliseconds (a server's start-up and warm-up, before the measured run).
+ */
+export function summariseProfile(p: CpuProfile, skipMs = 0): string {
   const byNode = new Map<number, ProfileNode>(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   let total = 0;
+  let at = 0;
   for (let i = 0; i < p.samples.length; i++) {
     const dt = p.timeDeltas[i] ?? 0;
+    at += dt;
+    if (at < skipMs * 1000) continue;
     self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt);
     total += dt;
   }
@@ -30,7 +36,7 @@ export function summariseProfile(p: CpuProfile): string {
   }
   const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([k, t]) => [`${((100 * t) / total).toFixed(1)}%`, `${(t / 1000).toFixed(0)} ms`, k]);
-  return `top self time, functions (of ${(total / 1000).toFixed(0)} ms sampled):\n`
+  return `top self time, functions (of ${(total / 1000).toFixed(0)} ms sampled${skipMs ? `, after the first ${(skipMs / 1000).toFixed(1)} s` : ''}):\n`
     + table(['self', 'time', 'function'], top(fnTime, 25))
     + `\n\nself time by area:\n` + table(['self', 'time', 'area'], top(areaTime, 15));
 }
