@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { REPORT_EVENTS, type CheckResponse, type ReportEvent } from '../../protocol/wire.js';
 import type { Clock } from '../clock.js';
 import type { ServedKind } from '../services/releases.js';
-import { FleetSnapshot, type FleetSources } from './fleet-snapshot.js';
+import { FleetSnapshot, type FleetFigures, type FleetSources } from './fleet-snapshot.js';
 import { RolloutMetrics, type RolloutView } from './rollout-metrics.js';
 
 /** The `result` label of patchwire_checks_total: the check answer's status, `moved`, or `error`. */
@@ -58,34 +58,20 @@ export class ServerMetrics {
     for (const event of REPORT_EVENTS) this.reports.inc({ event }, 0);
     for (const kind of SERVED_KINDS) this.servedBytes.inc({ kind }, 0);
 
-    const fleet = this.fleet;
-    new Gauge({
-      name: 'patchwire_devices', help: 'Devices in the registry by product, channel and applied version (none: nothing applied yet)',
-      labelNames: ['product', 'channel', 'version'], registers,
-      async collect() {
-        const { devices } = await fleet.get();
-        this.reset();
-        for (const d of devices) this.set({ product: d.product, channel: d.channel, version: d.version ?? 'none' }, d.devices);
-      },
+    // Each fleet gauge shows exactly what the (cached) figures of this scrape say.
+    const fleetGauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, f: FleetFigures) => void) => {
+      const fleet = this.fleet;
+      new Gauge({ name, help, labelNames, registers, async collect() { const f = await fleet.get(); this.reset(); fill(this, f); } });
+    };
+    fleetGauge('patchwire_devices', 'Devices in the registry by product, channel and applied version (none: nothing applied yet)', ['product', 'channel', 'version'], (g, f) => {
+      for (const d of f.devices) g.set({ product: d.product, channel: d.channel, version: d.version ?? 'none' }, d.devices);
     });
-    new Gauge({
-      name: 'patchwire_mirror_sync_age_seconds', help: 'Seconds since each approved mirror was last consolidated (mirrors never synced are not listed)',
-      labelNames: ['mirror'], registers,
-      async collect() {
-        const { mirrors } = await fleet.get();
-        this.reset();
-        const now = o.clock().getTime();
-        for (const m of mirrors) if (m.lastSyncAt) this.set({ mirror: m.url }, Math.max(0, (now - m.lastSyncAt.getTime()) / 1000));
-      },
+    fleetGauge('patchwire_mirror_sync_age_seconds', 'Seconds since each approved mirror was last consolidated (mirrors never synced are not listed)', ['mirror'], (g, f) => {
+      const now = o.clock().getTime();
+      for (const m of f.mirrors) if (m.lastSyncAt) g.set({ mirror: m.url }, Math.max(0, (now - m.lastSyncAt.getTime()) / 1000));
     });
-    new Gauge({
-      name: 'patchwire_alarms', help: 'Open alarms by kind',
-      labelNames: ['kind'], registers,
-      async collect() {
-        const { alarms } = await fleet.get();
-        this.reset();
-        for (const [kind, n] of Object.entries(alarms)) this.set({ kind }, n);
-      },
+    fleetGauge('patchwire_alarms', 'Open alarms by kind', ['kind'], (g, f) => {
+      for (const [kind, n] of Object.entries(f.alarms)) g.set({ kind }, n);
     });
     this.rollouts = new RolloutMetrics(this.registry, o.rollouts);
     if (o.processMetrics) collectDefaultMetrics({ register: this.registry });
