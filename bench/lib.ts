@@ -8,6 +8,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import type { Sighting, Store } from '../src/store/store.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = join(REPO, 'bin', 'patchwire.js');
@@ -296,3 +297,27 @@ export async function packageVersion(name: string): Promise<string> {
 }
 
 export const ms = (n: number, digits = 2): string => `${n.toFixed(digits)} ms`;
+
+/** Bench device i (1-based) -> aa:bb:cc:xx:xx:xx. */
+export function benchDeviceId(i: number): string {
+  const h = (n: number) => n.toString(16).padStart(2, '0');
+  return `aa:bb:cc:${h((i >> 16) & 255)}:${h((i >> 8) & 255)}:${h(i & 255)}`;
+}
+
+/**
+ * Writes devices 1..n of acme/stable straight into a store: sightings 10,000 per batch, then, with
+ * `appliedEvery`, an `applied 1.0.0` report for every such device.
+ */
+export async function writeBenchDevices(store: Pick<Store, 'recordSightings' | 'recordReport'>, n: number, o: { appliedEvery?: number; source?: string } = {}): Promise<void> {
+  const seenAt = new Date();
+  const source = o.source ?? 'http://127.0.0.1';
+  for (let start = 1; start <= n; start += 10_000) {
+    const batch: Sighting[] = [];
+    for (let i = start; i < start + 10_000 && i <= n; i++) batch.push({ deviceId: benchDeviceId(i), product: 'acme', channel: 'stable', seenAt, source });
+    await store.recordSightings(batch);
+  }
+  if (!o.appliedEvery) return;
+  for (let i = o.appliedEvery; i <= n; i += o.appliedEvery) {
+    await store.recordReport({ deviceId: benchDeviceId(i), product: 'acme', channel: 'stable', event: 'applied', version: '1.0.0', previousVersion: null, detail: null, at: seenAt, source });
+  }
+}

@@ -19,28 +19,17 @@ import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { Sighting } from '../src/store/store.js';
-import { CLI, REPO, TOKEN, makeTempDir, percentile, publishAcme, run, runMain, startChild, stopChild, table, waitForOutput } from './lib.js';
+import { CLI, REPO, TOKEN, makeTempDir, writeBenchDevices, percentile, publishAcme, run, runMain, startChild, stopChild, table, waitForOutput } from './lib.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, d: string): string => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : d);
 const DEVICES = Number(arg('--devices', '100000'));
 const BEFORE_REV = arg('--before-rev', '726dfb7');
 
-function deviceId(i: number): string {
-  const h = (n: number) => n.toString(16).padStart(2, '0');
-  return `aa:bb:cc:${h((i >> 16) & 255)}:${h((i >> 8) & 255)}:${h(i & 255)}`;
-}
-
 async function fill(dbFile: string): Promise<void> {
   const store = await SqliteStore.open(dbFile);
   try {
-    const seenAt = new Date();
-    for (let start = 1; start <= DEVICES; start += 10_000) {
-      const batch: Sighting[] = [];
-      for (let i = start; i < start + 10_000 && i <= DEVICES; i++) batch.push({ deviceId: deviceId(i), product: 'acme', channel: 'stable', seenAt, source: 'http://127.0.0.1' });
-      await store.recordSightings(batch);
-    }
+    await writeBenchDevices(store, DEVICES);
   } finally {
     await store.close();
   }

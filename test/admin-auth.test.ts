@@ -348,6 +348,8 @@ describe('device and repository routes need no admin token', () => {
       'GET /v1/products/:product/tuf/:file', 'HEAD /v1/products/:product/tuf/:file',
       'GET /v1/products/:product/targets/*', 'HEAD /v1/products/:product/targets/*',
       'GET /v1/products/:product/channels', 'HEAD /v1/products/:product/channels',
+      // Open by design: the API description, and metrics unless `serve --metrics-token` (docs/security.md).
+      'GET /v1/openapi.json', 'HEAD /v1/openapi.json', 'GET /metrics',
     ].sort();
     // A new unauthenticated route must be a deliberate decision (add it here and to the docs).
     assert.deepEqual(publicRoutes, expected);

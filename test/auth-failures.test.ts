@@ -28,7 +28,7 @@ test('wrong tokens: 401 up to the limit, then 429 with Retry-After for every tok
   assert.equal(f.failed(other, wrong(), 'admin').code, 'PW_UNAUTHORIZED');
   assert.deepEqual(warnings.map((w) => w.replace(/\d+\.\d+\.\d+\.(\d+)/g, 'IP$1').replace(/\d+ s/, 'N s')), [
     'refused request: wrong admin token from IP7 (further failures from it in this window are counted, not logged)',
-    'too many wrong tokens from IP7: every admin and mirror token request from it is refused for N s',
+    'too many wrong tokens from IP7: every admin, mirror and metrics token request from it is refused for N s',
     'refused request: wrong admin token from IP8 (further failures from it in this window are counted, not logged)',
   ]);
   now += 40_000;

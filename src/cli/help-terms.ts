@@ -8,7 +8,7 @@ import type { Command, Option } from 'commander';
 const METAVARS: Record<string, string> = {
   '--server': 'URL', '--token': 'T', '--product': 'P', '--channel': 'C', '--version': 'V', '--key': 'FILE',
   '--out': 'FILE', '--root-out': 'FILE', '--root': 'FILE', '--to': 'URL', '--dir': 'INSTALL_DIR', '--data': 'DIR',
-  '--public-url': 'URL', '--upstream': 'URL', '--alarm-webhook': 'URL', '--mirror-token': 'T', '--upstream-token': 'T',
+  '--public-url': 'URL', '--upstream': 'URL', '--alarm-webhook': 'URL', '--mirror-token': 'T', '--upstream-token': 'T', '--metrics-token': 'T',
   '--mirror-allow': 'URL',
 };
 

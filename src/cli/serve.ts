@@ -9,7 +9,7 @@ import { deviceFlagOptions, parseDeviceFlags, type DeviceFlags } from './serve-d
 interface Opts extends LimitOpts, DeviceFlags {
   data: string; port: string; host: string; db?: string; store?: string; storeRedirect?: boolean; publicUrl?: string;
   upstream?: string; upstreamToken?: string; timestampExpiry: string; maxUpload: string; logLevel: string;
-  mirrorToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
+  mirrorToken?: string; metricsToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
   deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
   deltaFailThreshold: string; sightingFlush: string; cacheReload: string;
 }
@@ -80,6 +80,7 @@ export function register(program: Command): void {
     .option('--upstream-token <token>', 'mirror mode: the mirror token (default: $PATCHWIRE_UPSTREAM_TOKEN)')
     .option('--mirror-token <token>', 'primary: the token mirrors present; enables consolidation (default: $PATCHWIRE_MIRROR_TOKEN)')
     .option('--mirror-allow <urls>', 'primary: mirror URLs (their --public-url) approved when they announce; repeatable or comma-separated; others wait as pending for `patchwire mirrors approve`', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--metrics-token <token>', 'require `Authorization: Bearer <token>` on GET /metrics (default: $PATCHWIRE_METRICS_TOKEN; without either, /metrics is open to anyone who reaches the port)')
     .option('--reconcile-interval <duration>', 'primary: how often to consolidate the mirrors', '1m')
     .option('--sync-interval <duration>', 'mirror: how often to replicate from the primary', '30s')
     .option('--alarm-webhook <url>', 'POST raised alarms (e.g. schedule-overdue) as JSON to this URL')
@@ -102,6 +103,8 @@ export function register(program: Command): void {
       if (o.upstream && mirrorToken) throw new CliError('--mirror-token is for a primary; a mirror uses --upstream-token');
       if (o.upstream && o.mirrorAllow.length) throw new CliError('--mirror-allow is for a primary: it approves the mirrors that announce themselves to it');
       if (o.storeRedirect && !o.store?.startsWith('s3://')) throw new CliError('--store-redirect needs --store s3://...: only an object store can presign downloads; artifacts on disk are streamed by the server (leave --store-redirect out)');
+      const metricsToken = o.metricsToken ?? (process.env.PATCHWIRE_METRICS_TOKEN || undefined);
+      if (metricsToken !== undefined && metricsToken.trim() === '') throw new CliError('--metrics-token is empty: give the token scrapers send, or leave the flag out to keep /metrics open');
       const mirrorAllow = mirrorAllowList(o.mirrorAllow);
       const upstream = o.upstream ? { url: httpUrl('--upstream', o.upstream), token: upstreamToken! } : undefined;
       const alarmWebhook = o.alarmWebhook ? webhookUrl('--alarm-webhook', o.alarmWebhook) : undefined;
@@ -138,7 +141,7 @@ export function register(program: Command): void {
           dataDir: o.data, host: o.host, port: port(o.port), db: o.db, artifactStore: o.store, storeRedirect: o.storeRedirect,
           publicUrl, token: process.env.PATCHWIRE_TOKEN || undefined,
           timestampExpirySeconds, maxUploadBytes, logLevel: o.logLevel,
-          upstream, mirrorToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
+          upstream, mirrorToken, metricsToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env), deviceAuth, sightingFlushMs, cacheReloadMs, push,
         });

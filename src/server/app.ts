@@ -9,6 +9,9 @@ import type { TargetRedirect } from './routes/target-redirect.js';
 import { AuthFailures } from './auth-failures.js';
 import { SLOW_CLIENT_DEFAULTS, serverTimeouts, watchBodyRate, type SlowClientLimits } from './slow-clients.js';
 import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
+import { ServerMetrics, type ServerMetricsOptions } from './metrics/server-metrics.js';
+import { installMetrics } from './metrics/metrics-api.js';
+import { registerOpenApi, serveOpenApi } from './openapi/openapi.js';
 
 export interface AppOptions {
   services: Services;
@@ -23,8 +26,16 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Timeouts and the connection limit (default: SLOW_CLIENT_DEFAULTS). */
   slowClients?: SlowClientLimits;
-  /** Wrong admin and mirror tokens per address (default: AUTH_FAILURE_DEFAULTS). */
+  /** Wrong admin, mirror and metrics tokens per address (default: AUTH_FAILURE_DEFAULTS). */
   authFailures?: AuthFailures;
+  /** GET /metrics: sha256 of `--metrics-token` (absent or null: open), and what the metrics read. */
+  metrics?: {
+    tokenHash?: Buffer | null;
+    processMetrics?: boolean;
+    fleetCacheMs?: number;
+    /** The staged rollouts to show (ServerMetricsOptions.rollouts): the lead wires the rollout service here. */
+    rollouts?: ServerMetricsOptions['rollouts'];
+  };
 }
 
 export interface RouteInfo {
@@ -36,7 +47,7 @@ export interface RouteInfo {
  * Builds the server (no listen): tests call `app.inject()`, `serve` listens. Each API surface is a
  * plugin under `/v1`. `app.routeTable` lists every route, so a test can sweep the admin surface.
  */
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { routeTable: RouteInfo[] }> {
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { routeTable: RouteInfo[]; metrics: ServerMetrics }> {
   const slow = opts.slowClients ?? SLOW_CLIENT_DEFAULTS;
   const app = Fastify({
     logger: opts.logger ?? false,
@@ -58,11 +69,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   // Open event streams never end by themselves: end them first, or app.close would wait forever.
   app.addHook('preClose', async () => opts.services.push.close());
   const authFailures = opts.authFailures ?? new AuthFailures();
+  const { services } = opts;
+  const metrics = new ServerMetrics({
+    fleet: services.fleet,
+    clock: services.clock,
+    processMetrics: opts.metrics?.processMetrics,
+    fleetCacheMs: opts.metrics?.fleetCacheMs,
+    rollouts: opts.metrics?.rollouts,
+  });
+  // Both before the routes: the document generator and the timing hook see every route after them.
+  await registerOpenApi(app);
+  installMetrics(app, { metrics, tokenHash: opts.metrics?.tokenHash ?? null, authFailures });
   // JSON only: a JSON object sent as text/plain should hear "send application/json" (415), not a schema error.
   app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
-  await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services });
-  await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect });
+  await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services, metrics });
+  await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect, metrics });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   await app.register(adminApi, {
     prefix: ADMIN_PREFIX,
@@ -72,6 +94,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     readOnly: opts.role === 'mirror',
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,
   });
+  serveOpenApi(app);
   app.decorate('routeTable', routeTable);
-  return app as unknown as FastifyInstance & { routeTable: RouteInfo[] };
+  app.decorate('metrics', metrics);
+  return app as unknown as FastifyInstance & { routeTable: RouteInfo[]; metrics: ServerMetrics };
 }

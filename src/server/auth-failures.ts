@@ -2,11 +2,11 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import { RateLimiter } from './rate-limit.js';
 
-/** Wrong admin or mirror tokens one address may send per window before it is refused (docs/security.md). */
+/** Wrong admin, mirror or metrics tokens one address may send per window before it is refused (docs/security.md). */
 export const AUTH_FAILURE_DEFAULTS = { limit: 10, windowMs: 60_000 } as const;
 
 /**
- * Wrong tokens per source address, shared by the admin and mirror surfaces. Only failures count,
+ * Wrong tokens per source address, shared by the admin, mirror and metrics surfaces. Only failures count,
  * so an operator's own requests never use up the allowance. Once an address has sent `limit` wrong
  * tokens in a window, EVERY token request from it is refused with 429 until the window ends, the
  * right token too: were the right one let through, 200 against 429 would tell a guesser which
@@ -34,7 +34,7 @@ export class AuthFailures {
 
   /** The 429 of a blocked address; the first one of a window is logged. */
   private refused(req: FastifyRequest, key: string, retryAfterSeconds: number, first: boolean): ApiError {
-    if (first) req.log.warn({ address: key, url: req.url }, `too many wrong tokens from ${key}: every admin and mirror token request from it is refused for ${retryAfterSeconds} s`);
+    if (first) req.log.warn({ address: key, url: req.url }, `too many wrong tokens from ${key}: every admin, mirror and metrics token request from it is refused for ${retryAfterSeconds} s`);
     return limited(retryAfterSeconds);
   }
 

@@ -41,6 +41,8 @@ export interface StartOptions {
   cacheReloadMs?: number;
   maxUploadBytes?: number;
   logLevel?: string;
+  /** `--metrics-token`: GET /metrics needs `Authorization: Bearer <it>`; absent: /metrics is open. */
+  metricsToken?: string;
   /** Primary: the token mirrors use (and this server sends to them); enables consolidation. */
   mirrorToken?: string;
   /** Primary: mirror URLs (normalised, as announced) approved when they announce (`--mirror-allow`). */
@@ -183,6 +185,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     maxUploadBytes: opts.maxUploadBytes,
     slowClients: opts.slowClients,
     logger: { level: opts.logLevel ?? 'info' },
+    metrics: { tokenHash: opts.metricsToken ? hashToken(opts.metricsToken) : null, processMetrics: true },
   });
   if (tokenReplaced) app.log.warn('the admin token was replaced by PATCHWIRE_TOKEN (the token stored before no longer works)');
   await app.listen({ host: opts.host, port: opts.port });

@@ -321,6 +321,8 @@ export interface Store {
   listIdentities(filter?: { product?: string; conflicts?: boolean }): Promise<DeviceIdentityRecord[]>;
   /** Identities of a product (the per-product device cap counts them). */
   countIdentities(product: string): Promise<number>;
+  /** Identities with a pending key (identity conflicts, alarm `identity-conflict`), of every product: GET /metrics counts them. */
+  countIdentityConflicts(): Promise<number>;
   /** Adds or replaces a preauthorisation. */
   putPreauthorization(p: PreauthorizationRecord): Promise<void>;
   getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined>;

@@ -46,6 +46,16 @@ export function identityContract(name: string, makeHarness: () => Promise<StoreH
       assert.equal((await store.getIdentity('dev-2', 'app'))?.status, 'rejected');
     });
 
+    it('countIdentityConflicts counts identities with a pending key, of every product', async () => {
+      assert.equal(await store.countIdentityConflicts(), 0);
+      await store.createProduct({ name: 'other', createdAt: at(0) }, []);
+      const pending = (n: number) => ({ publicKey: String(n).repeat(64), keyId: `p${n}`, at: at(7) });
+      await store.putIdentities([identity('dev-1'), identity('dev-2', { pendingKey: pending(2) }), identity('dev-3', { product: 'other', pendingKey: pending(3) })]);
+      assert.equal(await store.countIdentityConflicts(), 2);
+      await store.updateIdentity(identity('dev-2'));
+      assert.equal(await store.countIdentityConflicts(), 1, 'a resolved conflict no longer counts');
+    });
+
     it('getIdentities reads many in their order, undefined where there is none', async () => {
       await store.addIdentity(identity('dev-1'));
       await store.addIdentity(identity('dev-2', { keyId: 'k2' }));

@@ -7,6 +7,7 @@ import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
 import type { AuthRequest } from '../../protocol/device-auth.js';
 import { authBody, channelsResponse, checkBody, checkResponse, eventsQuery, reportBody } from './schemas.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 
 /** Validates what JSON schema cannot: the MAC form of the device id and semver versions. */
 function deviceIdOf(raw: string): string {
@@ -22,7 +23,8 @@ function versionOf(field: string, v: string | null | undefined): string | null {
 }
 
 /** The device surface: check, report, channels (artifact and metadata downloads are in repository-api.ts). */
-export async function deviceApi(app: FastifyInstance, opts: { services: Services }): Promise<void> {
+export async function deviceApi(app: FastifyInstance, opts: { services: Services; metrics: ServerMetrics }): Promise<void> {
+  const { metrics } = opts;
   const { devices, identity, products, push } = opts.services;
 
   // The device's signed auth: answers a short-lived token for check and report (docs/protocol.md).
@@ -41,7 +43,10 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     if (b.version !== undefined) request.version = versionOf('version', b.version);
     if (b.installId !== undefined) request.installId = b.installId;
     if (b.nonce !== undefined) request.nonce = b.nonce;
-    return devices.check(request);
+    // Answers by result; refusals are counted when their error answer is sent (metrics-api.ts).
+    const answer = await devices.check(request);
+    metrics.checked(answer);
+    return answer;
   });
 
   // Push: the device's event stream (server-sent events). Identified as a check is: its product's
@@ -74,6 +79,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
       version: versionOf('version', b.version),
       previousVersion: versionOf('previousVersion', b.previousVersion),
     });
+    metrics.reported(b.event);
     return { ok: true, version: device.version };
   });
 }

@@ -5,13 +5,14 @@ import { parseMetadataFileName, parseTargetFilePath, ROUTES } from '../../protoc
 import { parseRange } from './range.js';
 import { sendRedirect, type TargetRedirect } from './target-redirect.js';
 import { sendArtifact } from './send-file.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 
 /**
  * Each product's TUF repository as devices and mirrors read it: metadata by version (consistent
  * snapshots) and targets by content hash. Everything but timestamp.json is immutable, so a CDN or
  * mirror may cache it forever.
  */
-export async function repositoryApi(app: FastifyInstance, opts: { services: Services; redirect?: TargetRedirect }): Promise<void> {
+export async function repositoryApi(app: FastifyInstance, opts: { services: Services; redirect?: TargetRedirect; metrics: ServerMetrics }): Promise<void> {
   const { products, releases, tuf } = opts.services;
 
   app.get<{ Params: { product: string; file: string } }>(ROUTES.metadata, async (req, reply) => {
@@ -46,16 +47,19 @@ export async function repositoryApi(app: FastifyInstance, opts: { services: Serv
       void reply.header('content-range', `bytes */${info.length}`);
       throw new ApiError('PW_RANGE_NOT_SATISFIABLE', `range ${String(req.headers.range)} is outside the ${info.length} bytes of this target`);
     }
+    // Bytes as written to the connection, so a download cut short counts what it got.
+    const written = (bytes: number) => opts.metrics.served(info.kind, bytes);
     if (range) {
       void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.length}`).header('content-length', range.end - range.start + 1);
       if (req.method === 'HEAD') return reply.send();
-      return sendArtifact(reply, await info.read(range));
+      return sendArtifact(reply, await info.read(range), written);
     }
     void reply.header('content-length', info.length);
     if (req.method === 'HEAD') return reply.send();
-    return sendArtifact(reply, await info.read());
+    return sendArtifact(reply, await info.read(), written);
   };
-  // HEAD first: fastify's automatic HEAD route would answer Content-Length 0.
-  app.head(ROUTES.target, target as never);
+  // HEAD first: fastify's automatic HEAD route would answer Content-Length 0. A HEAD of its own,
+  // so the OpenAPI document lists it (it leaves fastify's automatic ones out).
+  app.head(ROUTES.target, { config: { swagger: { exposeHeadRoute: true } } }, target as never);
   app.get(ROUTES.target, target as never);
 }

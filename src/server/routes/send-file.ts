@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { FileRangeStream, type FileRange } from '../../artifacts/disk/file-range-stream.js';
 
@@ -13,15 +13,18 @@ import { FileRangeStream, type FileRange } from '../../artifacts/disk/file-range
  * Here each chunk is one positional read into a reused 1 MiB buffer and one socket write; the
  * next read starts only when the kernel took the previous chunk (the write's callback), so a slow
  * reader holds at most one buffer and backpressure is the socket's own.
+ *
+ * `onWritten` hears the bytes as they go out (GET /metrics): on disk, each chunk once the socket
+ * took it; from another stream, each chunk as it is handed to the response.
  */
-export function sendArtifact(reply: FastifyReply, body: Readable): FastifyReply {
+export function sendArtifact(reply: FastifyReply, body: Readable, onWritten: (bytes: number) => void = () => {}): FastifyReply {
   const file = body instanceof FileRangeStream ? body.detach() : undefined;
-  if (!file) return reply.send(body);
+  if (!file) return reply.send(counted(body, onWritten));
   // Headers and status as the route set them; from here on fastify leaves the response to us.
   reply.hijack();
   const res = reply.raw;
   res.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | number | string[]>);
-  writeFileRange(res, file).catch((err: unknown) => {
+  writeFileRange(res, file, onWritten).catch((err: unknown) => {
     reply.log.warn({ err, url: reply.request.url }, 'artifact download failed after its headers were sent; closed the connection');
     res.destroy();
   });
@@ -66,8 +69,20 @@ function write(res: ServerResponse, chunk: Buffer): Promise<boolean> {
   });
 }
 
-/** Writes `file.start`..`file.end` to `res` and ends it; always closes the file. */
-export async function writeFileRange(res: ServerResponse, file: FileRange): Promise<void> {
+/** `body` passed through, each chunk's length told to `onWritten`; an error or a close on either side ends both. */
+function counted(body: Readable, onWritten: (bytes: number) => void): Readable {
+  const through = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onWritten(chunk.length);
+      done(null, chunk);
+    },
+  });
+  pipeline(body, through, () => {});
+  return through;
+}
+
+/** Writes `file.start`..`file.end` to `res` and ends it; always closes the file. `onWritten` hears each chunk the socket took. */
+export async function writeFileRange(res: ServerResponse, file: FileRange, onWritten: (bytes: number) => void = () => {}): Promise<void> {
   try {
     let pos = file.start;
     while (pos <= file.end) {
@@ -81,6 +96,7 @@ export async function writeFileRange(res: ServerResponse, file: FileRange): Prom
         pos += bytesRead;
         handed = true;
         written = await write(res, bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+        if (written) onWritten(bytesRead);
       } finally {
         give(buf, written || !handed);
       }

@@ -25,6 +25,7 @@ import { DeviceTokens } from '../device-token.js';
 import { RateLimiter } from '../rate-limit.js';
 import { CatalogSync } from './catalog-sync.js';
 import { PushHub, PUSH_DEFAULTS, type PushOptions } from './push-hub.js';
+import type { FleetSources } from '../metrics/fleet-snapshot.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -135,7 +136,9 @@ function wire(o: ServicesOptions) {
     await products.load();
     for (const p of products.list()) await reloadProduct(p);
   };
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push };
+  // What GET /metrics reads from the store at scrape time (metrics/fleet-snapshot.ts).
+  const fleet: FleetSources = { store, flushSightings: () => sightings.flush(), alarms: () => status.alarms() };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */

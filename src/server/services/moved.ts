@@ -72,7 +72,7 @@ export class MovedService {
         ];
         await commitWithArtifact(this.artifacts, staged, () => this.store.setMoved(record, metadata));
         this.current.set(product, record);
-        this.releases.addHash(product, entry.sha256);
+        this.releases.addHash(product, entry.sha256, 'notice');
         this.changes.changed(product, 'moved');
         return record;
       });

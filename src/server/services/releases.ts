@@ -33,6 +33,9 @@ export interface YankResult {
 
 const channelKey = (product: string, channel: string): string => `${product}\u0000${channel}`;
 
+/** What a served artifact is: a release's full archive, a delta between two releases, or a moved notice. */
+export type ServedKind = 'full' | 'delta' | 'notice';
+
 /**
  * Releases per product and channel. Keeps the latest release of every channel in memory (the
  * check path reads it thousands of times a second) and the set of artifact hashes each product serves.
@@ -42,7 +45,8 @@ const channelKey = (product: string, channel: string): string => `${product}\u00
 export class ReleaseService {
   private latest = new Map<string, ReleaseRecord>();
   private highest = new Map<string, ReleaseRecord>();
-  private hashes = new Map<string, Set<string>>();
+  /** Per product: the hash of every artifact it serves, and what it is (GET /metrics counts bytes served by kind). */
+  private hashes = new Map<string, Map<string, ServedKind>>();
   private listeners: Listener[] = [];
 
   constructor(
@@ -65,7 +69,7 @@ export class ReleaseService {
       for (const r of releases) remember(latest, highest, r);
       all.push(...releases);
       const moved = await this.store.getMoved(product);
-      if (moved) this.addHash(product, moved.sha256);
+      if (moved) this.addHash(product, moved.sha256, 'notice');
     }
     this.latest = latest;
     this.highest = highest;
@@ -87,7 +91,7 @@ export class ReleaseService {
     for (const [k, r] of latest) this.latest.set(k, r);
     for (const [k, r] of highest) this.highest.set(k, r);
     for (const r of releases) this.addHash(product, r.sha256);
-    if (moved) this.addHash(product, moved.sha256);
+    if (moved) this.addHash(product, moved.sha256, 'notice');
   }
 
   /**
@@ -183,17 +187,18 @@ export class ReleaseService {
    * A target's bytes as served, by content hash: null when the product's signed metadata lists
    * no such hash. Throws PW_NOT_FOUND when it does but the bytes are missing on this server.
    */
-  async servedTarget(product: string, sha256: string): Promise<{ length: number; read: (range?: { start: number; end: number }) => Promise<Readable> } | null> {
-    if (!this.serves(product, sha256)) return null;
+  async servedTarget(product: string, sha256: string): Promise<{ length: number; kind: ServedKind; read: (range?: { start: number; end: number }) => Promise<Readable> } | null> {
+    const kind = this.hashes.get(product)?.get(sha256);
+    if (!kind) return null;
     const info = await this.artifacts.stat(sha256);
     if (!info) throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} are missing on this server`);
-    return { length: info.length, read: (range) => this.artifacts.read(sha256, range) };
+    return { length: info.length, kind, read: (range) => this.artifacts.read(sha256, range) };
   }
 
-  addHash(product: string, sha256: string): void {
-    let set = this.hashes.get(product);
-    if (!set) this.hashes.set(product, (set = new Set()));
-    set.add(sha256);
+  addHash(product: string, sha256: string, kind: ServedKind = 'full'): void {
+    let map = this.hashes.get(product);
+    if (!map) this.hashes.set(product, (map = new Map()));
+    map.set(sha256, kind);
   }
 
   list(product: string, channel?: string): Promise<ReleaseRecord[]> {

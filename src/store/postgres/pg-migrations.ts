@@ -151,6 +151,12 @@ export const pgMigrations: Readonly<Record<string, Migration>> = {
       await sql.raw(INITIAL).execute(db);
     },
   },
+  // GET /metrics counts devices per product, channel and version at scrape time (as SQLite's 0009).
+  '0009_metrics_channel_versions': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql`CREATE INDEX devices_product_channel_version ON devices (product, channel, version)`.execute(db);
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -200,6 +200,14 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await sql`CREATE INDEX reports_delta_failed ON reports (product, detail, device_id) WHERE event = 'delta-failed'`.execute(db);
     },
   },
+  // GET /metrics (issue 11) counts devices per product, channel and version at scrape time: a
+  // covering index makes that one index scan (100,000 devices: ~30 ms instead of ~170-590 ms with
+  // a temporary b-tree, during which better-sqlite3 holds the event loop).
+  '0009_metrics_channel_versions': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql`CREATE INDEX devices_product_channel_version ON devices (product, channel, version)`.execute(db);
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -64,6 +64,11 @@ export async function countIdentities(db: Db, product: string): Promise<number> 
   return Number(row.n);
 }
 
+export async function countIdentityConflicts(db: Db): Promise<number> {
+  const row = await db.selectFrom('device_identities').select((eb) => eb.fn.countAll<number>().as('n')).where('pending_key_id', 'is not', null).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function putPreauthorization(db: Db, p: PreauthorizationRecord): Promise<void> {
   const row = { device_id: p.deviceId, product: p.product, public_key: p.publicKey, created_at: p.createdAt.getTime() };
   await db.insertInto('preauthorizations').values(row)

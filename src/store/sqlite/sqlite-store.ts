@@ -353,6 +353,10 @@ export class SqliteStore implements Store {
     return shared.countIdentities(this.#db, product);
   }
 
+  countIdentityConflicts(): Promise<number> {
+    return shared.countIdentityConflicts(this.#db);
+  }
+
   putPreauthorization(p: PreauthorizationRecord): Promise<void> {
     return shared.putPreauthorization(this.#db, p);
   }

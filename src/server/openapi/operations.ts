@@ -1,0 +1,92 @@
+/**
+ * One line per route of the HTTP API: what the OpenAPI document (GET /v1/openapi.json) says it
+ * does. The request and response schemas come from the routes themselves; this table adds the
+ * summary. test/openapi.test.ts fails when a route is served without a line here, or a line
+ * names no route: a new route gets its line here, with its full path as fastify registers it
+ * (`:param`, `*`), and its section in docs/protocol.md.
+ */
+export const OPERATIONS: Record<string, string> = {
+  'GET /healthz': 'Liveness: answers while the process serves',
+  'GET /metrics': 'Prometheus metrics (text format); needs the metrics token when the server was started with --metrics-token',
+  'GET /v1/openapi.json': 'This document',
+
+  'POST /v1/auth': 'A device signs in with its key and gets a short-lived device token',
+  'POST /v1/check': 'A device asks whether a higher release is available (device token)',
+  'POST /v1/report': 'A device reports the outcome of an update (device token)',
+  'GET /v1/events': 'A device holds an event stream open (server-sent events) and hears of new releases (device token)',
+  'GET /v1/products/:product/channels': 'The channels a device of the product may check on',
+  'GET /v1/products/:product/tuf/:file': 'TUF metadata of the product: N.root.json, timestamp.json, N.snapshot.json, N.targets.json, N.deltas.json',
+  'GET /v1/products/:product/targets/*': 'A target\'s bytes by content hash (<dir>/<sha256>.<name>); Range, If-None-Match',
+  'HEAD /v1/products/:product/targets/*': 'A target\'s length and ETag without its bytes',
+
+  'GET /v1/admin/online-keys': 'Public keys of this server\'s online keys (snapshot, timestamp, deltas)',
+  'GET /v1/admin/products': 'The products',
+  'POST /v1/admin/products': 'Create a product from its signed root and targets v1',
+  'GET /v1/admin/products/:product': 'A product: its current signed targets, releases and moved notice',
+  'GET /v1/admin/products/:product/releases': 'A product\'s releases in publication order (?channel=)',
+  'POST /v1/admin/products/:product/releases': 'Publish a release: multipart metadata (signed targets) then archive',
+  'POST /v1/admin/products/:product/yank': 'Stop offering a release',
+  'PUT /v1/admin/products/:product/schedule': 'Set the next planned release time of a channel',
+  'POST /v1/admin/products/:product/moved': 'Publish a signed "this server has moved" notice',
+  'PUT /v1/admin/products/:product/admission': 'How new devices of the product are admitted: auto or approve',
+  'GET /v1/admin/devices': 'One page of the device registry (?product=&after=&limit=)',
+  'GET /v1/admin/products/:product/devices/:deviceId/reports': 'A device\'s report history',
+  'DELETE /v1/admin/products/:product/devices/:deviceId': 'Remove a device and its history',
+  'POST /v1/admin/products/:product/devices/:deviceId/accept': 'Accept a pending device, or re-bind it to its waiting key',
+  'POST /v1/admin/products/:product/devices/:deviceId/reject': 'Reject a device, or drop its waiting key',
+  'PUT /v1/admin/products/:product/preauthorized/:deviceId': 'Preauthorize a MAC (optionally with its key)',
+  'GET /v1/admin/mirrors': 'The mirrors that announced themselves, and how their last sync went',
+  'DELETE /v1/admin/mirrors': 'Forget a mirror (?url=)',
+  'POST /v1/admin/mirrors/approve': 'Approve a pending mirror (?url=)',
+  'POST /v1/admin/reconcile': 'Consolidate the approved mirrors now',
+  'GET /v1/admin/status': 'Fleet summary: devices per version, mirrors, alarms, runtime (?product=)',
+  'GET /v1/admin/runtime': 'This process\'s event-loop delay and memory since the previous read',
+
+  'POST /v1/mirror/announce': 'A mirror tells its primary where devices reach it',
+  'GET /v1/mirror/catalog': 'Products, releases, metadata versions and schedules to replicate',
+  'GET /v1/mirror/devices': 'Device records changed after a cursor (?after=&limit=)',
+  'POST /v1/mirror/devices': 'Device records to merge',
+  'PUT /v1/mirror/schedules': 'The primary\'s schedules, pushed to a mirror',
+};
+
+/** The key of a route in OPERATIONS. */
+export function operationKey(method: string, url: string): string {
+  return `${method.toUpperCase()} ${url}`;
+}
+
+const query = (properties: Record<string, { type: 'string'; description: string }>, required: string[] = []) => ({ type: 'object', properties, required });
+
+/**
+ * What the document says of routes that parse their input by hand (no schema fastify validates
+ * with): for the document only; the route's checks are what the server applies.
+ */
+export const DOC_SCHEMAS: Record<string, { querystring?: unknown; body?: unknown; consumes?: string[] }> = {
+  'POST /v1/admin/products/:product/releases': {
+    consumes: ['multipart/form-data'],
+    body: {
+      type: 'object',
+      required: ['metadata', 'archive'],
+      properties: {
+        metadata: { type: 'string', description: 'JSON { channel, version, targets }: the next targets version, signed, adding exactly this release\'s target' },
+        archive: { type: 'string', format: 'binary', description: 'The release archive (.tar.gz), after metadata' },
+      },
+    },
+  },
+  'GET /v1/admin/products/:product/releases': { querystring: query({ channel: { type: 'string', description: 'Only this channel' } }) },
+  'GET /v1/admin/devices': {
+    querystring: query({
+      product: { type: 'string', description: 'Only this product' },
+      after: { type: 'string', description: 'The `next` cursor of the previous page' },
+      limit: { type: 'string', description: 'Devices per page (default 500, at most 1000)' },
+    }),
+  },
+  'DELETE /v1/admin/mirrors': { querystring: query({ url: { type: 'string', description: 'The mirror\'s URL as announced' } }, ['url']) },
+  'POST /v1/admin/mirrors/approve': { querystring: query({ url: { type: 'string', description: 'The mirror\'s URL as announced' } }, ['url']) },
+  'GET /v1/admin/status': { querystring: query({ product: { type: 'string', description: 'Only this product' } }) },
+  'GET /v1/mirror/devices': {
+    querystring: query({
+      after: { type: 'string', description: 'The `next` cursor of the previous page (absent: from the start)' },
+      limit: { type: 'string', description: 'Records per page (default and most 5000)' },
+    }),
+  },
+};
