@@ -298,12 +298,6 @@ export async function packageVersion(name: string): Promise<string> {
 
 export const ms = (n: number, digits = 2): string => `${n.toFixed(digits)} ms`;
 
-/** Bench device i (1-based) -> aa:bb:cc:xx:xx:xx. */
-export function benchDeviceId(i: number): string {
-  const h = (n: number) => n.toString(16).padStart(2, '0');
-  return `aa:bb:cc:${h((i >> 16) & 255)}:${h((i >> 8) & 255)}:${h(i & 255)}`;
-}
-
 /**
  * Writes devices 1..n of acme/stable straight into a store: sightings 10,000 per batch, then, with
  * `appliedEvery`, an `applied 1.0.0` report for every such device.
