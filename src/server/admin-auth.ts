@@ -2,6 +2,8 @@ import { createHash, timingSafeEqual, randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { AuthFailures } from './auth-failures.js';
+import type { DashboardSessions } from './dashboard/dashboard-sessions.js';
+import { sessionCookie, verifySessionRequest } from './dashboard/session-auth.js';
 
 /** sha256 of an admin token; only this hash is ever stored. */
 export function hashToken(token: string): Buffer {
@@ -16,12 +18,19 @@ export function newToken(): string {
  * Returns a preHandler that refuses any request whose `Authorization: Bearer <token>` does not
  * match. Hashing both sides first gives equal-length buffers, so timingSafeEqual compares in
  * constant time whatever the token's length. With `failures`, wrong tokens are counted per
- * address and an address past the limit is refused with 429 (auth-failures.ts).
+ * address and an address past the limit is refused with 429 (auth-failures.ts). With `sessions`
+ * (the admin surface), a request without the header may instead carry the dashboard's session
+ * cookie, checked with its CSRF header for changes (dashboard/session-auth.ts).
  */
-export function adminAuth(tokenHash: Buffer, which?: string, failures?: AuthFailures) {
+export function adminAuth(tokenHash: Buffer, which?: string, failures?: AuthFailures, sessions?: DashboardSessions) {
   return async (req: FastifyRequest): Promise<void> => {
     failures?.checkBlocked(req);
     const header = req.headers.authorization;
+    const cookie = sessions && header === undefined ? sessionCookie(req) : undefined;
+    if (cookie !== undefined) {
+      await verifySessionRequest(req, cookie, sessions!, failures);
+      return;
+    }
     const m = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;
     if (!m) {
       const err = new ApiError('PW_UNAUTHORIZED', which ? `missing ${which}` : 'missing admin token: send `Authorization: Bearer <token>` (CLI: --token or PATCHWIRE_TOKEN)');

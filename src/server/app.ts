@@ -9,6 +9,9 @@ import type { TargetRedirect } from './routes/target-redirect.js';
 import { AuthFailures } from './auth-failures.js';
 import { SLOW_CLIENT_DEFAULTS, serverTimeouts, watchBodyRate, type SlowClientLimits } from './slow-clients.js';
 import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
+import type { DashboardSessions } from './dashboard/dashboard-sessions.js';
+import { sessionApi } from './dashboard/session-api.js';
+import { dashboardPages } from './dashboard/dashboard-pages.js';
 
 export interface AppOptions {
   services: Services;
@@ -25,6 +28,11 @@ export interface AppOptions {
   slowClients?: SlowClientLimits;
   /** Wrong admin and mirror tokens per address (default: AUTH_FAILURE_DEFAULTS). */
   authFailures?: AuthFailures;
+  /**
+   * The web dashboard (`/`, /v1/dashboard/session) and session cookies on the admin API; absent:
+   * neither (the admin API takes the Bearer token only). `https`: the public URL is https (Secure cookie).
+   */
+  dashboard?: { sessions: DashboardSessions; https: boolean; dir?: string };
 }
 
 export interface RouteInfo {
@@ -64,10 +72,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
+  if (opts.dashboard) {
+    await app.register(sessionApi, { prefix: `${API_PREFIX}/dashboard`, sessions: opts.dashboard.sessions, tokenHash: opts.adminTokenHash, authFailures, https: opts.dashboard.https });
+    await app.register(dashboardPages, { dir: opts.dashboard.dir });
+  }
   await app.register(adminApi, {
     prefix: ADMIN_PREFIX,
     services: opts.services,
     tokenHash: opts.adminTokenHash,
+    sessions: opts.dashboard?.sessions,
     authFailures,
     readOnly: opts.role === 'mirror',
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,

@@ -12,6 +12,7 @@ import { DeviceService } from './devices.js';
 import { CheckAnswerSigner } from './check-answer.js';
 import { InstallIdWatch } from './install-id-watch.js';
 import { StatusService } from './status.js';
+import { FleetHistory, type FLEET_HISTORY_DEFAULTS } from './fleet-history.js';
 import { Consolidation } from '../mirror/consolidation.js';
 import { Replicator } from '../mirror/replicator.js';
 import { MirrorService } from '../mirror/mirror-service.js';
@@ -66,6 +67,8 @@ export interface ServicesOptions {
   cacheReloadMs?: number;
   /** Event streams (PUSH_DEFAULTS when absent). */
   push?: Partial<PushOptions>;
+  /** The dashboard's fleet snapshots (FLEET_HISTORY_DEFAULTS when absent). */
+  fleetHistory?: Partial<typeof FLEET_HISTORY_DEFAULTS>;
 }
 
 /** `serve --cache-reload` default: the fallback when a change notification was missed. */
@@ -111,6 +114,7 @@ function wire(o: ServicesOptions) {
   });
   const admission = new DeviceAdmissionService(store, products, identity, clock, catalog);
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission);
+  const fleetHistory = new FleetHistory(store, clock, o.fleetHistory);
   const reload = async () => {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
@@ -135,7 +139,7 @@ function wire(o: ServicesOptions) {
     await products.load();
     for (const p of products.list()) await reloadProduct(p);
   };
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleetHistory };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
