@@ -16,7 +16,7 @@ import { startBackgroundJobs } from './background-jobs.js';
 import type { SlowClientLimits } from './slow-clients.js';
 import type { PushOptions } from './services/push-hub.js';
 import { DashboardSessions } from './dashboard/dashboard-sessions.js';
-import type { FLEET_HISTORY_DEFAULTS } from './services/fleet-history.js';
+import type { FleetHistoryOptions } from './services/fleet-history.js';
 
 // Thrown by startServer; importable from here, where the CLI takes both.
 export { ServerConfigError, StorageUnavailableError } from './config-error.js';
@@ -79,7 +79,7 @@ export interface StartOptions {
   /** Event stream limits (push; PUSH_DEFAULTS when absent). */
   push?: Partial<PushOptions>;
   /** The dashboard's fleet snapshots: how often, kept how long (FLEET_HISTORY_DEFAULTS when absent). */
-  fleetHistory?: Partial<typeof FLEET_HISTORY_DEFAULTS>;
+  fleetHistory?: Partial<FleetHistoryOptions>;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
   clock?: Clock;
   /** TEST HOOK: storage opened by the caller (several in-process servers on one database); closed with the server. */

@@ -46,7 +46,7 @@ export class DashboardSessions {
     private readonly o: { ttlSeconds: number; maxRevoked: number },
   ) {}
 
-  static async open(store: Store, adminTokenHash: Buffer, now: Clock, o: Partial<typeof SESSION_DEFAULTS> = {}): Promise<DashboardSessions> {
+  static async open(store: Store, adminTokenHash: Buffer, now: Clock, o: Partial<{ ttlSeconds: number; maxRevoked: number }> = {}): Promise<DashboardSessions> {
     const { value } = await settingOnce(store, SECRET_SETTING, () => randomBytes(32).toString('hex'));
     const key = createHmac('sha256', Buffer.from(value, 'hex')).update(adminTokenHash).digest();
     return new DashboardSessions(store, key, now, { ...SESSION_DEFAULTS, ...o });

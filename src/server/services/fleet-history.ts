@@ -2,7 +2,9 @@ import type { Store } from '../../store/store.js';
 import type { Clock } from '../clock.js';
 
 /** How often the fleet is counted per version, and for how long the counts are kept. */
-export const FLEET_HISTORY_DEFAULTS = { intervalMs: 15 * 60_000, retentionDays: 30, maxRows: 50_000 } as const;
+export interface FleetHistoryOptions { intervalMs: number; retentionDays: number; maxRows: number }
+
+export const FLEET_HISTORY_DEFAULTS: FleetHistoryOptions = { intervalMs: 15 * 60_000, retentionDays: 30, maxRows: 50_000 };
 
 /** GET /v1/admin/fleet/history: devices per applied version at each snapshot, oldest first. */
 export interface FleetHistoryView {
@@ -18,9 +20,9 @@ export interface FleetHistoryView {
  * default) and at most `maxRows` rows per read.
  */
 export class FleetHistory {
-  readonly o: { intervalMs: number; retentionDays: number; maxRows: number };
+  readonly o: FleetHistoryOptions;
 
-  constructor(private readonly store: Store, private readonly now: Clock, o: Partial<typeof FLEET_HISTORY_DEFAULTS> = {}) {
+  constructor(private readonly store: Store, private readonly now: Clock, o: Partial<FleetHistoryOptions> = {}) {
     this.o = { ...FLEET_HISTORY_DEFAULTS, ...o };
   }
 

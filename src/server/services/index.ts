@@ -12,7 +12,7 @@ import { DeviceService } from './devices.js';
 import { CheckAnswerSigner } from './check-answer.js';
 import { InstallIdWatch } from './install-id-watch.js';
 import { StatusService } from './status.js';
-import { FleetHistory, type FLEET_HISTORY_DEFAULTS } from './fleet-history.js';
+import { FleetHistory, type FleetHistoryOptions } from './fleet-history.js';
 import { Consolidation } from '../mirror/consolidation.js';
 import { Replicator } from '../mirror/replicator.js';
 import { MirrorService } from '../mirror/mirror-service.js';
@@ -68,7 +68,7 @@ export interface ServicesOptions {
   /** Event streams (PUSH_DEFAULTS when absent). */
   push?: Partial<PushOptions>;
   /** The dashboard's fleet snapshots (FLEET_HISTORY_DEFAULTS when absent). */
-  fleetHistory?: Partial<typeof FLEET_HISTORY_DEFAULTS>;
+  fleetHistory?: Partial<FleetHistoryOptions>;
 }
 
 /** `serve --cache-reload` default: the fallback when a change notification was missed. */
