@@ -16,7 +16,8 @@ export interface BackgroundJobs {
 /**
  * The server's work that no request starts: re-signing timestamps before they expire and logging
  * alarms (every minute, even when nobody asks); on a mirror, replication from the primary; on a
- * primary with a mirror token, consolidation of its mirrors.
+ * primary with a mirror token, consolidation of its mirrors; everywhere, the dashboard's fleet
+ * snapshots (services/fleet-history.ts).
  */
 export function startBackgroundJobs(services: Services, o: JobOptions): BackgroundJobs {
   const resign = setInterval(() => {
