@@ -30,6 +30,8 @@ before(async () => {
     for (const n of [4, 5]) await report(n, 'applied', '1.1.0', '1.0.0');
     await report(1, 'failed', '1.1.0', '1.0.0');
     await store.recordSightings([{ deviceId: mac(6), product: 'acme', channel: 'stable', seenAt: at, source: server }]);
+    // An hour ago, as the snapshot job would have stored it: 4 devices at 1.0.0.
+    await store.addVersionSnapshot(new Date(at.getTime() - 3_600_000), [{ product: 'acme', channel: 'stable', version: '1.0.0', devices: 4 }], new Date(0));
   } finally {
     await store.close();
   }
@@ -52,7 +54,10 @@ describe('the web dashboard', () => {
     await page.getByLabel('Admin token').fill('not-the-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: 'wrong admin token' }).waitFor();
-    await signIn(page, server, TOKEN);
+    // Keyboard only: the field is focused, Enter sends the form.
+    await page.getByLabel('Admin token').fill(TOKEN);
+    await page.getByLabel('Admin token').press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
 
     const cookies = await context.cookies(server);
     const session = cookies.find((c) => c.name === 'pw_session');
@@ -98,6 +103,19 @@ describe('the web dashboard', () => {
     const foreign = requested.filter((u) => !u.startsWith(`${server}/`));
     assert.deepEqual(foreign, [], 'the page requested nothing but its own server');
     assert.ok(requested.some((u) => u.endsWith('/assets/app.js')));
+  });
+
+  it('answers the fleet history of the chart: devices per version at each snapshot, bounded days', async () => {
+    const { cookie } = await signInByApi();
+    const get = (query: string) => fetch(`${server}/v1/admin/fleet/history${query}`, { headers: { cookie } });
+    const h = (await (await get('?product=acme&days=7')).json()) as { points: Array<{ versions: Record<string, number> }> };
+    assert.deepEqual(h.points.map((p) => p.versions), [{ '1.0.0': 4 }]);
+    for (const bad of ['?days=0', '?days=367', '?days=x']) {
+      const res = await get(bad);
+      assert.equal(res.status, 400, bad);
+      assert.match(((await res.json()) as { message: string }).message, /days must be a whole number from 1 to 366/);
+    }
+    assert.equal((await get('?product=nope')).status, 404);
   });
 
   it('serves its page with a strict Content-Security-Policy and no inline script', async () => {
