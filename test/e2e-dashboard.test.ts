@@ -91,6 +91,26 @@ describe('the web dashboard', () => {
     assert.match(rows[0]!, /failed.*1\.1\.0.*1\.0\.0.*health check failed/);
     assert.match(rows[1]!, /applied.*1\.0\.0/);
 
+    // Releases: a server without staged rollouts (their route 404s) shows none, and its releases.
+    await page.getByRole('link', { name: 'Releases' }).click();
+    await page.getByRole('heading', { level: 2, name: 'acme' }).waitFor();
+    await page.getByText('No staged rollouts.').waitFor();
+    await page.getByRole('link', { name: 'Mirrors' }).click();
+    await page.getByText('No mirrors have announced themselves.').waitFor();
+
+    // Schedule: a change made from the page (its CSRF header sent by the page itself).
+    await page.getByRole('link', { name: 'Schedule' }).click();
+    await page.getByLabel('Product').selectOption('acme');
+    const due = new Date(Date.now() + 2 * 86_400_000);
+    due.setSeconds(0, 0);
+    const local = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}T${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    await page.getByLabel('Release time (local)').fill(local(due));
+    await page.getByLabel('Spread (seconds)').fill('60');
+    await page.getByRole('button', { name: 'Set schedule' }).click();
+    await page.getByRole('status').filter({ hasText: 'Scheduled acme/stable' }).waitFor();
+    const check = await fleet.rawCheck(mac(2), '1.0.0');
+    assert.equal(check.body.schedule?.at, due.toISOString(), 'devices are told the new schedule');
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
     // The cookie the browser held before is signed out on the server, not just forgotten.
