@@ -22,8 +22,13 @@ export function DevicePage({ product, deviceId }: { product: string; deviceId: s
     <table data-testid="history">
       <caption>Reports of ${deviceId}, newest first</caption>
       <thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Version</th><th scope="col">From</th><th scope="col">State</th><th scope="col">Error</th></tr></thead>
-      <tbody>${[...data.history].reverse().map((h) => html`<tr><td>${h.at}</td><th scope="row">${h.event}</th><td>${h.version ?? ''}</td><td>${h.fromVersion ?? ''}</td><td>${h.state ?? ''}</td><td>${h.error ?? ''}</td></tr>`)}</tbody>
+      <tbody>${newestFirst(data.history).map((h) => html`<tr><td>${h.at}</td><th scope="row">${h.event}</th><td>${h.version ?? ''}</td><td>${h.fromVersion ?? ''}</td><td>${h.state ?? ''}</td><td>${h.error ?? ''}</td></tr>`)}</tbody>
     </table>`}`;
+}
+
+/** By time, newest first; reports of one time keep their order, the later one first. */
+function newestFirst(h: HistoryEntry[]): HistoryEntry[] {
+  return h.map((e, i) => ({ e, i, t: Date.parse(e.at) })).sort((a, b) => b.t - a.t || b.i - a.i).map((x) => x.e);
 }
 
 async function load(product: string, deviceId: string): Promise<{ device: any; history: HistoryEntry[] }> {
