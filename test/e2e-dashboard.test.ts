@@ -186,6 +186,35 @@ describe('the web dashboard', () => {
     assert.equal(form.status, 415);
   });
 
+  it('pages through the devices 50 at a time with Next and Previous, each page one request of the paged API', async (t) => {
+    const store = await SqliteStore.open(join(fleet.root, 'server', 'patchwire.db'));
+    try {
+      const seenAt = new Date();
+      await store.recordSightings(Array.from({ length: 55 }, (_, i) => ({ deviceId: `aa:bb:dd:00:00:${i.toString(16).padStart(2, '0')}`, product: 'acme', channel: 'stable', seenAt, source: server })));
+    } finally {
+      await store.close();
+    }
+    const total = ((await (await fetch(`${server}/v1/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { devices: number }).devices;
+    assert.ok(total > 50 && total <= 100, `${total} devices`);
+    const { page, requested } = await openPage(browser, t);
+    await signIn(page, server, TOKEN);
+    await page.getByRole('link', { name: 'Devices' }).click();
+    const rows = page.getByTestId('devices').locator('tbody tr');
+    await page.getByText('Page 1 (50 devices)').waitFor();
+    const first = await rows.allTextContents();
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.getByText(`Page 2 (${total - 50} devices)`).waitFor();
+    const second = await rows.allTextContents();
+    assert.equal(new Set([...first, ...second]).size, total, 'every device on one of the two pages, none twice');
+    assert.equal(await page.getByRole('button', { name: 'Next page' }).isDisabled(), true, 'the last page');
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.getByText('Page 1 (50 devices)').waitFor();
+    assert.deepEqual(await rows.allTextContents(), first);
+    const listings = requested.filter((u) => u.includes('/v1/admin/devices'));
+    assert.ok(listings.length >= 3);
+    for (const u of listings) assert.equal(new URL(u).searchParams.get('limit') !== null && Number(new URL(u).searchParams.get('limit')) <= 50, true, u);
+  });
+
   it('counts wrong sign-in tokens like other auth failures: past the limit the address is refused with 429', async () => {
     // Last in this file: it blocks 127.0.0.1 for a minute.
     const attempt = (token: string) => fetch(`${server}/v1/dashboard/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
