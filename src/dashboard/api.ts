@@ -24,7 +24,13 @@ export async function api<T = any>(path: string, o: { method?: string; body?: un
   if (method !== 'GET' && csrf) headers['x-patchwire-csrf'] = csrf;
   const res = await fetch(path, { method, headers, credentials: 'same-origin', body: o.body === undefined ? undefined : JSON.stringify(o.body) });
   const text = await res.text();
-  const data = text ? JSON.parse(text) : {};
+  let data: any = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    // Not patchwire's answer (a proxy's error page, say): report the status.
+    if (res.ok) throw new ApiFailure(res.status, 'PW_INTERNAL', `the server answered ${path} with something other than JSON`);
+  }
   if (!res.ok) {
     if (res.status === 401 && !path.endsWith('/dashboard/session')) onSignedOut();
     throw new ApiFailure(res.status, data.code ?? 'PW_INTERNAL', data.message ?? `HTTP ${res.status}`);
