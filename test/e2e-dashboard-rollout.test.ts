@@ -39,8 +39,8 @@ describe('the dashboard with staged rollouts and device history', () => {
     assert.equal(await card.getByRole('button', { name: 'Resume' }).isEnabled(), true);
 
     await new Promise((r) => setTimeout(r, 2500));
-    const { rollouts } = await fleet.adminGet<{ rollouts: Array<{ phase: number; state: string }> }>('/v1/admin/rollouts?product=acme');
-    assert.deepEqual(rollouts.map((r) => [r.phase, r.state]), [[0, 'paused']], 'no phase advanced while paused');
+    const { rollouts } = await fleet.adminGet<{ rollouts: Array<{ percent: number; state: string }> }>('/v1/admin/rollouts?product=acme');
+    assert.deepEqual(rollouts.map((r) => [r.percent, r.state]), [[1, 'paused']], 'no phase advanced while paused');
     const answers = await Promise.all(macs.map((m) => fleet.rawCheck(m, '1.0.0')));
     const outside = answers.filter((a) => a.body.status === 'up-to-date');
     assert.ok(outside.length >= 1, 'devices outside the 1% phase are not offered 1.1.0');

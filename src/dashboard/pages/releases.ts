@@ -58,11 +58,14 @@ function RolloutCard({ r, act }: { r: Rollout; act: (r: Rollout, a: string) => v
   const c = r.counts;
   const total = Math.max(1, c.offered);
   const pct = (n: number) => `${Math.round((n / total) * 100)}%`;
+  // The phase by its percentage (whatever base `phase` counts from).
+  const at = r.phases.indexOf(r.percent);
+  const phaseNo = at >= 0 ? at + 1 : r.phase + 1;
   const open = r.state === 'active' || r.state === 'paused' || r.state === 'halted';
   return html`
     <article class="rollout" data-testid=${`rollout-${r.product}-${r.channel}`} aria-label=${`Rollout of ${r.product} ${r.version} on ${r.channel}`}>
       <h4>${r.version} on ${r.channel}: <span class=${`state state-${r.state}`} data-testid="rollout-state">${r.state}</span></h4>
-      <p>Phase ${r.phase + 1} of ${r.phases.length} (${r.percent}% of devices)${r.nextPhaseAt ? `, next phase at ${r.nextPhaseAt}` : ''}</p>
+      <p>Phase ${phaseNo} of ${r.phases.length} (${r.percent}% of devices)${r.nextPhaseAt ? `, next phase at ${r.nextPhaseAt}` : ''}</p>
       <div class="bar" role="img" aria-label=${`${c.applied} applied, ${c.failed + c.rolledBack} failed of ${c.offered} offered`}>
         <span class="applied" style=${{ width: pct(c.applied) }}></span><span class="failed" style=${{ width: pct(c.failed + c.rolledBack) }}></span>
       </div>
