@@ -1,11 +1,12 @@
 // `npm ci` runs this (the `prepare` script): compile the TypeScript into dist/, saying so, since
-// it takes a while on a small machine. npx runs `prepare` again the first time it links this
+// it takes a while on a small machine, and bundle the web dashboard into dist/web. npx runs `prepare` again the first time it links this
 // folder (`npx patchwire ...` from the repository root), so an up-to-date dist/ is not rebuilt:
 // dist/.build-stamp is newer than every source file then. `npm run build` (--force) always compiles.
 import { readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { bundleDashboard } from './bundle-dashboard.mjs';
 
 const stamp = join('dist', '.build-stamp');
 
@@ -26,5 +27,6 @@ if (r.status !== 0) {
   process.stderr.write('patchwire: the TypeScript build failed (see above); dist/ is not up to date\n');
   process.exit(r.status ?? 1);
 }
+await bundleDashboard();
 writeFileSync(stamp, `${new Date().toISOString()}\n`);
 if (!force) process.stderr.write('patchwire: built dist/\n');

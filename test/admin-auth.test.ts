@@ -22,6 +22,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { DiskArtifactStore } from '../src/artifacts/disk/disk-artifact-store.js';
 import { loadOrCreateOnlineKeys } from '../src/tuf/repository.js';
 import { hashToken } from '../src/server/admin-auth.js';
+import { DashboardSessions } from '../src/server/dashboard/dashboard-sessions.js';
 import { AuthFailures } from '../src/server/auth-failures.js';
 import { systemClock } from '../src/server/clock.js';
 import { generateKeyPair, type KeyPair } from '../src/tuf/keys.js';
@@ -53,6 +54,7 @@ let store: SqliteStore;
 let services: Services;
 let app: FastifyInstance & { routeTable: RouteInfo[] };
 let publisher: KeyPair;
+let sessions: DashboardSessions;
 let releaseCounter = 0;
 
 const bearer = (t = TOKEN) => ({ authorization: `Bearer ${t}` });
@@ -181,7 +183,11 @@ before(async () => {
   suite.after(() => services.close());
   // The sweep sends hundreds of wrong tokens from one address: far past the failure limit, which
   // test/e2e-server-abuse.test.ts tries on its own.
-  app = await buildApp({ services, adminTokenHash: hashToken(TOKEN), mirrorTokenHash: hashToken(MIRROR_TOKEN), authFailures: new AuthFailures({ limit: 1_000_000 }) });
+  sessions = await DashboardSessions.open(store, hashToken(TOKEN), systemClock);
+  app = await buildApp({
+    services, adminTokenHash: hashToken(TOKEN), mirrorTokenHash: hashToken(MIRROR_TOKEN), authFailures: new AuthFailures({ limit: 1_000_000 }),
+    dashboard: { sessions, https: false },
+  });
   suite.after(() => app.close());
   await app.ready();
   publisher = generateKeyPair();
@@ -233,6 +239,32 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
     assert.ok(documented.length >= 10, `expected the docs to list the admin routes, found ${documented.join(', ')}`);
     const swept = new Set(adminRoutes().map((r) => `${r.method} ${r.url}`));
     for (const d of documented) assert.ok(swept.has(d), `documented route ${d} is not registered under /v1/admin (registered: ${[...swept].join(', ')})`);
+  });
+
+  test('a forged dashboard session cookie: 401 PW_SESSION on every admin route, nothing changes', async () => {
+    const before = await storeState();
+    const { cookie } = await sessions.issue();
+    const forged = cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+    for (const route of adminRoutes()) {
+      const req = await plausibleRequest(route);
+      const res = await inject({ ...req, headers: { ...(req.headers as Record<string, string>), cookie: `pw_session=${forged}` } });
+      if (route.method === 'HEAD') assert.equal(res.statusCode, 401);
+      else assertError(res.statusCode, res.body, { status: 401, code: 'PW_SESSION', message: /sign in again/ });
+    }
+    assert.deepEqual(await storeState(), before);
+  });
+
+  test('a good session cookie without the CSRF header: 403 PW_CSRF on every admin route that changes something, nothing changes', async () => {
+    const before = await storeState();
+    const { cookie } = await sessions.issue();
+    const changing = adminRoutes().filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
+    assert.ok(changing.length >= 8);
+    for (const route of changing) {
+      const req = await plausibleRequest(route);
+      const res = await inject({ ...req, headers: { ...(req.headers as Record<string, string>), cookie: `pw_session=${cookie}` } });
+      assertError(res.statusCode, res.body, { status: 403, code: 'PW_CSRF', message: /x-patchwire-csrf/ });
+    }
+    assert.deepEqual(await storeState(), before);
   });
 
   for (const [label, headers] of BAD_CREDENTIALS) {
@@ -350,6 +382,10 @@ describe('device and repository routes need no admin token', () => {
       'GET /v1/products/:product/channels', 'HEAD /v1/products/:product/channels',
       // Open by design: the API description, and metrics unless `serve --metrics-token` (docs/security.md).
       'GET /v1/openapi.json', 'HEAD /v1/openapi.json', 'GET /metrics',
+      // The dashboard: its page and files (nothing secret), and the sign-in, which checks the
+      // token (or, to read and end a session, the cookie and CSRF header) itself.
+      'GET /', 'HEAD /', 'GET /assets/:file', 'HEAD /assets/:file',
+      'POST /v1/dashboard/session', 'GET /v1/dashboard/session', 'HEAD /v1/dashboard/session', 'DELETE /v1/dashboard/session',
     ].sort();
     // A new unauthenticated route must be a deliberate decision (add it here and to the docs).
     assert.deepEqual(publicRoutes, expected);

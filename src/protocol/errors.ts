@@ -6,6 +6,8 @@ export const ERRORS = {
   PW_BAD_REQUEST: { status: 400, text: 'The request is malformed or a field is invalid.' },
   PW_UNAUTHORIZED: { status: 401, text: 'The admin token is missing or wrong.' },
   PW_METRICS_TOKEN: { status: 401, text: 'The metrics token (`serve --metrics-token`) is missing or wrong.' },
+  PW_SESSION: { status: 401, text: 'The dashboard session cookie is missing, expired, signed out or not issued by this server.' },
+  PW_CSRF: { status: 403, text: 'A change from the dashboard came without its CSRF header, or from another site\'s page.' },
   PW_DEVICE_TOKEN: { status: 401, text: 'The device token is missing, forged, expired or for another device.' },
   PW_DEVICE_AUTH: { status: 401, text: 'The device auth request is not signed by its key, or its time is off.' },
   PW_DEVICE_PENDING: { status: 403, text: 'The device (or its new key) waits for an operator to accept it.' },

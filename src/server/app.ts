@@ -12,6 +12,9 @@ import { ADMIN_PREFIX, API_PREFIX, MIRROR_PREFIX } from '../protocol/urls.js';
 import { ServerMetrics, type ServerMetricsOptions } from './metrics/server-metrics.js';
 import { installMetrics } from './metrics/metrics-api.js';
 import { registerOpenApi, serveOpenApi } from './openapi/openapi.js';
+import type { DashboardSessions } from './dashboard/dashboard-sessions.js';
+import { sessionApi } from './dashboard/session-api.js';
+import { dashboardPages } from './dashboard/dashboard-pages.js';
 
 export interface AppOptions {
   services: Services;
@@ -36,6 +39,11 @@ export interface AppOptions {
     /** The staged rollouts to show (ServerMetricsOptions.rollouts): the lead wires the rollout service here. */
     rollouts?: ServerMetricsOptions['rollouts'];
   };
+  /**
+   * The web dashboard (`/`, /v1/dashboard/session) and session cookies on the admin API; absent:
+   * neither (the admin API takes the Bearer token only). `https`: the public URL is https (Secure cookie).
+   */
+  dashboard?: { sessions: DashboardSessions; https: boolean; dir?: string };
 }
 
 export interface RouteInfo {
@@ -86,10 +94,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services, metrics });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect, metrics });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
+  if (opts.dashboard) {
+    await app.register(sessionApi, { prefix: `${API_PREFIX}/dashboard`, sessions: opts.dashboard.sessions, tokenHash: opts.adminTokenHash, authFailures, https: opts.dashboard.https });
+    await app.register(dashboardPages, { dir: opts.dashboard.dir });
+  }
   await app.register(adminApi, {
     prefix: ADMIN_PREFIX,
     services: opts.services,
     tokenHash: opts.adminTokenHash,
+    sessions: opts.dashboard?.sessions,
     authFailures,
     readOnly: opts.role === 'mirror',
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024 * 1024,

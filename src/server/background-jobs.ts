@@ -16,7 +16,8 @@ export interface BackgroundJobs {
 /**
  * The server's work that no request starts: re-signing timestamps before they expire and logging
  * alarms (every minute, even when nobody asks); on a mirror, replication from the primary; on a
- * primary with a mirror token, consolidation of its mirrors.
+ * primary with a mirror token, consolidation of its mirrors; everywhere, the dashboard's fleet
+ * snapshots (services/fleet-history.ts).
  */
 export function startBackgroundJobs(services: Services, o: JobOptions): BackgroundJobs {
   const resign = setInterval(() => {
@@ -25,6 +26,9 @@ export function startBackgroundJobs(services: Services, o: JobOptions): Backgrou
   }, 60_000);
   resign.unref();
   const timers = [resign];
+  // The dashboard's chart over time; one process of a shared database counts per interval.
+  const { fleetHistory } = services;
+  timers.push(every(fleetHistory.o.intervalMs, () => services.catalog.coordination.tryLock('fleet-snapshot', () => fleetHistory.snapshot()), (err) => o.log.error({ err }, 'the fleet snapshot failed')));
   // Mirror: replicate now (without waiting: a mirror serves what it has while the primary is
   // away) and then periodically. Primary: consolidate the mirrors periodically.
   const { replicator, consolidation } = services;

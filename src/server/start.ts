@@ -15,6 +15,8 @@ import { checkPortFree } from './port-probe.js';
 import { startBackgroundJobs } from './background-jobs.js';
 import type { SlowClientLimits } from './slow-clients.js';
 import type { PushOptions } from './services/push-hub.js';
+import { DashboardSessions } from './dashboard/dashboard-sessions.js';
+import type { FleetHistoryOptions } from './services/fleet-history.js';
 
 // Thrown by startServer; importable from here, where the CLI takes both.
 export { ServerConfigError, StorageUnavailableError } from './config-error.js';
@@ -78,6 +80,8 @@ export interface StartOptions {
   deviceAuth?: Partial<DeviceAuthOptions>;
   /** Event stream limits (push; PUSH_DEFAULTS when absent). */
   push?: Partial<PushOptions>;
+  /** The dashboard's fleet snapshots: how often, kept how long (FLEET_HISTORY_DEFAULTS when absent). */
+  fleetHistory?: Partial<FleetHistoryOptions>;
   /** The time every service and the store read (default: the system clock), so tests can drive it. */
   clock?: Clock;
   /** TEST HOOK: storage opened by the caller (several in-process servers on one database); closed with the server. */
@@ -164,6 +168,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     deltaFailThreshold: opts.deltaFailThreshold,
     deviceAuth: opts.deviceAuth,
     push: opts.push,
+    fleetHistory: opts.fleetHistory,
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {
       fromMostCommon: opts.deltaFromMostCommon ?? 5,
       margin: opts.deltaMargin ?? 0.2,
@@ -176,7 +181,9 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
   });
   await services.load();
   const mirrorToken = opts.upstream?.token ?? opts.mirrorToken;
+  const sessions = await DashboardSessions.open(store, tokenHash, clock);
   app = await buildApp({
+    dashboard: { sessions, https: (opts.publicUrl ?? '').startsWith('https:') },
     services,
     targetRedirect: redirect,
     adminTokenHash: tokenHash,

@@ -55,6 +55,14 @@ export interface ChannelVersionCount {
   devices: number;
 }
 
+/**
+ * One row of a fleet snapshot (migration 0010_version_snapshots): at `at`, `devices` devices of
+ * product/channel ran `version` (null: nothing applied yet). The dashboard charts them over time.
+ */
+export interface VersionSnapshotRow extends ChannelVersionCount {
+  at: Date;
+}
+
 /** A delta the server computed: turns the tree of `fromVersion` into that of `toVersion`. */
 export interface DeltaRecord {
   product: string;
@@ -332,4 +340,18 @@ export interface Store {
   countDevices(filter?: { product?: string }): Promise<number>;
   /** Devices per product, channel and applied version, ordered by product, channel, version. */
   countChannelVersions(filter?: { product?: string }): Promise<ChannelVersionCount[]>;
+
+  /**
+   * Deletes the snapshots taken before `keepAfter` (bounded retention), then stores one fleet
+   * snapshot (every row at `at`, one statement, so a snapshot is stored whole or not at all).
+   * No rows: nothing is stored.
+   */
+  addVersionSnapshot(at: Date, counts: ChannelVersionCount[], keepAfter: Date): Promise<void>;
+  /**
+   * Snapshot rows taken at or after `since` (of one product when given), oldest first, then by
+   * product, channel and version; at most `limit` rows (the oldest ones).
+   */
+  listVersionSnapshots(filter: { product?: string; since: Date }, limit: number): Promise<VersionSnapshotRow[]>;
+  /** When the newest snapshot was taken, or null when there is none. */
+  latestVersionSnapshotAt(): Promise<Date | null>;
 }

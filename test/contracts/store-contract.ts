@@ -602,6 +602,28 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual(await store.countChannelVersions({ product: 'other' }), [{ product: 'other', channel: 'stable', version: null, devices: 1 }]);
     });
 
+    it('version snapshots: stored whole, listed since a time per product, old ones deleted past the retention', async () => {
+      assert.equal(await store.latestVersionSnapshotAt(), null);
+      const row = (product: string, channel: string, version: string | null, devices: number) => ({ product, channel, version, devices });
+      await store.addVersionSnapshot(at(10), [row('app', 'stable', '1.0.0', 3), row('app', 'stable', null, 1), row('other', 'beta', '2.0.0', 5)], at(0));
+      await store.addVersionSnapshot(at(20), [row('app', 'stable', '1.0.0', 1), row('app', 'stable', '1.1.0', 2)], at(0));
+      await store.addVersionSnapshot(at(25), [], at(0));
+      assert.deepEqual(await store.latestVersionSnapshotAt(), at(20));
+      assert.deepEqual(await store.listVersionSnapshots({ since: at(0) }, 100), [
+        { at: at(10), ...row('app', 'stable', null, 1) },
+        { at: at(10), ...row('app', 'stable', '1.0.0', 3) },
+        { at: at(10), ...row('other', 'beta', '2.0.0', 5) },
+        { at: at(20), ...row('app', 'stable', '1.0.0', 1) },
+        { at: at(20), ...row('app', 'stable', '1.1.0', 2) },
+      ].sort((a, b) => a.at.getTime() - b.at.getTime() || (a.product + a.channel + (a.version ?? '')).localeCompare(b.product + b.channel + (b.version ?? ''))));
+      assert.deepEqual(await store.listVersionSnapshots({ product: 'other', since: at(0) }, 100), [{ at: at(10), ...row('other', 'beta', '2.0.0', 5) }]);
+      assert.deepEqual((await store.listVersionSnapshots({ since: at(11) }, 100)).map((r) => r.version), ['1.0.0', '1.1.0']);
+      assert.equal((await store.listVersionSnapshots({ since: at(0) }, 2)).length, 2);
+      // The next snapshot deletes those taken before its retention bound.
+      await store.addVersionSnapshot(at(30), [row('app', 'stable', '1.1.0', 3)], at(15));
+      assert.deepEqual((await store.listVersionSnapshots({ since: at(0) }, 100)).map((r) => r.at.getTime()), [at(20), at(20), at(30)].map((d) => d.getTime()));
+    });
+
     it('putIdentities adds new identities and replaces existing ones in one call, the later of two for one device winning', async () => {
       const id = (deviceId: string, keyId: string, fields: Partial<DeviceIdentityRecord> = {}): DeviceIdentityRecord => ({
         deviceId, product: 'app', channel: 'stable', publicKey: keyId.repeat(64).slice(0, 64), keyId, status: 'accepted',

@@ -41,6 +41,13 @@ export const OPERATIONS: Record<string, string> = {
   'POST /v1/admin/reconcile': 'Consolidate the approved mirrors now',
   'GET /v1/admin/status': 'Fleet summary: devices per version, mirrors, alarms, runtime (?product=)',
   'GET /v1/admin/runtime': 'This process\'s event-loop delay and memory since the previous read',
+  'GET /v1/admin/fleet/history': 'Devices per version over time, from the periodic fleet snapshots (?product=&days=1..366)',
+
+  'GET /': 'The web dashboard\'s page (HTML; its script and styles come from /assets)',
+  'GET /assets/:file': 'A file of the web dashboard (bundled at build time; immutable)',
+  'POST /v1/dashboard/session': 'Dashboard sign-in with the admin token: sets the session cookie, answers the CSRF token',
+  'GET /v1/dashboard/session': 'The dashboard session of this cookie: its expiry and CSRF token',
+  'DELETE /v1/dashboard/session': 'Dashboard sign-out: the session ends on every process of the database',
 
   'POST /v1/mirror/announce': 'A mirror tells its primary where devices reach it',
   'GET /v1/mirror/catalog': 'Products, releases, metadata versions and schedules to replicate',

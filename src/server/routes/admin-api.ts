@@ -8,6 +8,7 @@ import { DEVICE_PAGE } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
 import { adminAuth } from '../admin-auth.js';
 import type { AuthFailures } from '../auth-failures.js';
+import type { DashboardSessions } from '../dashboard/dashboard-sessions.js';
 import type { Services } from '../services/index.js';
 import type { StagedArtifact } from '../../artifacts/artifact-store.js';
 import type { ReleaseService } from '../services/releases.js';
@@ -23,6 +24,8 @@ export interface AdminApiOptions {
   services: Services;
   tokenHash: Buffer;
   authFailures?: AuthFailures;
+  /** The dashboard's sessions: a session cookie (with its CSRF header for changes) stands for the token. */
+  sessions?: DashboardSessions;
   maxUploadBytes: number;
   /** A mirror: reads only; changes go to the primary. */
   readOnly?: boolean;
@@ -31,7 +34,7 @@ export interface AdminApiOptions {
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const { products, releases, schedules, moved, devices, status, tuf, mirror } = opts.services;
-  app.addHook('onRequest', adminAuth(opts.tokenHash, undefined, opts.authFailures));
+  app.addHook('onRequest', adminAuth(opts.tokenHash, undefined, opts.authFailures, opts.sessions));
   if (opts.readOnly) {
     app.addHook('onRequest', async (req) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -142,6 +145,15 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.get<{ Querystring: { product?: string } }>('/status', async (req) => {
     if (req.query.product !== undefined) products.require(req.query.product);
     return status.status(req.query.product);
+  });
+
+  // The dashboard's chart: devices per version at each fleet snapshot (services/fleet-history.ts).
+  app.get<{ Querystring: { product?: string; days?: string } }>('/fleet/history', async (req) => {
+    const { product } = req.query;
+    if (product !== undefined) products.require(product);
+    const days = Number(req.query.days ?? 7);
+    if (!Number.isSafeInteger(days) || days < 1 || days > 366) throw new ApiError('PW_BAD_REQUEST', 'days must be a whole number from 1 to 366 (snapshots are kept 30 days)');
+    return opts.services.fleetHistory.history(product, days);
   });
 
   // Cheap (no registry count): what a monitor polls; each read starts a new window.

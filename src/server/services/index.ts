@@ -12,6 +12,7 @@ import { DeviceService } from './devices.js';
 import { CheckAnswerSigner } from './check-answer.js';
 import { InstallIdWatch } from './install-id-watch.js';
 import { StatusService } from './status.js';
+import { FleetHistory, type FleetHistoryOptions } from './fleet-history.js';
 import { Consolidation } from '../mirror/consolidation.js';
 import { Replicator } from '../mirror/replicator.js';
 import { MirrorService } from '../mirror/mirror-service.js';
@@ -67,6 +68,8 @@ export interface ServicesOptions {
   cacheReloadMs?: number;
   /** Event streams (PUSH_DEFAULTS when absent). */
   push?: Partial<PushOptions>;
+  /** The dashboard's fleet snapshots (FLEET_HISTORY_DEFAULTS when absent). */
+  fleetHistory?: Partial<FleetHistoryOptions>;
 }
 
 /** `serve --cache-reload` default: the fallback when a change notification was missed. */
@@ -112,6 +115,7 @@ function wire(o: ServicesOptions) {
   });
   const admission = new DeviceAdmissionService(store, products, identity, clock, catalog);
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission);
+  const fleetHistory = new FleetHistory(store, clock, o.fleetHistory);
   const reload = async () => {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load()]);
@@ -138,7 +142,7 @@ function wire(o: ServicesOptions) {
   };
   // What GET /metrics reads from the store at scrape time (metrics/fleet-snapshot.ts).
   const fleet: FleetSources = { store, flushSightings: () => sightings.flush(), alarms: () => status.alarms() };
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock };
+  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */

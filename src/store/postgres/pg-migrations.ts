@@ -157,6 +157,21 @@ export const pgMigrations: Readonly<Record<string, Migration>> = {
       await sql`CREATE INDEX devices_product_channel_version ON devices (product, channel, version)`.execute(db);
     },
   },
+  // The dashboard's fleet chart (issue 11), as SQLite's migration of the same name.
+  '0010_version_snapshots': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql.raw(`
+CREATE TABLE version_snapshots (
+  at bigint NOT NULL,
+  product ${T} NOT NULL,
+  channel ${T} NOT NULL,
+  version ${T},
+  devices integer NOT NULL
+);
+CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
+`).execute(db);
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -1,11 +1,12 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type Compilable } from 'kysely';
 import type {
-  ChangeCursor, ChannelVersionCount, DeltaRecord, DeviceChanges, DevicePage, DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord,
+  ChangeCursor, ChannelVersionCount, VersionSnapshotRow, DeltaRecord, DeviceChanges, DevicePage, DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord,
   MirrorState, MirrorUpdate, MovedRecord, ProductRecord, ReleaseRecord, ReportRecord, ScheduleRecord, Sighting, Store,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import * as shared from '../sqlite/shared-queries.js';
+import * as snapshots from '../sqlite/snapshot-queries.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 // The PostgreSQL schema has SQLite's table shapes (times in ms, int8 parsed as numbers), so the
@@ -464,6 +465,18 @@ export class PostgresStore implements Store {
       .orderBy((ob) => ob.ref('version'), (o) => o.asc().nullsFirst()).execute();
     return rows.map((r) => ({ product: r.product, channel: r.channel, version: r.version, devices: Number(r.n) }));
   }
+  addVersionSnapshot(at: Date, counts: ChannelVersionCount[], keepAfter: Date): Promise<void> {
+    return snapshots.addVersionSnapshot(this.#db, at, counts, keepAfter);
+  }
+
+  listVersionSnapshots(filter: { product?: string; since: Date }, limit: number): Promise<VersionSnapshotRow[]> {
+    return snapshots.listVersionSnapshots(this.#db, filter, limit);
+  }
+
+  latestVersionSnapshotAt(): Promise<Date | null> {
+    return snapshots.latestVersionSnapshotAt(this.#db);
+  }
+
 
   async #insertMetadata(c: Client, records: MetadataRecord[]): Promise<void> {
     if (records.length > 0) await this.#insert(c, 'metadata', this.#db.insertInto('metadata').values(records.map(metadataRow)));

@@ -208,6 +208,20 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await sql`CREATE INDEX devices_product_channel_version ON devices (product, channel, version)`.execute(db);
     },
   },
+  // The dashboard's fleet chart (issue 11): devices per product, channel and version, taken
+  // periodically; rows older than the retention are deleted when a snapshot is added.
+  '0010_version_snapshots': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('version_snapshots')
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('version', 'text')
+        .addColumn('devices', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('version_snapshots_at').on('version_snapshots').columns(['at', 'product']).execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -113,6 +113,9 @@ export interface ReportsTable {
   source: string;
 }
 
+/** Migration 0010_version_snapshots: the fleet's devices per version over time (the dashboard's chart). */
+export interface VersionSnapshotsTable { at: number; product: string; channel: string; version: string | null; devices: number }
+
 export interface SqliteSchema {
   settings: SettingsTable;
   products: ProductsTable;
@@ -126,4 +129,5 @@ export interface SqliteSchema {
   mirrors: MirrorsTable;
   device_identities: DeviceIdentitiesTable;
   preauthorizations: PreauthorizationsTable;
+  version_snapshots: VersionSnapshotsTable;
 }

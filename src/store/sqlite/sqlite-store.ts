@@ -4,10 +4,11 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
   type ChangeCursor, type DeltaRecord, type DeviceChanges, type DevicePage, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MirrorState, type MirrorUpdate, type MovedRecord,
-  type ChannelVersionCount, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
+  type ChannelVersionCount, type VersionSnapshotRow, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import * as shared from './shared-queries.js';
+import * as snapshots from './snapshot-queries.js';
 import { migrate } from './migrations.js';
 import { LocalCoordination, type Coordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
@@ -445,6 +446,18 @@ export class SqliteStore implements Store {
     const rows = await q.groupBy(['product', 'channel', 'version']).orderBy('product').orderBy('channel').orderBy('version').execute();
     return rows.map((r) => ({ product: r.product, channel: r.channel, version: r.version, devices: Number(r.n) }));
   }
+  addVersionSnapshot(at: Date, counts: ChannelVersionCount[], keepAfter: Date): Promise<void> {
+    return snapshots.addVersionSnapshot(this.#db, at, counts, keepAfter);
+  }
+
+  listVersionSnapshots(filter: { product?: string; since: Date }, limit: number): Promise<VersionSnapshotRow[]> {
+    return snapshots.listVersionSnapshots(this.#db, filter, limit);
+  }
+
+  latestVersionSnapshotAt(): Promise<Date | null> {
+    return snapshots.latestVersionSnapshotAt(this.#db);
+  }
+
 
   #getDeviceSync(deviceId: string, product: string): DeviceRecord | undefined {
     const row = this.#statement(GET_DEVICE_SQL).get(deviceId, product) as DevicesTable | undefined;
