@@ -40,7 +40,7 @@ test('two stores migrating one fresh database at once both succeed, and the sche
   const stores = await Promise.all([open(t, url, false), open(t, url, false), open(t, url, false)]);
   await Promise.all(stores.map((s) => s.migrate()));
   const applied = await withDb(url, async (q) => (await q('SELECT name FROM kysely_migration ORDER BY name')).map((r) => r.name));
-  assert.deepEqual(applied, ['0001_initial']);
+  assert.deepEqual(applied, ['0001_initial', '0002_device_history']);
   await stores[0]!.setSetting('k', 'v');
   assert.equal(await stores[2]!.getSetting('k'), 'v');
   await stores[1]!.migrate(); // and again on a later start: nothing to do
