@@ -73,6 +73,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
       deviceId,
       version: versionOf('version', b.version),
       previousVersion: versionOf('previousVersion', b.previousVersion),
+      ...(b.toVersion !== undefined ? { toVersion: versionOf('toVersion', b.toVersion) } : {}),
     });
     return { ok: true, version: device.version };
   });
