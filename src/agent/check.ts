@@ -113,7 +113,7 @@ async function checkLocked(opts: CheckOptions): Promise<CheckResult> {
         onFailure: (s, event, err) => {
           if (ctx.record && ctx.record.failure === null) ctx.record.failure = { state: s, event, message: errorText(err).slice(0, 2000) };
         },
-        });
+      });
     } finally {
       // A run that ended before its outcome report (a retry, an abort) does not leave one running.
       if (!opts.signal?.aborted) await ctx.progress?.settle();
