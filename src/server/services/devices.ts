@@ -205,8 +205,12 @@ export class DeviceService {
     return { device: device!, history };
   }
 
-  /** A device's report history, oldest first. */
+  /**
+   * A device's outcome reports (applied, rolled-back, failed, delta-failed), oldest first: GET
+   * .../reports as it was before issue 11. The progress events (downloading, installing) are in
+   * the full history only (show()).
+   */
   async reports(deviceId: string, product: string): Promise<ReturnType<typeof toReportView>[]> {
-    return (await this.store.listReports(deviceId, product)).map(toReportView);
+    return (await this.store.listReports(deviceId, product)).filter((r) => r.event !== 'downloading' && r.event !== 'installing').map(toReportView);
   }
 }
