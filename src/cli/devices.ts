@@ -31,12 +31,8 @@ export function register(program: Command): void {
     .argument('<mac>', 'the device id, e.g. aa:bb:cc:dd:ee:ff')
     .requiredOption('--product <name>', 'product name')
     .option('--json', 'print { device, history }')
-    .action(async (mac: string, o: { server?: string; token?: string; product: string; json?: boolean }) => {
-      const target = adminTarget(o);
-      checkName('--product', o.product);
-      const deviceId = normaliseMac(mac);
-      if (!deviceId) throw new CliError(`'${mac}' is not a MAC address such as aa:bb:cc:dd:ee:ff (patchwire devices lists them)`);
-      const r = await adminRequest<DeviceDetail>(target, 'GET', `/products/${encodeURIComponent(o.product)}/devices/${encodeURIComponent(deviceId)}`);
+    .action(async (mac: string, o: DeviceCommandFlags) => {
+      const r = await deviceRequest<DeviceDetail>(mac, o, 'GET');
       if (o.json) return printJson(r);
       printDevice(r);
     });
@@ -45,16 +41,23 @@ export function register(program: Command): void {
     .argument('<mac>', 'the device id, e.g. aa:bb:cc:dd:ee:ff')
     .requiredOption('--product <name>', 'product name')
     .option('--json', 'print { product, deviceId, removed }')
-    .action(async (mac: string, o: { server?: string; token?: string; product: string; json?: boolean }) => {
-      const target = adminTarget(o);
-      checkName('--product', o.product);
-      const deviceId = normaliseMac(mac);
-      if (!deviceId) throw new CliError(`'${mac}' is not a MAC address such as aa:bb:cc:dd:ee:ff (patchwire devices lists them)`);
-      const r = await adminRequest<{ product: string; deviceId: string }>(target, 'DELETE', `/products/${encodeURIComponent(o.product)}/devices/${encodeURIComponent(deviceId)}`);
+    .action(async (mac: string, o: DeviceCommandFlags) => {
+      const r = await deviceRequest<{ product: string; deviceId: string }>(mac, o, 'DELETE');
       if (o.json) return printJson(r);
       process.stdout.write(`removed ${r.deviceId} from ${r.product} with its report history\n`);
     });
   registerAdmission(devices);
+}
+
+type DeviceCommandFlags = { server?: string; token?: string; product: string; json?: boolean };
+
+/** The admin request of a one-device command (`show`, `remove`) on /products/P/devices/MAC; a bad MAC or product is exit 2. */
+function deviceRequest<T>(mac: string, o: DeviceCommandFlags, method: 'GET' | 'DELETE'): Promise<T> {
+  const target = adminTarget(o);
+  checkName('--product', o.product);
+  const deviceId = normaliseMac(mac);
+  if (!deviceId) throw new CliError(`'${mac}' is not a MAC address such as aa:bb:cc:dd:ee:ff (patchwire devices lists them)`);
+  return adminRequest<T>(target, method, `/products/${encodeURIComponent(o.product)}/devices/${encodeURIComponent(deviceId)}`);
 }
 
 /** `devices show` for people: the record, then one line per history entry, newest first. */
