@@ -123,7 +123,9 @@ export class DeviceService {
     // reports named any channel, and any version of the product).
     this.requireChannel(req.product, req.channel);
     // The release an update concerns is one of the channel's (progress and failures are counted per release).
-    if (req.toVersion !== undefined && req.toVersion !== null && req.toVersion !== req.version) await this.requireRelease(req, req.toVersion);
+    // (applied and rolled-back check `version` below: no second read when toVersion is that one.)
+    const checked = (req.event === 'applied' || req.event === 'rolled-back') && req.toVersion === req.version;
+    if (req.toVersion !== undefined && req.toVersion !== null && !checked) await this.requireRelease(req, req.toVersion);
     if (req.event === 'delta-failed') {
       // The agent fell back to the full archive; `detail` names the delta that failed.
       // One report is not enough: only DISTINCT devices count, read from the stored reports (so a
