@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runCli, runJson } from './helpers/cli.js';
 import { startFleet } from './helpers/fleet.js';
 import { startProxy } from './helpers/proxy.js';
+import { deviceSession } from './helpers/device-session.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { DeviceDetail, DeviceListPage, DeviceView } from '../src/protocol/wire.js';
 
@@ -84,6 +85,25 @@ test('an update reports downloading, installing, applied in order; a failing ins
   const bad = await runCli(['devices', ...f.admin(), '--status', 'exploded']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--status 'exploded' is not a report event: use one of applied, rolled-back, failed/);
+  // Bad progress reports are refused with a code and change nothing.
+  const D = '02:00:00:00:11:09';
+  const s = await deviceSession(f.server.url, D);
+  const post = async (body: object) => {
+    const res = await fetch(`${f.server.url}/v1/report`, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as { code?: string; message?: string } };
+  };
+  const base = { deviceId: D, product: 'acme', channel: 'stable', version: '1.1.0', previousVersion: '1.1.0' };
+  for (const [body, status, code, message] of [
+    [{ ...base, event: 'downloading' }, 400, 'PW_BAD_REQUEST', /needs toVersion/],
+    [{ ...base, event: 'installing', toVersion: '9.9.9' }, 404, 'PW_UNKNOWN_RELEASE', /has no release 9\.9\.9/],
+    [{ ...base, event: 'failed', toVersion: '1.1.0', detail: 'x'.repeat(1001) }, 400, 'PW_BAD_REQUEST', /detail/],
+    [{ ...base, event: 'failed', toVersion: '1.1.0', state: 'Not A State!' }, 400, 'PW_BAD_REQUEST', /state/],
+  ] as const) {
+    const r = await post(body);
+    assert.deepEqual([r.status, r.body.code], [status, code], JSON.stringify(r.body));
+    assert.match(r.body.message ?? '', message);
+  }
+  assert.deepEqual((await show(D)).history, [], 'nothing recorded');
   const badApi = await fetch(`${f.server.url}/v1/admin/devices?staleSeconds=-5`, { headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(badApi.status, 400);
   assert.match(((await badApi.json()) as { message: string }).message, /staleSeconds '-5' must be a whole number of seconds/);
