@@ -51,6 +51,7 @@ function randomRecord(r: Rng): MergeableDevice {
     lastSeenAt,
     channel: r.pick(CHANNELS),
     source: r.pick(SOURCES.slice(0, 3)),
+    lastEvent: r.chance(0.3) ? null : r.pick(['applied', 'failed', 'downloading']),
   };
 }
 
@@ -104,11 +105,13 @@ describe('mergeDevice properties (2,000 random cases each)', () => {
       const m = mergeDevice(a, b);
       assert.ok([a, b].some((x) => x.version === m.version && x.lastReportAt === m.lastReportAt), show(a, b, m));
       assert.ok([a, b].some((x) => x.lastSeenAt === m.lastSeenAt && x.channel === m.channel && x.source === m.source), show(a, b, m));
+      // The latest report's event travels with its report (time and version).
+      assert.ok([a, b].some((x) => x.version === m.version && x.lastReportAt === m.lastReportAt && x.lastEvent === m.lastEvent), show(a, b, m));
     }
   });
 
   it('the rule by example: higher version wins over a later report; equal version -> later report', () => {
-    const base: MergeableDevice = { version: null, lastReportAt: null, firstSeenAt: 1, lastSeenAt: 1, channel: 'stable', source: 's' };
+    const base: MergeableDevice = { version: null, lastReportAt: null, firstSeenAt: 1, lastSeenAt: 1, channel: 'stable', source: 's', lastEvent: null };
     const newer = { ...base, version: '2.0.0', lastReportAt: 10 };
     const olderButLater = { ...base, version: '1.9.0', lastReportAt: 20 };
     assert.equal(mergeDevice(newer, olderButLater).version, '2.0.0');
@@ -154,7 +157,7 @@ class MemoryServer implements SimServer {
     const ex = this.records.get(k);
     if (e.kind === 'sighting') {
       if (!ex) {
-        this.records.set(k, { deviceId: e.deviceId, product: e.product, version: null, lastReportAt: null, firstSeenAt: e.at, lastSeenAt: e.at, channel: e.channel, source: e.source });
+        this.records.set(k, { deviceId: e.deviceId, product: e.product, version: null, lastReportAt: null, firstSeenAt: e.at, lastSeenAt: e.at, channel: e.channel, source: e.source, lastEvent: null });
       } else {
         const newer = e.at >= ex.lastSeenAt;
         this.records.set(k, { ...ex, channel: newer ? e.channel : ex.channel, source: newer ? e.source : ex.source, lastSeenAt: Math.max(ex.lastSeenAt, e.at) });
@@ -163,9 +166,9 @@ class MemoryServer implements SimServer {
     }
     const setsVersion = e.event === 'applied';
     if (!ex) {
-      this.records.set(k, { deviceId: e.deviceId, product: e.product, version: setsVersion ? e.version : null, lastReportAt: e.at, firstSeenAt: e.at, lastSeenAt: e.at, channel: e.channel, source: e.source });
+      this.records.set(k, { deviceId: e.deviceId, product: e.product, version: setsVersion ? e.version : null, lastReportAt: e.at, firstSeenAt: e.at, lastSeenAt: e.at, channel: e.channel, source: e.source, lastEvent: e.event });
     } else {
-      this.records.set(k, { ...ex, channel: e.channel, source: e.source, lastSeenAt: Math.max(ex.lastSeenAt, e.at), lastReportAt: e.at, version: setsVersion ? e.version : ex.version });
+      this.records.set(k, { ...ex, channel: e.channel, source: e.source, lastSeenAt: Math.max(ex.lastSeenAt, e.at), lastReportAt: e.at, version: setsVersion ? e.version : ex.version, lastEvent: e.event });
     }
   }
 
@@ -190,11 +193,13 @@ class MemoryServer implements SimServer {
 const toRec = (d: DeviceRecord): Rec => ({
   deviceId: d.deviceId, product: d.product, version: d.version, channel: d.channel, source: d.source,
   firstSeenAt: d.firstSeenAt.getTime(), lastSeenAt: d.lastSeenAt.getTime(), lastReportAt: d.lastReportAt?.getTime() ?? null,
+  lastEvent: d.lastEvent ?? null,
 });
 const fromRec = (r: Rec): DeviceRecord => ({
   deviceId: r.deviceId, product: r.product, version: r.version, channel: r.channel, source: r.source,
   firstSeenAt: new Date(r.firstSeenAt), lastSeenAt: new Date(r.lastSeenAt),
   lastReportAt: r.lastReportAt === null ? null : new Date(r.lastReportAt), updatedAt: new Date(0),
+  lastEvent: r.lastEvent as DeviceRecord['lastEvent'],
 });
 
 /** A real SqliteStore behind the same interface. */

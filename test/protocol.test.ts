@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareVersions, isHigher, isVersion } from '../src/protocol/version.js';
-import { normaliseMac } from '../src/protocol/mac.js';
+import { normaliseMac, normaliseMacPrefix } from '../src/protocol/mac.js';
 import { formatDuration, parseDuration } from '../src/protocol/duration.js';
 import { parseIsoDateTime } from '../src/protocol/time.js';
 import { isName } from '../src/protocol/names.js';
@@ -180,7 +180,15 @@ test('http(s) URLs: one check, with rules for a query and for host-only addresse
 });
 
 test('report events: one list', () => {
-  assert.deepEqual([...REPORT_EVENTS], ['applied', 'rolled-back', 'failed', 'delta-failed']);
+  assert.deepEqual([...REPORT_EVENTS], ['applied', 'rolled-back', 'failed', 'delta-failed', 'downloading', 'installing']);
   for (const e of REPORT_EVENTS) assert.ok(isReportEvent(e));
   for (const e of ['Applied', 'rollback', '', null]) assert.ok(!isReportEvent(e), String(e));
+});
+
+test('MAC prefixes for the device search: any case and separators, normalised as device ids are', () => {
+  assert.equal(normaliseMacPrefix('AA:BB:C'), 'aa:bb:c');
+  assert.equal(normaliseMacPrefix('aabbc'), 'aa:bb:c');
+  assert.equal(normaliseMacPrefix('aa-bb-cc-dd-ee-ff'), 'aa:bb:cc:dd:ee:ff');
+  assert.equal(normaliseMacPrefix('0'), '0');
+  for (const bad of ['', ':', 'g0', 'aa:bb:cc:dd:ee:ff:00', 'aa bb', 'aa%', 7, null]) assert.equal(normaliseMacPrefix(bad), undefined, String(bad));
 });

@@ -11,6 +11,7 @@ import { loadState } from './state.js';
 import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
 import type { UpdateContext } from './update/context.js';
 import { STATE_HANDLERS } from './update/states.js';
+import { ProgressReports, updateReport } from './update/progress.js';
 import type { AgentResult } from './agent-result.js';
 
 export { MAX_MOVED_HOPS } from './update/moved-chain.js';
@@ -84,23 +85,41 @@ async function checkLocked(opts: CheckOptions): Promise<CheckResult> {
   await ensureDeviceKey(paths.meta);
   const fetchFn = deviceAuthFetch(opts.fetch ?? fetch, { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, installId, now });
 
-  const newContext = (s: typeof state): UpdateContext => ({
-    paths, state: s, record: null, now, fetch: fetchFn, signal: opts.signal, onProgress: opts.onProgress,
-    checkedAt: null, server: s.server, response: null, installId,
-  });
-  const run = (ctx: UpdateContext, start: UpdateStateName) =>
-    runMachine(start, STATE_HANDLERS, ctx, {
-      signal: opts.signal,
-      faults: opts.faults,
-      persist: async (s) => {
-        if (!ctx.record || !isSavedState(s)) return;
-        ctx.record = { ...ctx.record, state: s };
-        await saveUpdateRecord(paths.update, ctx.record);
-      },
-      onFailure: (s, event, err) => {
-        if (ctx.record && ctx.record.failure === null) ctx.record.failure = { state: s, event, message: errorText(err).slice(0, 2000) };
-      },
-    });
+  const newContext = (s: typeof state): UpdateContext => {
+    const ctx: UpdateContext = {
+      paths, state: s, record: null, now, fetch: fetchFn, signal: opts.signal, onProgress: opts.onProgress,
+      checkedAt: null, server: s.server, response: null, installId,
+    };
+    // A lost progress report is a warning of this run (check --json `warnings`), never a failure.
+    ctx.progress = ProgressReports.to(fetchFn, () => ctx.record?.server ?? ctx.server, (msg) => (ctx.notes = [...(ctx.notes ?? []), msg]), opts.signal);
+    return ctx;
+  };
+  const run = async (ctx: UpdateContext, start: UpdateStateName) => {
+    try {
+      return await runMachine(start, STATE_HANDLERS, ctx, {
+        signal: opts.signal,
+        faults: opts.faults,
+        // Progress events keep the existing meaning of `version` (what the device runs: the old one)
+        // and name the release in `toVersion`.
+        enter: (s) => {
+          const r = ctx.record;
+          if (r) ctx.progress?.enter(s, (event) => ({ ...updateReport(ctx.state, r), event, version: r.fromVersion, previousVersion: r.fromVersion }));
+        },
+        persist: async (s) => {
+          if (!ctx.record || !isSavedState(s)) return;
+          ctx.record = { ...ctx.record, state: s };
+          await saveUpdateRecord(paths.update, ctx.record);
+        },
+        onFailure: (s, event, err) => {
+          if (ctx.record && ctx.record.failure === null) ctx.record.failure = { state: s, event, message: errorText(err).slice(0, 2000) };
+        },
+      });
+    } finally {
+      // A run that ended before its outcome report (a retry, an abort) does not leave one running.
+      if (!opts.signal?.aborted) await ctx.progress?.settle();
+      ctx.progress?.close();
+    }
+  };
 
   if (saved) {
     const ctx = newContext(state);

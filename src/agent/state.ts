@@ -134,10 +134,12 @@ export function reportProblem(v: unknown): string | undefined {
   const r = v as Record<string, unknown>;
   if (typeof r.deviceId !== 'string' || normaliseMac(r.deviceId) !== r.deviceId) return 'has an invalid deviceId';
   if (!isName(r.product) || !isName(r.channel)) return 'has an invalid product or channel';
-  // A `delta-failed` report is sent once, best effort, and never kept pending.
-  if (!isReportEvent(r.event) || r.event === 'delta-failed') return 'has an unknown event';
+  // `delta-failed` and the progress events are sent once, best effort, and never kept pending.
+  if (!isReportEvent(r.event) || r.event === 'delta-failed' || r.event === 'downloading' || r.event === 'installing') return 'has an unknown event';
   if (r.version !== null && !isVersion(r.version)) return 'has an invalid version';
   if (r.previousVersion !== null && !isVersion(r.previousVersion)) return 'has an invalid previousVersion';
   if (r.detail !== undefined && (typeof r.detail !== 'string' || r.detail.length > 1000)) return 'has an invalid detail';
+  if (r.toVersion !== undefined && r.toVersion !== null && !isVersion(r.toVersion)) return 'has an invalid toVersion';
+  if (r.state !== undefined && !isName(r.state)) return 'has an invalid state';
   return undefined;
 }

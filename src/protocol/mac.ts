@@ -14,3 +14,15 @@ export function normaliseMac(input: unknown): string | undefined {
   if (/^0+$/.test(hex) || /^f+$/.test(hex)) return undefined;
   return hex.match(/../g)!.join(':');
 }
+
+/**
+ * Normalises the start of a MAC address for a prefix search: 1 to 12 hex digits, with `:` or `-`
+ * between them or none, in any case (`AA:BB:C`, `aabbc`, `aa-bb-c`), to the form device ids
+ * have (`aa:bb:c`). Returns undefined for anything else.
+ */
+export function normaliseMacPrefix(input: unknown): string | undefined {
+  if (typeof input !== 'string' || input.length > 17 || !/^[0-9a-f:-]+$/i.test(input)) return undefined;
+  const hex = input.replace(/[:-]/g, '').toLowerCase();
+  if (hex.length === 0 || hex.length > 12) return undefined;
+  return hex.match(/.{1,2}/g)!.join(':');
+}

@@ -74,9 +74,10 @@ export interface CheckResponse {
 
 /**
  * What a device reports. `delta-failed`: the delta named in `detail` could not be applied (the
- * agent fell back to the full archive).
+ * agent fell back to the full archive). `downloading` and `installing` (issue 11): progress of an
+ * update, sent best effort (a lost one never stops the update); they change no applied version.
  */
-export const REPORT_EVENTS = ['applied', 'rolled-back', 'failed', 'delta-failed'] as const;
+export const REPORT_EVENTS = ['applied', 'rolled-back', 'failed', 'delta-failed', 'downloading', 'installing'] as const;
 export type ReportEvent = (typeof REPORT_EVENTS)[number];
 
 export function isReportEvent(v: unknown): v is ReportEvent {
@@ -94,6 +95,38 @@ export interface ReportRequest {
   previousVersion: string | null;
   /** Free text for `failed` (at most 1,000 characters). */
   detail?: string;
+  /**
+   * Optional (issue 11): the release the update is installing (the offered version), e.g. `2.0.0`
+   * for every report of the update 1.0.0 -> 2.0.0; a published release of the channel.
+   */
+  toVersion?: string | null;
+  /** Optional (issue 11): the update state that failed (`download`, `stage`, `health`, ...), with `failed` and `rolled-back`. */
+  state?: string;
+}
+
+/** Longest `detail` a report may carry (the agent cuts its error text to this). */
+export const REPORT_DETAIL_MAX = 1000;
+
+/**
+ * One entry of a device's history (GET /v1/admin/products/:product/devices/:deviceId), from one
+ * report. `version`: the release the update concerned (the one downloaded, installed, applied,
+ * failed or rolled back from); `fromVersion`: the version the device ran when that update began.
+ */
+export interface HistoryEntry {
+  at: string;
+  event: ReportEvent;
+  version: string | null;
+  fromVersion: string | null;
+  /** The update state that failed (failed, rolled-back), or null. */
+  state: string | null;
+  /** The error text of failed and rolled-back (for delta-failed: the delta's target path), or null. */
+  error: string | null;
+}
+
+/** GET /v1/admin/products/:product/devices/:deviceId: the device and its history, newest first. */
+export interface DeviceDetail {
+  device: DeviceView;
+  history: HistoryEntry[];
 }
 
 /** The content of the signed moved-notice target. */
@@ -118,6 +151,8 @@ export interface DeviceView {
   keyId?: string | null;
   /** A different key waiting for `devices accept` (identity conflict), or null. */
   pendingKeyId?: string | null;
+  /** Issue 11: the event of the device's latest report (`applied`, `downloading`, ...), or null when it never reported. */
+  lastEvent?: ReportEvent | null;
 }
 
 /**

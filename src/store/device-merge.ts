@@ -10,18 +10,20 @@ export interface MergeableDevice {
   lastSeenAt: number;
   channel: string;
   source: string;
+  /** The latest report's event (null: none known); follows the latest report time. */
+  lastEvent: string | null;
 }
 
 const cmp = (a: number | string | null, b: number | string | null): number => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
 
 /**
- * Orders (version, lastReportAt) pairs: by semver precedence (null < any version), then by report
- * time, then by the version string. Versions that differ only in build metadata (a rebuild) have
+ * Orders (version, lastReportAt, lastEvent): by semver precedence (null < any version), then by
+ * report time, then by the version string, then by the event name. Versions that differ only in build metadata (a rebuild) have
  * equal precedence, so they are an equal version and the later report decides; the string order
  * is only the last tie-break that keeps the order total (equal precedence and equal report time).
  */
 function compareApplied(a: MergeableDevice, b: MergeableDevice): number {
-  if (a.version === b.version) return cmp(a.lastReportAt, b.lastReportAt);
+  if (a.version === b.version) return cmp(a.lastReportAt, b.lastReportAt) || cmp(a.lastEvent, b.lastEvent);
   if (a.version === null) return -1;
   if (b.version === null) return 1;
   return compareVersions(a.version, b.version) || cmp(a.lastReportAt, b.lastReportAt) || cmp(a.version, b.version);
@@ -47,11 +49,13 @@ export function mergeDevice<T extends MergeableDevice>(a: T, b: T): T {
     source: sa.source,
     channel: sa.channel,
     firstSeenAt: Math.min(a.firstSeenAt, b.firstSeenAt),
+    // The latest report's event travels with the report time it belongs to.
+    lastEvent: va.lastEvent,
   };
 }
 
 /** True when merging `incoming` into `current` changes nothing. */
 export function sameMerged(a: MergeableDevice, b: MergeableDevice): boolean {
   return a.version === b.version && a.lastReportAt === b.lastReportAt && a.firstSeenAt === b.firstSeenAt
-    && a.lastSeenAt === b.lastSeenAt && a.channel === b.channel && a.source === b.source;
+    && a.lastSeenAt === b.lastSeenAt && a.channel === b.channel && a.source === b.source && a.lastEvent === b.lastEvent;
 }

@@ -109,6 +109,12 @@ export interface DeviceRecord {
   /** URL of the server (primary or mirror) that last heard from the device. */
   source: string;
   /**
+   * The event of the device's latest report (`applied`, `downloading`, ...), merged between
+   * servers with the latest report time; absent (or null) while the device never reported.
+   * `devices --status` filters on it (migration 0011_device_history).
+   */
+  lastEvent?: ReportKind | null;
+  /**
    * When this store last changed the record (any write), for people reading it; consolidation
    * pages by ChangeCursor, not by this time. A write that changes nothing (an older sighting, a
    * merge with nothing new) keeps it. Never earlier than a change the store made before it (a
@@ -190,6 +196,41 @@ export interface ReportRecord {
   detail: string | null;
   at: Date;
   source: string;
+  /**
+   * The release the update this report belongs to was installing (the offered version), when the
+   * device said so (agents since 0011_device_history): e.g. `2.0.0` of a `downloading`, `failed`
+   * or `rolled-back` report of the update 1.0.0 -> 2.0.0. Absent or null when unknown.
+   */
+  toVersion?: string | null;
+  /** The update state that failed (`download`, `verify`, `stage`, `health`, ...), for failed and rolled-back reports. */
+  state?: string | null;
+}
+
+/**
+ * Reports kept per device (and product): recordReport drops the oldest beyond this, so a device
+ * that reports endlessly costs a bounded amount of storage (docs/protocol.md, device history).
+ */
+export const REPORTS_KEPT_PER_DEVICE = 200;
+
+/**
+ * Registry rows one listDevicePage call reads at most when a filter is not served by an index
+ * (`seenBefore`, or `version` and `lastEvent` together): such a page may hold fewer than `limit`
+ * devices, even none, while `next` is not null. Every page costs a bounded amount of work.
+ */
+export const DEVICE_PAGE_SCAN = 10_000;
+
+/**
+ * What listDevicePage selects. Absent fields match every device; `version: null` matches devices
+ * with no applied version, `lastEvent: null` devices that never reported.
+ */
+export interface DeviceFilter {
+  product?: string;
+  version?: string | null;
+  lastEvent?: ReportKind | null;
+  /** Devices last seen before this time (`--stale`). */
+  seenBefore?: Date;
+  /** Devices whose id starts with this (a MAC prefix, normalised: `aa:bb:c`). */
+  idPrefix?: string;
 }
 
 export interface Store {
@@ -247,26 +288,31 @@ export interface Store {
    */
   recordSightings(batch: Sighting[]): Promise<void>;
   /**
-   * Records a device's report in one transaction: appends it to the history, adds the device if
-   * unknown, sets lastReportAt/lastSeenAt/source, and sets the applied version for `applied` and
-   * `rolled-back` (not for `failed`). Returns the device as it is afterwards.
+   * Records a device's report in one transaction: appends it to the history (dropping the oldest
+   * beyond REPORTS_KEPT_PER_DEVICE), adds the device if unknown, sets lastReportAt/lastSeenAt/source
+   * and lastEvent, and sets the applied version for `applied` and `rolled-back` (not for the
+   * others). Returns the device as it is afterwards.
    */
   recordReport(report: ReportRecord): Promise<DeviceRecord>;
   /** Every device (of one product when given), by product then device id. Unbounded: servers list pages. */
   listDevices(filter?: { product?: string }): Promise<DeviceRecord[]>;
   /**
-   * At most `limit` devices (of one product when given) after the cursor `after` (null: from the
-   * start), in primary-key order (device id, then product), so one page costs one index range
-   * whatever the registry's size. A device added or removed between pages is listed or not, never
+   * At most `limit` devices matching `filter` after the cursor `after` (null: from the start), in
+   * primary-key order (device id, then product). Product, version, last event and id prefix are
+   * served by indexes ordered by device id, so a page reads `limit` + 1 rows from where the last
+   * one ended whatever the registry's size; a filter no index serves (seenBefore, or version with
+   * lastEvent) reads at most DEVICE_PAGE_SCAN rows per page, so such a page may be short, even
+   * empty, with `next` set. A device added or removed between pages is listed or not, never
    * twice; the others are each listed once. InvalidCursorError when `after` is not a cursor of this store's form.
    */
-  listDevicePage(filter: { product?: string }, after: string | null, limit: number): Promise<DevicePage>;
+  listDevicePage(filter: DeviceFilter, after: string | null, limit: number): Promise<DevicePage>;
   /**
    * Removes a device's record, its report history and its identity (key binding) in one
    * transaction; false when there was none of them. It leaves no trace in the change feed: a later
    * auth enrols it as new.
    */
   removeDevice(deviceId: string, product: string): Promise<boolean>;
+  /** The device's kept reports (at most REPORTS_KEPT_PER_DEVICE), oldest first. */
   listReports(deviceId: string, product: string): Promise<ReportRecord[]>;
   /**
    * The device records changed after the cursor `after` (null: every record), in the order the

@@ -7,6 +7,7 @@ import type {
   DeviceIdentityRecord, DeviceRecord, MetadataRecord, MetadataRole, ReleaseRecord, ReportRecord, Sighting, Store,
 } from '../../src/store/store.js';
 import { InvalidCursorError, StoreConflictError } from '../../src/store/errors.js';
+import { DEVICE_PAGE_SCAN, REPORTS_KEPT_PER_DEVICE, type DeviceFilter } from '../../src/store/store.js';
 
 /** One empty database; open() may be called again after close() and must see the same data. */
 export interface StoreHarness {
@@ -229,7 +230,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       let d = await store.recordReport(report('applied', '2.0.0', 10));
       assert.deepEqual(content(d), {
         deviceId: 'dev-1', product: 'app', channel: 'stable', version: '2.0.0', firstSeenAt: at(1), lastSeenAt: at(10),
-        lastReportAt: at(10), source: 'https://primary.example',
+        lastReportAt: at(10), source: 'https://primary.example', lastEvent: 'applied',
       });
       d = await store.recordReport(report('failed', '3.0.0', 20));
       assert.deepEqual([d.version, d.lastReportAt], ['2.0.0', at(20)]);
@@ -304,6 +305,91 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       const second = await store.listDevicePage({}, first.next, 3);
       assert.deepEqual(second.devices.map((d) => d.deviceId), ['dev-03', 'dev-04', 'dev-05']);
       await assert.rejects(store.listDevicePage({}, 'not a cursor!', 3), InvalidCursorError);
+    });
+
+    it('recordReport keeps the release and failing state of a report and the latest event on the device; the oldest beyond REPORTS_KEPT_PER_DEVICE go', async () => {
+      await store.recordReport({ ...report('downloading', '1.0.0', 1), toVersion: '2.0.0' });
+      let d = await store.recordReport({ ...report('failed', '1.0.0', 2), toVersion: '2.0.0', state: 'stage', detail: 'tree hash mismatch' });
+      assert.equal(d.lastEvent, 'failed');
+      assert.equal((await store.getDevice('dev-1', 'app'))?.lastEvent, 'failed');
+      const [first, second] = await store.listReports('dev-1', 'app');
+      assert.deepEqual(first, { ...report('downloading', '1.0.0', 1), toVersion: '2.0.0' });
+      assert.deepEqual(second, { ...report('failed', '1.0.0', 2), toVersion: '2.0.0', state: 'stage', detail: 'tree hash mismatch' });
+      // Another device's history is not touched by this one's trim.
+      await store.recordReport(report('applied', '1.0.0', 3, 'dev-2'));
+      for (let i = 0; i < REPORTS_KEPT_PER_DEVICE + 5; i++) d = await store.recordReport(report(i % 2 ? 'installing' : 'downloading', '1.0.0', 10 + i));
+      assert.equal(d.lastEvent, 'downloading');
+      const kept = await store.listReports('dev-1', 'app');
+      assert.equal(kept.length, REPORTS_KEPT_PER_DEVICE);
+      assert.deepEqual([kept[0]!.at, kept.at(-1)!.at], [at(15), at(10 + REPORTS_KEPT_PER_DEVICE + 4)], 'the newest are kept, oldest first');
+      assert.equal((await store.listReports('dev-2', 'app')).length, 1);
+    });
+
+    it('listDevicePage filters by version, last event, id prefix and last seen, alone and together, paging each to exactly its set', async () => {
+      const products = ['app', 'tool'];
+      const ids = Array.from({ length: 60 }, (_, i) => `aa:bb:cc:00:${String(Math.floor(i / 10)).padStart(2, '0')}:${String(i % 10).padStart(2, '0')}`);
+      await store.recordSightings(ids.flatMap((id, i) => products.map((product) => ({ deviceId: id, product, channel: 'stable', seenAt: at(i % 3 === 0 ? 1 : 100), source: 's' }))));
+      const events = ['applied', 'failed', 'downloading', null] as const;
+      const want = new Map<string, { version: string | null; lastEvent: string | null; seen: number }>();
+      for (const [i, id] of ids.entries()) {
+        for (const product of products) {
+          const ev = events[(i + (product === 'tool' ? 1 : 0)) % 4]!;
+          const version = ev === 'applied' ? (i % 2 ? '2.0.0' : '1.0.0') : null;
+          if (ev !== null) {
+            // A report moves last seen forward: keep the stale ones stale by reporting before their sighting.
+            await store.recordReport({ ...report(ev, version, 0, id), product });
+          }
+          want.set(`${id}/${product}`, { version, lastEvent: ev, seen: i % 3 === 0 ? 1 : 100 });
+        }
+      }
+      const all = async (filter: DeviceFilter, limit: number) => {
+        const out: string[] = [];
+        let after: string | null = null;
+        for (let pages = 0; ; pages++) {
+          assert.ok(pages < 500, 'paging ends');
+          const page = await store.listDevicePage(filter, after, limit);
+          assert.ok(page.devices.length <= limit);
+          out.push(...page.devices.map((d) => `${d.deviceId}/${d.product}`));
+          if (page.next === null) return out;
+          after = page.next;
+        }
+      };
+      const expect = (f: DeviceFilter) => [...want.entries()].filter(([k, w]) => {
+        const [id, product] = k.split('/') as [string, string];
+        return (f.product === undefined || f.product === product) && (f.version === undefined || f.version === w.version)
+          && (f.lastEvent === undefined || f.lastEvent === w.lastEvent) && (f.idPrefix === undefined || id.startsWith(f.idPrefix))
+          && (f.seenBefore === undefined || at(w.seen) < f.seenBefore);
+      }).map(([k]) => k).sort();
+      const filters: DeviceFilter[] = [
+        {}, { product: 'tool' }, { version: '2.0.0' }, { version: null }, { product: 'app', version: '1.0.0' },
+        { lastEvent: 'failed' }, { lastEvent: null, product: 'tool' }, { idPrefix: 'aa:bb:cc:00:03' }, { idPrefix: 'aa:bb:cc:00:0', product: 'app' },
+        { seenBefore: at(50) }, { seenBefore: at(50), product: 'app', lastEvent: 'applied' }, { lastEvent: 'applied', version: '2.0.0' },
+        { idPrefix: 'aa:bb:cc:00:02:0', seenBefore: at(50), version: null }, { idPrefix: 'ff' }, { product: 'none' },
+      ];
+      for (const f of filters) {
+        const expected = expect(f);
+        for (const limit of [1, 7, 1000]) assert.deepEqual(await all(f, limit), expected, `${JSON.stringify(f)}, pages of ${limit}`);
+      }
+      const d = (await store.listDevicePage({ lastEvent: 'failed', product: 'app' }, null, 1)).devices[0]!;
+      assert.deepEqual([d.lastEvent, d.version], ['failed', null]);
+    });
+
+    it('listDevicePage with a filter no index serves reads at most DEVICE_PAGE_SCAN rows a page and still lists every match', async () => {
+      const n = DEVICE_PAGE_SCAN + 2_500;
+      const id = (i: number) => `aa:bb:${String(Math.floor(i / 10_000)).padStart(2, '0')}:${String(Math.floor(i / 100) % 100).padStart(2, '0')}:${String(i % 100).padStart(2, '0')}:00`;
+      const stale = new Set([5, DEVICE_PAGE_SCAN + 7, n - 1]);
+      await store.recordSightings(Array.from({ length: n }, (_, i) => ({ deviceId: id(i), product: 'app', channel: 'stable', seenAt: at(stale.has(i) ? 1 : 100), source: 's' })));
+      const pages: number[] = [];
+      const out: string[] = [];
+      let after: string | null = null;
+      do {
+        const page = await store.listDevicePage({ seenBefore: at(50) }, after, 500);
+        pages.push(page.devices.length);
+        out.push(...page.devices.map((d) => d.deviceId));
+        after = page.next;
+      } while (after !== null && pages.length < 10);
+      assert.deepEqual(out, [...stale].map(id));
+      assert.ok(pages.length >= 2, `the scan is bounded, so it takes more than one page (pages: ${pages.join(', ')})`);
     });
 
     it('updatedAt: every write that changes a device moves it forward, a no-op write keeps it', async () => {
@@ -400,7 +486,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
         // Higher version, even though its report is older.
         device('dev-2', { version: '1.1.0', lastReportAt: at(5), lastSeenAt: at(5) }),
         // Equal version, later report; a pre-release of a higher version beats the release below it.
-        device('dev-3', { version: '1.0.0', lastReportAt: at(12), lastSeenAt: at(12) }),
+        device('dev-3', { version: '1.0.0', lastReportAt: at(12), lastSeenAt: at(12), lastEvent: 'downloading' }),
         device('dev-4', { version: '2.0.0-rc.1', lastReportAt: at(3), firstSeenAt: at(2), lastSeenAt: at(3), product: 'tool' }),
       ]);
       assert.deepEqual(changed.map((d) => `${d.deviceId}/${d.product}`).sort(), ['dev-1/app', 'dev-2/app', 'dev-3/app', 'dev-4/tool']);
@@ -410,12 +496,12 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       }
       assert.deepEqual(content(await store.getDevice('dev-1', 'app')), {
         deviceId: 'dev-1', product: 'app', channel: 'beta', version: '2.0.0', firstSeenAt: at(0), lastSeenAt: at(25),
-        lastReportAt: at(10), source: 'https://m1.example',
+        lastReportAt: at(10), source: 'https://m1.example', lastEvent: 'applied',
       });
       const d2 = await store.getDevice('dev-2', 'app');
       assert.deepEqual([d2?.version, d2?.lastReportAt, d2?.lastSeenAt, d2?.source], ['1.1.0', at(5), at(10), 'https://primary.example']);
       const d3 = await store.getDevice('dev-3', 'app');
-      assert.deepEqual([d3?.version, d3?.lastReportAt, d3?.source], ['1.0.0', at(12), 'https://m1.example']);
+      assert.deepEqual([d3?.version, d3?.lastReportAt, d3?.source, d3?.lastEvent], ['1.0.0', at(12), 'https://m1.example', 'downloading'], 'the latest event comes with its report');
       assert.deepEqual(content(await store.getDevice('dev-4', 'tool')), content(device('dev-4', {
         version: '2.0.0-rc.1', lastReportAt: at(3), firstSeenAt: at(2), lastSeenAt: at(3), product: 'tool',
       })));

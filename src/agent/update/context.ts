@@ -2,6 +2,7 @@ import { targetUrl, type CheckResponse, type ReleaseTargetCustom } from '../../p
 import type { AgentPaths } from '../paths.js';
 import { saveState, type AgentState } from '../state.js';
 import type { UpdateRecord } from './update-record.js';
+import type { ProgressReports } from './progress.js';
 
 /** What the states share during one run of the machine. */
 export interface UpdateContext {
@@ -28,6 +29,8 @@ export interface UpdateContext {
   healthDetail?: string;
   /** The agent's own warnings of this run (e.g. a refused delta), shown with the server's. */
   notes?: string[];
+  /** This run's progress reports (downloading, installing), sent without waiting (progress.ts). */
+  progress?: ProgressReports;
   /** Set by `check` when the offered version is one the device rolled back from (or lower): not installed. */
   heldBack?: string;
 }

@@ -100,7 +100,7 @@ export async function runDeltaState(ctx: DeltaContext): Promise<'success' | 'not
       const detail = d.target;
       await trySendReport(ctx.fetch, r.server, {
         deviceId: ctx.state.deviceId, product: ctx.state.product, channel: ctx.state.channel,
-        event: 'delta-failed', version: r.fromVersion, previousVersion: r.fromVersion, detail,
+        event: 'delta-failed', version: r.fromVersion, previousVersion: r.fromVersion, detail, toVersion: r.toVersion, state: 'delta',
       }, ctx.signal);
     }
     throw new VerificationError(`the delta ${d.target} could not be applied (${errorText(err)}); falling back to the full archive`, d.target, { cause: err });

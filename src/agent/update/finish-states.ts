@@ -7,6 +7,7 @@ import { trySendReport } from '../report.js';
 import { computeNextCheck } from '../schedule.js';
 import { DEFAULT_KEEP } from '../state.js';
 import { need, save, type UpdateContext } from './context.js';
+import { reportDetail, updateReport } from './progress.js';
 import type { StateHandler } from './machine.js';
 import { outcomeOf, removeUpdateRecord, saveUpdateRecord } from './update-record.js';
 
@@ -17,22 +18,25 @@ import { outcomeOf, removeUpdateRecord, saveUpdateRecord } from './update-record
  */
 export const report: StateHandler<UpdateContext> = async (ctx) => {
   const r = need(ctx);
+  // After the progress reports of this run (bounded: a slow server does not hold the update).
+  await ctx.progress?.settle();
   if (!r.reported) {
     const outcome = outcomeOf(r);
-    const base = { deviceId: ctx.state.deviceId, product: ctx.state.product, channel: ctx.state.channel };
+    // Every report names the release (toVersion) and, when one failed, the state it failed in.
+    const base = { ...updateReport(ctx.state, r), ...(r.failure ? { state: r.failure.state } : {}) };
     if (outcome === 'failed' || outcome === 'retry') {
-      const detail = `update to ${r.toVersion} failed in ${r.failure?.state ?? '?'}: ${r.failure?.message ?? ''}`.slice(0, 1000);
+      const detail = reportDetail(`update to ${r.toVersion} failed in ${r.failure?.state ?? '?'}: ${r.failure?.message ?? ''}`);
       await trySendReport(ctx.fetch, r.server, { ...base, event: 'failed', version: r.fromVersion, previousVersion: r.fromVersion, detail }, ctx.signal);
       r.reported = true;
       return 'success';
     }
-    const detail = (r.failure?.message ?? '').slice(0, 1000);
+    const detail = reportDetail(r.failure?.message ?? '');
     // A first install whose health check failed left nothing installed: the server takes that as
     // `failed` with no version (it refuses a `rolled-back` without the version the device runs).
     const rep: ReportRequest = outcome === 'applied'
       ? { ...base, event: 'applied', version: r.toVersion, previousVersion: r.fromVersion }
       : r.fromVersion === null
-        ? { ...base, event: 'failed', version: null, previousVersion: null, detail: `first install: ${detail}`.slice(0, 1000) }
+        ? { ...base, event: 'failed', version: null, previousVersion: null, detail: reportDetail(`first install: ${detail}`) }
         : { ...base, event: 'rolled-back', version: r.fromVersion, previousVersion: r.toVersion, detail };
     await save(ctx, { pendingReport: rep });
     r.reported = true;

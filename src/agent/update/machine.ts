@@ -91,6 +91,8 @@ export interface MachineHooks {
   persist: (state: UpdateStateName) => Promise<void>;
   /** Called when a state's event is `failure` or `retry` with the error (handlers may also report errors themselves); not for `fallback`. */
   onFailure: (state: UpdateStateName, event: 'failure' | 'retry', error: unknown) => void;
+  /** Called as each state is entered, after the save and before it acts (progress reports, progress.ts); must not throw. */
+  enter?: (state: UpdateStateName) => void;
   /** Fault injection (tests): called at the start of each state, after the save. A throw is the state's `failure`. */
   faults?: (state: string) => void | Promise<void>;
   /** Aborting stops the run at once, like a kill: no further state, no cleanup. */
@@ -122,6 +124,7 @@ export async function runMachine<C extends { error?: unknown }>(
     try {
       hooks.signal?.throwIfAborted();
       await hooks.persist(state);
+      hooks.enter?.(state);
       await hooks.faults?.(state);
       hooks.signal?.throwIfAborted();
       event = await handlers[state](ctx);

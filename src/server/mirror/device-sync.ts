@@ -1,5 +1,5 @@
 import type { DeviceRecord } from '../../store/store.js';
-import type { DeviceSync, DeviceSyncPage } from '../../protocol/wire.js';
+import { isReportEvent, type DeviceSync, type DeviceSyncPage } from '../../protocol/wire.js';
 import { isVersion } from '../../protocol/version.js';
 import { normaliseMac } from '../../protocol/mac.js';
 import { isName } from '../../protocol/names.js';
@@ -51,9 +51,13 @@ export function fromSync(raw: unknown, now: Date): DeviceRecord | Refusal {
   if (refused(lastSeenAt)) return lastSeenAt;
   const lastReportAt = r.lastReportAt === null ? null : time(r.lastReportAt, 'lastReportAt', ms);
   if (refused(lastReportAt)) return lastReportAt;
+  // Issue 11: the latest report's event; absent from older servers (then none is known), and an
+  // event this server does not know is not merged either.
+  const lastEvent = isReportEvent(r.lastEvent) ? r.lastEvent : null;
   return {
     deviceId, product: r.product, channel: r.channel, version: r.version as string | null,
     firstSeenAt, lastSeenAt, lastReportAt, source: r.source, updatedAt: new Date(0),
+    ...(lastEvent !== null ? { lastEvent } : {}),
   };
 }
 

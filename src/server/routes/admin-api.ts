@@ -18,6 +18,7 @@ import { toScheduleView } from '../views/schedule-view.js';
 import { toMovedView } from '../views/moved-view.js';
 import { mirrorUrl } from '../mirror/mirror-url.js';
 import { deviceAdminApi } from './device-admin-api.js';
+import { parseDeviceFilter, type DeviceFilterQuery } from './device-filter.js';
 import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.js';
 
 export interface AdminApiOptions {
@@ -98,13 +99,21 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       return toMovedView(await moved.set(req.params.product, req.body.notice, req.body.targets));
     });
 
-  app.get<{ Querystring: { product?: string; after?: string; limit?: string } }>('/devices', async (req) => {
+  app.get<{ Querystring: DeviceFilterQuery & { after?: string; limit?: string } }>('/devices', async (req) => {
     const { product, after } = req.query;
     if (product !== undefined) products.require(product);
     const limit = Number(req.query.limit ?? DEVICE_PAGE.default);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new ApiError('PW_BAD_REQUEST', `limit must be a whole number of at least 1 (pages hold at most ${DEVICE_PAGE.max})`);
     if (after !== undefined && after.length > 1024) throw new ApiError('PW_BAD_REQUEST', 'after is longer than 1024 characters; pass the `next` of the previous page');
-    return devices.list(product, after ?? null, Math.min(limit, DEVICE_PAGE.max));
+    const filter = parseDeviceFilter(req.query, devices.time());
+    return devices.list(filter, after ?? null, Math.min(limit, DEVICE_PAGE.max));
+  });
+
+  // One device with its history, newest first (`patchwire devices show`).
+  app.get<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId', async (req) => {
+    const deviceId = normaliseMac(req.params.deviceId);
+    if (!deviceId) throw new ApiError('PW_BAD_REQUEST', `'${req.params.deviceId.slice(0, 64)}' is not a MAC address such as aa:bb:cc:dd:ee:ff`);
+    return devices.show(deviceId, req.params.product);
   });
 
   app.get<{ Params: { product: string; deviceId: string } }>('/products/:product/devices/:deviceId/reports', async (req) => {

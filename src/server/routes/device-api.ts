@@ -78,6 +78,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
       deviceId,
       version: versionOf('version', b.version),
       previousVersion: versionOf('previousVersion', b.previousVersion),
+      ...(b.toVersion !== undefined ? { toVersion: versionOf('toVersion', b.toVersion) } : {}),
     });
     metrics.reported(b.event);
     return { ok: true, version: device.version };

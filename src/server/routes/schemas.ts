@@ -45,6 +45,8 @@ export const reportBody = {
     version: nullableVersion,
     previousVersion: nullableVersion,
     detail: { type: 'string', maxLength: 1000 },
+    toVersion: nullableVersion,
+    state: name,
   },
 } as const;
 

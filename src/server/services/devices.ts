@@ -1,6 +1,6 @@
-import type { DeviceIdentityRecord, DeviceRecord, ReportRecord, Store } from '../../store/store.js';
+import type { DeviceFilter, DeviceIdentityRecord, DeviceRecord, ReportRecord, Store } from '../../store/store.js';
 import { isHigher } from '../../protocol/version.js';
-import type { CheckRequest, CheckResponse, DeviceListPage, ReportRequest } from '../../protocol/wire.js';
+import type { CheckRequest, CheckResponse, DeviceDetail, DeviceListPage, ReportRequest } from '../../protocol/wire.js';
 import { InvalidCursorError } from '../../store/errors.js';
 import { isDeltaTargetPath } from '../../protocol/targets.js';
 import { ApiError } from '../api-error.js';
@@ -14,7 +14,7 @@ import type { DeltaService } from './deltas.js';
 import type { InstallIdWatch } from './install-id-watch.js';
 import { DEFAULT_CHANNEL } from '../../protocol/names.js';
 import { withIdentities } from '../views/device-view.js';
-import { toReportView } from '../views/report-view.js';
+import { toHistoryEntry, toReportView } from '../views/report-view.js';
 import { toReleaseOffer } from '../views/release-view.js';
 import { toScheduleInfo } from '../views/schedule-view.js';
 import { toMovedInfo } from '../views/moved-view.js';
@@ -44,6 +44,11 @@ export class DeviceService {
     /** Distinct devices whose `delta-failed` reports withdraw a delta (`serve --delta-fail-threshold`). */
     private readonly deltaFailThreshold = DEFAULT_DELTA_FAIL_THRESHOLD,
   ) {}
+
+  /** The server's clock: listing filters such as `staleSeconds` count back from it. */
+  time(): Date {
+    return this.now();
+  }
 
   /**
    * The channels a device may check on: every channel with at least one release or a schedule,
@@ -117,6 +122,10 @@ export class DeviceService {
     // The registry holds channels devices can check on, as check does (found by an attacker:
     // reports named any channel, and any version of the product).
     this.requireChannel(req.product, req.channel);
+    // The release an update concerns is one of the channel's (progress and failures are counted per release).
+    // (applied and rolled-back check `version` below: no second read when toVersion is that one.)
+    const checked = (req.event === 'applied' || req.event === 'rolled-back') && req.toVersion === req.version;
+    if (req.toVersion !== undefined && req.toVersion !== null && !checked) await this.requireRelease(req, req.toVersion);
     if (req.event === 'delta-failed') {
       // The agent fell back to the full archive; `detail` names the delta that failed.
       // One report is not enough: only DISTINCT devices count, read from the stored reports (so a
@@ -128,13 +137,19 @@ export class DeviceService {
         if (devices >= this.deltaFailThreshold) await this.deltas.markFailed(req.product, detail, devices);
         return stored;
       }
-    } else if (req.event !== 'failed') {
+    } else if (req.event === 'applied' || req.event === 'rolled-back') {
       if (req.version === null) throw new ApiError('PW_BAD_REQUEST', `an '${req.event}' report needs the version the device now runs`);
-      // Released on the device's channel (a yanked one too: a device may run it).
-      const known = (await this.releases.list(req.product, req.channel)).some((r) => r.version === req.version);
-      if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product}/${req.channel} has no release ${req.version}; report a version the server published on the device's channel`);
+      await this.requireRelease(req, req.version);
+    } else if ((req.event === 'downloading' || req.event === 'installing') && (req.toVersion === undefined || req.toVersion === null)) {
+      throw new ApiError('PW_BAD_REQUEST', `a '${req.event}' report needs toVersion: the release the update installs`);
     }
     return this.store.recordReport(this.reportRecord(req));
+  }
+
+  /** Released on the device's channel (a yanked one too: a device may run it), else PW_UNKNOWN_RELEASE. */
+  private async requireRelease(req: ReportRequest, version: string): Promise<void> {
+    const known = (await this.releases.list(req.product, req.channel)).some((r) => r.version === version);
+    if (!known) throw new ApiError('PW_UNKNOWN_RELEASE', `${req.product}/${req.channel} has no release ${version}; report a version the server published on the device's channel`);
   }
 
   private reportRecord(req: ReportRequest): ReportRecord {
@@ -142,15 +157,17 @@ export class DeviceService {
       deviceId: req.deviceId, product: req.product, channel: req.channel, event: req.event,
       version: req.version, previousVersion: req.previousVersion, detail: req.detail ?? null,
       at: this.now(), source: this.source(),
+      ...(req.toVersion !== undefined && req.toVersion !== null ? { toVersion: req.toVersion } : {}),
+      ...(req.state !== undefined ? { state: req.state } : {}),
     };
   }
 
   /** One page of the registry (docs/protocol.md, GET /v1/admin/devices); `limit` is bounded by the caller. */
-  async list(product: string | undefined, after: string | null, limit: number): Promise<DeviceListPage> {
+  async list(filter: DeviceFilter, after: string | null, limit: number): Promise<DeviceListPage> {
     await this.sightings.flush();
     let page;
     try {
-      page = await this.store.listDevicePage(product ? { product } : {}, after, limit);
+      page = await this.store.listDevicePage(filter, after, limit);
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; pass the \`next\` of the previous page, or start over without \`after\``, { cause: err });
       throw err;
@@ -173,8 +190,29 @@ export class DeviceService {
     }
   }
 
-  /** A device's report history, oldest first. */
+  /**
+   * One device with its history, newest first (docs/protocol.md); PW_UNKNOWN_DEVICE when the
+   * product's registry has no such device. A device that authenticated but never checked in (a
+   * pending one) is shown from its identity, with no history.
+   */
+  async show(deviceId: string, product: string): Promise<DeviceDetail> {
+    this.products.require(product);
+    await this.sightings.flush();
+    const [record, identity] = await Promise.all([this.store.getDevice(deviceId, product), this.store.getIdentity(deviceId, product)]);
+    if (!record && !identity) {
+      throw new ApiError('PW_UNKNOWN_DEVICE', `${product} has no device ${deviceId}; \`patchwire devices --product ${product}\` lists them`);
+    }
+    const [device] = withIdentities(record ? [record] : [], identity ? [identity] : []);
+    const history = record ? (await this.store.listReports(deviceId, product)).reverse().map(toHistoryEntry) : [];
+    return { device: device!, history };
+  }
+
+  /**
+   * A device's outcome reports (applied, rolled-back, failed, delta-failed), oldest first: GET
+   * .../reports as it was before issue 11. The progress events (downloading, installing) are in
+   * the full history only (show()).
+   */
   async reports(deviceId: string, product: string): Promise<ReturnType<typeof toReportView>[]> {
-    return (await this.store.listReports(deviceId, product)).map(toReportView);
+    return (await this.store.listReports(deviceId, product)).filter((r) => r.event !== 'downloading' && r.event !== 'installing').map(toReportView);
   }
 }

@@ -6,7 +6,7 @@ export function toDeviceView(d: DeviceRecord): DeviceView {
   return {
     deviceId: d.deviceId, product: d.product, channel: d.channel, version: d.version,
     firstSeenAt: d.firstSeenAt.toISOString(), lastSeenAt: d.lastSeenAt.toISOString(),
-    lastReportAt: d.lastReportAt ? d.lastReportAt.toISOString() : null, source: d.source,
+    lastReportAt: d.lastReportAt ? d.lastReportAt.toISOString() : null, source: d.source, lastEvent: d.lastEvent ?? null,
   };
 }
 
@@ -38,7 +38,7 @@ export function withIdentities(rows: DeviceRecord[], ids: DeviceIdentityRecord[]
   for (const i of byKey.values()) {
     out.push({
       deviceId: i.deviceId, product: i.product, channel: i.channel, version: null, firstSeenAt: i.createdAt.toISOString(),
-      lastSeenAt: i.updatedAt.toISOString(), lastReportAt: null, source: '', ...ident(i),
+      lastSeenAt: i.updatedAt.toISOString(), lastReportAt: null, source: '', lastEvent: null, ...ident(i),
     });
   }
   return out;

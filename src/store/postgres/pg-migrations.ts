@@ -145,6 +145,30 @@ CREATE TABLE preauthorizations (
 );
 `;
 
+/**
+ * Device history and filtered listings (issue 11), as SQLite's 0011_device_history: the latest
+ * report's event per device, the release and failing state of a report, and for each page filter
+ * an index ordered by device id after its equalities (PostgreSQL indexes do not end with the
+ * primary key by themselves, so device_id is named). (product, version, device_id) replaces
+ * (product, version), which it also serves. reports_device gains id: a device's history, newest
+ * first, and the trim of its oldest rows are one range of it. last_seen_at has no index on
+ * purpose: sightings rewrite it all the time (and keep their updates HOT).
+ */
+const DEVICE_HISTORY = `
+ALTER TABLE devices ADD COLUMN last_event ${T};
+UPDATE devices d SET last_event = (SELECT r.event FROM reports r WHERE r.device_id = d.device_id AND r.product = d.product ORDER BY r.id DESC LIMIT 1)
+  WHERE last_report_at IS NOT NULL;
+ALTER TABLE reports ADD COLUMN to_version ${T}, ADD COLUMN state ${T};
+CREATE INDEX devices_product_page ON devices (product, device_id);
+CREATE INDEX devices_version_page ON devices (version, device_id, product);
+CREATE INDEX devices_product_version_page ON devices (product, version, device_id);
+DROP INDEX devices_product_version;
+CREATE INDEX devices_event_page ON devices (last_event, device_id, product);
+CREATE INDEX devices_product_event_page ON devices (product, last_event, device_id);
+CREATE INDEX reports_device_history ON reports (device_id, product, id);
+DROP INDEX reports_device;
+`;
+
 export const pgMigrations: Readonly<Record<string, Migration>> = {
   '0001_initial': {
     async up(db: Kysely<any>): Promise<void> {
@@ -170,6 +194,11 @@ CREATE TABLE version_snapshots (
 );
 CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
 `).execute(db);
+    },
+  },
+  '0011_device_history': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql.raw(DEVICE_HISTORY).execute(db);
     },
   },
 };

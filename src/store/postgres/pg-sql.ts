@@ -13,10 +13,12 @@ export interface Prepared {
 }
 
 const DEVICE_COLUMNS = 'device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq';
+/** What reads return: the written columns and the latest report's event (written by reports and merges only). */
+export const DEVICE_READ_COLUMNS = `${DEVICE_COLUMNS}, last_event`;
 
 export const GET_DEVICE: Prepared = {
   name: 'pw_get_device',
-  text: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id = $1 AND product = $2`,
+  text: `SELECT ${DEVICE_READ_COLUMNS} FROM devices WHERE device_id = $1 AND product = $2`,
 };
 
 export const LATEST_METADATA: Prepared = {
@@ -79,23 +81,29 @@ export const UPSERT_SIGHTINGS: Prepared = {
 
 /**
  * recordReport in one statement: the write time (STAMP, from the clock's $7), the device upsert
- * (the version only for applied/rolled-back, $8) and the history row, returning the device as stored.
+ * (the version only for applied/rolled-back, $8; the event $9 as last_event), the history row, and
+ * the trim of the device's history to its newest reports ($14: how many older ones stay: every
+ * part of the statement sees the table as it was before it, so the new row is not among them),
+ * returning the device as stored.
  */
 export const RECORD_REPORT: Prepared = {
   name: 'pw_record_report',
   text: `
   WITH ${STAMP.replace(/\$N/g, '$7')}, dev AS (
-    INSERT INTO devices AS d (${DEVICE_COLUMNS})
-    SELECT $1, $2, $3, CASE WHEN $8::boolean THEN $4::text END, $5, $5, $5, $6, stamp.at, nextval('devices_change_seq') FROM stamp
+    INSERT INTO devices AS d (${DEVICE_READ_COLUMNS})
+    SELECT $1, $2, $3, CASE WHEN $8::boolean THEN $4::text END, $5, $5, $5, $6, stamp.at, nextval('devices_change_seq'), $9 FROM stamp
     ON CONFLICT (device_id, product) DO UPDATE SET
       channel = excluded.channel, source = excluded.source,
       last_seen_at = greatest(d.last_seen_at, excluded.last_seen_at), last_report_at = excluded.last_report_at,
-      updated_at = excluded.updated_at, change_seq = excluded.change_seq,
+      updated_at = excluded.updated_at, change_seq = excluded.change_seq, last_event = excluded.last_event,
       version = CASE WHEN $8::boolean THEN excluded.version ELSE d.version END
-    RETURNING ${DEVICE_COLUMNS}
+    RETURNING ${DEVICE_READ_COLUMNS}
   ), rep AS (
-    INSERT INTO reports (device_id, product, channel, event, version, previous_version, detail, at, source)
-    VALUES ($1, $2, $3, $9, $4, $10, $11, $5, $6)
+    INSERT INTO reports (device_id, product, channel, event, version, previous_version, detail, at, source, to_version, state)
+    VALUES ($1, $2, $3, $9, $4, $10, $11, $5, $6, $12, $13)
+  ), trimmed AS (
+    DELETE FROM reports WHERE device_id = $1 AND product = $2
+      AND id <= (SELECT id FROM reports WHERE device_id = $1 AND product = $2 ORDER BY id DESC LIMIT 1 OFFSET $14::bigint)
   )
   SELECT * FROM dev`,
 };
@@ -111,15 +119,15 @@ export const GET_DEVICES: Prepared = {
 export const PUT_DEVICES: Prepared = {
   name: 'pw_put_devices',
   text: `
-  INSERT INTO devices AS d (${DEVICE_COLUMNS})
+  INSERT INTO devices AS d (${DEVICE_READ_COLUMNS})
   SELECT u.device_id, u.product, u.channel, u.version, u.first_seen_at, u.last_seen_at, u.last_report_at, u.source, u.updated_at,
-    coalesce(u.change_seq, nextval('devices_change_seq'))
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[])
-    AS u(device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq)
+    coalesce(u.change_seq, nextval('devices_change_seq')), u.last_event
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[])
+    AS u(device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq, last_event)
   ON CONFLICT (device_id, product) DO UPDATE SET
     channel = excluded.channel, version = excluded.version, first_seen_at = excluded.first_seen_at,
     last_seen_at = excluded.last_seen_at, last_report_at = excluded.last_report_at,
-    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq`,
+    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq, last_event = excluded.last_event`,
 };
 
 /** The lowest position in the feed: rows learnt from upstream count down from there. */
@@ -127,15 +135,7 @@ export const OLDEST_CHANGE: Prepared = { name: 'pw_oldest_change', text: 'SELECT
 
 export const CHANGED_AFTER: Prepared = {
   name: 'pw_changed_after',
-  text: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE change_seq > $1 ORDER BY change_seq LIMIT $2`,
-};
-
-/** listDevicePage: a range of the (device_id, product) primary key. */
-export const DEVICE_PAGE: Prepared = {
-  name: 'pw_device_page',
-  text: `SELECT ${DEVICE_COLUMNS} FROM devices
-    WHERE (device_id, product) > ($1, $2) AND ($3::text IS NULL OR product = $3)
-    ORDER BY device_id, product LIMIT $4`,
+  text: `SELECT ${DEVICE_READ_COLUMNS} FROM devices WHERE change_seq > $1 ORDER BY change_seq LIMIT $2`,
 };
 
 export const TOUCH_DEVICE: Prepared = {

@@ -2,8 +2,10 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type Compilable } from 'kysely';
 import type {
   ChangeCursor, ChannelVersionCount, VersionSnapshotRow, DeltaRecord, DeviceChanges, DevicePage, DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord,
-  MirrorState, MirrorUpdate, MovedRecord, ProductRecord, ReleaseRecord, ReportRecord, ScheduleRecord, Sighting, Store,
+  DeviceFilter, MirrorState, MirrorUpdate, MovedRecord, ProductRecord, ReleaseRecord, ReportRecord, ScheduleRecord, Sighting, Store,
 } from '../store.js';
+import { REPORTS_KEPT_PER_DEVICE } from '../store.js';
+import { devicePageQuery, devicePageResult, type PageDialect } from '../device-page-query.js';
 import { StoreConflictError } from '../errors.js';
 import * as shared from '../sqlite/shared-queries.js';
 import * as snapshots from '../sqlite/snapshot-queries.js';
@@ -22,7 +24,7 @@ import { migratePg } from './pg-migrations.js';
 import { PgCoordination } from './pg-coordination.js';
 import { clientConfig, createPool, describeConnectError, isUniqueViolation, lockKey, parsePgUrl, type PgSettings } from './pg-connection.js';
 import {
-  CHANGED_AFTER, DEVICE_PAGE, GET_DEVICE, GET_DEVICES, GET_IDENTITIES, GET_IDENTITY, LATEST_METADATA, NEWEST_CHANGE, OLDEST_CHANGE,
+  CHANGED_AFTER, DEVICE_READ_COLUMNS, GET_DEVICE, GET_DEVICES, GET_IDENTITIES, GET_IDENTITY, LATEST_METADATA, NEWEST_CHANGE, OLDEST_CHANGE,
   PUT_DEVICES, RECORD_REPORT, TOUCH_DEVICE, UPSERT_SIGHTINGS, UPSERT_MIRROR, type Prepared,
 } from './pg-sql.js';
 
@@ -42,6 +44,9 @@ const DEVICE_FEED_LOCK = lockKey('store:device-feed');
 const BEGIN_DEVICE_WRITE = `BEGIN; SELECT pg_advisory_xact_lock(${DEVICE_FEED_LOCK})`;
 
 type Client = pg.PoolClient;
+
+/** Typed positional parameters; no index hints: the planner picks the device_id-ordered index the conditions name (pg-migrations.ts 0002). */
+const PG_PAGE: PageDialect = { param: (n, type) => `$${n}::${type}`, indexHint: () => '' };
 
 /** When the database cannot be reached (start PostgreSQL, create the database...): `message` says what to do. */
 export class DatabaseUnavailableError extends Error {
@@ -254,6 +259,7 @@ export class PostgresStore implements Store {
     return this.#lockedWrite(async (c) => {
       const [row] = await this.#query<DevicesTable>(c, RECORD_REPORT, [
         r.deviceId, r.product, r.channel, r.version, r.at.getTime(), r.source, this.#now().getTime(), setsVersion, r.event, r.previousVersion, r.detail,
+        r.toVersion ?? null, r.state ?? null, REPORTS_KEPT_PER_DEVICE - 1,
       ]);
       return toDevice(row!);
     });
@@ -265,13 +271,12 @@ export class PostgresStore implements Store {
     return (await q.orderBy('product').orderBy('device_id').execute()).map(toDevice);
   }
 
-  async listDevicePage(filter: { product?: string }, after: string | null, limit: number): Promise<DevicePage> {
-    // '' sorts before every device id (COLLATE "C"), so no cursor is the start.
-    const [deviceId, product] = after === null ? ['', ''] : parseDeviceCursor(after);
-    const rows = await this.#query<DevicesTable>(this.#pool, DEVICE_PAGE, [deviceId, product, filter.product ?? null, limit + 1]);
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return { devices: page.map(toDevice), next: rows.length > limit && last ? formatDeviceCursor(last.device_id, last.product) : null };
+  async listDevicePage(filter: DeviceFilter, after: string | null, limit: number): Promise<DevicePage> {
+    const start = after === null ? null : parseDeviceCursor(after);
+    const q = devicePageQuery(DEVICE_READ_COLUMNS, filter, start && { deviceId: start[0], product: start[1] }, limit, PG_PAGE);
+    // Unnamed: the texts vary with the filter (a few dozen forms), and pg plans each with its values.
+    const { rows, next } = devicePageResult(q, (await this.#pool.query<DevicesTable>(q.text, q.values)).rows, limit);
+    return { devices: rows.map(toDevice), next: next && formatDeviceCursor(next.deviceId, next.product) };
   }
 
   async removeDevice(deviceId: string, product: string): Promise<boolean> {
@@ -409,7 +414,7 @@ export class PostgresStore implements Store {
         await this.#query(c, PUT_DEVICES, [
           col((r) => r.merged.deviceId), col((r) => r.merged.product), col((r) => r.merged.channel), col((r) => r.merged.version),
           col((r) => r.merged.firstSeenAt), col((r) => r.merged.lastSeenAt), col((r) => r.merged.lastReportAt), col((r) => r.merged.source),
-          col((r) => r.updatedAt), col((r) => r.seq),
+          col((r) => r.updatedAt), col((r) => r.seq), col((r) => r.merged.lastEvent),
         ]);
       }
       // A record repeated in the batch changed its row more than once: report it once, as stored.

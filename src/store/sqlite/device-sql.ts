@@ -7,10 +7,12 @@
  */
 
 const DEVICE_COLUMNS = 'device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq';
+/** What reads return: the written columns and the latest report's event (migration 0009, written by reports and merges only). */
+export const DEVICE_READ_COLUMNS = `${DEVICE_COLUMNS}, last_event`;
 
 /** Point lookup on the (device_id, product) primary key of the WITHOUT ROWID devices table. */
 export const GET_DEVICE_SQL = `
-  SELECT ${DEVICE_COLUMNS}
+  SELECT ${DEVICE_READ_COLUMNS}
   FROM devices WHERE device_id = ? AND product = ?`;
 
 /**
@@ -36,12 +38,21 @@ export const UPSERT_SIGHTING_SQL = `
 
 /** Writes a merged record (mergeDevices); the caller has already decided that it changed. */
 export const PUT_DEVICE_SQL = `
-  INSERT INTO devices (${DEVICE_COLUMNS})
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  INSERT INTO devices (${DEVICE_READ_COLUMNS})
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (device_id, product) DO UPDATE SET
     channel = excluded.channel, version = excluded.version, first_seen_at = excluded.first_seen_at,
     last_seen_at = excluded.last_seen_at, last_report_at = excluded.last_report_at,
-    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq`;
+    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq,
+    last_event = excluded.last_event`;
+
+/**
+ * Keeps a device's newest REPORTS_KEPT_PER_DEVICE reports: deletes those at or below the one
+ * that many places down (reports_device is (device_id, product) and ends with the rowid, id).
+ */
+export const TRIM_REPORTS_SQL = `
+  DELETE FROM reports WHERE device_id = ? AND product = ? AND id <= (
+    SELECT id FROM reports WHERE device_id = ? AND product = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`;
 
 /**
  * The newest change (one descent of the devices_change_seq index): writes continue the sequence
@@ -55,18 +66,8 @@ export const OLDEST_CHANGE_SQL = 'SELECT min(change_seq) AS seq FROM devices';
 
 /** listDeviceChanges, in the order of the devices_change_seq index. */
 export const CHANGED_AFTER_SQL = `
-  SELECT ${DEVICE_COLUMNS} FROM devices WHERE change_seq > ?
+  SELECT ${DEVICE_READ_COLUMNS} FROM devices WHERE change_seq > ?
   ORDER BY change_seq LIMIT ?`;
-
-/**
- * listDevicePage: a range of the primary key (device_id, product) of the WITHOUT ROWID table, so a
- * page reads `limit` + 1 rows from where the last one ended (with a product: those rows of it;
- * the others in between are skipped in the same scan, never sorted).
- */
-export const DEVICE_PAGE_SQL = `
-  SELECT ${DEVICE_COLUMNS} FROM devices NOT INDEXED
-  WHERE (device_id, product) > (?, ?) AND (? IS NULL OR product = ?)
-  ORDER BY device_id, product LIMIT ?`;
 
 /**
  * Adds a mirror or refreshes its announce time. A different store id means the mirror lost or

@@ -222,6 +222,26 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('version_snapshots_at').on('version_snapshots').columns(['at', 'product']).execute();
     },
   },
+  // Device history and filtered listings (issue 11): each device's latest report event (the
+  // `devices --status` filter), the release and failing state a report concerns, and indexes
+  // that keep every filtered page a range of an index ordered by device id. In a WITHOUT ROWID
+  // table a secondary index ends with the primary key (device_id, product), so (product) is
+  // ordered as (product, device_id) and (last_event) as (last_event, device_id, product).
+  // last_seen_at gets no index: sightings rewrite it all the time (the `--stale` filter is read
+  // by a bounded scan instead, DEVICE_PAGE_SCAN).
+  '0011_device_history': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('devices').addColumn('last_event', 'text').execute();
+      await sql`UPDATE devices SET last_event = (SELECT r.event FROM reports r WHERE r.device_id = devices.device_id AND r.product = devices.product
+        ORDER BY r.id DESC LIMIT 1) WHERE last_report_at IS NOT NULL`.execute(db);
+      await db.schema.alterTable('reports').addColumn('to_version', 'text').execute();
+      await db.schema.alterTable('reports').addColumn('state', 'text').execute();
+      await db.schema.createIndex('devices_product').on('devices').column('product').execute();
+      await db.schema.createIndex('devices_version').on('devices').column('version').execute();
+      await db.schema.createIndex('devices_event').on('devices').column('last_event').execute();
+      await db.schema.createIndex('devices_product_event').on('devices').columns(['product', 'last_event']).execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -68,6 +68,8 @@ export const toDevice = (r: DevicesTable): DeviceRecord => ({
   lastReportAt: r.last_report_at === null ? null : new Date(r.last_report_at),
   source: r.source,
   updatedAt: new Date(r.updated_at),
+  // Only a device that reported carries the field (see DeviceRecord.lastEvent).
+  ...(r.last_event !== null && r.last_event !== undefined ? { lastEvent: r.last_event as ReportKind } : {}),
 });
 
 /** A device row as mergeDevice() sees it (times in ms), and back. */
@@ -80,6 +82,7 @@ export const toMergeable = (d: DeviceRecord): MergeableRow => ({
   lastSeenAt: d.lastSeenAt.getTime(),
   lastReportAt: d.lastReportAt === null ? null : d.lastReportAt.getTime(),
   source: d.source,
+  lastEvent: d.lastEvent ?? null,
 });
 
 export const rowToMergeable = (r: DevicesTable): MergeableRow => ({
@@ -91,6 +94,7 @@ export const rowToMergeable = (r: DevicesTable): MergeableRow => ({
   lastSeenAt: r.last_seen_at,
   lastReportAt: r.last_report_at,
   source: r.source,
+  lastEvent: r.last_event ?? null,
 });
 
 export const mergeableToDevice = (m: MergeableRow, updatedAt: number): DeviceRecord => ({
@@ -103,6 +107,7 @@ export const mergeableToDevice = (m: MergeableRow, updatedAt: number): DeviceRec
   lastReportAt: m.lastReportAt === null ? null : new Date(m.lastReportAt),
   source: m.source,
   updatedAt: new Date(updatedAt),
+  ...(m.lastEvent !== null ? { lastEvent: m.lastEvent as ReportKind } : {}),
 });
 
 export interface MergeableRow extends MergeableDevice {
@@ -136,4 +141,7 @@ export const toReport = (r: Omit<Selectable<ReportsTable>, 'id'>): ReportRecord 
   detail: r.detail,
   at: new Date(r.at),
   source: r.source,
+  // Only reports that carry them (agents since issue 11) have the fields.
+  ...(r.to_version !== null && r.to_version !== undefined ? { toVersion: r.to_version } : {}),
+  ...(r.state !== null && r.state !== undefined ? { state: r.state } : {}),
 });

@@ -78,6 +78,8 @@ export interface DevicesTable {
   updated_at: number;
   /** Position in the change feed (the ChangeCursor); migration 0004. */
   change_seq: number;
+  /** The latest report's event, null: never reported; migration 0011_device_history. */
+  last_event: string | null;
 }
 
 export interface MirrorsTable {
@@ -111,6 +113,9 @@ export interface ReportsTable {
   detail: string | null;
   at: number;
   source: string;
+  /** Migration 0011_device_history: the release the update concerned, and the state that failed. */
+  to_version: string | null;
+  state: string | null;
 }
 
 /** Migration 0010_version_snapshots: the fleet's devices per version over time (the dashboard's chart). */

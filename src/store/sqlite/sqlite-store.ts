@@ -4,7 +4,8 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
   type ChangeCursor, type DeltaRecord, type DeviceChanges, type DevicePage, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MirrorState, type MirrorUpdate, type MovedRecord,
-  type ChannelVersionCount, type VersionSnapshotRow, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
+  type ChannelVersionCount, type VersionSnapshotRow, type DeviceFilter, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
+  REPORTS_KEPT_PER_DEVICE,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
 import * as shared from './shared-queries.js';
@@ -13,8 +14,9 @@ import { migrate } from './migrations.js';
 import { LocalCoordination, type Coordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
-  CHANGED_AFTER_SQL, DEVICE_PAGE_SQL, GET_DEVICE_SQL, PUT_DEVICE_SQL, UPSERT_MIRROR_SQL,
+  CHANGED_AFTER_SQL, DEVICE_READ_COLUMNS, GET_DEVICE_SQL, PUT_DEVICE_SQL, TRIM_REPORTS_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
+import { devicePageQuery, devicePageResult, type PageDialect, type PageIndex } from '../device-page-query.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
 import { identityRow, toIdentity } from './identity-rows.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
@@ -38,6 +40,14 @@ const PUT_IDENTITY_SQL = `INSERT INTO device_identities
 const LATEST_METADATA_SQL = 'SELECT * FROM metadata WHERE product = ? AND role = ? ORDER BY version DESC LIMIT 1';
 /** Point lookup on the (device_id, product) primary key of device_identities. */
 const GET_IDENTITY_SQL = 'SELECT * FROM device_identities WHERE device_id = ? AND product = ?';
+
+/** The index each device page reads, named so the plan cannot drift to a scan in another order (device-page-query.ts). */
+const PAGE_INDEX: Readonly<Record<PageIndex, string>> = {
+  primary: ' NOT INDEXED', product: ' INDEXED BY devices_product', version: ' INDEXED BY devices_version',
+  product_version: ' INDEXED BY devices_product_version', event: ' INDEXED BY devices_event', product_event: ' INDEXED BY devices_product_event',
+};
+/** Named parameters (@p1, ...): a page query's text does not use them in the order they were made. */
+const SQLITE_PAGE: PageDialect = { param: (n) => `@p${n}`, indexHint: (i) => PAGE_INDEX[i] };
 
 /**
  * The embedded Store: one SQLite file, one better-sqlite3 connection shared by kysely and a few
@@ -255,7 +265,7 @@ export class SqliteStore implements Store {
     return this.#deviceWrite((w) => {
       this.#run(this.#db.insertInto('devices').values({
         device_id: r.deviceId, product: r.product, channel: r.channel, version: setsVersion ? r.version : null,
-        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source, updated_at: w.at, change_seq: w.nextSeq(),
+        first_seen_at: at, last_seen_at: at, last_report_at: at, source: r.source, updated_at: w.at, change_seq: w.nextSeq(), last_event: r.event,
       }).onConflict((oc) => oc.columns(['device_id', 'product']).doUpdateSet((eb) => ({
         channel: eb.ref('excluded.channel'),
         source: eb.ref('excluded.source'),
@@ -263,12 +273,14 @@ export class SqliteStore implements Store {
         last_report_at: eb.ref('excluded.last_report_at'),
         updated_at: eb.ref('excluded.updated_at'),
         change_seq: eb.ref('excluded.change_seq'),
+        last_event: eb.ref('excluded.last_event'),
         ...(setsVersion ? { version: eb.ref('excluded.version') } : {}),
       }))));
       this.#run(this.#db.insertInto('reports').values({
         device_id: r.deviceId, product: r.product, channel: r.channel, event: r.event, version: r.version,
-        previous_version: r.previousVersion, detail: r.detail, at, source: r.source,
+        previous_version: r.previousVersion, detail: r.detail, at, source: r.source, to_version: r.toVersion ?? null, state: r.state ?? null,
       }));
+      this.#statement(TRIM_REPORTS_SQL).run(r.deviceId, r.product, r.deviceId, r.product, REPORTS_KEPT_PER_DEVICE);
       return this.#getDeviceSync(r.deviceId, r.product)!;
     });
   }
@@ -279,14 +291,12 @@ export class SqliteStore implements Store {
     return (await q.orderBy('product').orderBy('device_id').execute()).map(toDevice);
   }
 
-  async listDevicePage(filter: { product?: string }, after: string | null, limit: number): Promise<DevicePage> {
-    // '' sorts before every device id, so no cursor is the start.
-    const [deviceId, product] = after === null ? ['', ''] : parseDeviceCursor(after);
-    const only = filter.product ?? null;
-    const rows = this.#statement(DEVICE_PAGE_SQL).all(deviceId, product, only, only, limit + 1) as DevicesTable[];
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return { devices: page.map(toDevice), next: rows.length > limit && last ? formatDeviceCursor(last.device_id, last.product) : null };
+  async listDevicePage(filter: DeviceFilter, after: string | null, limit: number): Promise<DevicePage> {
+    const start = after === null ? null : parseDeviceCursor(after);
+    const q = devicePageQuery(DEVICE_READ_COLUMNS, filter, start && { deviceId: start[0], product: start[1] }, limit, SQLITE_PAGE);
+    const params = Object.fromEntries(q.values.map((v, i) => [`p${i + 1}`, v]));
+    const { rows, next } = devicePageResult(q, this.#statement(q.text).all(params) as DevicesTable[], limit);
+    return { devices: rows.map(toDevice), next: next && formatDeviceCursor(next.deviceId, next.product) };
   }
 
   async removeDevice(deviceId: string, product: string): Promise<boolean> {
@@ -394,7 +404,7 @@ export class SqliteStore implements Store {
         const stamp = upstream ? (row?.updated_at ?? 0) : w.at;
         const seq = upstream ? (row?.change_seq ?? w.upstreamSeq()) : w.nextSeq();
         put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
-          merged.lastReportAt, merged.source, stamp, seq);
+          merged.lastReportAt, merged.source, stamp, seq, merged.lastEvent);
         changed.push(mergeableToDevice(merged, stamp));
       }
       // A record repeated in the batch changes its row more than once: report it once, as stored.
