@@ -28,7 +28,11 @@ before(async () => {
     });
     for (const n of [1, 2, 3]) await report(n, 'applied', '1.0.0', null);
     for (const n of [4, 5]) await report(n, 'applied', '1.1.0', '1.0.0');
-    await report(1, 'failed', '1.1.0', '1.0.0');
+    // What an agent at 1.0.0 reports when its update to 1.1.0 fails its health check.
+    await store.recordReport({
+      deviceId: mac(1), product: 'acme', channel: 'stable', event: 'failed', version: '1.0.0', previousVersion: null,
+      toVersion: '1.1.0', state: 'health', detail: 'health check failed', at, source: server,
+    });
     await store.recordSightings([{ deviceId: mac(6), product: 'acme', channel: 'stable', seenAt: at, source: server }]);
     // An hour ago, as the snapshot job would have stored it: 4 devices at 1.0.0.
     await store.addVersionSnapshot(new Date(at.getTime() - 3_600_000), [{ product: 'acme', channel: 'stable', version: '1.0.0', devices: 4 }], new Date(0));

@@ -90,8 +90,10 @@ test('after a known scenario the scrape counts exactly its checks, reports, devi
   assert.deepEqual(s.series('patchwire_checks_total'), [
     '{result="error"} 2', '{result="moved"} 0', '{result="up-to-date"} 1', '{result="update"} 3',
   ]);
+  // Agent A's update reported its steps (downloading, installing) and its outcome (applied).
   assert.deepEqual(s.series('patchwire_reports_total'), [
-    '{event="applied"} 1', '{event="delta-failed"} 0', '{event="failed"} 1', '{event="rolled-back"} 0',
+    '{event="applied"} 1', '{event="delta-failed"} 0', '{event="downloading"} 1', '{event="failed"} 1',
+    '{event="installing"} 1', '{event="rolled-back"} 0',
   ]);
   // Agent A's download and the hand-made ones: two whole archives and 100 bytes.
   assert.equal(s.value('patchwire_served_bytes_total', { kind: 'full' }), 2 * release.length + 100);
@@ -107,7 +109,7 @@ test('after a known scenario the scrape counts exactly its checks, reports, devi
   assert.equal(count('POST', '/v1/check', 200), 4);
   assert.equal(count('POST', '/v1/check', 404), 1);
   assert.equal(count('POST', '/v1/check', 401), 1);
-  assert.equal(count('POST', '/v1/report', 200), 2);
+  assert.equal(count('POST', '/v1/report', 200), 4, 'downloading, installing and applied of agent A, failed of B');
   assert.equal(count('GET', '/v1/products/:product/targets/*', 200), 2);
   assert.equal(count('GET', '/v1/products/:product/targets/*', 206), 1);
   assert.equal(count('HEAD', '/v1/products/:product/targets/*', 200), 1);
