@@ -200,7 +200,31 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await sql`CREATE INDEX reports_delta_failed ON reports (product, detail, device_id) WHERE event = 'delta-failed'`.execute(db);
     },
   },
+  // Staged rollouts (issue 11): one row per staged release; the outcome counts read reports by
+  // product and channel (reports_rollout), never all reports.
+  '0009_rollouts': {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql.raw(ROLLOUTS_SQL('text', 'integer')).execute(db);
+      await sql`CREATE INDEX reports_rollout ON reports (product, channel, event)`.execute(db);
+    },
+  },
 };
+
+/** The rollouts table in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
+export const ROLLOUTS_SQL = (text: string, int: string): string => `CREATE TABLE rollouts (
+  product ${text} NOT NULL,
+  channel ${text} NOT NULL,
+  version ${text} NOT NULL,
+  phases ${text} NOT NULL,
+  phase integer NOT NULL,
+  state ${text} NOT NULL,
+  every_seconds ${int},
+  halt_at double precision,
+  min_devices integer NOT NULL,
+  phase_started_at ${int} NOT NULL,
+  updated_at ${int} NOT NULL,
+  PRIMARY KEY (product, channel, version)
+)`;
 
 class InCodeMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
