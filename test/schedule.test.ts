@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { computeNextCheck, isDue, spreadOffsetSeconds } from '../src/agent/schedule.js';
-import { phaseOpensAt, rolloutAt, rolloutPlacement, rolloutSpreadSeconds } from '../src/protocol/rollout.js';
+import { checkPhases, hasTwoDecimals, phaseOpensAt, rolloutAt, rolloutPlacement, rolloutSpreadSeconds } from '../src/protocol/rollout.js';
 
 const NOW = new Date('2030-01-01T12:00:00.000Z');
 const at = (iso: string) => new Date(iso);
@@ -116,7 +116,7 @@ test('rollout: the server side of the wake time (phaseOpensAt, rolloutAt, rollou
   const r = { phases: [5, 25, 100], phase: 0, state: 'active' as const, every: 3600, phaseStartedAt: NOW };
   const ids = Array.from({ length: 400 }, (_, i) => `aa:bb:cc:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
   const places = ids.map((id) => rolloutPlacement(id, 'acme', '1.1.0'));
-  for (const p of places) assert.ok(p >= 0 && p <= 99.99 && Math.round(p * 100) === p * 100, `placement ${p} in 0-99.99 with two decimals`);
+  for (const p of places) assert.ok(p >= 0 && p <= 99.99 && hasTwoDecimals(p), `placement ${p} in 0-99.99 with two decimals`);
   assert.deepEqual(places, ids.map((id) => rolloutPlacement(id, 'acme', '1.1.0')), 'the same every time');
   assert.notDeepEqual(places, ids.map((id) => rolloutPlacement(id, 'acme', '1.2.0')), 'another release places the fleet anew');
   const inside = places.filter((p) => p < 5).length;
@@ -137,4 +137,6 @@ test('rollout: the server side of the wake time (phaseOpensAt, rolloutAt, rollou
   assert.equal(rolloutSpreadSeconds(86400, null), 900);
   assert.equal(rolloutSpreadSeconds(3600, 120), 120, 'the channel\'s schedule spread when it has one');
   assert.equal(rolloutSpreadSeconds(null, null), 0);
+  assert.equal(checkPhases([0.5, 81.85, 100]), undefined, 'two decimals, whatever floating point makes of them');
+  assert.match(checkPhases([5.555, 100])!, /two decimals/);
 });

@@ -127,10 +127,15 @@ export function checkPhases(phases: unknown): string | undefined {
   if (phases.length > ROLLOUT_LIMITS.maxPhases) return `at most ${ROLLOUT_LIMITS.maxPhases} phases`;
   let prev = 0;
   for (const p of phases) {
-    if (typeof p !== 'number' || !(p > 0 && p <= 100) || Math.round(p * 100) !== p * 100) return `phase ${String(p)} is not a percent in (0, 100] with at most two decimals`;
+    if (typeof p !== 'number' || !(p > 0 && p <= 100) || !hasTwoDecimals(p)) return `phase ${String(p)} is not a percent in (0, 100] with at most two decimals`;
     if (p <= prev) return `phases must go up: ${String(p)}% after ${prev}%`;
     prev = p;
   }
   if (prev !== 100) return `the last phase must be 100% (it is ${prev}%): a rollout ends with every device offered the release`;
   return undefined;
+}
+
+/** True when `n` has at most two decimals (81.85 * 100 is 8185.000000000001 in floating point). */
+export function hasTwoDecimals(n: number): boolean {
+  return Math.abs(Math.round(n * 100) - n * 100) < 1e-6;
 }
