@@ -14,6 +14,7 @@ import { startFleet, type Fleet } from './helpers/fleet.js';
 import { ServerClock } from './helpers/server-clock.js';
 import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/ports.js';
+import { tempPgDatabase } from './helpers/postgres.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
 import { spreadOffsetSeconds } from '../src/agent/schedule.js';
 import type { CheckResponse, RolloutView, StatusView } from '../src/protocol/wire.js';
@@ -280,4 +281,26 @@ test('rollout: a mirror replicates the rollout and gives a device the same answe
   const deferred = await f.check(dir, '--force');
   assert.equal(deferred.result, 'deferred');
   assert.deepEqual(deferred.deferred, { version: '1.1.0', opensAt: null });
+});
+
+test('rollout: several processes on one PostgreSQL database: a change through one reaches the other\'s checks within a second or so', async (t) => {
+  const db = await tempPgDatabase(t);
+  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-rollout-pg-', server: { name: 'a', args: ['--db', db] }, releases: [['1.0.0', { README: 'one' }]] });
+  const a = f.server;
+  const b = await f.serve('b', { args: ['--db', db] });
+  assert.equal((await f.publish('1.1.0', { README: 'one one' }, { server: a.url, extra: ['--rollout', '10%,100%', '--every', '1h'] })).code, 0);
+  const devices = placed('1.1.0');
+  const out = devices.find((d) => d.p >= 10)!.mac;
+  const inside = devices.find((d) => d.p < 10)!.mac;
+  const hint = async (server: string) => (await check(f, out, '1.0.0', { server })).rollout?.opensAt;
+  await waitFor(async () => typeof (await hint(b.url)) === 'string', { what: 'B to hold 1.1.0 back with a phase time', timeout: 5000 });
+  assert.equal((await check(f, inside, '1.0.0', { server: b.url })).status, 'update');
+  // Pause through B: A's checks know at once (the catalog notification), not after --cache-reload.
+  assert.equal((await runCli(['rollout', 'pause', ...f.admin(b.url), '--product', 'acme'])).code, 0);
+  await waitFor(async () => (await hint(a.url)) === null, { what: 'A to see the pause made through B', timeout: 3000 });
+  // Advance through A (the last phase: complete): B offers 1.1.0 to the device outside.
+  assert.equal((await runCli(['rollout', 'advance', ...f.admin(a.url), '--product', 'acme'])).code, 0);
+  await waitFor(async () => (await check(f, out, '1.0.0', { server: b.url })).status === 'update', { what: 'B to see the advance made through A', timeout: 3000 });
+  const views = await f.adminGet<{ rollouts: RolloutView[] }>('/rollouts?product=acme', b.url);
+  assert.equal(views.rollouts[0]!.state, 'complete');
 });
