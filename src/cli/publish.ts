@@ -57,7 +57,9 @@ interface ProductInfo {
 export function register(program: Command): void {
   withAdminOptions(program
     .command('publish')
-    .description('publish DIR as a new release: pack it, sign it with your key, upload it'))
+    .description('publish DIR as a new release: pack it, sign it with your key, upload it'),
+  // Shorter than the default: the rollout flags widen the option column.
+  'patchwire server URL, e.g. http://HOST:8080 (required)')
     .argument('<dir>', 'the full program tree of this release')
     .requiredOption('--product <name>', 'product name')
     .requiredOption('--version <semver>', 'release version; must be higher than the latest of the channel')
