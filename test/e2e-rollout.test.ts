@@ -15,6 +15,8 @@ import { ServerClock } from './helpers/server-clock.js';
 import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/ports.js';
 import { tempPgDatabase } from './helpers/postgres.js';
+import { openEvents } from './helpers/event-stream.js';
+import { deviceSession } from './helpers/device-session.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
 import { spreadOffsetSeconds } from '../src/agent/schedule.js';
 import type { CheckResponse, RolloutView, StatusView } from '../src/protocol/wire.js';
@@ -303,4 +305,26 @@ test('rollout: several processes on one PostgreSQL database: a change through on
   await waitFor(async () => (await check(f, out, '1.0.0', { server: b.url })).status === 'update', { what: 'B to see the advance made through A', timeout: 3000 });
   const views = await f.adminGet<{ rollouts: RolloutView[] }>('/rollouts?product=acme', b.url);
   assert.equal(views.rollouts[0]!.state, 'complete');
+});
+
+test('rollout: push announces a staged release only to the devices its phase holds', async (t) => {
+  const { f } = await fleet(t);
+  const devices = placed('1.1.0');
+  const inside = devices.find((d) => d.p < 10)!.mac;
+  const out = devices.find((d) => d.p >= 10)!.mac;
+  const open = async (m: string) => {
+    const s = await deviceSession(f.server.url, m, 'acme');
+    const stream = await openEvents(f.server.url, { deviceId: m, product: 'acme' }, s.token);
+    t.after(() => stream.close());
+    await stream.next('hello');
+    return stream;
+  };
+  const [a, b] = [await open(inside), await open(out)];
+  assert.equal((await f.publish('1.1.0', { README: 'one one' }, { extra: ['--rollout', '10%,100%'] })).code, 0);
+  const told = await a.next('release');
+  assert.equal(told.version, '1.1.0');
+  // The device outside is not told (it would check for a release it may not have yet); a release for everyone reaches both.
+  assert.equal((await f.publish('1.2.0', { README: 'one two' })).code, 0);
+  assert.equal((await b.next('release')).version, '1.2.0');
+  assert.deepEqual(b.events.filter((e) => e.event === 'release').map((e) => e.data.version), ['1.2.0']);
 });

@@ -92,6 +92,7 @@ function wire(o: ServicesOptions) {
     scheduleSpread: (p, c) => schedules.get(p, c)?.spreadSeconds ?? null,
   });
   const push = new PushHub(store.coordination, releases, schedules, clock, { ...PUSH_DEFAULTS, ...o.push }, (obj, msg) => o.log.warn(obj, msg));
+  push.offeredTo = (d, p, c, v) => rollouts.offers(d, p, c, v);
   const moved = new MovedService(store, artifacts, tuf, products, releases, clock, catalog);
   const sightings = new SightingBatcher(store, {
     intervalMs: o.sightingFlushMs,

@@ -148,6 +148,13 @@ export class RolloutService {
     return { offer: undefined, hint };
   }
 
+  /** False when a staged rollout holds `version` back from this device now (aborted, or outside the phase). */
+  offers(deviceId: string, product: string, channel: string, version: string): boolean {
+    const r = this.get(product, channel, version);
+    if (!r || r.state === 'complete') return true;
+    return r.state !== 'aborted' && insidePercent(rolloutPlacement(deviceId, product, version), r.phases[r.phase]!);
+  }
+
   /** The current rollout of each channel (the rollout of its latest release) of a product, or of one channel. */
   current(product: string, channel?: string): RolloutRecord[] {
     const out: RolloutRecord[] = [];
