@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { ROLLOUTS_SQL } from '../sqlite/migrations.js';
+import { rolloutsMigration } from '../sqlite/migrations.js';
 
 /**
  * The PostgreSQL schema, kept in code like SQLite's (src/store/sqlite/migrations.ts) and with the
@@ -153,12 +153,7 @@ export const pgMigrations: Readonly<Record<string, Migration>> = {
     },
   },
   // Staged rollouts (issue 11), as SQLite's 0009_rollouts.
-  '0009_rollouts': {
-    async up(db: Kysely<any>): Promise<void> {
-      await sql.raw(ROLLOUTS_SQL(T, 'bigint')).execute(db);
-      await sql`CREATE INDEX reports_rollout ON reports (product, channel, event)`.execute(db);
-    },
-  },
+  '0009_rollouts': rolloutsMigration(T, 'bigint'),
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -202,16 +202,21 @@ export const migrations: Readonly<Record<string, Migration>> = {
   },
   // Staged rollouts (issue 11): one row per staged release; the outcome counts read reports by
   // product and channel (reports_rollout), never all reports.
-  '0009_rollouts': {
-    async up(db: Kysely<any>): Promise<void> {
-      await sql.raw(ROLLOUTS_SQL('text', 'integer')).execute(db);
-      await sql`CREATE INDEX reports_rollout ON reports (product, channel, event)`.execute(db);
-    },
-  },
+  '0009_rollouts': rolloutsMigration('text', 'integer'),
 };
 
-/** The rollouts table in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
-export const ROLLOUTS_SQL = (text: string, int: string): string => `CREATE TABLE rollouts (
+/** Migration 0009_rollouts in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
+export function rolloutsMigration(text: string, int: string): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql.raw(ROLLOUTS_SQL(text, int)).execute(db);
+      await sql`CREATE INDEX reports_rollout ON reports (product, channel, event)`.execute(db);
+    },
+  };
+}
+
+/** The rollouts table in either dialect. */
+const ROLLOUTS_SQL = (text: string, int: string): string => `CREATE TABLE rollouts (
   product ${text} NOT NULL,
   channel ${text} NOT NULL,
   version ${text} NOT NULL,
