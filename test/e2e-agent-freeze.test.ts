@@ -129,6 +129,18 @@ test('"up-to-date" with no signature to a fresh agent: TUF says 2.0.0 exists, re
   await refused(dir, p, /does not sign its answers.*the publisher signed 2\.0\.0/);
 });
 
+test('an unsigned "deferred" for a release the publisher did not stage is refused (a mirror may hold back only staged releases)', async () => {
+  const p = await proxy((req, up) => {
+    if (!isCheck(req.path)) return undefined;
+    const a = JSON.parse(up.body.toString()) as CheckResponse;
+    const out: CheckResponse = { ...a, status: 'deferred', release: null, rollout: { version: '2.0.0', opensAt: null, spreadSeconds: 0 } };
+    delete out.signed;
+    return { body: Buffer.from(JSON.stringify(out)) };
+  });
+  const dir = await f.initAgent('deferred', nextMac(), { server: p.url });
+  await refused(dir, p, /says a staged rollout holds acme\/stable 2\.0\.0 back.*did not stage that release/);
+});
+
 test('a stripped signature after the agent has seen signed answers is refused (downgrade)', async () => {
   const { dir, p } = agents.strip;
   p.attack = (req, up) => (isCheck(req.path) ? { body: upToDate(up.body, 'drop') } : undefined);

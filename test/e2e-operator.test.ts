@@ -65,7 +65,7 @@ describe('the command line itself', () => {
     assert.match(r.stdout, /--product <P>\s+product name \(required\)/);
     assert.match(r.stdout, /--server <URL>\s+patchwire server URL.*\(required\)/);
     assert.match(r.stdout, /--channel <C>\s+release channel \(default: "stable"\)/);
-    const commands = [['serve'], ['keygen'], ['product', 'create'], ['products'], ['publish'], ['releases'], ['release', 'yank'], ['schedule'],
+    const commands = [['serve'], ['keygen'], ['product', 'create'], ['products'], ['publish'], ['rollout'], ['releases'], ['release', 'yank'], ['schedule'],
       ['move'], ['devices'], ['devices', 'remove'], ['status'], ['mirrors', 'list'], ['mirrors', 'approve'], ['mirrors', 'remove'], ['reconcile'], ['init'], ['check'],
       ['rollback']];
     for (const c of commands) {

@@ -3,10 +3,10 @@
 // coordination of src/store/postgres/pg-coordination.ts, and the errors of an unreachable database.
 // Needs PostgreSQL on 127.0.0.1:5432 (test/helpers/postgres.ts); fails, saying how to start it, without.
 import { test, type TestContext } from 'node:test';
+import { pgMigrations } from '../src/store/postgres/pg-migrations.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PostgresStore, DatabaseUnavailableError } from '../src/store/postgres/postgres-store.js';
-import { pgMigrations } from '../src/store/postgres/pg-migrations.js';
 import { parsePgUrl, redactPgUrl } from '../src/store/postgres/pg-connection.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { DeviceRecord, ReportRecord, Sighting, Store } from '../src/store/store.js';

@@ -7,9 +7,11 @@ export interface AgentResult {
    * What the command did. check: `updated`, `up-to-date`, `not-due`, `held-back` (the offered
    * version is one the device rolled back from), `rolled-back` (the new version failed its health
    * check; `current` is back at the old one), `install-failed` (the first install failed its
-   * health check; nothing is installed). rollback: `rolled-back`. retry: `hold-cleared`.
+   * health check; nothing is installed), `deferred` (a staged rollout holds a higher release
+   * back from this device: `deferred` says which and when its phase opens). rollback:
+   * `rolled-back`. retry: `hold-cleared`.
    */
-  result: 'updated' | 'up-to-date' | 'not-due' | 'held-back' | 'rolled-back' | 'install-failed' | 'hold-cleared';
+  result: 'updated' | 'up-to-date' | 'deferred' | 'not-due' | 'held-back' | 'rolled-back' | 'install-failed' | 'hold-cleared';
   /** The version `current` points at after the command (null: nothing installed). */
   version: string | null;
   /** The version `current` pointed at before the command. */

@@ -11,7 +11,7 @@ export function parseCheckResponse(value: unknown, url: string, expect: { produc
   };
   if (!isObject(value)) return bad('not a JSON object');
   const v = value;
-  if (v.status !== 'update' && v.status !== 'up-to-date') bad(`unknown status ${JSON.stringify(v.status)}`);
+  if (v.status !== 'update' && v.status !== 'up-to-date' && v.status !== 'deferred') bad(`unknown status ${JSON.stringify(v.status)}`);
   if (v.product !== expect.product || v.channel !== expect.channel) bad(`it is for ${String(v.product)}/${String(v.channel)}, not ${expect.product}/${expect.channel}`);
   const latest = v.latest ?? null;
   if (latest !== null && !isVersion(latest)) bad('"latest" is not a version');
@@ -50,6 +50,18 @@ export function parseCheckResponse(value: unknown, url: string, expect: { produc
     schedule = { at: s.at as string, spreadSeconds: spread as number };
   }
 
+  let rollout: CheckResponse['rollout'] = null;
+  if (v.rollout != null) {
+    const r = v.rollout;
+    if (!isObject(r) || !isVersion(r.version)) return bad('"rollout" must be { version, opensAt, spreadSeconds }');
+    const opensAt = r.opensAt ?? null;
+    if (opensAt !== null && (typeof opensAt !== 'string' || Number.isNaN(Date.parse(opensAt)))) bad('"rollout.opensAt" is not an ISO-8601 time');
+    const spread = r.spreadSeconds ?? 0;
+    if (!Number.isSafeInteger(spread) || (spread as number) < 0) bad('"rollout.spreadSeconds" is not a whole number >= 0');
+    rollout = { version: r.version as string, opensAt: opensAt as string | null, spreadSeconds: spread as number };
+  }
+  if (v.status === 'deferred' && !rollout) bad('status is "deferred" but "rollout" is missing');
+
   let moved: CheckResponse['moved'] = null;
   if (v.moved != null) {
     const m = v.moved;
@@ -63,6 +75,7 @@ export function parseCheckResponse(value: unknown, url: string, expect: { produc
     latest: latest as string | null,
     release,
     schedule,
+    rollout,
     moved,
     serverTime: typeof v.serverTime === 'string' ? v.serverTime : '',
     // Kept as sent: verify-answer.ts checks every field of it before anything relies on it.

@@ -40,7 +40,9 @@ export interface CheckOptions {
 
 /** What one check did (the shared fields are described in agent-result.ts); `check --json` prints it as is. */
 export interface CheckResult extends AgentResult {
-  result: 'updated' | 'up-to-date' | 'not-due' | 'held-back' | 'rolled-back' | 'install-failed';
+  result: 'updated' | 'up-to-date' | 'deferred' | 'not-due' | 'held-back' | 'rolled-back' | 'install-failed';
+  /** With `deferred`: the release a staged rollout holds back, and when this device's phase opens (null: not known). */
+  deferred?: { version: string; opensAt: string | null };
   nextCheckAt: string;
   /**
    * With `updated`: how the new version came. `bytes`: what this run transferred for the patch;
@@ -145,6 +147,8 @@ async function runFresh(ctx: UpdateContext, run: (ctx: UpdateContext, start: Upd
   const base = { version: before, previousVersion: before, server: ctx.server, nextCheckAt: ctx.state.nextCheckAt!, ...warningsOf(ctx) };
   // Not "up to date": the server has a higher version that this device chose not to install.
   if (ctx.heldBack !== undefined) return { result: 'held-back', ...base, heldBack: ctx.heldBack };
+  const rollout = ctx.response?.rollout;
+  if (ctx.response?.status === 'deferred' && rollout) return { result: 'deferred', ...base, deferred: { version: rollout.version, opensAt: rollout.opensAt } };
   return { result: 'up-to-date', ...base };
 }
 

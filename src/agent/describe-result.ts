@@ -16,6 +16,8 @@ export function describeResult(r: CheckResult, dir = 'INSTALL_DIR'): string {
       return `the first install's health check failed: ${r.heldBack} (${r.reason ?? 'no reason given'}); nothing is installed (${r.server}); ${r.heldBack} is held back: ${retry}; ${next}`;
     case 'held-back':
       return `holding back ${r.heldBack}: the server offers it but this device rolled back from it (failed health check or \`patchwire rollback\`); staying at ${r.version ?? '(no version)'} (${r.server}); ${retry}; ${next}`;
+    case 'deferred':
+      return `not yet: a staged rollout holds ${r.deferred?.version ?? 'a higher release'} back from this device (${r.deferred?.opensAt ? `its phase opens at ${r.deferred.opensAt}` : 'its phase time is not known yet'}); staying at ${r.version ?? '(no version yet)'} (${r.server}); ${next}`;
     case 'up-to-date':
       return `up to date at ${r.version ?? '(no version yet)'} (${r.server}); ${next}`;
     case 'not-due':

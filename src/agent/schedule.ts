@@ -12,6 +12,12 @@ export interface NextCheckInput {
   intervalSeconds: number;
   schedule: Schedule | null;
   deviceId: string;
+  /**
+   * Issue 11: when the staged-rollout phase that holds this device opens (the check answer's
+   * `rollout.opensAt` and `spreadSeconds`), or null/absent: unknown (paused, halted, aborted, or
+   * no `--every`), and the device keeps its interval.
+   */
+  rolloutOpens?: Schedule | null;
 }
 
 /** True when a check is due: never checked (null) or the next-check time has come. */
@@ -35,13 +41,17 @@ export function spreadOffsetSeconds(deviceId: string, spreadSeconds: number): nu
 
 /**
  * Patent flow step 6: next check = now + interval; when the schedule time plus this device's
- * spread offset is in the future and earlier than that, the next check is pulled in to it.
+ * spread offset is in the future and earlier than that, the next check is pulled in to it. A
+ * staged rollout's phase opening for this device (plus its offset in that spread) pulls it in
+ * the same way (the earlier of the two wins): the device need not poll for a release it may not
+ * have yet, and wakes when its wave opens. Neither ever pushes the check past the interval.
  */
-export function computeNextCheck({ now, intervalSeconds, schedule, deviceId }: NextCheckInput): Date {
-  const byInterval = now.getTime() + intervalSeconds * 1000;
-  if (schedule) {
-    const scheduled = schedule.at.getTime() + spreadOffsetSeconds(deviceId, schedule.spreadSeconds) * 1000;
-    if (scheduled > now.getTime() && scheduled < byInterval) return new Date(scheduled);
+export function computeNextCheck({ now, intervalSeconds, schedule, deviceId, rolloutOpens }: NextCheckInput): Date {
+  let next = now.getTime() + intervalSeconds * 1000;
+  for (const s of [schedule, rolloutOpens ?? null]) {
+    if (!s) continue;
+    const at = s.at.getTime() + spreadOffsetSeconds(deviceId, s.spreadSeconds) * 1000;
+    if (at > now.getTime() && at < next) next = at;
   }
-  return new Date(byInterval);
+  return new Date(next);
 }

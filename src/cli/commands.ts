@@ -17,9 +17,10 @@ import { register as products } from './products.js';
 import { register as releases } from './releases.js';
 import { register as release } from './release.js';
 import { register as mirrors } from './mirrors.js';
+import { register as rollout } from './rollout.js';
 
 /** Every command registers itself from its own file (one file per command), in help order. */
 export const commands: Array<(program: Command) => void> = [
-  serve, keygen, product, products, publish, releases, release, schedule, move, devices, status, mirrors, reconcile, init, check, agent,
+  serve, keygen, product, products, publish, rollout, releases, release, schedule, move, devices, status, mirrors, reconcile, init, check, agent,
   rollback, retry,
 ];

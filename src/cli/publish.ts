@@ -11,8 +11,43 @@ import { DEFAULT_CHANNEL, isName } from '../protocol/names.js';
 import { compareVersions, isVersion } from '../protocol/version.js';
 import { releaseTargetPath, type ReleaseTargetCustom } from '../protocol/targets.js';
 import type { SignedJson } from '../tuf/publisher.js';
+import { parseDuration } from '../protocol/duration.js';
+import { DEFAULT_MIN_DEVICES, parsePercent, parsePhases, ROLLOUT_LIMITS, type RolloutPlan } from '../protocol/rollout.js';
 
-interface Opts { server?: string; token?: string; product: string; version: string; key: string; channel: string; json?: boolean }
+interface Opts {
+  server?: string; token?: string; product: string; version: string; key: string; channel: string; json?: boolean;
+  rollout?: string; every?: string; haltAt?: string; minDevices?: string;
+}
+
+/** The plan of `--rollout` and its flags, or undefined without `--rollout` (the release goes to every device). */
+function rolloutPlan(o: Opts): RolloutPlan | undefined {
+  if (o.rollout === undefined) {
+    const stray = [o.every !== undefined && '--every', o.haltAt !== undefined && '--halt-at', o.minDevices !== undefined && '--min-devices'].filter(Boolean);
+    if (stray.length) throw new CliError(`${stray.join(', ')} only apply to a staged rollout: add --rollout 5%,25%,100%`);
+    return undefined;
+  }
+  const phases = parsePhases(o.rollout);
+  if (typeof phases === 'string') throw new CliError(`--rollout '${o.rollout}': ${phases}; give percents such as 5%,25%,100%`);
+  let every: number | null = null;
+  if (o.every !== undefined) {
+    const s = parseDuration(o.every);
+    if (s === undefined || s < ROLLOUT_LIMITS.minEverySeconds || s > ROLLOUT_LIMITS.maxEverySeconds) throw new CliError(`--every '${o.every}' is not a duration from 1s to 365d such as 1h or 30m`);
+    every = s;
+  }
+  let haltAt: number | null = null;
+  if (o.haltAt !== undefined) {
+    const p = parsePercent(o.haltAt);
+    if (p === undefined) throw new CliError(`--halt-at '${o.haltAt}' is not a percent such as 5% (0.01-100)`);
+    haltAt = p;
+  }
+  let minDevices = DEFAULT_MIN_DEVICES;
+  if (o.minDevices !== undefined) {
+    const n = Number(o.minDevices);
+    if (!/^\d+$/.test(o.minDevices) || n < 1 || n > ROLLOUT_LIMITS.maxMinDevices) throw new CliError(`--min-devices '${o.minDevices}' is not a whole number from 1 to ${ROLLOUT_LIMITS.maxMinDevices}`);
+    minDevices = n;
+  }
+  return { phases, every, haltAt, minDevices };
+}
 
 interface ProductInfo {
   targets: SignedJson;
@@ -22,15 +57,22 @@ interface ProductInfo {
 export function register(program: Command): void {
   withAdminOptions(program
     .command('publish')
-    .description('publish DIR as a new release: pack it, sign it with your key, upload it'))
+    .description('publish DIR as a new release: pack it, sign it with your key, upload it'),
+  // Shorter than the default: the rollout flags widen the option column.
+  'patchwire server URL, e.g. http://HOST:8080 (required)')
     .argument('<dir>', 'the full program tree of this release')
     .requiredOption('--product <name>', 'product name')
     .requiredOption('--version <semver>', 'release version; must be higher than the latest of the channel')
     .requiredOption('--key <file>', 'publisher key file from `patchwire keygen`')
     .option('--channel <name>', 'release channel', DEFAULT_CHANNEL)
+    .option('--rollout <phases>', 'stage the release: percents of the fleet offered it, phase by phase, e.g. 5%,25%,100% (default: every device at once)')
+    .option('--every <duration>', 'with --rollout: move to the next phase after this long, e.g. 1h (default: only `rollout advance`)')
+    .option('--halt-at <percent>', 'with --rollout: halt the rollout when failed + rolled-back devices reach this share of those that attempted it, e.g. 5%')
+    .option('--min-devices <n>', `with --halt-at: attempts needed before it can halt (default ${DEFAULT_MIN_DEVICES})`)
     .option('--json', 'print the release as JSON')
     .action(async (dir: string, o: Opts) => {
       const target = adminTarget(o);
+      const rollout = rolloutPlan(o);
       if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name`);
       if (!isName(o.channel)) throw new CliError(`--channel '${o.channel}' is not a valid name: use a-z 0-9 . _ -`);
       if (!isVersion(o.version)) throw new CliError(`--version '${o.version}' is not a semver version such as 1.2.3`);
@@ -55,7 +97,11 @@ export function register(program: Command): void {
         const archive = join(tmp, 'release.tar.gz');
         const packed = await packTree(dir, archive);
         const custom: ReleaseTargetCustom = {
-          patchwire: { kind: 'full', product: o.product, channel: o.channel, version: o.version, treeHash: tree.hash, treeBytes: tree.bytes, treeFiles: tree.files },
+          patchwire: {
+            kind: 'full', product: o.product, channel: o.channel, version: o.version, treeHash: tree.hash, treeBytes: tree.bytes, treeFiles: tree.files,
+            // Signed: a mirror may defer a device only for a release the publisher staged.
+            ...(rollout ? { rollout: { phases: rollout.phases } } : {}),
+          },
         };
         const path = releaseTargetPath(o.channel, o.version);
         let targets: SignedJson;
@@ -65,11 +111,11 @@ export function register(program: Command): void {
           throw new CliError(`refusing to sign: ${(err as Error).message}`, 1, { cause: err });
         }
         const form = new FormData();
-        form.append('metadata', JSON.stringify({ channel: o.channel, version: o.version, targets }));
+        form.append('metadata', JSON.stringify({ channel: o.channel, version: o.version, targets, ...(rollout ? { rollout } : {}) }));
         form.append('archive', await openAsBlob(archive), 'release.tar.gz');
         const release = await adminRequest<Record<string, unknown>>(target, 'POST', `/products/${encodeURIComponent(o.product)}/releases`, form);
         if (o.json) printJson(release);
-        else process.stdout.write(`published ${o.product} ${o.version} on ${o.channel} (${packed.length} bytes, ${tree.files} files)\n`);
+        else process.stdout.write(`published ${o.product} ${o.version} on ${o.channel} (${packed.length} bytes, ${tree.files} files)${rollout ? `, staged ${rollout.phases.join('%,')}%` : ''}\n`);
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }

@@ -30,6 +30,7 @@ export function register(program: Command): void {
       process.stdout.write(`alarms: ${s.alarms.length === 0 ? 'none' : ''}\n`);
       for (const a of s.alarms) {
         if (a.kind === 'schedule-overdue') process.stdout.write(`  ${a.kind} ${a.product}/${a.channel} scheduled ${a.scheduledAt}: publish or set a new schedule\n`);
+        else if (a.kind === 'rollout-halted') process.stdout.write(`  ${a.kind} ${a.product}/${a.channel} ${a.version} since ${a.since}: ${a.failed} failed and ${a.rolledBack} rolled back of ${a.attempted} attempts reached ${a.haltAt}%: \`patchwire rollout resume|abort --product ${a.product} --channel ${a.channel}\`\n`);
         else process.stdout.write(`  ${a.kind} ${a.product} device ${a.deviceId}: key ${a.pendingKeyId} waits since ${a.since} (bound to ${a.keyId}): \`patchwire devices accept|reject ${a.deviceId} --product ${a.product}\`\n`);
       }
     });

@@ -12,9 +12,8 @@ export const CHECK_ANSWER_TYPE = 'patchwire-check';
 export const CHECK_ANSWER_LIFETIME_SECONDS = 300;
 
 /**
- * The statuses a signed answer may carry. `up-to-date` and `update` are built; `deferred`
- * ("a higher release exists but not yet for you") is reserved for staged rollouts (a later
- * issue): an agent of today treats it like `up-to-date` only if it is signed.
+ * The statuses a signed answer may carry: `deferred` ("a higher release exists but not yet for
+ * you": a staged rollout, issue 11) comes with `rollout`.
  */
 export type SignedCheckStatus = 'update' | 'up-to-date' | 'deferred';
 
@@ -29,6 +28,11 @@ export interface SignedCheckAnswer {
   latest: string | null;
   /** The release offered (with `update`), or null. */
   release: { version: string; target: string } | null;
+  /**
+   * Issue 11: the release a staged rollout holds back and when this device's phase opens, as in
+   * the answer (absent when the answer has none), so a man in the middle cannot change the wake time.
+   */
+  rollout?: { version: string; opensAt: string | null };
   serverTime: string;
   expires: string;
   /** The product's current timestamp metadata: the device refuses a version lower than it trusts. */

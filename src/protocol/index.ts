@@ -12,3 +12,4 @@ export * from './time.js';
 export * from './check-answer.js';
 export * from './device-auth.js';
 export * from './push.js';
+export * from './rollout.js';

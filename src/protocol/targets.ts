@@ -16,6 +16,12 @@ export type ReleaseTargetCustom = {
     /** Total bytes of regular files in the tree. */
     treeBytes: number;
     treeFiles: number;
+    /**
+     * Issue 11: the publisher staged this release (`publish --rollout`): the phases in percent,
+     * e.g. [5, 25, 100]. Signed, so a server that does not sign its answers (a mirror) may tell a
+     * device "not yet for you" (status `deferred`) only about a release the publisher staged.
+     */
+    rollout?: { phases: number[] };
   };
 };
 

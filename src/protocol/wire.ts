@@ -3,6 +3,7 @@
  * own lower-case vocabulary; the server's domain names are kept apart from them.
  */
 import type { SignedCheckEnvelope } from './check-answer.js';
+import type { RolloutState } from './rollout.js';
 
 /** POST /v1/check */
 export interface CheckRequest {
@@ -25,6 +26,12 @@ export interface CheckRequest {
    * answer, so the device knows the answer was made for this request (check-answer.ts).
    */
   nonce?: string;
+  /**
+   * Optional (issue 11): the agent understands the status `deferred`. Without it a device outside
+   * a rollout's phase is answered `up-to-date` (an agent from before staged rollouts refuses a
+   * status it does not know), with the same `rollout` hint.
+   */
+  deferred?: boolean;
 }
 
 /** GET /v1/products/:product/channels */
@@ -54,8 +61,21 @@ export interface ReleaseOffer {
   delta?: { from: string; target: string; length: number; sha256: string } | null;
 }
 
+/**
+ * A higher release held back from this device by a staged rollout (issue 11): it is outside the
+ * current phase (or the rollout was aborted). `opensAt`: when the first phase that holds this
+ * device opens, or null when that is not known (paused, halted, aborted, or no `--every`: the
+ * device keeps its interval). The agent wakes at `opensAt` plus its offset in `spreadSeconds`.
+ */
+export interface RolloutHint {
+  version: string;
+  opensAt: string | null;
+  spreadSeconds: number;
+}
+
 export interface CheckResponse {
-  status: 'update' | 'up-to-date';
+  /** `deferred`: a higher release exists, not yet for this device (`rollout` says which and when). */
+  status: 'update' | 'up-to-date' | 'deferred';
   product: string;
   channel: string;
   /** The latest release of the channel, or null when the channel has none. */
@@ -63,6 +83,8 @@ export interface CheckResponse {
   /** Present when status is `update`. */
   release: ReleaseOffer | null;
   schedule: ScheduleInfo | null;
+  /** Issue 11: a higher release a staged rollout holds back from this device, or absent/null. */
+  rollout?: RolloutHint | null;
   /** Present when the operator published a signed moved notice; the agent verifies it via TUF. */
   moved: { url: string; target: string } | null;
   serverTime: string;
@@ -167,7 +189,65 @@ export interface DeviceListPage {
 /** Devices per page of GET /v1/admin/devices: `limit` defaults to the first, larger asks get the second. */
 export const DEVICE_PAGE = { default: 500, max: 1000 } as const;
 
-export type AlarmView = ScheduleOverdueAlarm | IdentityConflictAlarm;
+export type AlarmView = ScheduleOverdueAlarm | IdentityConflictAlarm | RolloutHaltedAlarm;
+
+/** A staged rollout halted itself: failed + rolled-back devices reached its --halt-at. */
+export interface RolloutHaltedAlarm {
+  kind: 'rollout-halted';
+  product: string;
+  channel: string;
+  version: string;
+  /** Distinct devices that attempted the release, and those whose attempt failed or rolled back. */
+  attempted: number;
+  failed: number;
+  rolledBack: number;
+  haltAt: number;
+  since: string;
+}
+
+/** Devices of a rollout by outcome (distinct devices; `offered`: inside the current percent). */
+export interface RolloutCounts {
+  offered: number;
+  attempted: number;
+  applied: number;
+  failed: number;
+  rolledBack: number;
+}
+
+/** A staged rollout as the admin API shows it (GET /v1/admin/rollouts, `patchwire rollout status --json`). */
+export interface RolloutView {
+  product: string;
+  channel: string;
+  version: string;
+  /** Percents, e.g. [5, 25, 100]. */
+  phases: number[];
+  /** Index into `phases`. */
+  phase: number;
+  percent: number;
+  state: RolloutState;
+  /** Seconds between phases, or null (only `rollout advance` moves it). */
+  every: number | null;
+  haltAt: number | null;
+  minDevices: number;
+  phaseStartedAt: string;
+  nextPhaseAt: string | null;
+  counts: RolloutCounts;
+}
+
+/** A rollout as the primary hands it to its mirrors (in the catalog, beside the schedules). */
+export interface RolloutSync {
+  product: string;
+  channel: string;
+  version: string;
+  phases: number[];
+  phase: number;
+  state: RolloutState;
+  every: number | null;
+  haltAt: number | null;
+  minDevices: number;
+  phaseStartedAt: string;
+  updatedAt: string;
+}
 
 export interface ScheduleOverdueAlarm {
   kind: 'schedule-overdue';
@@ -256,6 +336,8 @@ export interface MirrorCatalog {
     admission?: 'auto' | 'approve';
   }>;
   schedules: ScheduleSync[];
+  /** Issue 11: every staged rollout (absent from older primaries: none). */
+  rollouts?: RolloutSync[];
 }
 
 export interface ScheduleSync {

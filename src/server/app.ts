@@ -5,6 +5,7 @@ import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
 import type { Services } from './services/index.js';
+import type { RolloutView } from './metrics/rollout-metrics.js';
 import type { TargetRedirect } from './routes/target-redirect.js';
 import { AuthFailures } from './auth-failures.js';
 import { SLOW_CLIENT_DEFAULTS, serverTimeouts, watchBodyRate, type SlowClientLimits } from './slow-clients.js';
@@ -83,7 +84,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
     clock: services.clock,
     processMetrics: opts.metrics?.processMetrics,
     fleetCacheMs: opts.metrics?.fleetCacheMs,
-    rollouts: opts.metrics?.rollouts,
+    rollouts: opts.metrics?.rollouts ?? rolloutViews(services),
   });
   // Both before the routes: the document generator and the timing hook see every route after them.
   await registerOpenApi(app);
@@ -111,4 +112,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   app.decorate('routeTable', routeTable);
   app.decorate('metrics', metrics);
   return app as unknown as FastifyInstance & { routeTable: RouteInfo[]; metrics: ServerMetrics };
+}
+
+/**
+ * Every product's current staged rollouts as the admin API shows them (GET /metrics). Counting
+ * `offered` pages through the registry, so the views are reused for 30 s: scrapes every 15 s of a
+ * large fleet do not each read it.
+ */
+function rolloutViews(services: Services): () => Promise<RolloutView[]> {
+  let cached: { at: number; views: Promise<RolloutView[]> } | undefined;
+  return () => {
+    const now = services.clock().getTime();
+    if (!cached || now - cached.at >= 30_000 || now < cached.at) {
+      const views = Promise.all(services.products.list().flatMap((p) => services.rollouts.current(p).map((r) => services.rollouts.view(r))));
+      cached = { at: now, views };
+      views.catch(() => { cached = undefined; });
+    }
+    return cached.views;
+  };
 }

@@ -34,7 +34,13 @@ export function startBackgroundJobs(services: Services, o: JobOptions): Backgrou
   const { replicator, consolidation } = services;
   if (replicator) {
     timers.push(every(o.syncIntervalMs ?? 30_000, () => replicator.sync(), (err) => o.log.warn({ err: (err as Error).message }, 'replication from the primary failed; serving what this mirror has')));
-  } else if (consolidation) {
+  } else {
+    // Staged rollouts: phases that --every moved on are written down (checks already offer them:
+    // rolloutAt), one process of a shared database at a time. A mirror copies its primary's.
+    const coordination = services.catalog.coordination;
+    timers.push(every(5_000, () => coordination.tryLock('rollouts', () => services.rollouts.tick()), (err) => o.log.error({ err }, 'advancing rollouts failed'), false));
+  }
+  if (!replicator && consolidation) {
     // One process of a shared database consolidates at a time; the others skip that round.
     const coordination = services.catalog.coordination;
     timers.push(every(o.reconcileIntervalMs ?? 60_000, () => coordination.tryLock('consolidate', () => consolidation.reconcile()), (err) => o.log.error({ err }, 'consolidation failed'), false));

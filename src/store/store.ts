@@ -8,6 +8,7 @@ import type { MetadataRoleName } from '../protocol/urls.js';
 import type { ReportEvent } from '../protocol/wire.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from './identity.js';
 import type { Coordination } from './coordination.js';
+import type { RolloutState } from '../protocol/rollout.js';
 
 export type { AdmissionPolicy, DeviceIdentityRecord, DeviceStatus, PreauthorizationRecord } from './identity.js';
 
@@ -86,6 +87,36 @@ export interface ScheduleRecord {
   spreadSeconds: number;
   /** When the operator set this schedule (the overdue alarm compares releases with it). */
   setAt: Date;
+}
+
+/** A release's staged rollout (issue 11, migration 0012_rollouts); one per (product, channel, version). */
+export interface RolloutRecord {
+  product: string;
+  channel: string;
+  version: string;
+  /** Percents, strictly increasing, the last 100. */
+  phases: number[];
+  /** Index into phases, as of phaseStartedAt (rolloutAt() moves an active one on by `every`). */
+  phase: number;
+  state: RolloutState;
+  /** Seconds between phases, or null. */
+  every: number | null;
+  haltAt: number | null;
+  minDevices: number;
+  phaseStartedAt: Date;
+  /** When this record last changed (a mirror keeps the primary's). */
+  updatedAt: Date;
+}
+
+/** Distinct devices per outcome of one release (Store.countRolloutOutcomes). */
+export interface RolloutOutcomes {
+  /** Devices that reported applied, failed or rolled-back for the release. */
+  attempted: number;
+  applied: number;
+  failed: number;
+  rolledBack: number;
+  /** Devices with a failed or rolled-back report for it (a device with both counts once). */
+  failing: number;
 }
 
 export interface MovedRecord {
@@ -280,6 +311,17 @@ export interface Store {
   setSchedule(schedule: ScheduleRecord): Promise<void>;
   getSchedule(product: string, channel: string): Promise<ScheduleRecord | undefined>;
   listSchedules(): Promise<ScheduleRecord[]>;
+
+  /** Issue 11: creates or replaces the rollout of (product, channel, version). */
+  putRollout(rollout: RolloutRecord): Promise<void>;
+  /** Every rollout (of one product when given), by product, channel, then publication order. */
+  listRollouts(product?: string): Promise<RolloutRecord[]>;
+  /**
+   * Distinct devices of product/channel whose reports attempted `version`: `applied` with that
+   * version, `rolled-back` from it (toVersion or previousVersion), `failed` for it (toVersion, or
+   * from older agents a detail starting "update to VERSION failed" / "first install: update to VERSION failed").
+   */
+  countRolloutOutcomes(product: string, channel: string, version: string): Promise<RolloutOutcomes>;
 
   getDevice(deviceId: string, product: string): Promise<DeviceRecord | undefined>;
   /**

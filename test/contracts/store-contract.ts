@@ -254,6 +254,41 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.equal(await store.countDeltaFailedDevices('app', t), 2, 'dev-a thrice and dev-b; not another target, product or event');
     });
 
+    it('putRollout replaces the rollout of (product, channel, version); listRollouts reads them back, all or one product\'s', async () => {
+      const r = {
+        product: 'app', channel: 'stable', version: '2.0.0', phases: [5, 25.5, 100], phase: 0, state: 'active' as const,
+        every: 3600, haltAt: 2.5, minDevices: 20, phaseStartedAt: at(1), updatedAt: at(1),
+      };
+      assert.deepEqual(await store.listRollouts(), []);
+      await store.putRollout(r);
+      await store.putRollout({ ...r, product: 'tool', every: null, haltAt: null, updatedAt: at(2) });
+      assert.deepEqual(await store.listRollouts('app'), [r]);
+      await store.putRollout({ ...r, phase: 1, state: 'paused', phaseStartedAt: at(3), updatedAt: at(3) });
+      assert.deepEqual(await store.listRollouts('app'), [{ ...r, phase: 1, state: 'paused', phaseStartedAt: at(3), updatedAt: at(3) }]);
+      const all = await store.listRollouts();
+      assert.deepEqual(all.map((x) => [x.product, x.every, x.haltAt]), [['app', 3600, 2.5], ['tool', null, null]]);
+    });
+
+    it('countRolloutOutcomes counts distinct devices that attempted a release, by outcome', async () => {
+      const rep = (deviceId: string, event: ReportRecord['event'], version: string | null, previousVersion: string | null, detail: string | null, channel = 'stable'): ReportRecord =>
+        ({ deviceId, product: 'app', channel, event, version, previousVersion, detail, at: at(1), source: 's' });
+      const zero = { attempted: 0, applied: 0, failed: 0, rolledBack: 0, failing: 0 };
+      assert.deepEqual(await store.countRolloutOutcomes('app', 'stable', '2.0.0'), zero);
+      await store.recordReport(rep('a', 'applied', '2.0.0', '1.0.0', null));
+      await store.recordReport(rep('a', 'applied', '2.0.0', '1.0.0', null));
+      await store.recordReport(rep('b', 'failed', '1.0.0', '1.0.0', 'update to 2.0.0 failed in install: disk full'));
+      await store.recordReport(rep('b', 'failed', '1.0.0', '1.0.0', 'update to 2.0.0 failed in download: reset'));
+      await store.recordReport(rep('c', 'rolled-back', '1.0.0', '2.0.0', 'health'));
+      await store.recordReport(rep('d', 'failed', null, null, 'first install: update to 2.0.0 failed in health: exit 1'));
+      await store.recordReport(rep('c', 'failed', '1.0.0', '1.0.0', 'update to 2.0.0 failed in health: exit 1'));
+      // Not about 2.0.0 (another version, channel, event), so not counted.
+      await store.recordReport(rep('e', 'applied', '2.0.1', '1.0.0', null));
+      await store.recordReport(rep('f', 'failed', '1.0.0', '1.0.0', 'update to 2.0.0.1 failed in install: x'));
+      await store.recordReport(rep('g', 'applied', '2.0.0', '1.0.0', null, 'beta'));
+      await store.recordReport(rep('h', 'delta-failed', '1.0.0', '1.0.0', 'deltas/stable/1.0.0_2.0.0.pwdelta'));
+      assert.deepEqual(await store.countRolloutOutcomes('app', 'stable', '2.0.0'), { attempted: 4, applied: 1, failed: 3, rolledBack: 1, failing: 3 });
+    });
+
     it('recordReport from an unknown device adds it', async () => {
       const d = await store.recordReport(report('failed', '2.0.0', 7, 'new-dev'));
       assert.deepEqual([d.version, d.firstSeenAt, d.lastSeenAt], [null, at(7), at(7)]);

@@ -3,7 +3,7 @@ import { UnverifiedAnswerError } from '../errors.js';
 import { MAX_SIGNING_SERVERS } from '../state.js';
 import type { TrustedRepository } from '../tuf-client.js';
 import type { UpdateContext } from './context.js';
-import { verifyUpToDateThroughTuf } from './tuf-up-to-date.js';
+import { verifyDeferredThroughTuf, verifyUpToDateThroughTuf } from './tuf-up-to-date.js';
 import { verifySignedAnswer } from './verify-answer.js';
 
 /**
@@ -29,6 +29,7 @@ export async function trustAnswer(
       );
     }
     if (o.response.status === 'up-to-date') await verifyUpToDateThroughTuf(o.repo, ctx.state, o.server, ctx.signal);
+    if (o.response.status === 'deferred') await verifyDeferredThroughTuf(o.repo, ctx.state, o.server, o.response.rollout!.version, ctx.signal);
     return;
   }
   const sent = { deviceId: ctx.state.deviceId, product: ctx.state.product, channel: ctx.state.channel, nonce: o.nonce };

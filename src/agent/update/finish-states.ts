@@ -77,11 +77,13 @@ export const done: StateHandler<UpdateContext> = async (ctx) => {
   const outcome = r ? outcomeOf(r) : ctx.error === undefined ? 'applied' : 'failed';
   if (outcome === 'applied' || outcome === 'rolled-back') {
     const schedule = ctx.response ? ctx.response.schedule : r?.schedule ?? null;
+    const opens = ctx.response?.rollout?.opensAt;
     const next = computeNextCheck({
       now: ctx.now(),
       intervalSeconds: ctx.state.intervalSeconds,
       schedule: schedule ? { at: new Date(schedule.at), spreadSeconds: schedule.spreadSeconds } : null,
       deviceId: ctx.state.deviceId,
+      rolloutOpens: opens ? { at: new Date(opens), spreadSeconds: ctx.response!.rollout!.spreadSeconds } : null,
     });
     await save(ctx, { lastCheckAt: ctx.checkedAt ?? ctx.state.lastCheckAt, nextCheckAt: next.toISOString() });
   }

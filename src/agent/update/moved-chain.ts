@@ -34,7 +34,8 @@ export async function checkFollowingMoves(
   const ask = async (server: string): Promise<CheckResponse> => {
     const url = checkUrl(server);
     nonce = randomBytes(16).toString('hex');
-    const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version, nonce, ...(installId ? { installId } : {}) };
+    // `deferred`: this agent understands a staged rollout's "not yet for you" (issue 11).
+    const body = { deviceId: state.deviceId, product: state.product, channel: state.channel, version: state.version, nonce, deferred: true, ...(installId ? { installId } : {}) };
     return parseCheckResponse(await postJson(fetchFn, url, body, signal), url, state);
   };
 

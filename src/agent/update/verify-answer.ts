@@ -51,6 +51,9 @@ export async function verifySignedAnswer(o: {
   const r = o.response;
   const release = r.release ? { version: r.release.version, target: r.release.target } : null;
   const sr = isObject(s.release) ? { version: s.release.version, target: s.release.target } : s.release;
+  const rollout = r.rollout ? { version: r.rollout.version, opensAt: r.rollout.opensAt } : null;
+  const srl = isObject(s.rollout) ? { version: s.rollout.version, opensAt: s.rollout.opensAt } : s.rollout ?? null;
+  if (JSON.stringify(srl) !== JSON.stringify(rollout)) fail('its staged-rollout hint (release held back, phase time) differs from the signed block: altered in transit');
   if (s.status !== r.status || s.latest !== r.latest || JSON.stringify(sr) !== JSON.stringify(release)) {
     fail(`the unsigned answer says ${r.status} (latest ${String(r.latest)}) but the signed block says ${String(s.status)} (latest ${String(s.latest)}): altered in transit`);
   }

@@ -2,6 +2,7 @@ import type { Store } from '../../store/store.js';
 import type { MirrorCatalog } from '../../protocol/wire.js';
 import { toCatalogProduct } from '../views/product-view.js';
 import { toScheduleSync } from '../views/schedule-view.js';
+import { toRolloutSync } from '../services/rollouts.js';
 
 /** What a mirror must hold to serve devices: every product's metadata versions, releases, moved notice, schedules. */
 export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
@@ -19,5 +20,6 @@ export async function buildCatalog(store: Store): Promise<MirrorCatalog> {
     products.push(toCatalogProduct(p, versions, releases, moved));
   }
   const schedules = (await store.listSchedules()).map(toScheduleSync);
-  return { products, schedules };
+  const rollouts = (await store.listRollouts()).map(toRolloutSync);
+  return { products, schedules, rollouts };
 }

@@ -4,6 +4,7 @@ import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import type { MirrorAnnounceAnswer, MirrorCatalog } from '../../protocol/wire.js';
 import { metadataBaseUrl, metadataFileName, MIRROR_PREFIX, targetUrl } from '../../protocol/urls.js';
 import { applySchedules } from './schedule-sync.js';
+import { applyRollouts } from './rollout-sync.js';
 import { peerJson, peerStream, peerText } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
 
@@ -75,11 +76,14 @@ export class Replicator {
     this.announcedState = announced?.state;
     const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token, maxBytes: CATALOG_MAX_BYTES });
     const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0, admission: 0 };
+    // Rollouts before releases: a staged release never reaches this mirror without its rollout
+    // (it would go to every device here).
+    const rolloutsChanged = await applyRollouts(this.o.store, catalog.rollouts ?? []);
     for (const p of catalog.products) await this.product(p, result);
     const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);
-    if (result.products || result.releases || result.yanked || result.metadata || result.admission || schedulesChanged) {
+    if (result.products || result.releases || result.yanked || result.metadata || result.admission || schedulesChanged || rolloutsChanged) {
       await this.o.reload();
-      this.o.log.info({ ...result, schedulesChanged }, 'replicated from the primary');
+      this.o.log.info({ ...result, schedulesChanged, rolloutsChanged }, 'replicated from the primary');
     }
     return result;
   }

@@ -42,6 +42,8 @@ export const OPERATIONS: Record<string, string> = {
   'POST /v1/admin/reconcile': 'Consolidate the approved mirrors now',
   'GET /v1/admin/status': 'Fleet summary: devices per version, mirrors, alarms, runtime (?product=)',
   'GET /v1/admin/runtime': 'This process\'s event-loop delay and memory since the previous read',
+  'GET /v1/admin/rollouts': 'The current staged rollout of each channel of a product, with its phase and counts (?product=&channel=)',
+  'POST /v1/admin/products/:product/rollout/:action': 'Pause, resume, advance or abort the staged rollout of a channel ({ channel })',
   'GET /v1/admin/fleet/history': 'Devices per version over time, from the periodic fleet snapshots (?product=&days=1..366)',
 
   'GET /': 'The web dashboard\'s page (HTML; its script and styles come from /assets)',

@@ -20,6 +20,8 @@ import { mirrorUrl } from '../mirror/mirror-url.js';
 import { deviceAdminApi } from './device-admin-api.js';
 import { parseDeviceFilter, type DeviceFilterQuery } from './device-filter.js';
 import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.js';
+import { RolloutService } from '../services/rollouts.js';
+import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutPlan } from '../../protocol/rollout.js';
 
 export interface AdminApiOptions {
   services: Services;
@@ -34,7 +36,7 @@ export interface AdminApiOptions {
 
 /** The operator's surface. Every route here requires the admin token (one hook for all). */
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
-  const { products, releases, schedules, moved, devices, status, tuf, mirror } = opts.services;
+  const { products, releases, schedules, moved, devices, status, tuf, mirror, rollouts } = opts.services;
   app.addHook('onRequest', adminAuth(opts.tokenHash, undefined, opts.authFailures, opts.sessions));
   if (opts.readOnly) {
     app.addHook('onRequest', async (req) => {
@@ -66,7 +68,8 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     const { product } = req.params;
     products.require(product);
     const { metadata, staged } = await readUpload(req, opts, releases.stage.bind(releases));
-    const release = await releases.publish({ product, channel: metadata.channel ?? DEFAULT_CHANNEL, version: metadata.version, targets: metadata.targets }, staged);
+    const rollout = metadata.rollout === undefined || metadata.rollout === null ? undefined : RolloutService.checkPlan(metadata.rollout);
+    const release = await releases.publish({ product, channel: metadata.channel ?? DEFAULT_CHANNEL, version: metadata.version, targets: metadata.targets, ...(rollout ? { rollout } : {}) }, staged);
     return reply.code(201).send(toPublishedView(release));
   });
 
@@ -98,6 +101,29 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     '/products/:product/moved', { schema: { body: movedBody } }, async (req) => {
       return toMovedView(await moved.set(req.params.product, req.body.notice, req.body.targets));
     });
+
+  // Staged rollouts (issue 11): the current rollout of each channel, and the operator's actions.
+  app.get<{ Querystring: { product?: string; channel?: string } }>('/rollouts', async (req) => {
+    const { product, channel } = req.query;
+    if (product === undefined) throw new ApiError('PW_BAD_REQUEST', 'give the product: GET /v1/admin/rollouts?product=P[&channel=C]');
+    products.require(product);
+    if (channel !== undefined && !isName(channel)) throw new ApiError('PW_BAD_REQUEST', `invalid channel '${channel}': use 1-64 of a-z 0-9 . _ -`);
+    await opts.services.sightings.flush();
+    return { rollouts: await Promise.all(rollouts.current(product, channel).map((r) => rollouts.view(r))) };
+  });
+
+  app.post<{ Params: { product: string; action: string }; Body: unknown }>('/products/:product/rollout/:action', async (req) => {
+    const { product, action } = req.params;
+    if (!(ROLLOUT_ACTIONS as readonly string[]).includes(action)) {
+      throw new ApiError('PW_BAD_REQUEST', `unknown rollout action '${action}': use one of ${ROLLOUT_ACTIONS.join(', ')}`);
+    }
+    const body = req.body ?? {};
+    const channel = typeof body === 'object' && !Array.isArray(body) ? (body as { channel?: unknown }).channel ?? DEFAULT_CHANNEL : undefined;
+    if (typeof channel !== 'string' || !isName(channel) || Object.keys(body as object).some((k) => k !== 'channel')) {
+      throw new ApiError('PW_BAD_REQUEST', 'the body must be {"channel"?: "stable"} with a channel of 1-64 of a-z 0-9 . _ -');
+    }
+    return { rollout: await rollouts.view(await rollouts.act(product, channel, action as RolloutAction)) };
+  });
 
   app.get<{ Querystring: DeviceFilterQuery & { after?: string; limit?: string } }>('/devices', async (req) => {
     const { product, after } = req.query;
@@ -174,6 +200,8 @@ interface UploadMetadata {
   channel?: string;
   version: string;
   targets: unknown;
+  /** Issue 11: the plan of a staged rollout (`publish --rollout`). */
+  rollout?: RolloutPlan | null;
 }
 
 /**

@@ -43,6 +43,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     if (b.version !== undefined) request.version = versionOf('version', b.version);
     if (b.installId !== undefined) request.installId = b.installId;
     if (b.nonce !== undefined) request.nonce = b.nonce;
+    if (b.deferred === true) request.deferred = true;
     // Answers by result; refusals are counted when their error answer is sent (metrics-api.ts).
     const answer = await devices.check(request);
     metrics.checked(answer);

@@ -13,6 +13,7 @@ export const checkBody = {
     deviceId: { type: 'string', maxLength: 64 }, product: name, channel: name, version: nullableVersion,
     installId: { type: 'string', pattern: '^[0-9a-f]{16}$' },
     nonce: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+    deferred: { type: 'boolean' },
   },
 } as const;
 
@@ -62,6 +63,7 @@ const signedCheckEnvelope = {
         _type: { type: 'string' }, deviceId: { type: 'string' }, product: { type: 'string' }, channel: { type: 'string' },
         nonce: { type: 'string' }, status: { type: 'string' }, latest: nullableString,
         release: { type: ['object', 'null'], properties: { version: { type: 'string' }, target: { type: 'string' } } },
+        rollout: { type: 'object', properties: { version: { type: 'string' }, opensAt: nullableString } },
         serverTime: { type: 'string' }, expires: { type: 'string' },
         timestamp: { type: 'object', properties: { version: { type: 'integer' }, expires: { type: 'string' } } },
       },
@@ -90,6 +92,7 @@ export const checkResponse = {
         },
       },
       schedule: { type: ['object', 'null'], properties: { at: { type: 'string' }, spreadSeconds: { type: 'integer' } } },
+      rollout: { type: ['object', 'null'], properties: { version: { type: 'string' }, opensAt: nullableString, spreadSeconds: { type: 'integer' } } },
       moved: { type: ['object', 'null'], properties: { url: { type: 'string' }, target: { type: 'string' } } },
       serverTime: { type: 'string' },
       warnings: { type: 'array', items: { type: 'string' } },
@@ -135,4 +138,10 @@ export const publishMetadata = {
   required: ['channel', 'version', 'targets'],
   additionalProperties: false,
   properties: { channel: name, version, targets: { type: 'object' } },
+} as const;
+
+export const rolloutActionBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { channel: name },
 } as const;

@@ -37,6 +37,7 @@ export class CheckAnswerSigner {
       status: answer.status,
       latest: answer.latest,
       release: answer.release ? { version: answer.release.version, target: answer.release.target } : null,
+      ...(answer.rollout ? { rollout: { version: answer.rollout.version, opensAt: answer.rollout.opensAt } } : {}),
       serverTime: at.toISOString(),
       expires: new Date(at.getTime() + CHECK_ANSWER_LIFETIME_SECONDS * 1000).toISOString(),
       timestamp: { version: ts.version, expires: ts.expiresAt.toISOString() },

@@ -19,6 +19,7 @@ import { toReleaseOffer } from '../views/release-view.js';
 import { toScheduleInfo } from '../views/schedule-view.js';
 import { toMovedInfo } from '../views/moved-view.js';
 import type { CheckAnswerSigner } from './check-answer.js';
+import type { RolloutService } from './rollouts.js';
 
 /** `serve --delta-fail-threshold` default: distinct devices that must report a delta failed. */
 export const DEFAULT_DELTA_FAIL_THRESHOLD = 3;
@@ -43,6 +44,8 @@ export class DeviceService {
     private readonly answers?: CheckAnswerSigner,
     /** Distinct devices whose `delta-failed` reports withdraw a delta (`serve --delta-fail-threshold`). */
     private readonly deltaFailThreshold = DEFAULT_DELTA_FAIL_THRESHOLD,
+    /** Staged rollouts; `halts`: this server halts them on failure reports (a primary; a mirror copies its primary's state). */
+    private readonly staged?: { rollouts: RolloutService; halts: boolean },
   ) {}
 
   /** The server's clock: listing filters such as `staleSeconds` count back from it. */
@@ -88,14 +91,18 @@ export class DeviceService {
     const latest = this.releases.latestOf(req.product, req.channel);
     const schedule = this.schedules.get(req.product, req.channel);
     const moved = this.moved.get(req.product);
-    const update = latest !== undefined && isHigher(latest.version, current);
-    const delta = update ? this.deltas?.offer(latest, current) : undefined;
+    // A staged rollout may offer this device a lower release than the latest, or none (rollouts.ts).
+    const { offer, hint } = this.staged ? this.staged.rollouts.decide(req.deviceId, req.product, req.channel, current) : { offer: latest, hint: undefined };
+    const update = offer !== undefined && isHigher(offer.version, current);
+    const delta = update ? this.deltas?.offer(offer, current) : undefined;
     const answer: CheckResponse = {
-      status: update ? 'update' : 'up-to-date',
+      // An agent from before staged rollouts does not know `deferred`: it is told `up-to-date`.
+      status: update ? 'update' : hint && req.deferred === true ? 'deferred' : 'up-to-date',
       product: req.product,
       channel: req.channel,
       latest: latest?.version ?? null,
-      release: update ? toReleaseOffer(latest, delta) : null,
+      release: update ? toReleaseOffer(offer, delta) : null,
+      ...(hint ? { rollout: hint } : {}),
       schedule: schedule ? toScheduleInfo(schedule) : null,
       moved: moved ? toMovedInfo(moved) : null,
       serverTime: now.toISOString(),
@@ -143,7 +150,10 @@ export class DeviceService {
     } else if ((req.event === 'downloading' || req.event === 'installing') && (req.toVersion === undefined || req.toVersion === null)) {
       throw new ApiError('PW_BAD_REQUEST', `a '${req.event}' report needs toVersion: the release the update installs`);
     }
-    return this.store.recordReport(this.reportRecord(req));
+    const stored = await this.store.recordReport(this.reportRecord(req));
+    const attempted = attemptedVersion(req);
+    if (attempted && this.staged?.halts) await this.staged.rollouts.afterReport(req.product, req.channel, attempted);
+    return stored;
   }
 
   /** Released on the device's channel (a yanked one too: a device may run it), else PW_UNKNOWN_RELEASE. */
@@ -215,4 +225,11 @@ export class DeviceService {
   async reports(deviceId: string, product: string): Promise<ReturnType<typeof toReportView>[]> {
     return (await this.store.listReports(deviceId, product)).filter((r) => r.event !== 'downloading' && r.event !== 'installing').map(toReportView);
   }
+}
+
+/** The release a failure report is about: rolled back from it, or the agent's "update to X failed" detail. */
+function attemptedVersion(req: ReportRequest): string | null {
+  if (req.event === 'rolled-back') return req.previousVersion;
+  if (req.event !== 'failed' || typeof req.detail !== 'string') return null;
+  return /^(?:first install: )?update to (\S+) failed/.exec(req.detail)?.[1] ?? null;
 }

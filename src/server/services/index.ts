@@ -27,6 +27,7 @@ import { RateLimiter } from '../rate-limit.js';
 import { CatalogSync } from './catalog-sync.js';
 import { PushHub, PUSH_DEFAULTS, type PushOptions } from './push-hub.js';
 import type { FleetSources } from '../metrics/fleet-snapshot.js';
+import { RolloutService } from './rollouts.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -90,7 +91,12 @@ function wire(o: ServicesOptions) {
   const products = new ProductService(store, tuf, o.keys, clock, catalog);
   const releases = new ReleaseService(store, artifacts, tuf, products, clock, catalog, (obj, msg) => o.log.warn(obj, msg));
   const schedules = new ScheduleService(store, products, clock, catalog);
+  const rollouts = new RolloutService(store, products, releases, clock, catalog, {
+    alarm: (msg, alarm) => raiseAlarm(o, msg, alarm),
+    scheduleSpread: (p, c) => schedules.get(p, c)?.spreadSeconds ?? null,
+  });
   const push = new PushHub(store.coordination, releases, schedules, clock, { ...PUSH_DEFAULTS, ...o.push }, (obj, msg) => o.log.warn(obj, msg));
+  push.offeredTo = (d, p, c, v) => rollouts.offers(d, p, c, v);
   const moved = new MovedService(store, artifacts, tuf, products, releases, clock, catalog);
   const sightings = new SightingBatcher(store, {
     intervalMs: o.sightingFlushMs,
@@ -103,7 +109,7 @@ function wire(o: ServicesOptions) {
   if (deltas) releases.onPublish((r) => void deltas.schedule(r));
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
     watch: new InstallIdWatch(), warn: (obj, msg) => o.log.warn(obj, msg),
-  }, new CheckAnswerSigner(tuf, o.keys?.timestamp ?? null), o.deltaFailThreshold);
+  }, new CheckAnswerSigner(tuf, o.keys?.timestamp ?? null), o.deltaFailThreshold, { rollouts, halts: !o.upstream });
   const auth = { ...DEVICE_AUTH_DEFAULTS, ...o.deviceAuth };
   const tokens = new DeviceTokens();
   const identity = new DeviceIdentityService(store, products, tokens, (p, c) => devices.requireChannel(p, c), clock, {
@@ -114,11 +120,11 @@ function wire(o: ServicesOptions) {
     enrolled: (s) => sightings.add({ ...s, source: o.publicUrl() }),
   });
   const admission = new DeviceAdmissionService(store, products, identity, clock, catalog);
-  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission);
+  const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission, rollouts);
   const fleetHistory = new FleetHistory(store, clock, o.fleetHistory);
   const reload = async () => {
     await products.load();
-    await Promise.all([releases.load(), schedules.load(), moved.load()]);
+    await Promise.all([releases.load(), schedules.load(), moved.load(), rollouts.load()]);
   };
   const identities = new MirrorIdentity(store, identity, clock);
   const mirror = new MirrorService(store, products, tuf, sightings, clock, identities, new Set(o.mirrorAllow));
@@ -133,7 +139,7 @@ function wire(o: ServicesOptions) {
   // One product's caches read again; everything read again (catalog-sync.ts).
   const reloadProduct = async (p: string) => {
     if (!(await products.loadProduct(p))) return;
-    await Promise.all([releases.loadProduct(p), schedules.loadProduct(p), moved.loadProduct(p)]);
+    await Promise.all([releases.loadProduct(p), schedules.loadProduct(p), moved.loadProduct(p), rollouts.loadProduct(p)]);
     await deltas?.loadProduct(p);
   };
   const reloadAll = async () => {
@@ -142,7 +148,7 @@ function wire(o: ServicesOptions) {
   };
   // What GET /metrics reads from the store at scrape time (metrics/fleet-snapshot.ts).
   const fleet: FleetSources = { store, flushSightings: () => sightings.flush(), alarms: () => status.alarms() };
-  return { tuf, products, releases, schedules, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory };
+  return { tuf, products, releases, schedules, rollouts, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -162,7 +168,7 @@ export function createServices(o: ServicesOptions): Services {
       if (!o.upstream) await s.catalog.start({ reloadProduct: s.reloadProduct, reloadAll: s.reloadAll, revoke: (r) => s.admission.applyRevocation(r) });
       await s.tokens.load(store);
       await s.products.load();
-      await Promise.all([s.releases.load(), s.schedules.load()]);
+      await Promise.all([s.releases.load(), s.schedules.load(), s.rollouts.load()]);
       await s.moved.load();
       await s.deltas?.load(s.products.list());
       s.catalog.ready();

@@ -29,6 +29,7 @@ const RETRY_AFTER_SECONDS = 60;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Stream {
+  deviceId: string;
   deviceKey: string;
   channelKey: string;
   res: ServerResponse;
@@ -70,6 +71,13 @@ export class PushHub {
     private readonly warn: (obj: object, msg: string) => void,
   ) {}
 
+  /**
+   * Set by the rollout service (rollouts.ts): false when a staged rollout does not offer `version`
+   * to this device now, so a release is announced only to the devices its current phase holds
+   * (the others wake when their phase opens, from their check answer).
+   */
+  offeredTo: ((deviceId: string, product: string, channel: string, version: string) => boolean) | undefined;
+
   get size(): number {
     return this.#byDevice.size;
   }
@@ -100,6 +108,7 @@ export class PushHub {
     if (old) this.end(old, 'replaced');
     const now = this.now().getTime();
     const stream: Stream = {
+      deviceId: s.deviceId,
       deviceKey,
       channelKey: keyOf(s.product, s.channel),
       res,
@@ -138,7 +147,7 @@ export class PushHub {
     if (!set || set.size === 0) return;
     this.#told.set(key, version);
     const frame = pushFrame('release', { product, channel, version, spreadSeconds: this.spreadOf(product, channel) });
-    for (const s of [...set]) this.write(s, frame);
+    for (const s of [...set]) if (!this.offeredTo || this.offeredTo(s.deviceId, product, channel, version)) this.write(s, frame);
   }
 
   /** The channel's schedule spread, or without a schedule one that keeps this process near PUSH_CHECKS_PER_SECOND. */

@@ -14,6 +14,7 @@ import type { TufMetadataService } from './tuf-metadata.js';
 import type { ProductService } from './products.js';
 import { checkOnlyTargetChanged, checkStagedMatches, commitWithArtifact } from './target-update.js';
 import type { CatalogChanges } from './catalog-sync.js';
+import type { RolloutPlan } from '../../protocol/rollout.js';
 
 export interface PublishRequest {
   product: string;
@@ -21,7 +22,12 @@ export interface PublishRequest {
   version: string;
   /** The next targets metadata, signed by the publisher, listing this release's archive. */
   targets: unknown;
+  /** Issue 11: a staged rollout (`publish --rollout`); its phases must equal the signed target's. */
+  rollout?: RolloutPlan;
 }
+
+/** Stores a release's rollout before the release commits (rollouts.ts); throws ApiError on a bad plan. */
+export type StageRollout = (release: ReleaseRecord, plan: RolloutPlan) => Promise<void>;
 
 type Listener = (release: ReleaseRecord) => void;
 
@@ -47,7 +53,11 @@ export class ReleaseService {
   private highest = new Map<string, ReleaseRecord>();
   /** Per product: the hash of every artifact it serves, and what it is (GET /metrics counts bytes served by kind). */
   private hashes = new Map<string, Map<string, ServedKind>>();
+  /** Every release not yanked per channel, highest first (a staged rollout offers a lower one). */
+  private open = new Map<string, ReleaseRecord[]>();
   private listeners: Listener[] = [];
+  /** Set by the rollout service (rollouts.ts) once wired. */
+  stageRollout: StageRollout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -73,6 +83,7 @@ export class ReleaseService {
     }
     this.latest = latest;
     this.highest = highest;
+    this.open = openLists(all);
     for (const r of all) this.addHash(r.product, r.sha256);
   }
 
@@ -87,9 +98,10 @@ export class ReleaseService {
     for (const r of releases) remember(latest, highest, r);
     const moved = await this.store.getMoved(product);
     const prefix = channelKey(product, '');
-    for (const map of [this.latest, this.highest]) for (const k of map.keys()) if (k.startsWith(prefix)) map.delete(k);
+    for (const map of [this.latest, this.highest, this.open]) for (const k of map.keys()) if (k.startsWith(prefix)) map.delete(k);
     for (const [k, r] of latest) this.latest.set(k, r);
     for (const [k, r] of highest) this.highest.set(k, r);
+    for (const [k, list] of openLists(releases)) this.open.set(k, list);
     for (const r of releases) this.addHash(product, r.sha256);
     if (moved) this.addHash(product, moved.sha256, 'notice');
   }
@@ -123,6 +135,11 @@ export class ReleaseService {
     return [...this.highest.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
   }
 
+  /** The channel's releases not yanked, highest first (do not change the array). */
+  openOf(product: string, channel: string): readonly ReleaseRecord[] {
+    return this.open.get(channelKey(product, channel)) ?? [];
+  }
+
   /** The release the channel offers: its highest one not yanked. */
   latestOf(product: string, channel: string): ReleaseRecord | undefined {
     return this.latest.get(channelKey(product, channel));
@@ -143,11 +160,13 @@ export class ReleaseService {
       const key = channelKey(product, channel);
       const latest = new Map<string, ReleaseRecord>();
       const highest = new Map<string, ReleaseRecord>();
-      for (const r of await this.store.listReleases(product, channel)) remember(latest, highest, r);
+      const list = await this.store.listReleases(product, channel);
+      for (const r of list) remember(latest, highest, r);
       const next = latest.get(key);
       if (next) this.latest.set(key, next);
       else this.latest.delete(key);
       this.highest.set(key, highest.get(key)!);
+      this.open.set(key, openLists(list).get(key) ?? []);
       this.changes.changed(product, 'releases');
       return { release, latest: next };
     });
@@ -166,10 +185,12 @@ export class ReleaseService {
     const key = channelKey(product, channel);
     const latest = new Map<string, ReleaseRecord>();
     const highest = new Map<string, ReleaseRecord>();
-    for (const r of await this.store.listReleases(product, channel)) {
+    const list = await this.store.listReleases(product, channel);
+    for (const r of list) {
       remember(latest, highest, r);
       this.addHash(product, r.sha256);
     }
+    this.open.set(key, openLists(list).get(key) ?? []);
     const next = latest.get(key);
     if (next) this.latest.set(key, next);
     else this.latest.delete(key);
@@ -258,10 +279,20 @@ export class ReleaseService {
       product, channel, version, target: path, sha256: entry.sha256, length: entry.length,
       treeHash: custom.treeHash, createdAt: this.now(),
     };
+    const signedPhases = custom.rollout?.phases;
+    if (req.rollout || signedPhases !== undefined) {
+      if (!req.rollout || JSON.stringify(signedPhases) !== JSON.stringify(req.rollout.phases)) {
+        throw new ApiError('PW_BAD_METADATA', `the upload's rollout phases (${req.rollout ? req.rollout.phases.join(',') : 'none'}) differ from the phases the publisher signed in the target (${signedPhases ? signedPhases.join(',') : 'none'}); publish again with \`patchwire publish --rollout\``);
+      }
+      if (!this.stageRollout) throw new ApiError('PW_BAD_REQUEST', 'this server does not stage rollouts');
+    }
     const records = [
       { product, role: 'targets' as const, version: targets.version, json: targets.json, expiresAt: targets.expires },
       ...(await this.tuf.signFor(product, targets)),
     ];
+    // The rollout is stored first: a rollout whose release never committed is never used (and the
+    // next publish of that version replaces it), while a release without its rollout would go to everyone.
+    if (req.rollout) await this.stageRollout!(release, req.rollout);
     try {
       await commitWithArtifact(this.artifacts, staged, () => this.store.commitRelease(release, records));
     } catch (err) {
@@ -269,6 +300,8 @@ export class ReleaseService {
       throw err;
     }
     remember(this.latest, this.highest, release);
+    const key = channelKey(product, channel);
+    this.open.set(key, [release, ...(this.open.get(key) ?? [])]);
     this.addHash(release.product, release.sha256);
     this.changes.changed(product, 'releases');
     for (const l of this.listeners) l(release);
@@ -285,4 +318,18 @@ function remember(latest: Map<string, ReleaseRecord>, highest: Map<string, Relea
   if (r.yankedAt) return;
   const cur = latest.get(key);
   if (!cur || compareVersions(r.version, cur.version) > 0) latest.set(key, r);
+}
+
+/** The releases not yanked per channel, highest first. */
+function openLists(releases: ReleaseRecord[]): Map<string, ReleaseRecord[]> {
+  const out = new Map<string, ReleaseRecord[]>();
+  for (const r of releases) {
+    if (r.yankedAt) continue;
+    const key = channelKey(r.product, r.channel);
+    let list = out.get(key);
+    if (!list) out.set(key, (list = []));
+    list.push(r);
+  }
+  for (const list of out.values()) list.sort((a, b) => compareVersions(b.version, a.version));
+  return out;
 }

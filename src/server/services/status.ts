@@ -25,6 +25,7 @@ export class StatusService {
     private readonly now: Clock,
     private readonly warn: (msg: string, alarm: AlarmView) => void,
     private readonly identity?: { conflicts(product?: string): Promise<AlarmView[]> },
+    private readonly rollouts?: { alarms(product?: string): Promise<AlarmView[]> },
   ) {}
 
   alarms(): AlarmView[] {
@@ -52,7 +53,9 @@ export class StatusService {
     const mirrors = (await this.store.listMirrors()).map(toMirrorView);
     // Identity conflicts are raised (log, webhook) when they happen; listed here until resolved.
     const conflicts = this.identity ? await this.identity.conflicts(product) : [];
-    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts], runtime: this.runtime.total() };
+    // Halted rollouts: raised when they halt (rollouts.ts), listed until resumed or aborted.
+    const halted = this.rollouts ? await this.rollouts.alarms(product) : [];
+    return { devices, versions, products, mirrors, alarms: [...this.alarms(), ...conflicts, ...halted], runtime: this.runtime.total() };
   }
 
   /** Every product (or the one asked for) with each channel that has a release or a device. */

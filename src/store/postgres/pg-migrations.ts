@@ -1,4 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { rolloutsMigration } from '../sqlite/migrations.js';
 
 /**
  * The PostgreSQL schema, kept in code like SQLite's (src/store/sqlite/migrations.ts) and with the
@@ -201,6 +202,8 @@ CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
       await sql.raw(DEVICE_HISTORY).execute(db);
     },
   },
+  // Staged rollouts (issue 11), as SQLite's 0012_rollouts.
+  '0012_rollouts': rolloutsMigration(T, 'bigint'),
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -1,8 +1,9 @@
 import pg from 'pg';
+import * as rollouts from '../sqlite/rollout-queries.js';
 import { Kysely, PostgresDialect, sql, type Compilable } from 'kysely';
 import type {
   ChangeCursor, ChannelVersionCount, VersionSnapshotRow, DeltaRecord, DeviceChanges, DevicePage, DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord,
-  DeviceFilter, MirrorState, MirrorUpdate, MovedRecord, ProductRecord, ReleaseRecord, ReportRecord, ScheduleRecord, Sighting, Store,
+  DeviceFilter, MirrorState, MirrorUpdate, MovedRecord, ProductRecord, ReleaseRecord, ReportRecord, ScheduleRecord, RolloutRecord, RolloutOutcomes, Sighting, Store,
 } from '../store.js';
 import { REPORTS_KEPT_PER_DEVICE } from '../store.js';
 import { devicePageQuery, devicePageResult, type PageDialect } from '../device-page-query.js';
@@ -236,6 +237,18 @@ export class PostgresStore implements Store {
   async listSchedules(): Promise<ScheduleRecord[]> {
     return (await this.#db.selectFrom('schedules').selectAll().orderBy('product').orderBy('channel').execute()).map(toSchedule);
   }
+  putRollout(r: RolloutRecord): Promise<void> {
+    return rollouts.putRollout(this.#db, r);
+  }
+
+  listRollouts(product?: string): Promise<RolloutRecord[]> {
+    return rollouts.listRollouts(this.#db, product);
+  }
+
+  countRolloutOutcomes(product: string, channel: string, version: string): Promise<RolloutOutcomes> {
+    return rollouts.countRolloutOutcomes(this.#db, product, channel, version);
+  }
+
 
   async getDevice(deviceId: string, product: string): Promise<DeviceRecord | undefined> {
     const [row] = await this.#query<DevicesTable>(this.#pool, GET_DEVICE, [deviceId, product]);

@@ -242,7 +242,36 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('devices_product_event').on('devices').columns(['product', 'last_event']).execute();
     },
   },
+  // Staged rollouts (issue 11): one row per staged release; the outcome counts read reports by
+  // product and channel (reports_rollout), never all reports.
+  '0012_rollouts': rolloutsMigration('text', 'integer'),
 };
+
+/** Migration 0012_rollouts in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
+export function rolloutsMigration(text: string, int: string): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql.raw(ROLLOUTS_SQL(text, int)).execute(db);
+      await sql`CREATE INDEX reports_rollout ON reports (product, channel, event)`.execute(db);
+    },
+  };
+}
+
+/** The rollouts table in either dialect. */
+const ROLLOUTS_SQL = (text: string, int: string): string => `CREATE TABLE rollouts (
+  product ${text} NOT NULL,
+  channel ${text} NOT NULL,
+  version ${text} NOT NULL,
+  phases ${text} NOT NULL,
+  phase integer NOT NULL,
+  state ${text} NOT NULL,
+  every_seconds ${int},
+  halt_at double precision,
+  min_devices integer NOT NULL,
+  phase_started_at ${int} NOT NULL,
+  updated_at ${int} NOT NULL,
+  PRIMARY KEY (product, channel, version)
+)`;
 
 class InCodeMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {

@@ -63,6 +63,12 @@ export interface ReleasesTable {
 
 export interface MovedTable { product: string; url: string; target: string; sha256: string; set_at: number }
 
+/** Migration 0012_rollouts (issue 11); `phases` is a JSON array of percents. */
+export interface RolloutsTable {
+  product: string; channel: string; version: string; phases: string; phase: number; state: string;
+  every_seconds: number | null; halt_at: number | null; min_devices: number; phase_started_at: number; updated_at: number;
+}
+
 export interface SchedulesTable { product: string; channel: string; at: number; spread_seconds: number; set_at: number }
 
 export interface DevicesTable {
@@ -129,6 +135,7 @@ export interface SqliteSchema {
   deltas: DeltasTable;
   moved: MovedTable;
   schedules: SchedulesTable;
+  rollouts: RolloutsTable;
   devices: DevicesTable;
   reports: ReportsTable;
   mirrors: MirrorsTable;

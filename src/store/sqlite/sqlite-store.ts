@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
+import * as rollouts from './rollout-queries.js';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
 import {
   type ChangeCursor, type DeltaRecord, type DeviceChanges, type DevicePage, type DeviceRecord, type MetadataRecord, type MetadataRole, type MirrorRecord, type MirrorState, type MirrorUpdate, type MovedRecord,
-  type ChannelVersionCount, type VersionSnapshotRow, type DeviceFilter, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type Sighting, type Store,
+  type ChannelVersionCount, type VersionSnapshotRow, type DeviceFilter, type ProductRecord, type ReleaseRecord, type ReportRecord, type ScheduleRecord, type RolloutRecord, type RolloutOutcomes, type Sighting, type Store,
   REPORTS_KEPT_PER_DEVICE,
 } from '../store.js';
 import { StoreConflictError } from '../errors.js';
@@ -245,6 +246,18 @@ export class SqliteStore implements Store {
   async listSchedules(): Promise<ScheduleRecord[]> {
     return (await this.#db.selectFrom('schedules').selectAll().orderBy('product').orderBy('channel').execute()).map(toSchedule);
   }
+  putRollout(r: RolloutRecord): Promise<void> {
+    return rollouts.putRollout(this.#db, r);
+  }
+
+  listRollouts(product?: string): Promise<RolloutRecord[]> {
+    return rollouts.listRollouts(this.#db, product);
+  }
+
+  countRolloutOutcomes(product: string, channel: string, version: string): Promise<RolloutOutcomes> {
+    return rollouts.countRolloutOutcomes(this.#db, product, channel, version);
+  }
+
 
   async getDevice(deviceId: string, product: string): Promise<DeviceRecord | undefined> {
     return this.#getDeviceSync(deviceId, product);
