@@ -39,7 +39,7 @@ describe('the dashboard with staged rollouts and device history', () => {
     assert.equal(await card.getByRole('button', { name: 'Resume' }).isEnabled(), true);
 
     await new Promise((r) => setTimeout(r, 2500));
-    const { rollouts } = await fleet.adminGet<{ rollouts: Array<{ percent: number; state: string }> }>('/v1/admin/rollouts?product=acme');
+    const { rollouts } = await fleet.adminGet<{ rollouts: Array<{ percent: number; state: string }> }>('/rollouts?product=acme');
     assert.deepEqual(rollouts.map((r) => [r.percent, r.state]), [[1, 'paused']], 'no phase advanced while paused');
     const answers = await Promise.all(macs.map((m) => fleet.rawCheck(m, '1.0.0')));
     const outside = answers.filter((a) => a.body.status === 'up-to-date');
@@ -53,6 +53,8 @@ describe('the dashboard with staged rollouts and device history', () => {
     await page.getByLabel('MAC prefix').fill('dd:ee');
     await page.getByRole('button', { name: 'Search' }).click();
     const table = page.getByTestId('devices');
+    // The unfiltered page is on screen first: wait for the search's answer to replace it.
+    await table.locator('tbody th', { hasText: macs[0]! }).waitFor({ state: 'detached' });
     await table.locator('tbody tr').first().waitFor();
     assert.deepEqual((await table.locator('tbody th').allTextContents()), [macs[4]]);
     await page.getByRole('link', { name: macs[4]! }).click();
