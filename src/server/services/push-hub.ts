@@ -33,6 +33,8 @@ interface Stream {
   channelKey: string;
   res: ServerResponse;
   expiry: NodeJS.Timeout;
+  keyId: string;
+  issuedAt: number;
 }
 
 export interface OpenStream {
@@ -41,6 +43,9 @@ export interface OpenStream {
   channel: string;
   /** The device token's end (epoch ms): the stream ends then and the device re-authenticates. */
   expiresAt: number;
+  /** The token's key and issue time: a revocation that refuses the token ends the stream too. */
+  keyId: string;
+  issuedAt: number;
 }
 
 const keyOf = (product: string, name: string) => `${product}\u0000${name}`;
@@ -104,6 +109,8 @@ export class PushHub {
       channelKey: keyOf(s.product, s.channel),
       res,
       expiry: setTimeout(() => this.end(stream, 'token-expired'), Math.min(Math.max(s.expiresAt - now, 0), MAX_TIMER_MS)),
+      keyId: s.keyId,
+      issuedAt: s.issuedAt,
     };
     stream.expiry.unref();
     this.#byDevice.set(deviceKey, stream);
@@ -129,6 +136,17 @@ export class PushHub {
       product: s.product, channel: s.channel, latest, spreadSeconds: this.spreadOf(s.product, s.channel),
       heartbeatSeconds: Math.round(this.o.heartbeatMs / 1000), expiresAt: new Date(s.expiresAt).toISOString(),
     }));
+  }
+
+  /**
+   * A revocation (re-bind, reject, remove; made by any process of the database) that refuses the
+   * token a stream was opened with ends that stream as its token's end would: the device must
+   * authenticate again, which a rejected or removed device cannot (found by an attacker: a
+   * rejected device kept hearing of releases until its token ran out, up to --device-token-ttl).
+   */
+  revoked(deviceId: string, product: string, keepKeyId: string | null, at: number): void {
+    const s = this.#byDevice.get(keyOf(product, deviceId));
+    if (s && s.issuedAt <= at && s.keyId !== keepKeyId) this.end(s, 'token-expired');
   }
 
   /** Sends `release` to every stream of the product and channel. */
