@@ -35,6 +35,7 @@ interface Stream {
   expiry: NodeJS.Timeout;
   keyId: string;
   issuedAt: number;
+  expiresAt: number;
 }
 
 export interface OpenStream {
@@ -100,6 +101,9 @@ export class PushHub {
 
   /** Opens the stream on `res` (call `admit` first): headers, `hello`, and the end at the token's expiry. */
   open(res: ServerResponse, s: OpenStream): void {
+    // The device hung up while its token was checked: its 'close' came already, so a stream
+    // registered now would hold a --max-streams slot until the next heartbeat.
+    if (res.destroyed || !res.socket || res.socket.destroyed) return;
     const deviceKey = keyOf(s.product, s.deviceId);
     const old = this.#byDevice.get(deviceKey);
     if (old) this.end(old, 'replaced');
@@ -111,6 +115,7 @@ export class PushHub {
       expiry: setTimeout(() => this.end(stream, 'token-expired'), Math.min(Math.max(s.expiresAt - now, 0), MAX_TIMER_MS)),
       keyId: s.keyId,
       issuedAt: s.issuedAt,
+      expiresAt: s.expiresAt,
     };
     stream.expiry.unref();
     this.#byDevice.set(deviceKey, stream);
@@ -214,8 +219,17 @@ export class PushHub {
     }
   }
 
+  /**
+   * The heartbeat also ends streams whose token ended by the server's clock: the timer set at
+   * open counts elapsed time, so a clock stepped forward (NTP, a resumed VM) would otherwise
+   * leave a stream open past its token's end (found by an attacker).
+   */
   private beat(): void {
-    for (const s of [...this.#byDevice.values()]) this.write(s, ':\n\n');
+    const now = this.now().getTime();
+    for (const s of [...this.#byDevice.values()]) {
+      if (s.expiresAt <= now) this.end(s, 'token-expired');
+      else this.write(s, ':\n\n');
+    }
   }
 
   private write(s: Stream, frame: string): void {
