@@ -42,7 +42,7 @@ const channelKey = (product: string, channel: string): string => `${product}\u00
 export class ReleaseService {
   private latest = new Map<string, ReleaseRecord>();
   private highest = new Map<string, ReleaseRecord>();
-  private hashes = new Map<string, Set<string>>();
+  private hashes = new Map<string, Map<string, number | undefined>>();
   private listeners: Listener[] = [];
 
   constructor(
@@ -69,7 +69,7 @@ export class ReleaseService {
     }
     this.latest = latest;
     this.highest = highest;
-    for (const r of all) this.addHash(r.product, r.sha256);
+    for (const r of all) this.addHash(r.product, r.sha256, r.length);
   }
 
   /**
@@ -86,7 +86,7 @@ export class ReleaseService {
     for (const map of [this.latest, this.highest]) for (const k of map.keys()) if (k.startsWith(prefix)) map.delete(k);
     for (const [k, r] of latest) this.latest.set(k, r);
     for (const [k, r] of highest) this.highest.set(k, r);
-    for (const r of releases) this.addHash(product, r.sha256);
+    for (const r of releases) this.addHash(product, r.sha256, r.length);
     if (moved) this.addHash(product, moved.sha256);
   }
 
@@ -164,7 +164,7 @@ export class ReleaseService {
     const highest = new Map<string, ReleaseRecord>();
     for (const r of await this.store.listReleases(product, channel)) {
       remember(latest, highest, r);
-      this.addHash(product, r.sha256);
+      this.addHash(product, r.sha256, r.length);
     }
     const next = latest.get(key);
     if (next) this.latest.set(key, next);
@@ -187,13 +187,21 @@ export class ReleaseService {
     if (!this.serves(product, sha256)) return null;
     const info = await this.artifacts.stat(sha256);
     if (!info) throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} are missing on this server`);
+    // The signed length, not the stored object's: a file truncated on disk (or an object a broken
+    // bucket reports short) must not go out as a whole 200 that a CDN caches as immutable (found
+    // by an attacker). Refused as the missing bytes are; the operator restores the artifact.
+    const signed = this.hashes.get(product)?.get(sha256);
+    if (signed !== undefined && signed !== info.length) {
+      throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} on this server are ${info.length} bytes, not the ${signed} its signature names: the stored artifact is damaged`);
+    }
     return { length: info.length, read: (range) => this.artifacts.read(sha256, range) };
   }
 
-  addHash(product: string, sha256: string): void {
+  /** Serves `sha256` for the product; `length` (its signed length, when known) is checked at every download. */
+  addHash(product: string, sha256: string, length?: number): void {
     let set = this.hashes.get(product);
-    if (!set) this.hashes.set(product, (set = new Set()));
-    set.add(sha256);
+    if (!set) this.hashes.set(product, (set = new Map()));
+    if (length !== undefined || !set.has(sha256)) set.set(sha256, length ?? set.get(sha256));
   }
 
   list(product: string, channel?: string): Promise<ReleaseRecord[]> {
@@ -264,7 +272,7 @@ export class ReleaseService {
       throw err;
     }
     remember(this.latest, this.highest, release);
-    this.addHash(release.product, release.sha256);
+    this.addHash(release.product, release.sha256, release.length);
     this.changes.changed(product, 'releases');
     for (const l of this.listeners) l(release);
     await this.announce(release);
