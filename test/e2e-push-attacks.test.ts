@@ -5,10 +5,10 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { BIN, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { startAgent } from './helpers/agent-process.js';
 import { currentLink } from './helpers/files.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -51,25 +51,18 @@ test('push: a token that runs out while its stream is open ends the stream (bye 
 test('push: a stream outlives no token when the server\'s clock steps forward; the agent re-authenticates, reconnects and still applies a release within seconds', async (t) => {
   const { f, clock } = await fleetWithClock(t, ['--push-heartbeat', '1s']);
   const dir = await f.initAgent('a', 'aa:bb:cc:30:00:02');
-  const proc = spawn(process.execPath, [BIN, 'agent', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  t.after(() => new Promise<void>((res) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return res();
-    proc.once('exit', () => res());
-    proc.kill('SIGKILL');
-  }));
-  const opened = () => out.match(/push: event stream open/g)?.length ?? 0;
-  await waitFor(async () => (await currentLink(dir)) === join('versions', '1.0.0') && opened() >= 1, { what: 'the agent to apply 1.0.0 and open its stream', timeout: 20_000, detail: () => out });
+  const agent = startAgent(t, dir);
+  const out = agent.output;
+  const opened = () => out().match(/push: event stream open/g)?.length ?? 0;
+  await waitFor(async () => (await currentLink(dir)) === join('versions', '1.0.0') && opened() >= 1, { what: 'the agent to apply 1.0.0 and open its stream', timeout: 20_000, detail: out });
   // Past the 1 min token's end by the server's clock, at once: the next heartbeat ends the stream.
   await clock.passTime(new Date(), 61_000);
-  await waitFor(() => /push: the stream ended \(token-expired\)/.test(out), { what: 'the stream to end at the token\'s end', timeout: 10_000, detail: () => out });
+  await waitFor(() => /push: the stream ended \(token-expired\)/.test(out()), { what: 'the stream to end at the token\'s end', timeout: 10_000, detail: out });
   // The agent's cached token is refused once (401, dropped), then it authenticates anew.
-  await waitFor(() => opened() >= 2, { what: 'the agent to reconnect with a new token', timeout: 30_000, detail: () => out });
+  await waitFor(() => opened() >= 2, { what: 'the agent to reconnect with a new token', timeout: 30_000, detail: out });
   const p = await f.publish('1.1.0', { README: 'one one' });
   assert.equal(p.code, 0, p.stderr);
-  await waitFor(async () => (await currentLink(dir)) === join('versions', '1.1.0'), { what: 'the agent (1 h interval) to apply 1.1.0 through the new stream', timeout: 20_000, detail: () => out });
+  await waitFor(async () => (await currentLink(dir)) === join('versions', '1.1.0'), { what: 'the agent (1 h interval) to apply 1.1.0 through the new stream', timeout: 20_000, detail: out });
 });
 
 test('push: a device rejected while its stream is open loses the stream at once and cannot open another', async (t) => {
