@@ -5,10 +5,10 @@
  */
 import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { BIN, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { startAgent, type AgentProcess } from './helpers/agent-process.js';
 import { currentLink } from './helpers/files.js';
 import { Cleanup } from './helpers/cleanup.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
@@ -32,34 +32,6 @@ before(async () => {
 });
 
 const fleet = (t: TestContext): Promise<Fleet> => template.clone(t);
-
-interface AgentProcess {
-  proc: ChildProcess;
-  output: () => string;
-  /** Waits until the agent's output holds `re` `n` times. */
-  said(re: RegExp, what: string, n?: number, timeout?: number): Promise<void>;
-}
-
-/** `patchwire agent --dir D` as a real process, SIGKILLed when the test ends. */
-function startAgent(t: TestContext, dir: string, ...flags: string[]): AgentProcess {
-  const proc = spawn(process.execPath, [BIN, 'agent', '--dir', dir, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  t.after(() => new Promise<void>((res) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return res();
-    proc.once('exit', () => res());
-    proc.kill('SIGKILL');
-  }));
-  return {
-    proc,
-    output: () => out,
-    said: async (re, what, n = 1, timeout = 20_000) => {
-      const g = new RegExp(re.source, 'g');
-      await waitFor(() => (out.match(g)?.length ?? 0) >= n, { what, timeout, detail: () => `agent output:\n${out}` });
-    },
-  };
-}
 
 const installed = (dir: string, v: string, agent: AgentProcess, timeout: number) =>
   waitFor(async () => (await currentLink(dir)) === join('versions', v), { what: `the agent to apply ${v}`, timeout, detail: () => `agent output:\n${agent.output()}` });

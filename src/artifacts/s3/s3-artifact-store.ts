@@ -26,6 +26,14 @@ const STALE_STAGING_MS = 24 * 3600_000;
 /** Pages of 1000 keys read when clearing staging on open (a bound on the loop, not an expected size). */
 const MAX_LIST_PAGES = 1000;
 const CONFLICT_RETRIES = 5;
+/**
+ * A request to the bucket whose socket is idle this long fails: no answer, or a body that stopped
+ * (a download streamed through is cut; the device resumes it by Range). A device that stops
+ * reading for this long stalls the object's socket too, and its download is cut the same way.
+ */
+export const SOCKET_IDLE_MS = 30_000;
+/** The bucket must answer its first request (HeadBucket, at open) within this, retries included. */
+export const OPEN_TIMEOUT_MS = 20_000;
 
 /** Runs `fn` holding a lock named `name` in every server process (Store.coordination.withLock). */
 export type WithLock = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
@@ -89,7 +97,9 @@ export class S3ArtifactStore implements ArtifactStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
-      requestHandler: { connectionTimeout: 5000 },
+      // An endpoint that accepts and then says nothing (or stops mid-body) must not hold a start,
+      // a download or an upload for ever (found by an attacker: `serve` hung without a word).
+      requestHandler: { connectionTimeout: 5000, socketTimeout: SOCKET_IDLE_MS },
     });
     const store = new S3ArtifactStore(loc, client, o);
     try {
@@ -253,9 +263,12 @@ export class S3ArtifactStore implements ArtifactStore {
   async #checkBucket(): Promise<void> {
     const where = describeS3Location(this.location);
     try {
-      await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }), { abortSignal: AbortSignal.timeout(OPEN_TIMEOUT_MS) });
     } catch (err) {
       const status = s3Status(err);
+      if ((err as Error | null)?.name === 'AbortError' || (err as Error | null)?.name === 'TimeoutError') {
+        throw new S3StoreError(`--store ${where}: the S3 endpoint accepted the connection but did not answer within ${OPEN_TIMEOUT_MS / 1000} s; check that endpoint= names an S3 server and that it is healthy`, { cause: err });
+      }
       if (status === 404) throw new S3StoreError(`--store ${where}: the bucket ${this.#bucket} does not exist; create it first (e.g. \`aws s3 mb s3://${this.#bucket}\`)`, { cause: err });
       if (status === 403 || status === 401) throw new S3StoreError(`--store ${where}: access to the bucket was refused (${status}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy`, { cause: err });
       if (status === 301 || status === 400) throw new S3StoreError(`--store ${where}: the bucket answered ${status}; check the region (&region=) and the endpoint`, { cause: err });

@@ -61,7 +61,7 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
     push.admit(deviceId, q.product);
     // From here the hub writes the response itself; fastify neither sends nor waits for it.
     reply.hijack();
-    push.open(reply.raw, { deviceId, product: q.product, channel: q.channel, expiresAt: claims.expiresAt });
+    push.open(reply.raw, { deviceId, product: q.product, channel: q.channel, expiresAt: claims.expiresAt, keyId: claims.keyId, issuedAt: claims.issuedAt });
   });
 
   // What `patchwire init` asks to catch a typo in --product or --channel before the first check.

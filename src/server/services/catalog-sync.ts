@@ -35,7 +35,17 @@ export interface CatalogSyncOptions {
   /** The periodic full reload, the fallback for a lost notification (`serve --cache-reload`). */
   reloadIntervalMs: number;
   log: { warn(o: object, m: string): void; error(o: object, m: string): void };
+  /** This process's clock (epoch ms): a revocation's `at` is clamped to it plus MAX_REVOCATION_AHEAD_MS. */
+  now?: () => number;
 }
+
+/**
+ * How far past this process's clock a revocation notice may reach. Any role that can connect to
+ * the database can send notifications (PostgreSQL has no privilege for NOTIFY): a forged notice
+ * with `at` far in the future would refuse every new token of the device in every process until
+ * they restart (found by an attacker). Clamped, it refuses them for at most this long.
+ */
+export const MAX_REVOCATION_AHEAD_MS = 60_000;
 
 /** Products waiting for a reload at most; beyond, one full reload does them all. */
 const MAX_DIRTY = 1000;
@@ -123,7 +133,8 @@ export class CatalogSync implements CatalogChanges {
     const ok = m && isName(m.product) && typeof m.deviceId === 'string' && m.deviceId.length <= 64
       && (m.keyId === null || (typeof m.keyId === 'string' && m.keyId.length <= 128)) && Number.isSafeInteger(m.at);
     if (!ok) return this.ignored('revocation', payload);
-    this.#reload?.revoke({ deviceId: m.deviceId as string, product: m.product as string, keyId: m.keyId as string | null, at: m.at as number, removed: m.removed === true });
+    const at = Math.min(m.at as number, (this.o.now ?? Date.now)() + MAX_REVOCATION_AHEAD_MS);
+    this.#reload?.revoke({ deviceId: m.deviceId as string, product: m.product as string, keyId: m.keyId as string | null, at, removed: m.removed === true });
   }
 
   private ignored(channel: string, payload: string): void {

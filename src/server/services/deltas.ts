@@ -79,7 +79,7 @@ export class DeltaService {
   async loadProduct(product: string): Promise<void> {
     for (const d of await this.store.listDeltas(product)) {
       // The signed deltas role lists it, so its bytes are served (a restart must not 404 them).
-      this.releases.addHash(d.product, d.sha256, 'delta');
+      this.releases.addHash(d.product, d.sha256, 'delta', d.length);
       this.remember(d);
     }
   }
@@ -224,7 +224,7 @@ export class DeltaService {
         const metadata = await this.tuf.signDeltasFor(to.product, all);
         await commitWithArtifact(this.artifacts, staged, () => this.store.addDelta(record, metadata));
       });
-      this.releases.addHash(to.product, record.sha256, 'delta');
+      this.releases.addHash(to.product, record.sha256, 'delta', record.length);
       this.remember(record);
       this.changes.changed(to.product, 'deltas');
       this.log.info({ from: from.version, to: to.version, engine, bytes: delta.length, full: to.length, ms: Math.round(performance.now() - started), lowCost }, 'delta ready');

@@ -19,6 +19,8 @@ export class DeviceAdmissionService {
     private readonly identity: DeviceIdentityService,
     private readonly now: Clock,
     private readonly changes: CatalogChanges,
+    /** Told of every revocation applied in this process (the event streams end the refused token's). */
+    private readonly onRevoked: (r: RevocationNotice) => void = () => {},
   ) {}
 
   /** Revokes in this process at once and tells the others (which apply it with `applyRevocation`). */
@@ -31,6 +33,7 @@ export class DeviceAdmissionService {
   applyRevocation(r: RevocationNotice): void {
     this.identity.revocations.revoke(r.deviceId, r.product, r.keyId, r.at);
     if (r.removed) this.identity.forgetCount(r.product);
+    this.onRevoked(r);
   }
 
   /** `devices accept`: admits a pending device, or re-binds it to its pending key, keeping its record and history. */

@@ -86,7 +86,7 @@ export type Services = ReturnType<typeof wire> & { load(): Promise<void>; close(
 
 function wire(o: ServicesOptions) {
   const { store, artifacts, clock } = o;
-  const catalog = new CatalogSync(store.coordination, { reloadIntervalMs: o.cacheReloadMs ?? DEFAULT_CACHE_RELOAD_MS, log: o.log });
+  const catalog = new CatalogSync(store.coordination, { reloadIntervalMs: o.cacheReloadMs ?? DEFAULT_CACHE_RELOAD_MS, log: o.log, now: () => clock().getTime() });
   const tuf = new TufMetadataService(store, o.keys, o.expiry, clock);
   const products = new ProductService(store, tuf, o.keys, clock, catalog);
   const releases = new ReleaseService(store, artifacts, tuf, products, clock, catalog, (obj, msg) => o.log.warn(obj, msg));
@@ -119,7 +119,7 @@ function wire(o: ServicesOptions) {
     warn: (obj, msg) => o.log.warn(obj, msg),
     enrolled: (s) => sightings.add({ ...s, source: o.publicUrl() }),
   });
-  const admission = new DeviceAdmissionService(store, products, identity, clock, catalog);
+  const admission = new DeviceAdmissionService(store, products, identity, clock, catalog, (r) => push.revoked(r.deviceId, r.product, r.keyId, r.at));
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission, rollouts);
   const fleetHistory = new FleetHistory(store, clock, o.fleetHistory);
   const reload = async () => {

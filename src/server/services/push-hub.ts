@@ -34,6 +34,9 @@ interface Stream {
   channelKey: string;
   res: ServerResponse;
   expiry: NodeJS.Timeout;
+  keyId: string;
+  issuedAt: number;
+  expiresAt: number;
 }
 
 export interface OpenStream {
@@ -42,6 +45,9 @@ export interface OpenStream {
   channel: string;
   /** The device token's end (epoch ms): the stream ends then and the device re-authenticates. */
   expiresAt: number;
+  /** The token's key and issue time: a revocation that refuses the token ends the stream too. */
+  keyId: string;
+  issuedAt: number;
 }
 
 const keyOf = (product: string, name: string) => `${product}\u0000${name}`;
@@ -103,6 +109,9 @@ export class PushHub {
 
   /** Opens the stream on `res` (call `admit` first): headers, `hello`, and the end at the token's expiry. */
   open(res: ServerResponse, s: OpenStream): void {
+    // The device hung up while its token was checked: its 'close' came already, so a stream
+    // registered now would hold a --max-streams slot until the next heartbeat.
+    if (res.destroyed || !res.socket || res.socket.destroyed) return;
     const deviceKey = keyOf(s.product, s.deviceId);
     const old = this.#byDevice.get(deviceKey);
     if (old) this.end(old, 'replaced');
@@ -113,6 +122,9 @@ export class PushHub {
       channelKey: keyOf(s.product, s.channel),
       res,
       expiry: setTimeout(() => this.end(stream, 'token-expired'), Math.min(Math.max(s.expiresAt - now, 0), MAX_TIMER_MS)),
+      keyId: s.keyId,
+      issuedAt: s.issuedAt,
+      expiresAt: s.expiresAt,
     };
     stream.expiry.unref();
     this.#byDevice.set(deviceKey, stream);
@@ -138,6 +150,17 @@ export class PushHub {
       product: s.product, channel: s.channel, latest, spreadSeconds: this.spreadOf(s.product, s.channel),
       heartbeatSeconds: Math.round(this.o.heartbeatMs / 1000), expiresAt: new Date(s.expiresAt).toISOString(),
     }));
+  }
+
+  /**
+   * A revocation (re-bind, reject, remove; made by any process of the database) that refuses the
+   * token a stream was opened with ends that stream as its token's end would: the device must
+   * authenticate again, which a rejected or removed device cannot (found by an attacker: a
+   * rejected device kept hearing of releases until its token ran out, up to --device-token-ttl).
+   */
+  revoked(deviceId: string, product: string, keepKeyId: string | null, at: number): void {
+    const s = this.#byDevice.get(keyOf(product, deviceId));
+    if (s && s.issuedAt <= at && s.keyId !== keepKeyId) this.end(s, 'token-expired');
   }
 
   /** Sends `release` to every stream of the product and channel. */
@@ -205,8 +228,17 @@ export class PushHub {
     }
   }
 
+  /**
+   * The heartbeat also ends streams whose token ended by the server's clock: the timer set at
+   * open counts elapsed time, so a clock stepped forward (NTP, a resumed VM) would otherwise
+   * leave a stream open past its token's end (found by an attacker).
+   */
   private beat(): void {
-    for (const s of [...this.#byDevice.values()]) this.write(s, ':\n\n');
+    const now = this.now().getTime();
+    for (const s of [...this.#byDevice.values()]) {
+      if (s.expiresAt <= now) this.end(s, 'token-expired');
+      else this.write(s, ':\n\n');
+    }
   }
 
   private write(s: Stream, frame: string): void {

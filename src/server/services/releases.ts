@@ -51,8 +51,11 @@ export type ServedKind = 'full' | 'delta' | 'notice';
 export class ReleaseService {
   private latest = new Map<string, ReleaseRecord>();
   private highest = new Map<string, ReleaseRecord>();
-  /** Per product: the hash of every artifact it serves, and what it is (GET /metrics counts bytes served by kind). */
-  private hashes = new Map<string, Map<string, ServedKind>>();
+  /**
+   * Per product: the hash of every artifact it serves, what it is (GET /metrics counts bytes served
+   * by kind) and its signed length when known (checked at every download).
+   */
+  private hashes = new Map<string, Map<string, { kind: ServedKind; length: number | undefined }>>();
   /** Every release not yanked per channel, highest first (a staged rollout offers a lower one). */
   private open = new Map<string, ReleaseRecord[]>();
   private listeners: Listener[] = [];
@@ -84,7 +87,7 @@ export class ReleaseService {
     this.latest = latest;
     this.highest = highest;
     this.open = openLists(all);
-    for (const r of all) this.addHash(r.product, r.sha256);
+    for (const r of all) this.addHash(r.product, r.sha256, 'full', r.length);
   }
 
   /**
@@ -102,7 +105,7 @@ export class ReleaseService {
     for (const [k, r] of latest) this.latest.set(k, r);
     for (const [k, r] of highest) this.highest.set(k, r);
     for (const [k, list] of openLists(releases)) this.open.set(k, list);
-    for (const r of releases) this.addHash(product, r.sha256);
+    for (const r of releases) this.addHash(product, r.sha256, 'full', r.length);
     if (moved) this.addHash(product, moved.sha256, 'notice');
   }
 
@@ -188,7 +191,7 @@ export class ReleaseService {
     const list = await this.store.listReleases(product, channel);
     for (const r of list) {
       remember(latest, highest, r);
-      this.addHash(product, r.sha256);
+      this.addHash(product, r.sha256, 'full', r.length);
     }
     this.open.set(key, openLists(list).get(key) ?? []);
     const next = latest.get(key);
@@ -209,17 +212,24 @@ export class ReleaseService {
    * no such hash. Throws PW_NOT_FOUND when it does but the bytes are missing on this server.
    */
   async servedTarget(product: string, sha256: string): Promise<{ length: number; kind: ServedKind; read: (range?: { start: number; end: number }) => Promise<Readable> } | null> {
-    const kind = this.hashes.get(product)?.get(sha256);
-    if (!kind) return null;
+    const served = this.hashes.get(product)?.get(sha256);
+    if (!served) return null;
     const info = await this.artifacts.stat(sha256);
     if (!info) throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} are missing on this server`);
-    return { length: info.length, kind, read: (range) => this.artifacts.read(sha256, range) };
+    // The signed length, not the stored object's: a file truncated on disk (or an object a broken
+    // bucket reports short) must not go out as a whole 200 that a CDN caches as immutable (found
+    // by an attacker). Refused as the missing bytes are; the operator restores the artifact.
+    if (served.length !== undefined && served.length !== info.length) {
+      throw new ApiError('PW_NOT_FOUND', `the bytes of target ${sha256} on this server are ${info.length} bytes, not the ${served.length} its signature names: the stored artifact is damaged`);
+    }
+    return { length: info.length, kind: served.kind, read: (range) => this.artifacts.read(sha256, range) };
   }
 
-  addHash(product: string, sha256: string, kind: ServedKind = 'full'): void {
+  /** Serves `sha256` for the product as `kind`; `length` (its signed length, when known) is checked at every download. */
+  addHash(product: string, sha256: string, kind: ServedKind = 'full', length?: number): void {
     let map = this.hashes.get(product);
     if (!map) this.hashes.set(product, (map = new Map()));
-    map.set(sha256, kind);
+    map.set(sha256, { kind, length: length ?? map.get(sha256)?.length });
   }
 
   list(product: string, channel?: string): Promise<ReleaseRecord[]> {
@@ -302,7 +312,7 @@ export class ReleaseService {
     remember(this.latest, this.highest, release);
     const key = channelKey(product, channel);
     this.open.set(key, [release, ...(this.open.get(key) ?? [])]);
-    this.addHash(release.product, release.sha256);
+    this.addHash(release.product, release.sha256, 'full', release.length);
     this.changes.changed(product, 'releases');
     for (const l of this.listeners) l(release);
     await this.announce(release);

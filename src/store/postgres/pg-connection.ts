@@ -42,9 +42,22 @@ export function parsePgUrl(url: string): PgSettings {
   };
 }
 
-/** The URL as it may be printed or logged: the password replaced. */
+/** Query parameters (libpq's and pg's) that hold a secret or point at one. */
+const SECRET_PARAMS = /([?&](?:password|sslpassword|sslkey|passfile)=)[^&#]*/gi;
+
+/**
+ * The URL as it may be printed or logged: the password replaced, also when the URL does not
+ * parse. The user part runs to the last '@' (found by an attacker: a password holding an
+ * unescaped '/' or '@' was printed whole or in part), and `?password=` is replaced too.
+ */
 export function redactPgUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
+  if (!m) return url.replace(SECRET_PARAMS, '$1***');
+  let rest = m[2]!;
+  const at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (at >= 0 && colon >= 0 && colon < at) rest = `${rest.slice(0, colon)}:***${rest.slice(at)}`;
+  return m[1]! + rest.replace(SECRET_PARAMS, '$1***');
 }
 
 export class PgUrlError extends Error {
