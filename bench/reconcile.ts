@@ -120,6 +120,31 @@ async function cliRun(args: string[]) {
   return r;
 }
 
+interface StatusMirror { url: string; lastSyncAt: string | null; pulled: number; pushed: number; error: string | null }
+
+/**
+ * `patchwire reconcile --json`, timed. A run longer than the server's silent-socket limit (120 s,
+ * slow-clients.ts) loses the CLI's connection while the run goes on in the server: then the end
+ * is taken from the primary's status (every mirror's lastSyncAt, or its error, changed), polled
+ * every 100 ms, and the view is made from it.
+ */
+async function reconcileRun(url: string): Promise<{ ms: number; stdout: string }> {
+  const status = async () => (await getJson<{ mirrors: StatusMirror[] }>(`${url}/v1/admin/status`)).mirrors;
+  const before = new Map((await status()).map((m) => [m.url, m.lastSyncAt]));
+  const t0 = performance.now();
+  const r = await run(process.execPath, [BIN, 'reconcile', '--server', url, '--token', ADMIN, '--json'], env);
+  if (r.code === 0) return r;
+  if (!/other side closed|socket hang up|ECONNRESET/.test(r.stderr + r.stdout)) throw new Error(`patchwire reconcile exited ${r.code}: ${r.stderr.trim()} ${r.stdout.trim()}`);
+  process.stdout.write(`  (the CLI's connection was closed by the server's 120 s silent-socket limit after ${f1((performance.now() - t0) / 1000)} s; waiting for the run to end in the primary's status)\n`);
+  for (;;) {
+    const ms = await status();
+    if (ms.every((m) => m.error || m.lastSyncAt !== before.get(m.url))) {
+      return { ms: performance.now() - t0, stdout: JSON.stringify({ mirrors: ms.map((m) => ({ url: m.url, pulled: m.pulled, pushed: m.pushed, ...(m.error ? { error: m.error } : {}) })) }) };
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 async function startServe(dataDir: string, extra: string[], port = 0): Promise<Server> {
   const prof = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [];
   const child = startChild(process.execPath,
@@ -365,7 +390,7 @@ runMain(async () => {
   const runs: RunRow[] = [];
   for (const name of ['reconcile, first run', 'reconcile, second run', 'reconcile, third run']) {
     const c0 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
-    const r = await cliRun(['reconcile', '--server', primary.url, '--token', ADMIN, '--json']);
+    const r = await reconcileRun(primary.url);
     const c1 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
     const view = JSON.parse(r.stdout) as ReconcileView;
     const failed = view.mirrors.filter((m) => m.error);
