@@ -368,8 +368,11 @@ runMain(async () => {
   } else {
     const tl0 = performance.now();
     await Promise.all(servers.map((s) => stopChild(s.child)));
-    const t0 = Date.now() - 3600_000;
-    for (const [i, s] of servers.entries()) bulkLoad(join(tmp, dirs[i]!, 'patchwire.db'), jobs[i]!, s.url, t0 + i * 10 * PER_SERVER);
+    // A server's auths and reports take 2 ms per record from its start; all of them end in the past
+    // (a mirror's record later than the primary's clock + 5 min is refused as "in the future").
+    const span = 2 * PER_SERVER + 1000;
+    const t0 = Date.now() - SERVERS * span - 600_000;
+    for (const [i, s] of servers.entries()) bulkLoad(join(tmp, dirs[i]!, 'patchwire.db'), jobs[i]!, s.url, t0 + i * span);
     const loadSeconds = (performance.now() - tl0) / 1000;
     // Restarted on their ports: the mirrors keep their URLs (approved at the primary) and the primary its upstream URL.
     const tr0 = performance.now();
