@@ -324,6 +324,8 @@ export interface Store {
   countRolloutOutcomes(product: string, channel: string, version: string): Promise<RolloutOutcomes>;
 
   getDevice(deviceId: string, product: string): Promise<DeviceRecord | undefined>;
+  /** The device records of these keys, in their order (undefined: none), in one pass: a sync page's reads (bounded by its size). */
+  getDevices(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceRecord | undefined>>;
   /**
    * Applies a batch of sightings in one transaction: unknown (deviceId, product) pairs are added
    * (first seen = seenAt, version null); known ones get lastSeenAt = max(old, seenAt), channel and source.
@@ -405,6 +407,13 @@ export interface Store {
   getIdentities(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceIdentityRecord | undefined>>;
   /** Adds an identity unless one exists for (deviceId, product); true when it was added. */
   addIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
+  /**
+   * addIdentity for a batch, in one transaction: each identity is added unless one exists for its
+   * (deviceId, product), whoever wrote it (a concurrent /v1/auth wins if it came first); per
+   * identity, in their order, true when it was added (of two for one device only the first can
+   * be). The primary enrolling the new devices of a mirror's page (one write per page).
+   */
+  addIdentities(identities: DeviceIdentityRecord[]): Promise<boolean[]>;
   /** Replaces an existing identity (status, keys, pending key); false when there is none. */
   updateIdentity(identity: DeviceIdentityRecord): Promise<boolean>;
   /**
@@ -422,6 +431,8 @@ export interface Store {
   /** Adds or replaces a preauthorisation. */
   putPreauthorization(p: PreauthorizationRecord): Promise<void>;
   getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined>;
+  /** The preauthorisations of these devices, in their order (undefined: none), in one pass (bounded by the caller's page). */
+  getPreauthorizations(keys: Array<{ deviceId: string; product: string }>): Promise<Array<PreauthorizationRecord | undefined>>;
 
   /** Number of devices per applied version (`null` version counted under the key `none`). */
   countVersions(filter?: { product?: string }): Promise<Record<string, number>>;

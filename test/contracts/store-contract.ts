@@ -770,6 +770,47 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.equal(await store.countIdentities('app'), 10_003);
     });
 
+    it('addIdentities adds only the devices not bound yet, in one call, and says which; getDevices and getPreauthorizations read a batch in order', async () => {
+      const id = (deviceId: string, keyId: string, fields: Partial<DeviceIdentityRecord> = {}): DeviceIdentityRecord => ({
+        deviceId, product: 'app', channel: 'stable', publicKey: keyId.repeat(64).slice(0, 64), keyId, status: 'accepted',
+        pendingKey: null, createdAt: at(1), updatedAt: at(1), ...fields,
+      });
+      assert.deepEqual(await store.addIdentities([]), []);
+      // dev-1 was bound first (a concurrent /v1/auth): the batch must not replace it.
+      assert.equal(await store.addIdentity(id('dev-1', 'a')), true);
+      assert.deepEqual(await store.addIdentities([
+        id('dev-1', 'b', { status: 'pending' }),
+        id('dev-2', 'c', { status: 'pending', createdAt: at(2), updatedAt: at(2) }),
+        id('dev-3', 'd'),
+        id('dev-3', 'e'),
+        id('dev-2', 'f', { product: 'other' }),
+      ]), [false, true, true, false, true]);
+      const keys = ['dev-1', 'dev-2', 'dev-3', 'dev-4'].map((deviceId) => ({ deviceId, product: 'app' }));
+      assert.deepEqual(await store.getIdentities(keys), [
+        id('dev-1', 'a'), id('dev-2', 'c', { status: 'pending', createdAt: at(2), updatedAt: at(2) }), id('dev-3', 'd'), undefined,
+      ], 'the existing binding and the first of two for one device kept');
+      assert.equal(await store.countIdentities('app'), 3);
+      assert.equal(await store.countIdentities('other'), 1);
+
+      await store.recordSightings([sighting('dev-3', 5), sighting('dev-1', 6, { product: 'other' })]);
+      const devices = await store.getDevices([...keys, { deviceId: 'dev-1', product: 'other' }]);
+      assert.deepEqual(devices.map((d) => d && [d.deviceId, d.product, d.lastSeenAt.getTime()]), [undefined, undefined, ['dev-3', 'app', at(5).getTime()], undefined, ['dev-1', 'other', at(6).getTime()]]);
+      assert.deepEqual(await store.getDevices([]), []);
+
+      await store.putPreauthorization({ deviceId: 'dev-4', product: 'app', publicKey: null, createdAt: at(3) });
+      await store.putPreauthorization({ deviceId: 'dev-2', product: 'app', publicKey: 'f'.repeat(64), createdAt: at(4) });
+      assert.deepEqual(await store.getPreauthorizations([...keys, { deviceId: 'dev-4', product: 'other' }]), [
+        undefined, { deviceId: 'dev-2', product: 'app', publicKey: 'f'.repeat(64), createdAt: at(4) }, undefined,
+        { deviceId: 'dev-4', product: 'app', publicKey: null, createdAt: at(3) }, undefined,
+      ]);
+      assert.deepEqual(await store.getPreauthorizations([]), []);
+
+      const many = Array.from({ length: 10_000 }, (_, i) => id(`m-${i}`, 'a'));
+      assert.equal((await store.addIdentities(many)).filter(Boolean).length, 10_000);
+      assert.equal((await store.addIdentities(many)).filter(Boolean).length, 0, 'a second time adds nothing');
+      assert.equal(await store.countIdentities('app'), 10_003);
+    });
+
     it('data survives close and reopen', async () => {
       await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1)]);
       await store.commitRelease(release('1.0.0'), []);

@@ -70,11 +70,15 @@ export class Consolidation {
     // Step 3: alarms are judged on the merged view, before the schedules go out.
     this.o.status.alarms();
     const schedules = (await store.listSchedules()).map(toScheduleSync);
-    for (const m of mirrors) {
+    // The mirrors are pushed to at the same time, sharing the pages they need alike (pushPages):
+    // on a first sync each page is read and serialised once, not once per mirror, and the primary
+    // prepares a page while the mirrors merge the last one.
+    const pages = new PushPages(store);
+    await Promise.all(mirrors.map(async (m) => {
       const r = results.get(m.url)!;
       if (!r.error) {
         try {
-          r.pushed = await this.push(m);
+          r.pushed = await this.push(m, pages);
           await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
         } catch (err) {
           r.error = errorText(err);
@@ -93,7 +97,7 @@ export class Consolidation {
       } else {
         await store.updateMirror(m.url, { lastAttemptAt: startedAt, lastSyncAt: startedAt, pulled: r.pulled, pushed: r.pushed, error: null, ...skipped });
       }
-    }
+    }));
     const pending = known.filter((m) => m.state === 'pending').map((m) => m.url);
     return { mirrors: [...results.values()].map(({ tally: _, ...r }) => r), pending };
   }
@@ -103,21 +107,59 @@ export class Consolidation {
    * read of the whole feed would hold the event loop: 100,000 rows take about a second), moving
    * the cursor past each page once the mirror has it.
    */
-  private async push(m: MirrorRecord): Promise<number> {
+  private async push(m: MirrorRecord, pages: PushPages): Promise<number> {
     let after = m.pushCursor;
     let pushed = 0;
     for (;;) {
-      const { devices, next } = await this.o.store.listDeviceChanges(after, PUSH_PAGE);
-      if (devices.length > 0) {
-        const answer = await peerJson<{ skipped?: unknown; skippedWhy?: unknown }>(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, body: { records: await toDeviceSyncPage(this.o.store, devices) } });
+      const { count, next, json } = await pages.get(after);
+      // The next page is prepared while this mirror merges this one.
+      if (count === PUSH_PAGE) void pages.get(next).catch(() => {});
+      if (count > 0) {
+        const answer = await peerJson<{ skipped?: unknown; skippedWhy?: unknown }>(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, json });
         if (typeof answer?.skipped === 'number' && answer.skipped > 0) {
           this.o.log.warn({ mirror: m.url, skipped: answer.skipped, why: String(answer.skippedWhy).slice(0, 500) }, `mirror ${m.url} refused ${answer.skipped} of the records pushed to it (is its clock right?)`);
         }
-        pushed += devices.length;
+        pushed += count;
       }
       if (next !== after) await this.o.store.updateMirror(m.url, { pushCursor: next });
       after = next;
-      if (devices.length < PUSH_PAGE) return pushed;
+      if (count < PUSH_PAGE) return pushed;
     }
   }
 }
+
+/** A page of the primary's change feed as pushed: its size, the cursor after it, the body. */
+interface PushPage { count: number; next: string | null; json: string }
+
+/**
+ * The pages of one run's push, read and serialised once for every mirror that starts from the
+ * same cursor (on a first sync, all of them). Bounded: the last PUSH_PAGES_KEPT pages are kept
+ * (mirrors that merge at different speeds drift apart; one that falls behind reads its pages
+ * again), so a run holds a few pages in memory, not the feed.
+ */
+class PushPages {
+  private readonly kept = new Map<string, Promise<PushPage>>();
+
+  constructor(private readonly store: Store) {}
+
+  get(after: string | null): Promise<PushPage> {
+    const k = after ?? '';
+    let p = this.kept.get(k);
+    if (!p) {
+      p = this.read(after);
+      this.kept.set(k, p);
+      p.catch(() => this.kept.delete(k));
+      while (this.kept.size > PUSH_PAGES_KEPT) this.kept.delete(this.kept.keys().next().value!);
+    }
+    return p;
+  }
+
+  private async read(after: string | null): Promise<PushPage> {
+    const { devices, next } = await this.store.listDeviceChanges(after, PUSH_PAGE);
+    const json = devices.length ? JSON.stringify({ records: await toDeviceSyncPage(this.store, devices) }) : '';
+    return { count: devices.length, next, json };
+  }
+}
+
+/** Pages PushPages keeps (a few per mirror). */
+const PUSH_PAGES_KEPT = 8;

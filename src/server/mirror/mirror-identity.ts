@@ -1,4 +1,4 @@
-import type { DeviceIdentityRecord, DeviceRecord, Store } from '../../store/store.js';
+import type { DeviceIdentityRecord, DeviceRecord, Sighting, Store } from '../../store/store.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { DeviceIdentityService } from '../services/device-identity.js';
@@ -19,33 +19,50 @@ export class MirrorIdentity {
    * for, enrolled under the primary's admission policy (merged only when that accepts it); the
    * bound key, merged if the device is accepted; any other key, never merged: it becomes an
    * identity conflict as at /v1/auth (the key waits for an operator, with an alarm). Refused ones
-   * are counted in `tally`. The page's bindings are read in one pass.
+   * are counted in `tally`. The page's bindings are read in one pass, and its new MACs enrolled
+   * in one batch (DeviceIdentityService.enrolFromMirror: one read pass, one insert-if-absent
+   * transaction; a MAC bound by a concurrent /v1/auth meanwhile is judged against that binding).
    */
   async admit(synced: SyncedDevice[], mirror: string, tally: SkipTally): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
     const known = await this.bindings(synced);
+    const now = this.now();
+    const keyOf = (r: DeviceRecord) => `${r.product}\n${r.deviceId}`;
+    // The MACs the primary has no key for, each once (the first record's key), enrolled as a batch.
+    const fresh = new Map<string, SyncedDevice & { key: NonNullable<SyncedDevice['key']> }>();
+    for (const x of synced) {
+      const k = keyOf(x.record);
+      if (x.key && !known.has(k) && !fresh.has(k)) fresh.set(k, x as SyncedDevice & { key: NonNullable<SyncedDevice['key']> });
+    }
+    const refused = new Map<string, ApiError>();
+    const sightings: Sighting[] = [];
+    if (fresh.size > 0) {
+      const reqs = [...fresh.values()];
+      const answers = await this.identity.enrolFromMirror(reqs.map(({ record: r, key }) => (
+        { deviceId: r.deviceId, product: r.product, channel: r.channel, publicKey: key.publicKey, keyId: key.keyId })), mirror, now);
+      for (const [i, { record: r, key }] of reqs.entries()) {
+        const a = answers[i]!;
+        if (a instanceof ApiError) {
+          refused.set(keyOf(r), a);
+          continue;
+        }
+        known.set(keyOf(r), a);
+        // Enrolled, not accepted: listed (`devices`) with no version, as after an auth here, and pushed once accepted.
+        if (a.status !== 'accepted' && a.keyId === key.keyId) sightings.push({ deviceId: r.deviceId, product: r.product, channel: r.channel, seenAt: r.lastSeenAt, source: r.source });
+      }
+      if (sightings.length) await this.store.recordSightings(sightings);
+    }
     for (const { record: r, key } of synced) {
       const who = `device ${r.deviceId} of ${r.product}`;
       if (!key) {
         tally.add({ kind: 'no device key', text: `${who} has no key at the mirror (sent by a server from before device keys, or it never authenticated there)` });
         continue;
       }
-      const now = this.now();
-      const k = `${r.product}\n${r.deviceId}`;
-      let id = known.get(k);
+      const k = keyOf(r);
+      const id = known.get(k);
       if (!id) {
-        try {
-          id = await this.identity.enrol({ deviceId: r.deviceId, product: r.product, channel: r.channel, publicKey: key.publicKey }, key.keyId, mirror, now, true);
-        } catch (err) {
-          if (!(err instanceof ApiError)) throw err;
-          tally.add({ kind: 'not enrolled', text: `${who}: ${err.message}` });
-          continue;
-        }
-        known.set(k, id);
-        // Enrolled, not accepted: listed (`devices`) with no version, as after an auth here, and pushed once accepted.
-        if (id.status !== 'accepted' && id.keyId === key.keyId) {
-          await this.store.recordSightings([{ deviceId: r.deviceId, product: r.product, channel: r.channel, seenAt: r.lastSeenAt, source: r.source }]);
-        }
+        tally.add({ kind: 'not enrolled', text: `${who}: ${refused.get(k)?.message ?? 'not enrolled'}` });
+        continue;
       }
       if (id.keyId !== key.keyId) {
         if (id.pendingKey?.keyId !== key.keyId) {

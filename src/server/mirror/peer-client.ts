@@ -14,6 +14,8 @@ export interface PeerRequest {
   /** The mirror token (sent as a Bearer token). */
   token?: string;
   body?: unknown;
+  /** The body already serialised as JSON (one page pushed to several mirrors is serialised once); instead of `body`. */
+  json?: string;
   timeoutMs?: number;
   /** Largest answer read into memory (peerJson, peerText; default 16 MiB); a longer one is an error. */
   maxBytes?: number;
@@ -35,14 +37,15 @@ export const NO_REDIRECTS = 'patchwire never follows redirects between servers: 
 async function send(url: string, req: PeerRequest): Promise<Response> {
   const headers: Record<string, string> = {};
   if (req.token) headers.authorization = `Bearer ${req.token}`;
-  if (req.body !== undefined) headers['content-type'] = 'application/json';
+  const payload = req.json ?? (req.body === undefined ? undefined : JSON.stringify(req.body));
+  if (payload !== undefined) headers['content-type'] = 'application/json';
   const method = req.method ?? 'GET';
   let res: Response;
   try {
     res = await fetch(url, {
       method,
       headers,
-      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      body: payload,
       signal: AbortSignal.timeout(req.timeoutMs ?? 30_000),
       // A redirect would send the mirror token (and the registry) wherever the peer points.
       redirect: 'manual',

@@ -1,5 +1,5 @@
 import { createPublicKey, verify } from 'node:crypto';
-import type { DeviceIdentityRecord, Sighting, Store } from '../../store/store.js';
+import type { DeviceIdentityRecord, PreauthorizationRecord, Sighting, Store } from '../../store/store.js';
 import { authSigningBytes, keyIdOf, type AuthRequest, type AuthResponse } from '../../protocol/device-auth.js';
 import type { AlarmView } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
@@ -116,25 +116,16 @@ export class DeviceIdentityService {
     }
   }
 
-  /**
-   * Enrols a MAC never bound to a key: see enrolment rules in docs/security.md. `viaMirror`: the
-   * key came in a record an approved mirror sent (consolidation, mirror-identity.ts); the
-   * per-source rate limit is not applied to it (a mirror enrols many devices), the cap is, and
-   * the caller records the device (with the mirror's record).
-   */
-  async enrol(req: EnrolRequest, keyId: string, source: string, now: Date, viaMirror = false): Promise<DeviceIdentityRecord> {
+  /** Enrols a MAC never bound to a key at /v1/auth: see enrolment rules in docs/security.md (a mirror's records: enrolFromMirror). */
+  private async enrol(req: EnrolRequest, keyId: string, source: string, now: Date): Promise<DeviceIdentityRecord> {
     const known = await this.store.getDevice(req.deviceId, req.product);
     let status: DeviceIdentityRecord['status'] = 'accepted';
     // A device recorded before keys existed binds the first key that auths, whatever the policy.
     if (!known) {
-      if (!viaMirror) this.limit(source, req);
+      this.limit(source, req);
       const count = await this.countOf(req.product);
-      if (count >= this.o.maxDevices) {
-        throw new ApiError('PW_DEVICE_LIMIT', `${req.product} has ${count} devices, the most this server admits (serve --max-devices ${this.o.maxDevices}): remove devices with \`patchwire devices remove\`, or restart the server with a higher --max-devices`);
-      }
-      const pre = await this.store.getPreauthorization(req.deviceId, req.product);
-      const preauthorised = pre !== undefined && (pre.publicKey === null || pre.publicKey === req.publicKey);
-      if (!preauthorised && this.products.admissionOf(req.product) === 'approve') status = 'pending';
+      if (count >= this.o.maxDevices) throw this.full(req.product, count);
+      status = this.admission(req, await this.store.getPreauthorization(req.deviceId, req.product));
     }
     const record: DeviceIdentityRecord = {
       deviceId: req.deviceId, product: req.product, channel: req.channel, publicKey: req.publicKey, keyId, status,
@@ -143,12 +134,89 @@ export class DeviceIdentityService {
     if (await this.store.addIdentity(record)) {
       this.counts.set(req.product, (this.counts.get(req.product) ?? 0) + 1);
       // An enrolled device is in the registry from now on (one waiting for approval too, so an operator sees it).
-      if (!known && !viaMirror) this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
+      if (!known) this.o.enrolled?.({ deviceId: req.deviceId, product: req.product, channel: req.channel, seenAt: now });
       this.o.warn({ deviceId: req.deviceId, product: req.product, keyId, status, source }, `device ${req.deviceId} of ${req.product} enrolled (${status}${known ? ', bound to its first key: recorded before device keys' : ''})`);
       return record;
     }
     // Another auth of the same MAC won the race: judge against what it stored.
     return (await this.store.getIdentity(req.deviceId, req.product))!;
+  }
+
+  /**
+   * `enrol` for the new devices of one page an approved mirror sent (consolidation,
+   * mirror-identity.ts), each MAC given once: the same rules (a device recorded before keys binds
+   * its first key; else the per-product cap, then a preauthorisation or the product's admission
+   * policy), with one read pass (devices, preauthorisations), one insert-if-absent transaction
+   * and one log line per product for the page, not a read, a write and a line per device (the
+   * first reconcile of 100,000 devices spent ~18 s of the primary's CPU on that). A MAC bound by
+   * a concurrent /v1/auth between the read and the insert keeps that binding: the answer for it
+   * is what the store holds, judged by the caller as before. Answers, in the requests' order, the
+   * identity each device is bound to now, or the ApiError that refused it (PW_DEVICE_LIMIT).
+   */
+  async enrolFromMirror(reqs: Array<EnrolRequest & { keyId: string }>, mirror: string, now: Date): Promise<Array<DeviceIdentityRecord | ApiError>> {
+    if (reqs.length === 0) return [];
+    const [known, pre] = await Promise.all([this.store.getDevices(reqs), this.store.getPreauthorizations(reqs)]);
+    const out: Array<DeviceIdentityRecord | ApiError> = [];
+    const adds: DeviceIdentityRecord[] = [];
+    /** Per add: its place in `out`, and whether the device was recorded before keys. */
+    const slot: number[] = [];
+    const firstKey: boolean[] = [];
+    const reserved = new Map<string, number>();
+    for (const [i, req] of reqs.entries()) {
+      let status: DeviceIdentityRecord['status'] = 'accepted';
+      if (!known[i]) {
+        const count = (await this.countOf(req.product)) + (reserved.get(req.product) ?? 0);
+        if (count >= this.o.maxDevices) {
+          out.push(this.full(req.product, count));
+          continue;
+        }
+        reserved.set(req.product, (reserved.get(req.product) ?? 0) + 1);
+        status = this.admission(req, pre[i]);
+      }
+      const record: DeviceIdentityRecord = {
+        deviceId: req.deviceId, product: req.product, channel: req.channel, publicKey: req.publicKey, keyId: req.keyId, status,
+        pendingKey: null, createdAt: now, updatedAt: now,
+      };
+      slot.push(out.length);
+      firstKey.push(known[i] !== undefined);
+      out.push(record);
+      adds.push(record);
+    }
+    const added = await this.store.addIdentities(adds);
+    // Lost to a concurrent auth of the same MAC: judged against what it stored.
+    const lost = adds.filter((_, j) => !added[j]);
+    const stored = lost.length ? await this.store.getIdentities(lost) : [];
+    const tally = new Map<string, { accepted: number; pending: number; firstKey: number }>();
+    let l = 0;
+    for (const [j, record] of adds.entries()) {
+      if (!added[j]) {
+        const id = stored[l++];
+        out[slot[j]!] = id ?? new ApiError('PW_UNKNOWN_DEVICE', `device ${record.deviceId} of ${record.product} was bound and removed while it was being enrolled; the next reconcile enrols it`);
+        continue;
+      }
+      this.counts.set(record.product, (this.counts.get(record.product) ?? 0) + 1);
+      let t = tally.get(record.product);
+      if (!t) tally.set(record.product, (t = { accepted: 0, pending: 0, firstKey: 0 }));
+      if (record.status === 'pending') t.pending++; else t.accepted++;
+      if (firstKey[j]) t.firstKey++;
+    }
+    for (const [product, t] of tally) {
+      const n = t.accepted + t.pending;
+      this.o.warn({ product, source: mirror, enrolled: n, accepted: t.accepted, pending: t.pending, boundFirstKey: t.firstKey },
+        `${n} devices of ${product} enrolled from mirror ${mirror} (${t.accepted} accepted, ${t.pending} pending${t.firstKey ? `; ${t.firstKey} bound to their first key: recorded before device keys` : ''})`);
+    }
+    return out;
+  }
+
+  /** The per-product cap's refusal. */
+  private full(product: string, count: number): ApiError {
+    return new ApiError('PW_DEVICE_LIMIT', `${product} has ${count} devices, the most this server admits (serve --max-devices ${this.o.maxDevices}): remove devices with \`patchwire devices remove\`, or restart the server with a higher --max-devices`);
+  }
+
+  /** A new MAC's status: accepted when preauthorised (for any key, or this one) or under `auto`; pending under `approve`. */
+  private admission(req: EnrolRequest, pre: PreauthorizationRecord | undefined): DeviceIdentityRecord['status'] {
+    const preauthorised = pre !== undefined && (pre.publicKey === null || pre.publicKey === req.publicKey);
+    return !preauthorised && this.products.admissionOf(req.product) === 'approve' ? 'pending' : 'accepted';
   }
 
   /** A known MAC with a different key: never re-bound silently; the key waits, with an alarm. */

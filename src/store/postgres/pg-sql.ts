@@ -38,6 +38,25 @@ export const GET_IDENTITIES: Prepared = {
     JOIN device_identities i ON i.device_id = k.device_id AND i.product = k.product`,
 };
 
+/** getPreauthorizations: one pass over the keys, in their order (ord). */
+export const GET_PREAUTHORIZATIONS: Prepared = {
+  name: 'pw_get_preauthorizations',
+  text: `SELECT k.ord, p.* FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(device_id, product, ord)
+    JOIN preauthorizations p ON p.device_id = k.device_id AND p.product = k.product`,
+};
+
+/**
+ * addIdentities: insert-if-absent of a batch in one statement; RETURNING names the rows added
+ * (a device bound already, or repeated in the batch, is skipped by DO NOTHING).
+ */
+export const ADD_IDENTITIES: Prepared = {
+  name: 'pw_add_identities',
+  text: `INSERT INTO device_identities (device_id, product, channel, public_key, key_id, status, pending_public_key, pending_key_id, pending_at, created_at, updated_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+    ON CONFLICT (device_id, product) DO NOTHING
+    RETURNING device_id, product`,
+};
+
 /**
  * The newest local change (one descent of devices_change_seq_idx): a write's time is later than
  * its updated_at, so the history stays in order when the clock steps back.
@@ -108,7 +127,7 @@ export const RECORD_REPORT: Prepared = {
   SELECT * FROM dev`,
 };
 
-/** mergeDevices: existing rows of a batch's keys, in one pass. */
+/** mergeDevices and getDevices: existing rows of a batch's keys, in one pass. */
 export const GET_DEVICES: Prepared = {
   name: 'pw_get_devices',
   text: `SELECT d.* FROM unnest($1::text[], $2::text[]) AS k(device_id, product)

@@ -14,18 +14,18 @@ import { mergeDevice, sameMerged } from '../device-merge.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 // The PostgreSQL schema has SQLite's table shapes (times in ms, int8 parsed as numbers), so the
 // row types, row converters and cursor forms are shared with the SQLite store.
-import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, SqliteSchema as Schema } from '../sqlite/sqlite-schema.js';
+import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema as Schema } from '../sqlite/sqlite-schema.js';
 import {
   mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct, toRelease, toReport,
   toSchedule, type MergeableRow,
 } from '../sqlite/sqlite-rows.js';
-import { identityRow, toIdentity } from '../sqlite/identity-rows.js';
+import { identityRow, toIdentity, toPreauthorization } from '../sqlite/identity-rows.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from '../sqlite/change-cursor.js';
 import { migratePg } from './pg-migrations.js';
 import { PgCoordination } from './pg-coordination.js';
 import { clientConfig, createPool, describeConnectError, isUniqueViolation, lockKey, parsePgUrl, type PgSettings } from './pg-connection.js';
 import {
-  CHANGED_AFTER, DEVICE_READ_COLUMNS, GET_DEVICE, GET_DEVICES, GET_IDENTITIES, GET_IDENTITY, LATEST_METADATA, NEWEST_CHANGE, OLDEST_CHANGE,
+  ADD_IDENTITIES, CHANGED_AFTER, DEVICE_READ_COLUMNS, GET_DEVICE, GET_DEVICES, GET_IDENTITIES, GET_IDENTITY, GET_PREAUTHORIZATIONS, LATEST_METADATA, NEWEST_CHANGE, OLDEST_CHANGE,
   PUT_DEVICES, RECORD_REPORT, TOUCH_DEVICE, UPSERT_SIGHTINGS, UPSERT_MIRROR, type Prepared,
 } from './pg-sql.js';
 
@@ -255,6 +255,13 @@ export class PostgresStore implements Store {
     return row && toDevice(row);
   }
 
+  async getDevices(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceRecord | undefined>> {
+    if (keys.length === 0) return [];
+    const rows = await this.#query<DevicesTable>(this.#pool, GET_DEVICES, [keys.map((k) => k.deviceId), keys.map((k) => k.product)]);
+    const found = new Map(rows.map((r) => [`${r.product}\u0000${r.device_id}`, toDevice(r)]));
+    return keys.map((k) => found.get(`${k.product}\u0000${k.deviceId}`));
+  }
+
   async recordSightings(batch: Sighting[]): Promise<void> {
     if (batch.length === 0) return;
     const rows = foldSightings(batch);
@@ -331,6 +338,19 @@ export class PostgresStore implements Store {
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
+  async addIdentities(identities: DeviceIdentityRecord[]): Promise<boolean[]> {
+    if (identities.length === 0) return [];
+    const rows = identities.map(identityRow);
+    const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
+    const added = await this.#transaction(async (c) => this.#query<{ device_id: string; product: string }>(c, ADD_IDENTITIES, [
+      col('device_id'), col('product'), col('channel'), col('public_key'), col('key_id'), col('status'),
+      col('pending_public_key'), col('pending_key_id'), col('pending_at'), col('created_at'), col('updated_at'),
+    ]));
+    // Of two identities for one device in the batch, the first is the one added (as SQLite's row-by-row insert).
+    const fresh = new Set(added.map((r) => `${r.product}\u0000${r.device_id}`));
+    return rows.map((r) => fresh.delete(`${r.product}\u0000${r.device_id}`));
+  }
+
   async updateIdentity(identity: DeviceIdentityRecord): Promise<boolean> {
     const { device_id, product, ...set } = identityRow(identity);
     const r = await this.#db.updateTable('device_identities').set(set).where('device_id', '=', device_id).where('product', '=', product).executeTakeFirst();
@@ -380,6 +400,14 @@ export class PostgresStore implements Store {
 
   getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined> {
     return shared.getPreauthorization(this.#db, deviceId, product);
+  }
+
+  async getPreauthorizations(keys: Array<{ deviceId: string; product: string }>): Promise<Array<PreauthorizationRecord | undefined>> {
+    const out: Array<PreauthorizationRecord | undefined> = keys.map(() => undefined);
+    if (keys.length === 0) return out;
+    const rows = await this.#query<PreauthorizationsTable & { ord: number }>(this.#pool, GET_PREAUTHORIZATIONS, [keys.map((k) => k.deviceId), keys.map((k) => k.product)]);
+    for (const { ord, ...row } of rows) out[Number(ord) - 1] = toPreauthorization(row);
+    return out;
   }
 
   async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {

@@ -19,13 +19,13 @@ import {
 } from './device-sql.js';
 import { devicePageQuery, devicePageResult, type PageDialect, type PageIndex } from '../device-page-query.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
-import { identityRow, toIdentity } from './identity-rows.js';
+import { identityRow, toIdentity, toPreauthorization } from './identity-rows.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 import { deviceWrite, writeSightings, type DeviceWrite, type SightingRow } from './device-write.js';
 import { openPragmas } from './pragmas.js';
 import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
-import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, SqliteSchema } from './sqlite-schema.js';
+import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema } from './sqlite-schema.js';
 import {
   mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct,
   toRelease, toReport, toSchedule,
@@ -38,6 +38,11 @@ const PUT_IDENTITY_SQL = `INSERT INTO device_identities
   ON CONFLICT (device_id, product) DO UPDATE SET channel = excluded.channel, public_key = excluded.public_key, key_id = excluded.key_id,
     status = excluded.status, pending_public_key = excluded.pending_public_key, pending_key_id = excluded.pending_key_id,
     pending_at = excluded.pending_at, created_at = excluded.created_at, updated_at = excluded.updated_at`;
+/** addIdentities: insert-if-absent, one row (changes 0 when the device is bound already). */
+const ADD_IDENTITY_SQL = `INSERT INTO device_identities
+  (device_id, product, channel, public_key, key_id, status, pending_public_key, pending_key_id, pending_at, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, product) DO NOTHING`;
+const GET_PREAUTHORIZATION_SQL = 'SELECT * FROM preauthorizations WHERE device_id = ? AND product = ?';
 const LATEST_METADATA_SQL = 'SELECT * FROM metadata WHERE product = ? AND role = ? ORDER BY version DESC LIMIT 1';
 /** Point lookup on the (device_id, product) primary key of device_identities. */
 const GET_IDENTITY_SQL = 'SELECT * FROM device_identities WHERE device_id = ? AND product = ?';
@@ -263,6 +268,10 @@ export class SqliteStore implements Store {
     return this.#getDeviceSync(deviceId, product);
   }
 
+  async getDevices(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceRecord | undefined>> {
+    return keys.map((k) => this.#getDeviceSync(k.deviceId, k.product));
+  }
+
   async recordSightings(batch: Sighting[]): Promise<void> {
     const now = this.#now().getTime();
     const rows: SightingRow[] = batch.map((s) => [s.deviceId, s.product, s.channel, s.seenAt.getTime(), s.source]);
@@ -352,6 +361,15 @@ export class SqliteStore implements Store {
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
+  async addIdentities(identities: DeviceIdentityRecord[]): Promise<boolean[]> {
+    if (identities.length === 0) return [];
+    const add = this.#statement(ADD_IDENTITY_SQL);
+    return this.#transaction(() => identities.map((i) => {
+      const r = identityRow(i);
+      return add.run(r.device_id, r.product, r.channel, r.public_key, r.key_id, r.status, r.pending_public_key, r.pending_key_id, r.pending_at, r.created_at, r.updated_at).changes > 0;
+    }));
+  }
+
   async updateIdentity(identity: DeviceIdentityRecord): Promise<boolean> {
     const { device_id, product, ...set } = identityRow(identity);
     const r = await this.#db.updateTable('device_identities').set(set).where('device_id', '=', device_id).where('product', '=', product).executeTakeFirst();
@@ -387,6 +405,14 @@ export class SqliteStore implements Store {
 
   getPreauthorization(deviceId: string, product: string): Promise<PreauthorizationRecord | undefined> {
     return shared.getPreauthorization(this.#db, deviceId, product);
+  }
+
+  async getPreauthorizations(keys: Array<{ deviceId: string; product: string }>): Promise<Array<PreauthorizationRecord | undefined>> {
+    const get = this.#statement(GET_PREAUTHORIZATION_SQL);
+    return keys.map((k) => {
+      const row = get.get(k.deviceId, k.product) as PreauthorizationsTable | undefined;
+      return row && toPreauthorization(row);
+    });
   }
 
   async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {
