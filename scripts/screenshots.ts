@@ -37,7 +37,7 @@ try {
       await store.recordReport({ deviceId: mac(n), product: 'acme', channel: 'stable', event: 'applied', version, previousVersion: version === '1.1.0' ? '1.0.0' : null, detail: null, at, source: fleet.server.url });
     }
   }
-  await store.recordReport({ deviceId: mac(6), product: 'acme', channel: 'stable', event: 'failed', version: '1.1.0', previousVersion: '1.0.0', detail: 'health check exited 1', at: new Date(now - 60_000), source: fleet.server.url });
+  await store.recordReport({ deviceId: mac(6), product: 'acme', channel: 'stable', event: 'failed', version: '1.0.0', previousVersion: null, toVersion: '1.1.0', state: 'health', detail: 'health check exited 1', at: new Date(now - 60_000), source: fleet.server.url });
   await store.setSchedule({ product: 'acme', channel: 'stable', at: new Date(now - 60_000), spreadSeconds: 600, setAt: new Date(now - 1000) });
   await store.upsertMirror('http://mirror-eu.example:8081', new Date(now - 86_400_000));
   await store.approveMirror('http://mirror-eu.example:8081', new Date(now - 86_400_000));
@@ -60,6 +60,8 @@ try {
     await page.goto(`${fleet.server.url}/${hash}`);
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
     await page.waitForLoadState('networkidle');
+    // Every section of the page has answered (a "Loading…" left means a request still runs).
+    await page.getByText('Loading…').first().waitFor({ state: 'detached', timeout: 30_000 }).catch(() => {});
     await page.screenshot({ path: out(name), fullPage: true });
     console.log(out(name));
   }
