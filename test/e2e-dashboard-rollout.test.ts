@@ -40,6 +40,8 @@ describe('the dashboard with staged rollouts and device history', () => {
     assert.match((await card.textContent()) ?? '', /Phase 1 of 2 \(1% of devices\)/);
     await card.getByRole('button', { name: 'Pause' }).click();
     await page.getByRole('status').filter({ hasText: 'paused' }).waitFor();
+    // The card shows the state the server answered once the page has reloaded the rollouts.
+    await card.getByTestId('rollout-state').filter({ hasText: 'paused' }).waitFor();
     assert.equal(await card.getByTestId('rollout-state').textContent(), 'paused');
     assert.equal(await card.getByRole('button', { name: 'Resume' }).isEnabled(), true);
 
