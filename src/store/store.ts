@@ -20,6 +20,8 @@ export interface ProductRecord {
   createdAt: Date;
   /** How new devices are admitted (migration 0006); `auto` when absent. */
   admission?: AdmissionPolicy;
+  /** Migration 0013: the folder Mender's `directory` module installs into (docs/compat.md); none when absent. */
+  menderDest?: string | null;
 }
 
 /** One version of one role's signed TUF metadata, kept as the exact bytes the server serves. */
@@ -278,6 +280,8 @@ export interface Store {
   createProduct(product: ProductRecord, metadata: MetadataRecord[]): Promise<void>;
   getProduct(name: string): Promise<ProductRecord | undefined>;
   listProducts(): Promise<ProductRecord[]>;
+  /** `product create|update --mender-dest` (migration 0013); null clears it. False when there is no such product. */
+  setMenderDest(product: string, dest: string | null): Promise<boolean>;
 
   /** The given version of a role's metadata, or the highest version when `version` is omitted. */
   getMetadata(product: string, role: MetadataRole, version?: number): Promise<MetadataRecord | undefined>;

@@ -11,6 +11,7 @@ import type { CatalogChanges } from './catalog-sync.js';
 export class ProductService {
   private names = new Set<string>();
   private admissions = new Map<string, AdmissionPolicy>();
+  private menderDests = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -24,6 +25,7 @@ export class ProductService {
     for (const p of await this.store.listProducts()) {
       this.names.add(p.name);
       this.admissions.set(p.name, p.admission ?? 'auto');
+      this.keepMenderDest(p.name, p.menderDest);
     }
   }
 
@@ -33,6 +35,7 @@ export class ProductService {
     if (!p) return false;
     this.names.add(p.name);
     this.admissions.set(p.name, p.admission ?? 'auto');
+    this.keepMenderDest(p.name, p.menderDest);
     return true;
   }
 
@@ -52,6 +55,24 @@ export class ProductService {
     await this.tuf.exclusive(name, () => this.store.setAdmission(name, policy));
     this.admissions.set(name, policy);
     this.changes.changed(name, 'admission');
+  }
+
+  /** The folder the product's Mender artifacts install into (`--mender-dest`), undefined when not set (docs/compat.md). */
+  menderDestOf(name: string): string | undefined {
+    return this.menderDests.get(name);
+  }
+
+  /** `patchwire product create|update --mender-dest DIR` (checked by the caller); null clears it. */
+  async setMenderDest(name: string, dest: string | null): Promise<void> {
+    this.require(name);
+    await this.tuf.exclusive(name, () => this.store.setMenderDest(name, dest));
+    this.keepMenderDest(name, dest);
+    this.changes.changed(name, 'product');
+  }
+
+  private keepMenderDest(name: string, dest: string | null | undefined): void {
+    if (dest) this.menderDests.set(name, dest);
+    else this.menderDests.delete(name);
   }
 
   onlineKeys(): { snapshot: string; timestamp: string; deltas: string } {

@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { rolloutsMigration } from '../sqlite/migrations.js';
+import { menderMigration, rolloutsMigration } from '../sqlite/migrations.js';
 
 /**
  * The PostgreSQL schema, kept in code like SQLite's (src/store/sqlite/migrations.ts) and with the
@@ -204,6 +204,8 @@ CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
   },
   // Staged rollouts (issue 11), as SQLite's 0012_rollouts.
   '0012_rollouts': rolloutsMigration(T, 'bigint'),
+  // The Mender device API (issue 12), as SQLite's 0013_mender.
+  '0013_mender': menderMigration(),
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

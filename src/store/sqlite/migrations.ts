@@ -245,7 +245,18 @@ export const migrations: Readonly<Record<string, Migration>> = {
   // Staged rollouts (issue 11): one row per staged release; the outcome counts read reports by
   // product and channel (reports_rollout), never all reports.
   '0012_rollouts': rolloutsMigration('text', 'integer'),
+  // The Mender device API (issue 12): the folder each product's Mender artifacts install into.
+  '0013_mender': menderMigration(),
 };
+
+/** Migration 0013_mender in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
+export function menderMigration(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('products').addColumn('mender_dest', 'text').execute();
+    },
+  };
+}
 
 /** Migration 0012_rollouts in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
 export function rolloutsMigration(text: string, int: string): Migration {

@@ -11,6 +11,7 @@ import type {
 
 export const toProduct = (r: ProductsTable): ProductRecord => ({
   name: r.name, createdAt: new Date(r.created_at), admission: r.admission === 'approve' ? 'approve' : 'auto',
+  menderDest: r.mender_dest ?? null,
 });
 
 export const toMetadata = (r: MetadataTable): MetadataRecord => ({

@@ -6,7 +6,7 @@ import type { Generated } from 'kysely';
 
 export interface SettingsTable { key: string; value: string }
 
-export interface ProductsTable { name: string; created_at: number; /** Migration 0006. */ admission: string }
+export interface ProductsTable { name: string; created_at: number; /** Migration 0006. */ admission: string; /** Migration 0013. */ mender_dest?: string | null }
 
 /** Migration 0006: the key each device is bound to. */
 export interface DeviceIdentitiesTable {

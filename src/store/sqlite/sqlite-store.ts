@@ -334,6 +334,11 @@ export class SqliteStore implements Store {
     });
   }
 
+  async setMenderDest(product: string, dest: string | null): Promise<boolean> {
+    const r = await this.#db.updateTable('products').set({ mender_dest: dest }).where('name', '=', product).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async setAdmission(product: string, policy: AdmissionPolicy): Promise<boolean> {
     const r = await this.#db.updateTable('products').set({ admission: policy }).where('name', '=', product).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
