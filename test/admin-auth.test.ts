@@ -128,6 +128,8 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
       return { method, url: url.replace(DEVICE, ADMITTED), headers: { 'content-type': 'application/json' }, payload: '{}' };
     case 'PUT /v1/admin/products/:product/admission':
       return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ admission: 'auto' }) };
+    case 'PUT /v1/admin/products/:product/mender':
+      return { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ menderDest: '/opt/acme' }) };
     case 'GET /v1/admin/rollouts':
     case 'HEAD /v1/admin/rollouts': return { method, url: `${url}?product=acme` };
     // acme has no staged rollout: the action gets past the token to the rollout service, which
@@ -393,6 +395,13 @@ describe('device and repository routes need no admin token', () => {
       // token (or, to read and end a session, the cookie and CSRF header) itself.
       'GET /', 'HEAD /', 'GET /assets/:file', 'HEAD /assets/:file',
       'POST /v1/dashboard/session', 'GET /v1/dashboard/session', 'HEAD /v1/dashboard/session', 'DELETE /v1/dashboard/session',
+      // The Mender client's device API (docs/compat.md): its own signed auth and token, and the
+      // artifact download by content hash (the client sends no token there).
+      'POST /api/devices/v1/authentication/auth_requests', 'PUT /api/devices/v1/inventory/device/attributes', 'PATCH /api/devices/v1/inventory/device/attributes',
+      'POST /api/devices/v2/deployments/device/deployments/next', 'POST /api/devices/v1/deployments/device/deployments/next',
+      'GET /api/devices/v1/deployments/device/deployments/next', 'HEAD /api/devices/v1/deployments/device/deployments/next',
+      'PUT /api/devices/v1/deployments/device/deployments/:id/status', 'PUT /api/devices/v1/deployments/device/deployments/:id/log',
+      'GET /api/devices/v1/download/:product/:version/:file', 'HEAD /api/devices/v1/download/:product/:version/:file',
     ].sort();
     // A new unauthenticated route must be a deliberate decision (add it here and to the docs).
     assert.deepEqual(publicRoutes, expected);

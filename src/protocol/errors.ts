@@ -10,6 +10,7 @@ export const ERRORS = {
   PW_CSRF: { status: 403, text: 'A change from the dashboard came without its CSRF header, or from another site\'s page.' },
   PW_DEVICE_TOKEN: { status: 401, text: 'The device token is missing, forged, expired or for another device.' },
   PW_DEVICE_AUTH: { status: 401, text: 'The device auth request is not signed by its key, or its time is off.' },
+  PW_MENDER_DEVICE: { status: 401, text: 'A Mender device is waiting for approval, rejected, or bound to another key (docs/compat.md); the client authenticates again at its next poll.' },
   PW_DEVICE_PENDING: { status: 403, text: 'The device (or its new key) waits for an operator to accept it.' },
   PW_DEVICE_REJECTED: { status: 403, text: 'An operator rejected the device.' },
   PW_DEVICE_LIMIT: { status: 403, text: 'The product has as many devices as the server allows.' },

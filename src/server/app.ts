@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { installErrorHandler } from './error-handler.js';
 import { deviceApi } from './routes/device-api.js';
+import { menderApi } from './compat/mender/mender-api.js';
 import { repositoryApi } from './routes/repository-api.js';
 import { adminApi } from './routes/admin-api.js';
 import { mirrorApi } from './routes/mirror-api.js';
@@ -93,6 +94,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   app.removeContentTypeParser('text/plain');
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services, metrics });
+  // The Mender client's device API (docs/compat.md): its own URL space, as the client builds it.
+  await app.register(menderApi, { prefix: '/api/devices', mender: opts.services.mender });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect, metrics });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   if (opts.dashboard) {

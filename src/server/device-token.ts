@@ -85,6 +85,16 @@ export class DeviceTokens {
     return { deviceId, product, keyId, issuedAt, expiresAt };
   }
 
+  /**
+   * The same secret's HMAC over another kind of token, told apart by its prefix (`pwm1.`: the
+   * Mender device API's, compat/mender/token.ts), so no token of one kind verifies as the other.
+   */
+  macFor(prefix: string, payload: string): Buffer {
+    if (prefix === PREFIX) throw new Error('internal error: macFor is for other token kinds');
+    if (!this.secret) throw new Error('internal error: device tokens used before load()');
+    return createHmac('sha256', this.secret).update(prefix).update(payload).digest();
+  }
+
   private mac(payload: string): Buffer {
     if (!this.secret) throw new Error('internal error: device tokens used before load()');
     return createHmac('sha256', this.secret).update(PREFIX).update(payload).digest();

@@ -57,6 +57,18 @@ export const OPERATIONS: Record<string, string> = {
   'GET /v1/mirror/devices': 'Device records changed after a cursor (?after=&limit=)',
   'POST /v1/mirror/devices': 'Device records to merge',
   'PUT /v1/mirror/schedules': 'The primary\'s schedules, pushed to a mirror',
+  // The Mender client's device API (docs/compat.md, "Mender").
+  'POST /api/devices/v1/authentication/auth_requests': 'Mender: a device signs its identity and RSA key (X-MEN-Signature) and gets a token (the raw body)',
+  'PUT /api/devices/v1/inventory/device/attributes': 'Mender: the device\'s inventory attributes; device_type names the product (Mender token)',
+  'PATCH /api/devices/v1/inventory/device/attributes': 'Mender: as PUT, for clients that fall back to PATCH (Mender token)',
+  'POST /api/devices/v2/deployments/device/deployments/next': 'Mender: the deployment for this device (200) or none (204): the native check\'s answer (Mender token)',
+  'POST /api/devices/v1/deployments/device/deployments/next': 'Mender: deployments/next, version 1 body (Mender token)',
+  'GET /api/devices/v1/deployments/device/deployments/next': 'Mender: deployments/next with ?artifact_name=&device_type= (Mender token)',
+  'PUT /api/devices/v1/deployments/device/deployments/:id/status': 'Mender: a deployment status (downloading, installing, success, failure, ...), recorded as the device\'s report (Mender token)',
+  'PUT /api/devices/v1/deployments/device/deployments/:id/log': 'Mender: the log of a failed deployment, kept with its failure report (Mender token)',
+  'GET /api/devices/v1/download/:product/:version/:file': 'Mender: a release\'s Mender artifact by content hash (<sha256>.mender); Range, If-None-Match',
+  'HEAD /api/devices/v1/download/:product/:version/:file': 'Mender: the artifact\'s length and ETag without its bytes',
+  'PUT /v1/admin/products/:product/mender': 'The folder Mender devices of the product install into (--mender-dest), or null',
 };
 
 /** The key of a route in OPERATIONS. */

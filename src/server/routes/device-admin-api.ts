@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { normaliseMac } from '../../protocol/mac.js';
 import { ApiError } from '../api-error.js';
@@ -35,4 +36,24 @@ export async function deviceAdminApi(app: FastifyInstance, opts: { services: Ser
     await products.setAdmission(req.params.product, req.body.admission);
     return { product: req.params.product, admission: req.body.admission };
   });
+
+  // `product create|update --mender-dest DIR`: where Mender devices of the product install (docs/compat.md).
+  app.put<{ Params: { product: string }; Body: { menderDest: string | null } }>('/products/:product/mender', {
+    schema: { body: { type: 'object', required: ['menderDest'], additionalProperties: false, properties: { menderDest: { type: ['string', 'null'], maxLength: 255 } } } },
+  }, async (req) => {
+    const dest = req.body.menderDest;
+    const problem = dest === null ? undefined : menderDestProblem(dest);
+    if (problem) throw new ApiError('PW_BAD_REQUEST', `--mender-dest ${JSON.stringify(dest)} ${problem}; nothing changed`);
+    await products.setMenderDest(req.params.product, dest);
+    return { product: req.params.product, menderDest: dest };
+  });
+}
+
+/** What is wrong with a Mender install folder, or undefined: absolute, normalised, not `/` (the directory module refuses `/`). */
+export function menderDestProblem(dest: string): string | undefined {
+  if (!dest.startsWith('/')) return 'is not an absolute path: give the folder on the device, e.g. /opt/myapp';
+  if (dest === '/' || posix.normalize(dest).replace(/\/+$/, '') !== dest) return 'is / or not a normalised path (no //, . or .. parts, no trailing /): the directory module replaces the whole folder';
+  if (/[^\x20-\x7e]/.test(dest) || /["'`$\\]/.test(dest)) return 'holds a control character, a quote, $ or \\ (the directory module passes it to a shell unquoted)';
+  if (/\s/.test(dest)) return 'holds a space (the directory module passes it to a shell unquoted)';
+  return undefined;
 }

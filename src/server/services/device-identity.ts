@@ -100,6 +100,27 @@ export class DeviceIdentityService {
     return claims;
   }
 
+  /**
+   * The Mender device API's admission (compat/mender): a key the device proved at its own auth
+   * request, for the product its device_type names, judged by the same rules as auth(): enrolled
+   * when the MAC is new (rate limit, cap, preauthorisation, the product's policy), a different key
+   * waits as an identity conflict, a rejected or pending device is refused. Answers the accepted identity.
+   */
+  async admitForeign(req: EnrolRequest, keyId: string, source: string): Promise<DeviceIdentityRecord> {
+    this.products.require(req.product);
+    const now = this.now();
+    const id = await this.store.getIdentity(req.deviceId, req.product);
+    const bound = id ?? (await this.enrol(req, keyId, source, now));
+    if (bound.keyId !== keyId) return this.conflict(bound, req, keyId, source, now);
+    if (bound.status === 'rejected') {
+      throw new ApiError('PW_DEVICE_REJECTED', `device ${req.deviceId} of ${req.product} was rejected by an operator: the server refuses it; an operator can run ${accept(req.deviceId, req.product)} to admit it`);
+    }
+    if (bound.status === 'pending') {
+      throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} waits for approval (key ${keyId}): an operator runs ${accept(req.deviceId, req.product)}`);
+    }
+    return bound;
+  }
+
   private verifySignature(req: AuthRequest, now: Date): void {
     let ok = false;
     try {
@@ -220,7 +241,7 @@ export class DeviceIdentityService {
   }
 
   /** A known MAC with a different key: never re-bound silently; the key waits, with an alarm. */
-  private async conflict(id: DeviceIdentityRecord, req: AuthRequest, keyId: string, source: string, now: Date): Promise<never> {
+  private async conflict(id: DeviceIdentityRecord, req: EnrolRequest, keyId: string, source: string, now: Date): Promise<never> {
     if (id.pendingKey?.keyId !== keyId) {
       this.limit(source, req);
       await this.recordConflict(id, req.publicKey, keyId, now);

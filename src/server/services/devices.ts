@@ -78,6 +78,11 @@ export class DeviceService {
     }
   }
 
+  /** The applied version the registry records for a device (null: none, or no such device). */
+  async versionOf(deviceId: string, product: string): Promise<string | null> {
+    return (await this.store.getDevice(deviceId, product))?.version ?? null;
+  }
+
   async check(req: CheckRequest): Promise<CheckResponse> {
     this.requireChannel(req.product, req.channel);
     const now = this.now();

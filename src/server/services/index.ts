@@ -28,6 +28,7 @@ import { CatalogSync } from './catalog-sync.js';
 import { PushHub, PUSH_DEFAULTS, type PushOptions } from './push-hub.js';
 import type { FleetSources } from '../metrics/fleet-snapshot.js';
 import { RolloutService } from './rollouts.js';
+import { MenderService } from '../compat/mender/mender-service.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -122,6 +123,11 @@ function wire(o: ServicesOptions) {
   const admission = new DeviceAdmissionService(store, products, identity, clock, catalog, (r) => push.revoked(r.deviceId, r.product, r.keyId, r.at));
   const status = new StatusService(store, releases, schedules, sightings, clock, (msg, alarm) => raiseAlarm(o, msg, alarm), admission, rollouts);
   const fleetHistory = new FleetHistory(store, clock, o.fleetHistory);
+  // The Mender device API (compat/mender): its devices are this registry's, checked by `devices`.
+  const mender = new MenderService({
+    store: { artifacts }, tokens, identity, devices, products, releases, sightings, publicUrl: o.publicUrl, source: o.publicUrl, now: clock,
+    warn: (obj, msg) => o.log.warn(obj, msg), tokenTtlMs: auth.tokenTtlMs,
+  });
   const reload = async () => {
     await products.load();
     await Promise.all([releases.load(), schedules.load(), moved.load(), rollouts.load()]);
@@ -148,7 +154,7 @@ function wire(o: ServicesOptions) {
   };
   // What GET /metrics reads from the store at scrape time (metrics/fleet-snapshot.ts).
   const fleet: FleetSources = { store, flushSightings: () => sightings.flush(), alarms: () => status.alarms() };
-  return { tuf, products, releases, schedules, rollouts, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory };
+  return { tuf, products, releases, schedules, rollouts, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory, mender };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
@@ -178,6 +184,7 @@ export function createServices(o: ServicesOptions): Services {
     },
     async close() {
       await s.push.close();
+      s.mender.close();
       await s.catalog.close();
       await s.deltas?.close();
       await s.sightings.stop();
