@@ -99,6 +99,16 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual(await store.getMetadata('app', 'targets'), meta('app', 'targets', 1));
     });
 
+    it('setMenderDest sets and clears a product\'s Mender folder (migration 0013); false for no such product', async () => {
+      await store.createProduct({ name: 'mender-p', createdAt: at(3) }, [meta('mender-p', 'root', 1)]);
+      assert.equal(await store.setMenderDest('mender-p', '/opt/app'), true);
+      assert.equal((await store.getProduct('mender-p'))?.menderDest, '/opt/app');
+      assert.equal((await store.listProducts()).find((p) => p.name === 'mender-p')?.menderDest, '/opt/app');
+      assert.equal(await store.setMenderDest('mender-p', null), true);
+      assert.deepEqual(await store.getProduct('mender-p'), { name: 'mender-p', createdAt: at(3), admission: 'auto' });
+      assert.equal(await store.setMenderDest('nope', '/opt/x'), false);
+    });
+
     it('createProduct of an existing name conflicts and writes nothing', async () => {
       await store.createProduct({ name: 'app', createdAt: at(1) }, [meta('app', 'root', 1)]);
       await assert.rejects(

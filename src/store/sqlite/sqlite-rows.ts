@@ -11,7 +11,7 @@ import type {
 
 export const toProduct = (r: ProductsTable): ProductRecord => ({
   name: r.name, createdAt: new Date(r.created_at), admission: r.admission === 'approve' ? 'approve' : 'auto',
-  menderDest: r.mender_dest ?? null,
+  ...(r.mender_dest ? { menderDest: r.mender_dest } : {}),
 });
 
 export const toMetadata = (r: MetadataTable): MetadataRecord => ({
