@@ -24,6 +24,7 @@ export const ERRORS = {
   PW_UNKNOWN_MIRROR: { status: 404, text: 'No mirror of that URL is known to this server.' },
   PW_PRODUCT_EXISTS: { status: 409, text: 'A product of that name exists already.' },
   PW_VERSION_NOT_HIGHER: { status: 409, text: 'The version is not higher than the latest of the channel.' },
+  PW_NOT_OFFERED: { status: 409, text: 'The device reported an update its staged rollout never offered it.' },
   PW_ROLLOUT_STATE: { status: 409, text: 'The rollout\'s state does not allow that action (aborted or complete).' },
   PW_METADATA_VERSION: { status: 409, text: 'The signed metadata does not follow the current version.' },
   PW_BAD_SIGNATURE: { status: 400, text: 'Signed metadata does not verify against the product root.' },

@@ -26,9 +26,14 @@ export function updateReport(base: { deviceId: string; product: string; channel:
   return { deviceId: base.deviceId, product: base.product, channel: base.channel, toVersion: r.toVersion };
 }
 
-/** An error text cut to what a report carries (REPORT_DETAIL_MAX characters). */
+/**
+ * An error text cut to what a report carries (REPORT_DETAIL_MAX characters). A NUL (a health
+ * command's binary output) becomes U+FFFD: the server refuses a detail holding one (PostgreSQL
+ * text cannot store it), and the report would stay pending forever.
+ */
 export function reportDetail(text: string): string {
-  return text.length > REPORT_DETAIL_MAX ? `${text.slice(0, REPORT_DETAIL_MAX - 1)}…` : text;
+  const clean = text.replaceAll('\u0000', '\uFFFD');
+  return clean.length > REPORT_DETAIL_MAX ? `${clean.slice(0, REPORT_DETAIL_MAX - 1)}…` : clean;
 }
 
 /**

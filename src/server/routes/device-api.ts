@@ -72,6 +72,10 @@ export async function deviceApi(app: FastifyInstance, opts: { services: Services
   app.post<{ Body: ReportRequest }>(ROUTES.report, { schema: { body: reportBody } }, async (req) => {
     const b = req.body;
     const deviceId = deviceIdOf(b.deviceId);
+    // Found by an attacker: PostgreSQL text cannot hold a NUL, so such a detail was a 500 there (and stored by SQLite).
+    if (b.detail !== undefined && b.detail.includes('\u0000')) {
+      throw new ApiError('PW_BAD_REQUEST', 'detail holds a NUL character (\\u0000), which the server does not store: send the text without it (agents replace it with U+FFFD)');
+    }
     products.require(b.product);
     await identity.requireToken(req.headers.authorization, deviceId, b.product);
     const device = await devices.report({

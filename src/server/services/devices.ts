@@ -20,6 +20,7 @@ import { toScheduleInfo } from '../views/schedule-view.js';
 import { toMovedInfo } from '../views/moved-view.js';
 import type { CheckAnswerSigner } from './check-answer.js';
 import type { RolloutService } from './rollouts.js';
+import { rolloutPlacement } from '../../protocol/rollout.js';
 
 /** `serve --delta-fail-threshold` default: distinct devices that must report a delta failed. */
 export const DEFAULT_DELTA_FAIL_THRESHOLD = 3;
@@ -155,10 +156,31 @@ export class DeviceService {
     } else if ((req.event === 'downloading' || req.event === 'installing') && (req.toVersion === undefined || req.toVersion === null)) {
       throw new ApiError('PW_BAD_REQUEST', `a '${req.event}' report needs toVersion: the release the update installs`);
     }
+    await this.requireOffered(req);
     const stored = await this.store.recordReport(this.reportRecord(req));
     const attempted = attemptedVersion(req);
     if (attempted && this.staged?.halts) await this.staged.rollouts.afterReport(req.product, req.channel, attempted);
     return stored;
+  }
+
+  /**
+   * PW_NOT_OFFERED unless every staged release the report is about was offered to this device
+   * (rollouts.ts neverOffered): the outcome counts that halt a rollout hold only devices it let
+   * in. Before refusing, the product's rollouts are read again from the store: another process
+   * of the cluster may have advanced the phase that let the device in a moment ago.
+   */
+  private async requireOffered(req: ReportRequest): Promise<void> {
+    const rollouts = this.staged?.rollouts;
+    if (!rollouts) return;
+    const concerned = [...new Set(reportedVersions(req))];
+    const held = () => concerned.find((v) => rollouts.neverOffered(req.deviceId, req.product, req.channel, v));
+    if (held() === undefined) return;
+    await rollouts.loadProduct(req.product);
+    const v = held();
+    if (v === undefined) return;
+    const r = rollouts.neverOffered(req.deviceId, req.product, req.channel, v)!;
+    throw new ApiError('PW_NOT_OFFERED', `${req.product}/${req.channel} ${v} was never offered to device ${req.deviceId}: its staged rollout is ${r.state} at ${r.phases[r.phase]}% `
+      + `and this device is placed at ${rolloutPlacement(req.deviceId, req.product, v)}%; a device reports only an update its check offered (check again to see what it is offered)`);
   }
 
   /** Released on the device's channel (a yanked one too: a device may run it), else PW_UNKNOWN_RELEASE. */
@@ -230,6 +252,16 @@ export class DeviceService {
   async reports(deviceId: string, product: string): Promise<ReturnType<typeof toReportView>[]> {
     return (await this.store.listReports(deviceId, product)).filter((r) => r.event !== 'downloading' && r.event !== 'installing').map(toReportView);
   }
+}
+
+/** Every release a report speaks of as installed, attempted or failed (what the rollout counts would count it under). */
+function reportedVersions(req: ReportRequest): string[] {
+  const out: string[] = [];
+  if (req.toVersion) out.push(req.toVersion);
+  if (req.event === 'applied' && req.version !== null) out.push(req.version);
+  const attempted = attemptedVersion(req);
+  if (attempted) out.push(attempted);
+  return out;
 }
 
 /** The release a failure report is about: rolled back from it, or the agent's "update to X failed" detail. */

@@ -130,7 +130,10 @@ function wire(o: ServicesOptions) {
   });
   const reload = async () => {
     await products.load();
-    await Promise.all([releases.load(), schedules.load(), moved.load(), rollouts.load()]);
+    // Rollouts before releases, not beside them: a check between the two loads would otherwise
+    // see a new staged release without its rollout, and offer it to every device.
+    await rollouts.load();
+    await Promise.all([releases.load(), schedules.load(), moved.load()]);
   };
   const identities = new MirrorIdentity(store, identity, clock);
   const mirror = new MirrorService(store, products, tuf, sightings, clock, identities, new Set(o.mirrorAllow));
@@ -145,7 +148,8 @@ function wire(o: ServicesOptions) {
   // One product's caches read again; everything read again (catalog-sync.ts).
   const reloadProduct = async (p: string) => {
     if (!(await products.loadProduct(p))) return;
-    await Promise.all([releases.loadProduct(p), schedules.loadProduct(p), moved.loadProduct(p), rollouts.loadProduct(p)]);
+    await rollouts.loadProduct(p); // before its releases, as in reload()
+    await Promise.all([releases.loadProduct(p), schedules.loadProduct(p), moved.loadProduct(p)]);
     await deltas?.loadProduct(p);
   };
   const reloadAll = async () => {

@@ -155,6 +155,20 @@ export class RolloutService {
     return r.state !== 'aborted' && insidePercent(rolloutPlacement(deviceId, product, version), r.phases[r.phase]!);
   }
 
+  /**
+   * The rollout that never offered `version` to this device, or undefined when it did (or the
+   * release was not staged). Phases only go up, so "offered at some time" is "inside the current
+   * phase's percent"; an aborted rollout keeps the phase it was aborted at, so a device that was
+   * inside may still report how that update ended. A report about a release its rollout held
+   * back from the device is a lie (found by an attacker: devices outside the phase could halt a
+   * rollout with failure reports, or hide real failures behind invented `applied` ones).
+   */
+  neverOffered(deviceId: string, product: string, channel: string, version: string): RolloutRecord | undefined {
+    const r = this.get(product, channel, version);
+    if (!r || r.state === 'complete') return undefined;
+    return insidePercent(rolloutPlacement(deviceId, product, version), r.phases[r.phase]!) ? undefined : r;
+  }
+
   /** The current rollout of each channel (the rollout of its latest release) of a product, or of one channel. */
   current(product: string, channel?: string): RolloutRecord[] {
     const out: RolloutRecord[] = [];

@@ -32,6 +32,9 @@ export function parseDeviceCursor(cursor: string): [deviceId: string, product: s
   } catch {
     v = undefined;
   }
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw new InvalidCursorError(cursor);
+  // The keys this server issues are MACs and names: printable ASCII. Anything else is forged (found
+  // by an attacker: a NUL in a forged cursor reached PostgreSQL and came back as a 500).
+  const key = (x: unknown): x is string => typeof x === 'string' && /^[\x20-\x7e]{1,256}$/.test(x);
+  if (!Array.isArray(v) || v.length !== 2 || !key(v[0]) || !key(v[1])) throw new InvalidCursorError(cursor);
   return [v[0], v[1]];
 }
