@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { rolloutsMigration } from '../sqlite/migrations.js';
+import { hawkbitMigration, rolloutsMigration } from '../sqlite/migrations.js';
 
 /**
  * The PostgreSQL schema, kept in code like SQLite's (src/store/sqlite/migrations.ts) and with the
@@ -204,6 +204,8 @@ CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
   },
   // Staged rollouts (issue 11), as SQLite's 0012_rollouts.
   '0012_rollouts': rolloutsMigration(T, 'bigint'),
+  // hawkBit DDI (issue 12), as SQLite's 0014_hawkbit; serial: an int4 action id.
+  '0014_hawkbit': hawkbitMigration(T, 'bigint', 'serial PRIMARY KEY'),
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

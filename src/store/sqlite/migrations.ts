@@ -245,7 +245,44 @@ export const migrations: Readonly<Record<string, Migration>> = {
   // Staged rollouts (issue 11): one row per staged release; the outcome counts read reports by
   // product and channel (reports_rollout), never all reports.
   '0012_rollouts': rolloutsMigration('text', 'integer'),
+  // hawkBit DDI for SWUpdate (issue 12): .swu per release with its action id, DDI tokens (hashes only).
+  '0014_hawkbit': hawkbitMigration('text', 'integer', 'integer PRIMARY KEY AUTOINCREMENT'),
 };
+
+/** Migration 0014_hawkbit in either dialect (pg-migrations.ts uses it too); `serial`: the action id column's type. */
+export function hawkbitMigration(text: string, int: string, serial: string): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      // action_id: the hawkBit action of a release, an integer SWUpdate reads as a C int (stays below 2^31).
+      await sql.raw(`CREATE TABLE hawkbit_swu (
+  action_id ${serial},
+  product ${text} NOT NULL,
+  channel ${text} NOT NULL,
+  version ${text} NOT NULL,
+  sha256 ${text} NOT NULL,
+  length ${int} NOT NULL,
+  created_at ${int} NOT NULL,
+  UNIQUE (product, channel, version)
+)`).execute(db);
+      await sql.raw(`CREATE TABLE hawkbit_targets (
+  product ${text} NOT NULL,
+  device_id ${text} NOT NULL,
+  token_hash ${text},
+  channel ${text} NOT NULL,
+  config_at ${int},
+  attributes ${text},
+  failed_action ${int},
+  updated_at ${int} NOT NULL,
+  PRIMARY KEY (product, device_id)
+)`).execute(db);
+      await sql.raw(`CREATE TABLE hawkbit_gateway (
+  product ${text} PRIMARY KEY,
+  token_hash ${text} NOT NULL,
+  created_at ${int} NOT NULL
+)`).execute(db);
+    },
+  };
+}
 
 /** Migration 0012_rollouts in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
 export function rolloutsMigration(text: string, int: string): Migration {
