@@ -5,6 +5,7 @@ import { adminRequest, adminTarget, printJson, withAdminOptions } from './admin-
 import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
 import { registerProductAdmission } from './device-admission.js';
+import { registerGatewayToken } from './hawkbit-tokens.js';
 
 interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string; admission?: string; json?: boolean }
 
@@ -42,4 +43,5 @@ export function register(program: Command): void {
       process.stdout.write(`created product ${o.product}; ship ${rootOut} with your program (patchwire init --root ${rootOut})\n`);
     });
   registerProductAdmission(product);
+  registerGatewayToken(product);
 }

@@ -16,6 +16,7 @@ import { registerOpenApi, serveOpenApi } from './openapi/openapi.js';
 import type { DashboardSessions } from './dashboard/dashboard-sessions.js';
 import { sessionApi } from './dashboard/session-api.js';
 import { dashboardPages } from './dashboard/dashboard-pages.js';
+import { ddiApi } from './compat/hawkbit/ddi-api.js';
 
 export interface AppOptions {
   services: Services;
@@ -94,6 +95,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(deviceApi, { prefix: API_PREFIX, services: opts.services, metrics });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect, metrics });
+  // Issue 12: the hawkBit DDI for SWUpdate, at hawkBit's own paths (/{tenant}/controller/v1/{controllerId}).
+  if (services.hawkbit) await app.register(ddiApi, { hawkbit: services.hawkbit, publicUrl: services.publicUrl });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   if (opts.dashboard) {
     await app.register(sessionApi, { prefix: `${API_PREFIX}/dashboard`, sessions: opts.dashboard.sessions, tokenHash: opts.adminTokenHash, authFailures, https: opts.dashboard.https });

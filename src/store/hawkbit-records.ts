@@ -12,6 +12,8 @@ export interface SwuRecord {
   version: string;
   /** sha256 hex of the .swu, its artifact address. */
   sha256: string;
+  /** sha1 hex of the .swu: SWUpdate checks the download against the deployment's `hashes.sha1`. */
+  sha1: string;
   length: number;
   createdAt: Date;
 }

@@ -8,14 +8,14 @@ import type { HawkbitRecords, HawkbitTargetRecord, SwuRecord } from '../hawkbit-
  */
 type Db = Kysely<any>;
 
-interface SwuRow { action_id: number | string; product: string; channel: string; version: string; sha256: string; length: number | string; created_at: number | string }
+interface SwuRow { action_id: number | string; product: string; channel: string; version: string; sha256: string; sha1: string; length: number | string; created_at: number | string }
 interface TargetRow {
   product: string; device_id: string; token_hash: string | null; channel: string; config_at: number | string | null;
   attributes: string | null; failed_action: number | string | null; updated_at: number | string;
 }
 
 const toSwu = (r: SwuRow): SwuRecord => ({
-  actionId: Number(r.action_id), product: r.product, channel: r.channel, version: r.version, sha256: r.sha256,
+  actionId: Number(r.action_id), product: r.product, channel: r.channel, version: r.version, sha256: r.sha256, sha1: r.sha1,
   length: Number(r.length), createdAt: new Date(Number(r.created_at)),
 });
 
@@ -30,7 +30,7 @@ const toTarget = (r: TargetRow): HawkbitTargetRecord => ({
 /** Stores a release's .swu once (a second put of the same release keeps the first) and answers the stored row. */
 export async function putSwu(db: Db, r: Omit<SwuRecord, 'actionId'>): Promise<SwuRecord> {
   await db.insertInto('hawkbit_swu')
-    .values({ product: r.product, channel: r.channel, version: r.version, sha256: r.sha256, length: r.length, created_at: r.createdAt.getTime() })
+    .values({ product: r.product, channel: r.channel, version: r.version, sha256: r.sha256, sha1: r.sha1, length: r.length, created_at: r.createdAt.getTime() })
     .onConflict((oc) => oc.columns(['product', 'channel', 'version']).doNothing()).execute();
   return (await getSwu(db, r.product, r.channel, r.version))!;
 }

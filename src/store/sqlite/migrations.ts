@@ -260,6 +260,7 @@ export function hawkbitMigration(text: string, int: string, serial: string): Mig
   channel ${text} NOT NULL,
   version ${text} NOT NULL,
   sha256 ${text} NOT NULL,
+  sha1 ${text} NOT NULL,
   length ${int} NOT NULL,
   created_at ${int} NOT NULL,
   UNIQUE (product, channel, version)
