@@ -134,6 +134,10 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     // answers that there is nothing to pause (the rollout rules are test/e2e-rollout.test.ts's).
     case 'POST /v1/admin/products/:product/rollout/:action':
       return { method, url: url.replace(':action', 'pause'), headers: { 'content-type': 'application/json' }, payload: '{"channel":"stable"}', expect: { status: 404, code: 'PW_NO_ROLLOUT' } };
+    // Issue 12: the hawkBit DDI tokens (a device of their own, so DEVICE keeps its identity).
+    case 'POST /v1/admin/products/:product/devices/:deviceId/hawkbit-token':
+      return { method, url: url.replace(DEVICE, ADMITTED), headers: { 'content-type': 'application/json' }, payload: '{"channel":"stable"}' };
+    case 'POST /v1/admin/products/:product/hawkbit-gateway-token': return { method, url };
     case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
     case 'POST /v1/admin/mirrors/approve': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_APPROVED)}` };
     default:
@@ -159,6 +163,7 @@ async function storeState() {
     moved: (await store.getMoved('acme')) ?? null,
     metadata: { root: await meta('root'), targets: await meta('targets'), snapshot: await meta('snapshot'), timestamp: await meta('timestamp') },
     tokenSetting: (await store.getSetting('admin_token_sha256')) ?? null,
+    hawkbit: { target: (await store.hawkbit.getTarget('acme', ADMITTED)) ?? null, gateway: (await store.hawkbit.getGatewayTokenHash('acme')) ?? null },
     artifacts: [...artifacts.entries()].filter(([p]) => !p.includes('/artifacts/tmp')).sort(),
   };
 }
