@@ -5,6 +5,7 @@ import type { HawkbitTargetRecord, SwuRecord } from '../../../store/hawkbit-reco
 import type { ArtifactStore, StagedArtifact } from '../../../artifacts/artifact-store.js';
 import type { ReleaseRecord } from '../../../store/store.js';
 import { normaliseMac } from '../../../protocol/mac.js';
+import { isHigher } from '../../../protocol/version.js';
 import { DEFAULT_CHANNEL } from '../../../protocol/names.js';
 import { computeNextCheck } from '../../../protocol/next-check.js';
 import type { CheckResponse } from '../../../protocol/wire.js';
@@ -208,6 +209,8 @@ export class HawkbitService {
     const history = await this.store.listReports(t.deviceId, t.product);
     const last = history[history.length - 1];
     const base = { deviceId: t.deviceId, product: t.product, channel: t.record.channel, toVersion: swu.version };
+    // Late feedback on an older release (the device is past it) would move the registry back: ignored.
+    if (current !== null && isHigher(current, swu.version)) return;
     if (f.execution === 'closed' && f.finished === 'success') {
       if (current === swu.version && last?.event === 'applied' && last.version === swu.version) return;
       await this.devices.report({ ...base, event: 'applied', version: swu.version, previousVersion: current });
