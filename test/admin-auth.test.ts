@@ -46,6 +46,8 @@ const MIRROR_APPROVED = 'http://127.0.0.1:3';
 const REMOVED = 'aa:bb:cc:00:aa:02';
 /** The device the sweep accepts and rejects (it authenticated once, so it has an identity). */
 const ADMITTED = 'aa:bb:cc:00:aa:03';
+/** Issue 12: the device the sweep issues a hawkBit TargetToken to. */
+const DDI_DEVICE = '02:00:00:00:7d:01';
 
 const suite = Cleanup.forSuite();
 let root: string;
@@ -136,6 +138,10 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     // answers that there is nothing to pause (the rollout rules are test/e2e-rollout.test.ts's).
     case 'POST /v1/admin/products/:product/rollout/:action':
       return { method, url: url.replace(':action', 'pause'), headers: { 'content-type': 'application/json' }, payload: '{"channel":"stable"}', expect: { status: 404, code: 'PW_NO_ROLLOUT' } };
+    // Issue 12: the hawkBit DDI tokens (a device of their own, so DEVICE keeps its identity).
+    case 'POST /v1/admin/products/:product/devices/:deviceId/hawkbit-token':
+      return { method, url: url.replace(DEVICE, DDI_DEVICE), headers: { 'content-type': 'application/json' }, payload: '{"channel":"stable"}' };
+    case 'POST /v1/admin/products/:product/hawkbit-gateway-token': return { method, url };
     case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
     case 'POST /v1/admin/mirrors/approve': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_APPROVED)}` };
     default:
@@ -161,6 +167,7 @@ async function storeState() {
     moved: (await store.getMoved('acme')) ?? null,
     metadata: { root: await meta('root'), targets: await meta('targets'), snapshot: await meta('snapshot'), timestamp: await meta('timestamp') },
     tokenSetting: (await store.getSetting('admin_token_sha256')) ?? null,
+    hawkbit: { target: (await store.hawkbit.getTarget('acme', DDI_DEVICE)) ?? null, gateway: (await store.hawkbit.getGatewayTokenHash('acme')) ?? null },
     artifacts: [...artifacts.entries()].filter(([p]) => !p.includes('/artifacts/tmp')).sort(),
   };
 }
@@ -346,6 +353,7 @@ describe('admin surface: every /v1/admin route refuses missing or wrong credenti
     assert.ok(!s.devices.some((d) => d.deviceId === REMOVED), 'device removed');
     assert.equal(s.identities.find((i) => i.deviceId === ADMITTED)?.status, 'rejected', 'accepted, then rejected');
     assert.ok(s.preauthorized, 'preauthorized');
+    assert.ok(s.hawkbit.target?.tokenHash && s.hawkbit.gateway, 'hawkBit TargetToken and GatewayToken issued');
   });
 });
 
@@ -402,6 +410,11 @@ describe('device and repository routes need no admin token', () => {
       'GET /api/devices/v1/deployments/device/deployments/next', 'HEAD /api/devices/v1/deployments/device/deployments/next',
       'PUT /api/devices/v1/deployments/device/deployments/:id/status', 'PUT /api/devices/v1/deployments/device/deployments/:id/log',
       'GET /api/devices/v1/download/:product/:version/:file', 'HEAD /api/devices/v1/download/:product/:version/:file',
+      // Issue 12: the hawkBit DDI, which checks its TargetToken / GatewayToken itself (e2e-hawkbit.test.ts refuses bad ones).
+      ...['', '/deploymentBase/:actionId', '/cancelAction/:actionId', '/softwaremodules/:actionId/artifacts/:file']
+        .flatMap((p) => [`GET /:tenant/controller/v1/:controllerId${p}`, `HEAD /:tenant/controller/v1/:controllerId${p}`]),
+      'POST /:tenant/controller/v1/:controllerId/deploymentBase/:actionId/feedback', 'PUT /:tenant/controller/v1/:controllerId/configData',
+      'POST /:tenant/controller/v1/:controllerId/cancelAction/:actionId/feedback',
     ].sort();
     // A new unauthenticated route must be a deliberate decision (add it here and to the docs).
     assert.deepEqual(publicRoutes, expected);

@@ -5,6 +5,7 @@ import { normaliseMac } from '../protocol/mac.js';
 import { listAllDevices } from './device-pages.js';
 import { REPORT_EVENTS, type DeviceDetail } from '../protocol/wire.js';
 import { registerAdmission } from './device-admission.js';
+import { registerDeviceToken } from './hawkbit-tokens.js';
 import { deviceFilterOf, type DeviceFilterFlags } from './device-filter-flags.js';
 
 export function register(program: Command): void {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
       process.stdout.write(`removed ${r.deviceId} from ${r.product} with its report history\n`);
     });
   registerAdmission(devices);
+  registerDeviceToken(devices);
 }
 
 type DeviceCommandFlags = { server?: string; token?: string; product: string; json?: boolean };

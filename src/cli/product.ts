@@ -6,6 +6,7 @@ import { loadPublisherKey } from './key-file.js';
 import { isName } from '../protocol/names.js';
 import { registerProductAdmission } from './device-admission.js';
 import { menderDestProblem } from '../server/routes/device-admin-api.js';
+import { registerGatewayToken } from './hawkbit-tokens.js';
 
 interface Opts { server?: string; token?: string; product: string; key: string; rootOut?: string; admission?: string; json?: boolean; menderDest?: string }
 
@@ -61,4 +62,5 @@ export function register(program: Command): void {
       if (o.json) return printJson(r);
       process.stdout.write(r.menderDest ? `Mender devices of ${r.product} install into ${r.menderDest}\n` : `Mender devices of ${r.product} are offered no update (no --mender-dest)\n`);
     });
+  registerGatewayToken(product);
 }

@@ -12,11 +12,13 @@ import { compareVersions, isVersion } from '../protocol/version.js';
 import { releaseTargetPath, type ReleaseTargetCustom } from '../protocol/targets.js';
 import type { SignedJson } from '../tuf/publisher.js';
 import { parseDuration } from '../protocol/duration.js';
+import { buildSwu, swuOptions } from './swu-build.js';
 import { DEFAULT_MIN_DEVICES, parsePercent, parsePhases, ROLLOUT_LIMITS, type RolloutPlan } from '../protocol/rollout.js';
 
 interface Opts {
   server?: string; token?: string; product: string; version: string; key: string; channel: string; json?: boolean;
   rollout?: string; every?: string; haltAt?: string; minDevices?: string;
+  swuCert?: string; swuKey?: string; swuDest?: string; swuHw?: string;
 }
 
 /** The plan of `--rollout` and its flags, or undefined without `--rollout` (the release goes to every device). */
@@ -69,10 +71,15 @@ export function register(program: Command): void {
     .option('--every <duration>', 'with --rollout: move to the next phase after this long, e.g. 1h (default: only `rollout advance`)')
     .option('--halt-at <percent>', 'with --rollout: halt the rollout when failed + rolled-back devices reach this share of those that attempted it, e.g. 5%')
     .option('--min-devices <n>', `with --halt-at: attempts needed before it can halt (default ${DEFAULT_MIN_DEVICES})`)
+    .option('--swu-cert <file>', 'also build a signed .swu for hawkBit/SWUpdate devices: the PEM certificate they verify with (-k)')
+    .option('--swu-key <file>', 'with --swu-cert: its PEM private key (stays on this machine; signs sw-description with openssl cms)')
+    .option('--swu-dest <dir>', 'with --swu-cert: the folder SWUpdate extracts the release tree into (default /opt/patchwire)')
+    .option('--swu-hw <board:rev>', 'with --swu-cert: hardware compatibility, e.g. board:1.0 (the revision goes into sw-description)')
     .option('--json', 'print the release as JSON')
     .action(async (dir: string, o: Opts) => {
       const target = adminTarget(o);
       const rollout = rolloutPlan(o);
+      const swu = swuOptions(o);
       if (!isName(o.product)) throw new CliError(`--product '${o.product}' is not a valid name`);
       if (!isName(o.channel)) throw new CliError(`--channel '${o.channel}' is not a valid name: use a-z 0-9 . _ -`);
       if (!isVersion(o.version)) throw new CliError(`--version '${o.version}' is not a semver version such as 1.2.3`);
@@ -110,12 +117,15 @@ export function register(program: Command): void {
         } catch (err) {
           throw new CliError(`refusing to sign: ${(err as Error).message}`, 1, { cause: err });
         }
+        // Issue 12: the .swu is built and signed here, with the vendor's key, and uploaded with the release.
+        const built = swu ? await buildSwu({ product: o.product, channel: o.channel, version: o.version, archive, archiveSha256: packed.sha256, tmp, swu }) : undefined;
         const form = new FormData();
-        form.append('metadata', JSON.stringify({ channel: o.channel, version: o.version, targets, ...(rollout ? { rollout } : {}) }));
+        form.append('metadata', JSON.stringify({ channel: o.channel, version: o.version, targets, ...(rollout ? { rollout } : {}), ...(built ? { swu: { sha256: built.sha256, length: built.length } } : {}) }));
         form.append('archive', await openAsBlob(archive), 'release.tar.gz');
+        if (built) form.append('swu', await openAsBlob(built.file), 'release.swu');
         const release = await adminRequest<Record<string, unknown>>(target, 'POST', `/products/${encodeURIComponent(o.product)}/releases`, form);
         if (o.json) printJson(release);
-        else process.stdout.write(`published ${o.product} ${o.version} on ${o.channel} (${packed.length} bytes, ${tree.files} files)${rollout ? `, staged ${rollout.phases.join('%,')}%` : ''}\n`);
+        else process.stdout.write(`published ${o.product} ${o.version} on ${o.channel} (${packed.length} bytes, ${tree.files} files)${rollout ? `, staged ${rollout.phases.join('%,')}%` : ''}${built ? `, with a signed .swu (${built.length} bytes)` : ''}\n`);
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }

@@ -12,6 +12,7 @@ interface Opts extends LimitOpts, DeviceFlags {
   mirrorToken?: string; metricsToken?: string; mirrorAllow: string[]; alarmWebhook?: string; reconcileInterval: string; syncInterval: string;
   deltaFrom: string; deltaMargin: string; deltaMaxBytes: string; deltaLowCostAbove: string; deltaTimeout: string;
   deltaFailThreshold: string; sightingFlush: string; cacheReload: string;
+  hawkbitInterval: string;
 }
 
 function bytes(flag: string, text: string): number {
@@ -94,6 +95,7 @@ export function register(program: Command): void {
     .option('--cache-reload <duration>', 'several processes on one PostgreSQL: reload the cached catalog this often, in case a change notification was missed', '30s')
     .option('--timestamp-expiry <duration>', 'lifetime of signed timestamp metadata; re-signed at half', '1d')
     .option('--max-upload <bytes>', 'largest release archive accepted', String(1024 ** 3))
+    .option('--hawkbit-interval <duration>', 'hawkBit DDI devices (SWUpdate): the poll interval the server tells them, pulled in to a published schedule (at most 23h59m59s)', '1h')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info'))
     .action(async (o: Opts) => {
       const upstreamToken = o.upstreamToken ?? process.env.PATCHWIRE_UPSTREAM_TOKEN;
@@ -131,6 +133,7 @@ export function register(program: Command): void {
       }
       const sightingFlushMs = seconds('--sighting-flush', o.sightingFlush, 3600) * 1000;
       const cacheReloadMs = seconds('--cache-reload', o.cacheReload, 86400) * 1000;
+      const hawkbitIntervalSeconds = seconds('--hawkbit-interval', o.hawkbitInterval, 86399);
       const slowClients = parseLimitOptions(o);
       const push = parsePushOptions(o, slowClients);
       const deviceAuth = parseDeviceFlags(o);
@@ -144,6 +147,7 @@ export function register(program: Command): void {
           upstream, mirrorToken, metricsToken, mirrorAllow, mirrorPageRecords: mirrorPageTestRecords(process.env), alarmWebhook, reconcileIntervalMs, syncIntervalMs, deltaFromMostCommon, deltaMargin,
           deltaMaxBytes, deltaLowCostAbove, deltaTimeoutMs, deltaFailThreshold, slowClients, deltaTestDelayMs: deltaTestDelay(process.env),
           clock: testClock(process.env), deviceAuth, sightingFlushMs, cacheReloadMs, push,
+          hawkbitIntervalSeconds,
         });
       } catch (err) {
         if (err instanceof ServerConfigError) throw new CliError(err.message, 2, { cause: err });

@@ -38,6 +38,8 @@ export const ERRORS = {
   PW_RATE_LIMITED: { status: 429, text: 'Too many requests (or failed attempts) from this address; wait for Retry-After.' },
   PW_TOO_MANY_STREAMS: { status: 503, text: 'The server holds as many event streams as it allows; wait for Retry-After (the device keeps its schedule).' },
   PW_RANGE_NOT_SATISFIABLE: { status: 416, text: 'The requested byte range is outside the file.' },
+  PW_BAD_SWU: { status: 400, text: 'The uploaded .swu is not a cpio newc archive with sw-description, then sw-description.sig, then its payload.' },
+  PW_DDI_TOKEN: { status: 401, text: 'A hawkBit DDI request came without a valid TargetToken (of that device) or GatewayToken (of that product).' },
   PW_INTERNAL: { status: 500, text: 'Internal server error.' },
 } as const;
 

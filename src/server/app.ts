@@ -17,6 +17,7 @@ import { registerOpenApi, serveOpenApi } from './openapi/openapi.js';
 import type { DashboardSessions } from './dashboard/dashboard-sessions.js';
 import { sessionApi } from './dashboard/session-api.js';
 import { dashboardPages } from './dashboard/dashboard-pages.js';
+import { ddiApi } from './compat/hawkbit/ddi-api.js';
 
 export interface AppOptions {
   services: Services;
@@ -97,6 +98,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { ro
   // The Mender client's device API (docs/compat.md): its own URL space, as the client builds it.
   await app.register(menderApi, { prefix: '/api/devices', mender: opts.services.mender });
   await app.register(repositoryApi, { prefix: API_PREFIX, services: opts.services, redirect: opts.targetRedirect, metrics });
+  // Issue 12: the hawkBit DDI for SWUpdate, at hawkBit's own paths (/{tenant}/controller/v1/{controllerId}).
+  if (services.hawkbit) await app.register(ddiApi, { hawkbit: services.hawkbit, publicUrl: services.publicUrl });
   await app.register(mirrorApi, { prefix: MIRROR_PREFIX, services: opts.services, tokenHash: opts.mirrorTokenHash ?? null, role: opts.role ?? 'primary', authFailures });
   if (opts.dashboard) {
     await app.register(sessionApi, { prefix: `${API_PREFIX}/dashboard`, sessions: opts.dashboard.sessions, tokenHash: opts.adminTokenHash, authFailures, https: opts.dashboard.https });

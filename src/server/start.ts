@@ -58,6 +58,8 @@ export interface StartOptions {
   /** How often a mirror replicates from its primary (default 30 s). */
   syncIntervalMs?: number;
   alarmWebhook?: string;
+  /** Issue 12: `serve --hawkbit-interval`, the hawkBit DDI devices' poll interval in seconds. */
+  hawkbitIntervalSeconds?: number;
   /** Deltas from this many of the most common applied versions (plus the previous release); 0 turns deltas off. Default 5. */
   deltaFromMostCommon?: number;
   /** Offer a delta only when it is at most (1 - margin) of the full archive. Default 0.2. */
@@ -169,6 +171,7 @@ async function startLocked(opts: StartOptions, clock: Clock, lock: DataLock): Pr
     deviceAuth: opts.deviceAuth,
     push: opts.push,
     fleetHistory: opts.fleetHistory,
+    hawkbitIntervalSeconds: opts.hawkbitIntervalSeconds,
     deltas: opts.deltaFromMostCommon === 0 ? undefined : {
       fromMostCommon: opts.deltaFromMostCommon ?? 5,
       margin: opts.deltaMargin ?? 0.2,

@@ -8,6 +8,7 @@ import type { MetadataRoleName } from '../protocol/urls.js';
 import type { ReportEvent } from '../protocol/wire.js';
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from './identity.js';
 import type { Coordination } from './coordination.js';
+import type { HawkbitRecords } from './hawkbit-records.js';
 import type { RolloutState } from '../protocol/rollout.js';
 
 export type { AdmissionPolicy, DeviceIdentityRecord, DeviceStatus, PreauthorizationRecord } from './identity.js';
@@ -272,6 +273,8 @@ export interface Store {
   close(): Promise<void>;
   /** Locks and notifications shared by every server process on this database (src/store/coordination.ts). */
   readonly coordination: Coordination;
+  /** Issue 12: what the hawkBit DDI surface keeps (src/store/hawkbit-records.ts). */
+  readonly hawkbit: HawkbitRecords;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

@@ -52,6 +52,18 @@ export const OPERATIONS: Record<string, string> = {
   'GET /v1/dashboard/session': 'The dashboard session of this cookie: its expiry and CSRF token',
   'DELETE /v1/dashboard/session': 'Dashboard sign-out: the session ends on every process of the database',
 
+  // Issue 12: the hawkBit DDI for SWUpdate (docs/compat.md); TargetToken or GatewayToken on each.
+  'GET /:tenant/controller/v1/:controllerId': 'hawkBit DDI base poll: config.polling.sleep and the links to the offered action and configData',
+  'GET /:tenant/controller/v1/:controllerId/deploymentBase/:actionId': 'hawkBit DDI: the offered action (the release\'s .swu)',
+  'POST /:tenant/controller/v1/:controllerId/deploymentBase/:actionId/feedback': 'hawkBit DDI: progress and outcome of an action (becomes the device\'s history); answers 200',
+  'PUT /:tenant/controller/v1/:controllerId/configData': 'hawkBit DDI: the device\'s attributes',
+  'GET /:tenant/controller/v1/:controllerId/cancelAction/:actionId': 'hawkBit DDI: a cancelled action (patchwire cancels none: 404)',
+  'POST /:tenant/controller/v1/:controllerId/cancelAction/:actionId/feedback': 'hawkBit DDI: feedback on a cancellation (accepted, nothing recorded)',
+  'GET /:tenant/controller/v1/:controllerId/softwaremodules/:actionId/artifacts/:file': 'hawkBit DDI: the action\'s .swu; Range, If-None-Match',
+  'HEAD /:tenant/controller/v1/:controllerId/softwaremodules/:actionId/artifacts/:file': 'hawkBit DDI: the .swu\'s length and ETag',
+  'POST /v1/admin/products/:product/devices/:deviceId/hawkbit-token': 'A new hawkBit TargetToken for a device ({ channel? }); shown once, the server keeps its hash',
+  'POST /v1/admin/products/:product/hawkbit-gateway-token': 'A new hawkBit GatewayToken for the product (the old one stops); shown once',
+
   'POST /v1/mirror/announce': 'A mirror tells its primary where devices reach it',
   'GET /v1/mirror/catalog': 'Products, releases, metadata versions and schedules to replicate',
   'GET /v1/mirror/devices': 'Device records changed after a cursor (?after=&limit=)',

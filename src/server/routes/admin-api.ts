@@ -18,6 +18,7 @@ import { toScheduleView } from '../views/schedule-view.js';
 import { toMovedView } from '../views/moved-view.js';
 import { mirrorUrl } from '../mirror/mirror-url.js';
 import { deviceAdminApi } from './device-admin-api.js';
+import { ddiAdminApi } from '../compat/hawkbit/ddi-admin-api.js';
 import { parseDeviceFilter, type DeviceFilterQuery } from './device-filter.js';
 import { createProductBody, movedBody, scheduleBody, yankBody } from './schemas.js';
 import { RolloutService } from '../services/rollouts.js';
@@ -45,9 +46,10 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       }
     });
   }
-  await app.register(multipart, { limits: { files: 1, fields: 4, fieldSize: 16 * 1024 * 1024, fileSize: opts.maxUploadBytes } });
+  await app.register(multipart, { limits: { files: 2, fields: 4, fieldSize: 16 * 1024 * 1024, fileSize: opts.maxUploadBytes } });
 
   await app.register(deviceAdminApi, { services: opts.services });
+  await app.register(ddiAdminApi, { hawkbit: opts.services.hawkbit });
 
   app.get('/online-keys', async () => products.onlineKeys());
 
@@ -67,10 +69,26 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.post<{ Params: { product: string } }>('/products/:product/releases', async (req, reply) => {
     const { product } = req.params;
     products.require(product);
-    const { metadata, staged } = await readUpload(req, opts, releases.stage.bind(releases));
-    const rollout = metadata.rollout === undefined || metadata.rollout === null ? undefined : RolloutService.checkPlan(metadata.rollout);
-    const release = await releases.publish({ product, channel: metadata.channel ?? DEFAULT_CHANNEL, version: metadata.version, targets: metadata.targets, ...(rollout ? { rollout } : {}) }, staged);
-    return reply.code(201).send(toPublishedView(release));
+    const { metadata, staged, swu } = await readUpload(req, opts, releases.stage.bind(releases));
+    // Issue 12: a .swu for hawkBit devices rides along; checked before the release commits, stored after.
+    let swuSha1: string | undefined;
+    let handedOver = false;
+    try {
+      const rollout = metadata.rollout === undefined || metadata.rollout === null ? undefined : RolloutService.checkPlan(metadata.rollout);
+      if (swu) {
+        if (!opts.services.hawkbit) throw new ApiError('PW_BAD_REQUEST', 'this server has no hawkBit surface for a .swu: publish to the primary');
+        swuSha1 = (await opts.services.hawkbit.inspect(swu, metadata.swu!)).sha1;
+      }
+      handedOver = true;
+      const release = await releases.publish({ product, channel: metadata.channel ?? DEFAULT_CHANNEL, version: metadata.version, targets: metadata.targets, ...(rollout ? { rollout } : {}) }, staged);
+      const attached = swu ? await opts.services.hawkbit!.attach(release, swu, swuSha1!) : undefined;
+      return reply.code(201).send({ ...toPublishedView(release), ...(attached ? { swu: { actionId: attached.actionId, sha256: attached.sha256, length: attached.length } } : {}) });
+    } catch (err) {
+      // publish() discards the archive it was handed; before that it is ours to discard.
+      if (!handedOver) await staged.discard().catch(() => {});
+      await swu?.discard().catch(() => {});
+      throw err;
+    }
   });
 
   app.get<{ Params: { product: string }; Querystring: { channel?: string } }>('/products/:product/releases', async (req) => {
@@ -202,6 +220,8 @@ interface UploadMetadata {
   targets: unknown;
   /** Issue 11: the plan of a staged rollout (`publish --rollout`). */
   rollout?: RolloutPlan | null;
+  /** Issue 12: the `swu` file's sha256 and length as the publisher built it (`publish --swu-*`). */
+  swu?: { sha256: string; length: number };
 }
 
 /**
@@ -212,10 +232,11 @@ async function readUpload(
   req: FastifyRequest,
   opts: AdminApiOptions,
   stage: ReleaseService['stage'],
-): Promise<{ metadata: UploadMetadata; staged: StagedArtifact }> {
+): Promise<{ metadata: UploadMetadata; staged: StagedArtifact; swu?: StagedArtifact }> {
   if (!req.isMultipart()) throw new ApiError('PW_BAD_REQUEST', 'send multipart/form-data with a `metadata` field and then an `archive` file');
   let metadata: UploadMetadata | undefined;
   let staged: StagedArtifact | undefined;
+  let swu: StagedArtifact | undefined;
   try {
     for await (const part of req.parts()) {
       if (part.type === 'field' && part.fieldname === 'metadata') {
@@ -224,19 +245,26 @@ async function readUpload(
         if (!metadata) throw new ApiError('PW_BAD_REQUEST', 'the `metadata` field must come before the `archive` file');
         if (staged) throw new ApiError('PW_BAD_REQUEST', 'send one `archive` file');
         staged = await stage(part.file, { maxLength: opts.maxUploadBytes });
+      } else if (part.type === 'file' && part.fieldname === 'swu') {
+        // Issue 12: the release's .swu (hawkBit devices), after the archive; metadata.swu names its hash.
+        if (!staged || !metadata?.swu) throw new ApiError('PW_BAD_REQUEST', 'the `swu` file comes after the `archive`, with `swu: {sha256, length}` in the metadata');
+        if (swu) throw new ApiError('PW_BAD_REQUEST', 'send one `swu` file');
+        swu = await stage(part.file, { maxLength: opts.maxUploadBytes });
       } else {
         throw new ApiError('PW_BAD_REQUEST', `unexpected part '${part.fieldname}'; send only \`metadata\` and \`archive\``);
       }
     }
   } catch (err) {
     await staged?.discard().catch(() => {});
+    await swu?.discard().catch(() => {});
     throw err;
   }
-  if (!metadata || !staged) {
+  if (!metadata || !staged || (metadata.swu && !swu)) {
     await staged?.discard().catch(() => {});
+    await swu?.discard().catch(() => {});
     throw new ApiError('PW_BAD_REQUEST', 'the upload needs a `metadata` field and an `archive` file');
   }
-  return { metadata, staged };
+  return { metadata, staged, ...(swu ? { swu } : {}) };
 }
 
 function parseMetadata(text: string): UploadMetadata {
@@ -248,8 +276,16 @@ function parseMetadata(text: string): UploadMetadata {
   }
   const o = m as Record<string, unknown>;
   if (!o || typeof o !== 'object' || typeof o.version !== 'string' || typeof o.targets !== 'object' || o.targets === null
-    || (o.channel !== undefined && typeof o.channel !== 'string')) {
+    || (o.channel !== undefined && typeof o.channel !== 'string')
+    || (o.swu !== undefined && !isSwuInfo(o.swu))) {
     throw new ApiError('PW_BAD_REQUEST', 'the `metadata` field must be {channel?: string, version: string, targets: object}');
   }
   return o as unknown as UploadMetadata;
+}
+
+/** Issue 12: metadata.swu is `{ sha256: 64 hex, length: a whole number of bytes }`. */
+function isSwuInfo(v: unknown): v is { sha256: string; length: number } {
+  const o = v as { sha256?: unknown; length?: unknown } | null;
+  return !!o && typeof o === 'object' && typeof o.sha256 === 'string' && /^[0-9a-f]{64}$/.test(o.sha256)
+    && typeof o.length === 'number' && Number.isSafeInteger(o.length) && o.length > 0;
 }

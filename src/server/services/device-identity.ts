@@ -137,6 +137,18 @@ export class DeviceIdentityService {
     }
   }
 
+  /**
+   * Issue 12: the identity of a device that speaks a compatibility protocol (the hawkBit DDI) and
+   * so holds no Ed25519 key: bound to `keyId`, a pseudo key id its token stands for (no public
+   * key). A MAC never seen is enrolled by the same rules as at /v1/auth (enrolment rate per
+   * source, the --max-devices cap, a preauthorisation for any key, else the product's admission
+   * policy); a known one answers its identity as it is, for the caller to judge.
+   */
+  async identityWithoutKey(req: Omit<EnrolRequest, 'publicKey'>, keyId: string, source: string): Promise<DeviceIdentityRecord> {
+    const id = await this.store.getIdentity(req.deviceId, req.product);
+    return id ?? this.enrol({ ...req, publicKey: '' }, keyId, source, this.now());
+  }
+
   /** Enrols a MAC never bound to a key at /v1/auth: see enrolment rules in docs/security.md (a mirror's records: enrolFromMirror). */
   private async enrol(req: EnrolRequest, keyId: string, source: string, now: Date): Promise<DeviceIdentityRecord> {
     const known = await this.store.getDevice(req.deviceId, req.product);

@@ -29,6 +29,7 @@ import { PushHub, PUSH_DEFAULTS, type PushOptions } from './push-hub.js';
 import type { FleetSources } from '../metrics/fleet-snapshot.js';
 import { RolloutService } from './rollouts.js';
 import { MenderService } from '../compat/mender/mender-service.js';
+import { HawkbitService } from '../compat/hawkbit/hawkbit-service.js';
 
 /** Device auth defaults (docs/security.md, "Device identity"). */
 export const DEVICE_AUTH_DEFAULTS = {
@@ -72,6 +73,8 @@ export interface ServicesOptions {
   push?: Partial<PushOptions>;
   /** The dashboard's fleet snapshots (FLEET_HISTORY_DEFAULTS when absent). */
   fleetHistory?: Partial<FleetHistoryOptions>;
+  /** Issue 12: the hawkBit DDI devices' poll interval in seconds (`serve --hawkbit-interval`, default 1 h). */
+  hawkbitIntervalSeconds?: number;
 }
 
 /** `serve --cache-reload` default: the fallback when a change notification was missed. */
@@ -157,8 +160,11 @@ function wire(o: ServicesOptions) {
     for (const p of products.list()) await reloadProduct(p);
   };
   // What GET /metrics reads from the store at scrape time (metrics/fleet-snapshot.ts).
+  // Issue 12: the hawkBit DDI (a primary's surface: a mirror holds no DDI tokens).
+  const hawkbit = o.upstream ? undefined : new HawkbitService(store, artifacts, products, devices, identity, admission, clock,
+    (s) => sightings.add({ ...s, source: o.publicUrl() }), o.hawkbitIntervalSeconds);
   const fleet: FleetSources = { store, flushSightings: () => sightings.flush(), alarms: () => status.alarms() };
-  return { tuf, products, releases, schedules, rollouts, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory, mender };
+  return { tuf, products, releases, schedules, rollouts, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory, mender, hawkbit, publicUrl: o.publicUrl };
 }
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */

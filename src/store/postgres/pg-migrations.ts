@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { menderMigration, rolloutsMigration } from '../sqlite/migrations.js';
+import { hawkbitMigration, menderMigration, rolloutsMigration } from '../sqlite/migrations.js';
 
 /**
  * The PostgreSQL schema, kept in code like SQLite's (src/store/sqlite/migrations.ts) and with the
@@ -206,6 +206,8 @@ CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
   '0012_rollouts': rolloutsMigration(T, 'bigint'),
   // The Mender device API (issue 12), as SQLite's 0013_mender.
   '0013_mender': menderMigration(),
+  // hawkBit DDI (issue 12), as SQLite's 0014_hawkbit; serial: an int4 action id.
+  '0014_hawkbit': hawkbitMigration(T, 'bigint', 'serial PRIMARY KEY'),
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

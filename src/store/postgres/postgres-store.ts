@@ -1,5 +1,7 @@
 import pg from 'pg';
 import * as rollouts from '../sqlite/rollout-queries.js';
+import { KyselyHawkbitRecords } from '../sqlite/hawkbit-queries.js';
+import type { HawkbitRecords } from '../hawkbit-records.js';
 import { Kysely, PostgresDialect, sql, type Compilable } from 'kysely';
 import type {
   ChangeCursor, ChannelVersionCount, VersionSnapshotRow, DeltaRecord, DeviceChanges, DevicePage, DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord,
@@ -74,7 +76,11 @@ export class PostgresStore implements Store {
     this.#db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: this.#pool }) });
     this.#now = now;
     this.coordination = new PgCoordination(this.#pool, clientConfig(settings));
+    this.hawkbit = new KyselyHawkbitRecords(this.#db as unknown as Kysely<any>);
   }
+
+  /** Issue 12: the hawkBit DDI's records (sqlite/hawkbit-queries.ts, the same in both dialects). */
+  readonly hawkbit: HawkbitRecords;
 
   /**
    * Connects to the database the URL names (it must exist); call migrate() before other methods.

@@ -247,6 +247,8 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0012_rollouts': rolloutsMigration('text', 'integer'),
   // The Mender device API (issue 12): the folder each product's Mender artifacts install into.
   '0013_mender': menderMigration(),
+  // hawkBit DDI for SWUpdate (issue 12): .swu per release with its action id, DDI tokens (hashes only).
+  '0014_hawkbit': hawkbitMigration('text', 'integer', 'integer PRIMARY KEY AUTOINCREMENT'),
 };
 
 /** Migration 0013_mender in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
@@ -254,6 +256,42 @@ export function menderMigration(): Migration {
   return {
     async up(db: Kysely<any>): Promise<void> {
       await db.schema.alterTable('products').addColumn('mender_dest', 'text').execute();
+    },
+  };
+}
+
+/** Migration 0014_hawkbit in either dialect (pg-migrations.ts uses it too); `serial`: the action id column's type. */
+export function hawkbitMigration(text: string, int: string, serial: string): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      // action_id: the hawkBit action of a release, an integer SWUpdate reads as a C int (stays below 2^31).
+      await sql.raw(`CREATE TABLE hawkbit_swu (
+  action_id ${serial},
+  product ${text} NOT NULL,
+  channel ${text} NOT NULL,
+  version ${text} NOT NULL,
+  sha256 ${text} NOT NULL,
+  sha1 ${text} NOT NULL,
+  length ${int} NOT NULL,
+  created_at ${int} NOT NULL,
+  UNIQUE (product, channel, version)
+)`).execute(db);
+      await sql.raw(`CREATE TABLE hawkbit_targets (
+  product ${text} NOT NULL,
+  device_id ${text} NOT NULL,
+  token_hash ${text},
+  channel ${text} NOT NULL,
+  config_at ${int},
+  attributes ${text},
+  failed_action ${int},
+  updated_at ${int} NOT NULL,
+  PRIMARY KEY (product, device_id)
+)`).execute(db);
+      await sql.raw(`CREATE TABLE hawkbit_gateway (
+  product ${text} PRIMARY KEY,
+  token_hash ${text} NOT NULL,
+  created_at ${int} NOT NULL
+)`).execute(db);
     },
   };
 }

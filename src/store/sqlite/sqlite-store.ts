@@ -1,5 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import * as rollouts from './rollout-queries.js';
+import { KyselyHawkbitRecords } from './hawkbit-queries.js';
+import type { HawkbitRecords } from '../hawkbit-records.js';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Compilable } from 'kysely';
@@ -77,7 +79,11 @@ export class SqliteStore implements Store {
     this.#now = now;
     this.coordination = coordination;
     this.#db = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: conn }) });
+    this.hawkbit = new KyselyHawkbitRecords(this.#db as unknown as Kysely<any>);
   }
+
+  /** Issue 12: the hawkBit DDI's records (hawkbit-queries.ts). */
+  readonly hawkbit: HawkbitRecords;
 
   /**
    * Opens (creating when missing) the database file; call migrate() before other methods.
