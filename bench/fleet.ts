@@ -4,7 +4,7 @@
  * same database), next to fastify's hello-world and a bare JSON POST echo with a schema, same wrk
  * settings, same run.
  *
- *   node --import tsx bench/fleet.ts [--db sqlite|postgres|both] [--devices N] [--seconds N] [--cpu-prof] [--baseline DIR] [--reuse DIR] [--cpu-prof-keep DIR]
+ *   node --import tsx bench/fleet.ts [--db sqlite|postgres|both] [--devices N] [--seconds N] [--cpu-prof] [--baseline DIR [--rounds N]] [--reuse DIR] [--cpu-prof-keep DIR]
  *
  * `--db`: which stores (default both). PostgreSQL is the server at 127.0.0.1:5432 (user postgres,
  * trust auth; PATCHWIRE_TEST_PG overrides, as for the tests); the bench creates a database of its
@@ -65,6 +65,9 @@ const wrk: WrkSettings = { threads: 1, connections: 32, seconds: Number(argValue
 const cpuProf = process.argv.includes('--cpu-prof');
 const baseline = argValue('--baseline');
 const reuse = argValue('--reuse');
+/** `--rounds N` (with --baseline): each SQLite mode measures both trees N times, in alternating order. */
+const ROUNDS = Number(argValue('--rounds') ?? 1);
+const sqliteRuns: Array<{ tree: string; mode: string; r: Measured }> = [];
 /** `--cpu-prof-keep DIR`: the profiles are copied there (the temp folder is removed at the end). */
 const profKeep = argValue('--cpu-prof-keep');
 const PG_SERVER = process.env.PATCHWIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -364,9 +367,15 @@ async function main(): Promise<void> {
     // turn, so a change in the machine's load hits both alike.
     process.stdout.write(`wrk -t${wrk.threads} -c${wrk.connections} -d${wrk.seconds}s --latency (CPU ${WRK_CPU}):\n`);
     for (const [mode, text] of MODES) {
-      for (const [i, p] of prepared.entries()) {
-        const name = `${baseline ? `${p.tree.label}: ` : ''}sqlite, 1 process: check, ${text}`;
-        rows.push([name, await measure(name, [{ server: servers[i]!, script: p[mode] }], { patchwire: true })]);
+      for (let round = 0; round < ROUNDS; round++) {
+        // Odd rounds take the trees in the other order: the first one measured must not always be the same.
+        const order = round % 2 === 0 ? [...prepared.entries()] : [...prepared.entries()].reverse();
+        for (const [i, p] of order) {
+          const name = `${baseline ? `${p.tree.label}: ` : ''}sqlite, 1 process: check, ${text}${ROUNDS > 1 ? ` (${round + 1})` : ''}`;
+          const r = await measure(name, [{ server: servers[i]!, script: p[mode] }], { patchwire: true });
+          rows.push([name, r]);
+          sqliteRuns.push({ tree: p.tree.label, mode, r });
+        }
       }
     }
     for (const s of servers) await afterRun(s);
@@ -429,9 +438,15 @@ ${WRK_DONE_LUA}`);
       `p99 < 10 ms ${verdict(r.p99Ms < 10)} (${ms(r.p99Ms)}); zero errors ${verdict(r.errors === 0)} (${r.errors}); loop stall <= 20 ms ${r.eld ? `${verdict(r.eld.max <= 20)} (${ms(r.eld.max)})` : 'n/a (no GET /v1/admin/runtime)'}\n`);
   }
   if (baseline && DB_MODE !== 'postgres') {
-    for (const [i, text] of MODES.map(([, t]) => t).entries()) {
-      const [b, m] = [rows[2 * i]![1], rows[2 * i + 1]![1]];
-      process.stdout.write(`CPU per request on SQLite, this tree vs baseline (${text}): ${(((m.cpuPerReqUs / b.cpuPerReqUs) - 1) * 100).toFixed(1)}%\n`);
+    // Over every round: all CPU time over all requests, per tree.
+    const perReq = (tree: string, mode: string, main: boolean) => {
+      const runs = sqliteRuns.filter((x) => x.tree === tree && x.mode === mode);
+      return runs.reduce((n, x) => n + (main ? x.r.mainCpuPerReqUs : x.r.cpuPerReqUs) * x.r.requests, 0) / runs.reduce((n, x) => n + x.r.requests, 0);
+    };
+    for (const [mode, text] of MODES) {
+      const [b, m] = [perReq('baseline', mode, false), perReq('this tree', mode, false)];
+      const [bm, mm] = [perReq('baseline', mode, true), perReq('this tree', mode, true)];
+      process.stdout.write(`CPU per request on SQLite, this tree vs baseline (${text}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}): ${b.toFixed(0)} -> ${m.toFixed(0)} us (${(((m / b) - 1) * 100).toFixed(1)}%); main thread ${bm.toFixed(0)} -> ${mm.toFixed(0)} us (${(((mm / bm) - 1) * 100).toFixed(1)}%)\n`);
     }
   }
   if (Math.min(...rows.map(([, r]) => r.serverCpu / r.servers), helloRes.serverCpu, echo.serverCpu) < 0.9) {
