@@ -4,13 +4,16 @@
  * same database), next to fastify's hello-world and a bare JSON POST echo with a schema, same wrk
  * settings, same run.
  *
- *   node --import tsx bench/fleet.ts [--db sqlite|postgres|both] [--devices N] [--seconds N] [--cpu-prof] [--baseline DIR]
+ *   node --import tsx bench/fleet.ts [--db sqlite|postgres|both] [--devices N] [--seconds N] [--cpu-prof] [--baseline DIR [--rounds N]] [--reuse DIR] [--cpu-prof-keep DIR]
  *
  * `--db`: which stores (default both). PostgreSQL is the server at 127.0.0.1:5432 (user postgres,
  * trust auth; PATCHWIRE_TEST_PG overrides, as for the tests); the bench creates a database of its
  * own, `patchwire_bench_<random>`, and drops it at the end (also on Ctrl-C).
  * `--baseline DIR`: another built checkout (e.g. main before a change), set up the same way on
  * SQLite; both servers run side by side and each SQLite measurement takes them in turn.
+ * `--reuse DIR`: the loaded SQLite data of each tree (database, tokens) is kept in DIR after it is
+ * first made, and later runs with the same DIR and --devices start from a copy of it (steps 1-2
+ * take minutes at a million devices; the copy seconds). PostgreSQL is always loaded anew.
  *
  * 1. Temp data folder; `patchwire serve` (CPU 0) makes its database; product `acme`, release 1.0.0.
  * 2. Server stopped; N devices bulk-loaded with SQL straight into the database (one transaction):
@@ -36,7 +39,7 @@
  *    run; the hello server has none). Sightings flush every second during the run, so the p99 and
  *    the event-loop max include them.
  */
-import { writeFile, readFile, readdir } from 'node:fs/promises';
+import { cp, writeFile, readFile, readdir, access, mkdir } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -61,6 +64,12 @@ const WARMUP_SECONDS = 3;
 const wrk: WrkSettings = { threads: 1, connections: 32, seconds: Number(argValue('--seconds') ?? 10), cpu: WRK_CPU };
 const cpuProf = process.argv.includes('--cpu-prof');
 const baseline = argValue('--baseline');
+const reuse = argValue('--reuse');
+/** `--rounds N` (with --baseline): each SQLite mode measures both trees N times, in alternating order. */
+const ROUNDS = Number(argValue('--rounds') ?? 1);
+const sqliteRuns: Array<{ tree: string; mode: string; r: Measured }> = [];
+/** `--cpu-prof-keep DIR`: the profiles are copied there (the temp folder is removed at the end). */
+const profKeep = argValue('--cpu-prof-keep');
 const PG_SERVER = process.env.PATCHWIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** Rows per INSERT ... SELECT FROM unnest in the PostgreSQL bulk load. */
 const PG_BATCH = 50_000;
@@ -192,6 +201,8 @@ interface Measured {
   /** Cores the servers used together during the measured run (1.0 = one core). */
   serverCpu: number;
   cpuPerReqUs: number;
+  /** The servers' main threads (the event loop) only: without the sighting writer thread, libuv's pool, GC helpers. */
+  mainCpuPerReqUs: number;
   /** PostgreSQL backends' CPU per request (the bench's database only). */
   dbCpuPerReqUs?: number;
   eld?: RuntimeView['eventLoopDelayMs'];
@@ -220,7 +231,7 @@ async function measure(label: string, targets: Array<{ server: Server; script: s
   process.stdout.write(`  ${label}: warm-up ${WARMUP_SECONDS} s, then ${wrk.seconds} s measured\n`);
   const loads: Load[] = targets.map((t) => ({ url: t.server.url, script: t.script, pid: t.server.child.pid!, wrk: { ...wrk, cpu: t.wrkCpu ?? WRK_CPU } }));
   let db0 = new Map<number, number>();
-  const { runs, cpuSeconds: cpu } = await measureLoads(loads, WARMUP_SECONDS, async () => {
+  const { runs, cpuSeconds: cpu, mainThreadCpuSeconds: mainCpu } = await measureLoads(loads, WARMUP_SECONDS, async () => {
     // Each read of GET /v1/admin/runtime starts a new window: the next one covers the measured run.
     if (opts.patchwire) await Promise.all(loads.map((l) => admin(l.url, '/runtime').catch(() => undefined)));
     if (opts.pgDatabase) db0 = await backendCpu(opts.pgDatabase);
@@ -244,6 +255,7 @@ async function measure(label: string, targets: Array<{ server: Server; script: s
       .map((k) => [k, runs.reduce((n, r) => n + r.errors[k], 0)] as const).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', '),
     serverCpu: cpuSum / seconds,
     cpuPerReqUs: (cpuSum * 1e6) / requests,
+    mainCpuPerReqUs: (mainCpu.reduce((a, b) => a + b, 0) * 1e6) / requests,
     dbCpuPerReqUs: dbCpu === undefined ? undefined : (dbCpu * 1e6) / requests,
     eld: known.length ? { ...known[0]!, p99: Math.max(...known.map((e) => e.p99)), max: Math.max(...known.map((e) => e.max)) } : undefined,
   };
@@ -258,6 +270,17 @@ async function prepare(tmp: string, tree: Tree, backend: Backend, pgUrl?: string
   const data = join(dir, 'data');
   const args = pgUrl ? ['--db', pgUrl] : [];
   process.stdout.write(`[${tree.label}, ${backend}] ${tree.cli} ${args.join(' ')}\n`);
+  const kept = reuse && !pgUrl ? join(reuse, `${tree.label}-sqlite-${DEVICES}`.replace(/\W+/g, '-')) : undefined;
+  const lua = async (name: string, text: string) => { const f = join(dir, name); await writeFile(f, text); return f; };
+  const tokensFile = join(dir, 'tokens.txt');
+  if (kept && (await access(join(kept, 'READY')).then(() => true, () => false))) {
+    const t0 = performance.now();
+    await cp(join(kept, 'data'), data, { recursive: true });
+    await cp(join(kept, 'tokens.txt'), tokensFile);
+    const firstToken = (await readFile(tokensFile, 'utf8')).slice(0, 1024).split('\n')[0]!;
+    process.stdout.write(`  reused the loaded data of ${kept} (copied in ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    return { tree, backend, dir, data, args, firstToken, stated: await lua('stated.lua', checkScript('stated', tokensFile)), agent: await lua('agent.lua', checkScript('agent', tokensFile)) };
+  }
   const server = await startPatchwire(data, { cpu: SERVER_CPU, cli: tree.cli, args, timeoutMs: START_TIMEOUT_MS });
   await publishAcme(dir, server.url, tree.cli);
   const source = server.url;
@@ -267,13 +290,18 @@ async function prepare(tmp: string, tree: Tree, backend: Backend, pgUrl?: string
   if (pgUrl) await bulkLoadPostgres(pgUrl, source);
   else bulkLoadSqlite(dbFile, source);
   const t1 = performance.now();
-  const tokensFile = join(dir, 'tokens.txt');
   const store: Store = pgUrl
     ? await (await import('../src/store/postgres/postgres-store.js')).PostgresStore.open(pgUrl)
     : await (await import('../src/store/sqlite/sqlite-store.js')).SqliteStore.open(dbFile);
   const firstToken = await mintTokens(store, tokensFile);
   process.stdout.write(`  bulk-loaded ${DEVICES} devices + identities in ${((t1 - t0) / 1000).toFixed(1)} s; minted their tokens in ${((performance.now() - t1) / 1000).toFixed(1)} s\n`);
-  const lua = async (name: string, text: string) => { const f = join(dir, name); await writeFile(f, text); return f; };
+  if (kept) {
+    await mkdir(kept, { recursive: true });
+    await cp(data, join(kept, 'data'), { recursive: true });
+    await cp(tokensFile, join(kept, 'tokens.txt'));
+    await writeFile(join(kept, 'READY'), `${new Date().toISOString()}\n`);
+    process.stdout.write(`  kept the loaded data in ${kept} for --reuse\n`);
+  }
   return { tree, backend, dir, data, args, firstToken, stated: await lua('stated.lua', checkScript('stated', tokensFile)), agent: await lua('agent.lua', checkScript('agent', tokensFile)) };
 }
 
@@ -339,9 +367,15 @@ async function main(): Promise<void> {
     // turn, so a change in the machine's load hits both alike.
     process.stdout.write(`wrk -t${wrk.threads} -c${wrk.connections} -d${wrk.seconds}s --latency (CPU ${WRK_CPU}):\n`);
     for (const [mode, text] of MODES) {
-      for (const [i, p] of prepared.entries()) {
-        const name = `${baseline ? `${p.tree.label}: ` : ''}sqlite, 1 process: check, ${text}`;
-        rows.push([name, await measure(name, [{ server: servers[i]!, script: p[mode] }], { patchwire: true })]);
+      for (let round = 0; round < ROUNDS; round++) {
+        // Odd rounds take the trees in the other order: the first one measured must not always be the same.
+        const order = round % 2 === 0 ? [...prepared.entries()] : [...prepared.entries()].reverse();
+        for (const [i, p] of order) {
+          const name = `${baseline ? `${p.tree.label}: ` : ''}sqlite, 1 process: check, ${text}${ROUNDS > 1 ? ` (${round + 1})` : ''}`;
+          const r = await measure(name, [{ server: servers[i]!, script: p[mode] }], { patchwire: true });
+          rows.push([name, r]);
+          sqliteRuns.push({ tree: p.tree.label, mode, r });
+        }
       }
     }
     for (const s of servers) await afterRun(s);
@@ -387,12 +421,12 @@ ${WRK_DONE_LUA}`);
   const ms = (n: number) => `${n.toFixed(2)} ms`;
   const row = (name: string, r: Measured) => [
     name, r.reqPerSec.toFixed(0), ms(r.p50Ms), ms(r.p99Ms), r.errors ? `${r.errors} (${r.errorKinds})` : '0', `${(r.serverCpu * 100).toFixed(0)}%`,
-    `${r.cpuPerReqUs.toFixed(0)} us`, `${(r.cpuPerReqUs / echo.cpuPerReqUs).toFixed(2)}x`, `${(r.reqPerSec / helloRes.reqPerSec).toFixed(2)}x`,
+    `${r.cpuPerReqUs.toFixed(0)} us`, `${r.mainCpuPerReqUs.toFixed(0)} us`, `${(r.cpuPerReqUs / echo.cpuPerReqUs).toFixed(2)}x`, `${(r.reqPerSec / helloRes.reqPerSec).toFixed(2)}x`,
     r.dbCpuPerReqUs === undefined ? '-' : `${r.dbCpuPerReqUs.toFixed(0)} us`,
     r.eld ? `${ms(r.eld.p99)} / ${ms(r.eld.max)}` : '-',
   ];
   process.stdout.write(`\n${table(
-    ['target', 'req/s', 'p50', 'p99', 'errors', 'server CPU', 'CPU/req', 'CPU/req vs echo', 'req/s vs hello', 'PostgreSQL CPU/req', 'loop delay p99 / max'],
+    ['target', 'req/s', 'p50', 'p99', 'errors', 'server CPU', 'CPU/req', 'main thread CPU/req', 'CPU/req vs echo', 'req/s vs hello', 'PostgreSQL CPU/req', 'loop delay p99 / max'],
     [...rows.map(([n, r]) => row(n, r)), row(`fastify ${fastify} POST /echo (JSON + schema)`, echo), row(`fastify ${fastify} hello-world GET /`, helloRes)],
   )}\n`);
   process.stdout.write('(2 processes: req/s, errors, server CPU and CPU/req over both servers; p50, p99 and loop delay the worse of the two)\n');
@@ -404,9 +438,15 @@ ${WRK_DONE_LUA}`);
       `p99 < 10 ms ${verdict(r.p99Ms < 10)} (${ms(r.p99Ms)}); zero errors ${verdict(r.errors === 0)} (${r.errors}); loop stall <= 20 ms ${r.eld ? `${verdict(r.eld.max <= 20)} (${ms(r.eld.max)})` : 'n/a (no GET /v1/admin/runtime)'}\n`);
   }
   if (baseline && DB_MODE !== 'postgres') {
-    for (const [i, text] of MODES.map(([, t]) => t).entries()) {
-      const [b, m] = [rows[2 * i]![1], rows[2 * i + 1]![1]];
-      process.stdout.write(`CPU per request on SQLite, this tree vs baseline (${text}): ${(((m.cpuPerReqUs / b.cpuPerReqUs) - 1) * 100).toFixed(1)}%\n`);
+    // Over every round: all CPU time over all requests, per tree.
+    const perReq = (tree: string, mode: string, main: boolean) => {
+      const runs = sqliteRuns.filter((x) => x.tree === tree && x.mode === mode);
+      return runs.reduce((n, x) => n + (main ? x.r.mainCpuPerReqUs : x.r.cpuPerReqUs) * x.r.requests, 0) / runs.reduce((n, x) => n + x.r.requests, 0);
+    };
+    for (const [mode, text] of MODES) {
+      const [b, m] = [perReq('baseline', mode, false), perReq('this tree', mode, false)];
+      const [bm, mm] = [perReq('baseline', mode, true), perReq('this tree', mode, true)];
+      process.stdout.write(`CPU per request on SQLite, this tree vs baseline (${text}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}): ${b.toFixed(0)} -> ${m.toFixed(0)} us (${(((m / b) - 1) * 100).toFixed(1)}%); main thread ${bm.toFixed(0)} -> ${mm.toFixed(0)} us (${(((mm / bm) - 1) * 100).toFixed(1)}%)\n`);
     }
   }
   if (Math.min(...rows.map(([, r]) => r.serverCpu / r.servers), helloRes.serverCpu, echo.serverCpu) < 0.9) {
@@ -427,6 +467,10 @@ ${WRK_DONE_LUA}`);
       const dir = join(p.dir, 'prof');
       const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length === 0) throw new Error('the server wrote no .cpuprofile');
+      if (profKeep) {
+        await mkdir(profKeep, { recursive: true });
+        await cp(join(dir, files[0]!), join(profKeep, `fleet-${p.backend}-${Date.now()}.cpuprofile`));
+      }
       const { summariseProfile } = await import('./profile-summary.js');
       process.stdout.write(`${summariseProfile(JSON.parse(await readFile(join(dir, files[0]!), 'utf8')), skipMs)}\n`);
     }

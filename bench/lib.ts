@@ -241,13 +241,15 @@ export interface Load { url: string; script: string; pid: number; wrk: WrkSettin
  * wrk each). `beforeMeasured` runs between the two (e.g. to start a server-side window).
  * `cpuSeconds[i]`: what loads[i]'s server used during the measured run.
  */
-export async function measureLoads(loads: Load[], warmupSeconds: number, beforeMeasured?: () => Promise<unknown>): Promise<{ runs: WrkResult[]; cpuSeconds: number[] }> {
+export async function measureLoads(loads: Load[], warmupSeconds: number, beforeMeasured?: () => Promise<unknown>): Promise<{ runs: WrkResult[]; cpuSeconds: number[]; mainThreadCpuSeconds: number[] }> {
   await Promise.all(loads.map((l) => runWrk(l.url, l.script, { ...l.wrk, seconds: warmupSeconds })));
   await beforeMeasured?.();
   const c0 = await Promise.all(loads.map((l) => cpuSeconds(l.pid)));
+  const m0 = await Promise.all(loads.map((l) => mainThreadCpuSeconds(l.pid)));
   const runs = await Promise.all(loads.map((l) => runWrk(l.url, l.script, l.wrk)));
   const c1 = await Promise.all(loads.map((l) => cpuSeconds(l.pid)));
-  return { runs, cpuSeconds: c1.map((c, i) => c - c0[i]!) };
+  const m1 = await Promise.all(loads.map((l) => mainThreadCpuSeconds(l.pid)));
+  return { runs, cpuSeconds: c1.map((c, i) => c - c0[i]!), mainThreadCpuSeconds: m1.map((c, i) => c - m0[i]!) };
 }
 
 /** Runs wrk pinned to `cpu` with a Lua script; `status` counts non-2xx/3xx answers. */
@@ -273,6 +275,16 @@ export async function runWrk(url: string, script: string, s: WrkSettings): Promi
 /** utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15, USER_HZ = 100). */
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * utime + stime of a process's main thread (the event loop: its thread id is the pid), without
+ * its worker threads, libuv's pool and V8's helper threads.
+ */
+export async function mainThreadCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }

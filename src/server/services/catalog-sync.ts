@@ -2,7 +2,7 @@ import type { Coordination, Subscription } from '../../store/coordination.js';
 import { isName } from '../../protocol/names.js';
 
 /** What changed in a product: names the caches a listener reloads (today: the whole product). */
-export type CatalogChange = 'product' | 'admission' | 'releases' | 'schedule' | 'moved' | 'deltas' | 'rollouts';
+export type CatalogChange = 'product' | 'admission' | 'releases' | 'schedule' | 'moved' | 'deltas' | 'rollouts' | 'timestamp';
 
 /** A token revocation (token-revocations.ts) as it travels to the other processes. */
 export interface RevocationNotice {

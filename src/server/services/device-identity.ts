@@ -65,7 +65,8 @@ export class DeviceIdentityService {
       throw new ApiError('PW_DEVICE_PENDING', `device ${req.deviceId} of ${req.product} waits for approval (key ${keyId}): an operator runs ${accept(req.deviceId, req.product)}; the agent keeps asking at its interval`);
     }
     const expiresAt = now.getTime() + this.o.tokenTtlMs;
-    const token = this.tokens.mint({ deviceId: req.deviceId, product: req.product, keyId, issuedAt: now.getTime(), expiresAt });
+    // Just read as accepted and bound to this key: the device's next check here needs no second read.
+    const token = this.tokens.mintConfirmed({ deviceId: req.deviceId, product: req.product, keyId, issuedAt: now.getTime(), expiresAt });
     return { token, expiresAt: new Date(expiresAt).toISOString(), status: 'accepted', keyId };
   }
 

@@ -91,7 +91,7 @@ export type Services = ReturnType<typeof wire> & { load(): Promise<void>; close(
 function wire(o: ServicesOptions) {
   const { store, artifacts, clock } = o;
   const catalog = new CatalogSync(store.coordination, { reloadIntervalMs: o.cacheReloadMs ?? DEFAULT_CACHE_RELOAD_MS, log: o.log, now: () => clock().getTime() });
-  const tuf = new TufMetadataService(store, o.keys, o.expiry, clock);
+  const tuf = new TufMetadataService(store, o.keys, o.expiry, clock, catalog);
   const products = new ProductService(store, tuf, o.keys, clock, catalog);
   const releases = new ReleaseService(store, artifacts, tuf, products, clock, catalog, (obj, msg) => o.log.warn(obj, msg));
   const schedules = new ScheduleService(store, products, clock, catalog);
@@ -150,6 +150,8 @@ function wire(o: ServicesOptions) {
     : undefined;
   // One product's caches read again; everything read again (catalog-sync.ts).
   const reloadProduct = async (p: string) => {
+    // Another process published, moved or re-signed: its timestamp record is read anew.
+    tuf.forgetTimestamp(p);
     if (!(await products.loadProduct(p))) return;
     await rollouts.loadProduct(p); // before its releases, as in reload()
     await Promise.all([releases.loadProduct(p), schedules.loadProduct(p), moved.loadProduct(p)]);
