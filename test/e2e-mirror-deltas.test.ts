@@ -8,8 +8,8 @@
  * catalog's delta entries (paths that leave the deltas folder, lengths beyond the release,
  * versions the mirror does not hold: all refused, the honest delta still copied).
  *
- * One primary for the file (acme 1.0.0, then 1.1.0 with its delta); each test starts its own
- * mirror. Between each mirror and the primary runs a proxy (test/helpers/proxy.ts) that records
+ * One primary for the file (acme 1.0.0, then 1.1.0 with its delta); the attacks start mirrors
+ * of their own; the last test withdraws the delta at the primary (the mirror follows). Between each mirror and the primary runs a proxy (test/helpers/proxy.ts) that records
  * what the mirror fetched and, in the attacks, tampers with it. Mirrors replicate every second.
  */
 import { test, before, describe } from 'node:test';
@@ -73,7 +73,8 @@ describe('deltas through mirrors', () => {
     f = await startFleet(suite, {
       token: ADMIN,
       prefix: 'patchwire-mirror-deltas-',
-      server: { name: 'primary', args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h'] },
+      // One device's delta-failed report withdraws a delta (the last test).
+      server: { name: 'primary', args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h', '--delta-fail-threshold', '1'] },
       releases: [['1.0.0', tree('1.0.0', false)]],
     });
     // The agent is enrolled through the mirror (reached through a proxy that records what it fetched) at 1.0.0.
@@ -192,5 +193,25 @@ describe('deltas through mirrors', () => {
     } finally {
       await forger.close();
     }
+  });
+
+  // Last: it withdraws the primary's delta.
+  test('a delta the primary withdraws (a device could not apply it) is withdrawn by the mirror too: both offer the full archive', async () => {
+    const d = primaryOffer.release!.delta!;
+    assert.equal((await offerAt(mirror.url, 'dd:00:00:00:04:98')).release?.kind, 'delta');
+    const deviceId = 'dd:00:00:00:04:01';
+    const res = await fetch(`${f.server.url}/v1/report`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await f.sessions.headers(f.server.url, deviceId)) },
+      body: JSON.stringify({ deviceId, product: 'acme', channel: 'stable', event: 'delta-failed', version: '1.0.0', previousVersion: '1.0.0', toVersion: '1.1.0', detail: 'deltas/stable/1.0.0_1.1.0.pwdelta' }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    assert.equal((await offerAt(f.server.url, 'dd:00:00:00:04:97')).release?.kind, 'full', 'withdrawn at the primary');
+    const full = await offered(mirror, 'full', 'dd:00:00:00:04:96');
+    assert.deepEqual(full.release, (await offerAt(f.server.url, 'dd:00:00:00:04:95')).release, 'the same offer as at the primary');
+    // The mirror still serves the bytes (the signed deltas metadata lists them), it just no longer offers them.
+    const served = await fetch(`${mirror.url}${DELTA_PATH}stable/${d.sha256}.1.0.0_1.1.0.pwdelta`);
+    assert.equal(served.status, 200);
+    assert.equal((await served.arrayBuffer()).byteLength, d.length);
   });
 });

@@ -43,10 +43,11 @@ export interface ReplicationResult {
 
 /**
  * The mirror's side of replication: announce itself to the primary, then copy what the primary's
- * catalog lists and this mirror lacks. Artifacts are hashed while staged and refused unless they
- * match the catalog (deltas too, delta-replication.ts); metadata is kept as the exact bytes the primary serves (devices verify it
- * through TUF; a mirror never signs). Order: artifacts, releases, root, targets, snapshot, and the
- * timestamp last, so devices never see metadata naming something the mirror does not hold; then
+ * catalog lists and this mirror lacks. Artifacts (and deltas, delta-replication.ts) are hashed
+ * while staged and refused unless they match the catalog; metadata is kept as the exact bytes the
+ * primary serves (devices verify it through TUF; a mirror never signs). Order: artifacts,
+ * releases, root, targets, snapshot, and the timestamp last, so devices never see metadata naming
+ * something the mirror does not hold; then
  * the deltas, which are offered only once stored (a device behind the mirror is offered a delta
  * only when the mirror holds it, and otherwise the full archive).
  */
