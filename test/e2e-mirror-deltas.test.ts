@@ -94,7 +94,7 @@ describe('deltas through mirrors', () => {
     }, { what: 'the primary to compute the delta from 1.0.0', timeout: 60_000, detail: f.server.output });
   });
 
-  test('a mirror copies the delta and offers it as the primary does; an agent behind it applies the delta, every byte from the mirror', async () => {
+  test('a mirror copies the delta and offers it as the primary does; an agent behind it applies the delta, every byte from the mirror', async (t) => {
     const mirrorOffer = await offered(mirror, 'delta', 'dd:00:00:00:01:98');
     assert.deepEqual(mirrorOffer.release, primaryOffer.release, 'the same offer as at the primary');
     const d = mirrorOffer.release!.delta!;
@@ -111,6 +111,7 @@ describe('deltas through mirrors', () => {
     assert.equal(r.result, 'updated');
     assert.equal(r.version, '1.1.0');
     assert.deepEqual(r.patch, { kind: 'delta', bytes: d.length, resumedFrom: 0 });
+    t.diagnostic(`behind the mirror: delta ${d.length} bytes instead of the full archive's ${mirrorOffer.release!.length} (${(d.length / mirrorOffer.release!.length).toFixed(3)}x)`);
     assert.equal(await currentLink(agent), join('versions', '1.1.0'));
     assert.equal(await readFile(join(agent, 'current', 'VERSION'), 'utf8'), '1.1.0');
     assert.deepEqual(await readFile(join(agent, 'current', 'lib', '_module5.js'), 'utf8'), tree('1.1.0', true)['lib/_module5.js'], 'the renamed file is rebuilt from the old tree');
