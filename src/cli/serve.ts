@@ -85,7 +85,7 @@ export function register(program: Command): void {
     .option('--reconcile-interval <duration>', 'primary: how often to consolidate the mirrors', '1m')
     .option('--sync-interval <duration>', 'mirror: how often to replicate from the primary', '30s')
     .option('--alarm-webhook <url>', 'POST raised alarms (e.g. schedule-overdue) as JSON to this URL')
-    .option('--delta-from <n>', 'compute deltas to each new release from the N most common applied versions (plus the previous release); 0 turns deltas off', '5')
+    .option('--delta-from <n>', 'compute deltas to each new release from the N most common applied versions (plus the previous release); 0 turns deltas off (a mirror then copies and offers none of its primary\'s)', '5')
     .option('--delta-margin <fraction>', 'offer a delta only when it saves at least this fraction of the full archive', '0.2')
     .option('--delta-max-bytes <bytes>', 'no delta from or to a release whose tree stream (uncompressed tar) is larger; memory is ~10x it', String(64 * 1024 ** 2))
     .option('--delta-low-cost-above <bytes>', 'above this tree stream size, compute deltas in the lower-cost mode (one engine, Brotli q9)', String(16 * 1024 ** 2))

@@ -334,10 +334,29 @@ export interface MirrorCatalog {
     moved: { url: string; target: string; sha256: string; setAt: string } | null;
     /** How the product admits a new device (issue 9); a mirror applies it. Absent from older primaries: `auto`. */
     admission?: 'auto' | 'approve';
+    /**
+     * Issue 13: the deltas the primary computed (targets of the signed deltas role), oldest first;
+     * `failed`: no longer offered. A mirror copies each by hash and offers it as the primary does.
+     * Absent from older primaries: none (the mirror's devices get full archives).
+     */
+    deltas?: DeltaSync[];
   }>;
   schedules: ScheduleSync[];
   /** Issue 11: every staged rollout (absent from older primaries: none). */
   rollouts?: RolloutSync[];
+}
+
+/** A delta as the catalog lists it (issue 13): `target` is `deltas/<channel>/<from>_<to>.pwdelta`. */
+export interface DeltaSync {
+  channel: string;
+  from: string;
+  to: string;
+  target: string;
+  sha256: string;
+  length: number;
+  engine: string;
+  createdAt: string;
+  failed: boolean;
 }
 
 export interface ScheduleSync {

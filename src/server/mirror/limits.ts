@@ -15,3 +15,15 @@ export const PULL_LIMITS: PullLimits = { pageRecords: 5000, pageMaxBytes: 8 * 10
 
 /** A mirror's cursor is kept and sent back; the mirror API refuses longer ones too. */
 export const MAX_CURSOR_LENGTH = 512;
+
+/**
+ * Bounds of the deltas a mirror copies from its primary (issue 13): a hostile or broken primary
+ * costs a mirror at most DELTA_DOWNLOADS_PER_PASS downloads per replication pass (the rest follow
+ * in the next passes), each at most the signed length of the full archive it replaces.
+ */
+export const DELTA_LIMITS = {
+  /** Catalog entries read per product; beyond, only the newest this many are considered. */
+  perProduct: 10_000,
+  /** Delta downloads per replication pass, over all products. */
+  downloadsPerPass: 32,
+};

@@ -5,8 +5,9 @@ import type { MirrorAnnounceAnswer, MirrorCatalog } from '../../protocol/wire.js
 import { metadataBaseUrl, metadataFileName, MIRROR_PREFIX, targetUrl } from '../../protocol/urls.js';
 import { applySchedules } from './schedule-sync.js';
 import { applyRollouts } from './rollout-sync.js';
-import { peerJson, peerStream, peerText } from './peer-client.js';
+import { peerJson, peerText } from './peer-client.js';
 import { sharedRun } from './shared-run.js';
+import { copyByHash, DeltaCopier } from './delta-replication.js';
 
 const STORE_ID = 'mirror_store_id';
 /** The catalog lists every release of every product: room for some 200,000. */
@@ -23,6 +24,8 @@ export interface ReplicatorOptions {
   /** Re-reads the services' in-memory views after new data arrived. */
   reload: () => Promise<void>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Copy the primary's deltas too (issue 13); off when this mirror offers none (`--delta-from 0`). */
+  deltas?: boolean;
 }
 
 export interface ReplicationResult {
@@ -33,20 +36,29 @@ export interface ReplicationResult {
   metadata: number;
   /** Products whose admission policy changed (the primary's, applied here). */
   admission: number;
+  /** Deltas copied (issue 13), and deltas the primary withdrew that this mirror withdrew too. */
+  deltas: number;
+  deltasWithdrawn: number;
 }
 
 /**
  * The mirror's side of replication: announce itself to the primary, then copy what the primary's
- * catalog lists and this mirror lacks. Artifacts are hashed while staged and refused unless they
- * match the catalog; metadata is kept as the exact bytes the primary serves (devices verify it
- * through TUF; a mirror never signs). Order: artifacts, releases, root, targets, snapshot, and the
- * timestamp last, so devices never see metadata naming something the mirror does not hold.
+ * catalog lists and this mirror lacks. Artifacts (and deltas, delta-replication.ts) are hashed
+ * while staged and refused unless they match the catalog; metadata is kept as the exact bytes the
+ * primary serves (devices verify it through TUF; a mirror never signs). Order: artifacts,
+ * releases, root, targets, snapshot, and the timestamp last, so devices never see metadata naming
+ * something the mirror does not hold; then
+ * the deltas, which are offered only once stored (a device behind the mirror is offered a delta
+ * only when the mirror holds it, and otherwise the full archive).
  */
 export class Replicator {
   /** The state the primary answered to the last announce (a pending mirror is told once). */
   private announcedState: string | undefined;
+  private readonly deltas: DeltaCopier | undefined;
 
-  constructor(private readonly o: ReplicatorOptions) {}
+  constructor(private readonly o: ReplicatorOptions) {
+    this.deltas = o.deltas ? new DeltaCopier({ store: o.store, artifacts: o.artifacts, upstream: o.upstream, log: o.log }) : undefined;
+  }
 
   /** One pass; concurrent callers share it. */
   readonly sync = sharedRun(() => this.syncOnce());
@@ -75,13 +87,14 @@ export class Replicator {
     }
     this.announcedState = announced?.state;
     const catalog = await peerJson<MirrorCatalog>(this.url(`${MIRROR_PREFIX}/catalog`), { token, maxBytes: CATALOG_MAX_BYTES });
-    const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0, admission: 0 };
+    const result: ReplicationResult = { products: 0, releases: 0, yanked: 0, metadata: 0, admission: 0, deltas: 0, deltasWithdrawn: 0 };
+    this.deltas?.startPass();
     // Rollouts before releases: a staged release never reaches this mirror without its rollout
     // (it would go to every device here).
     const rolloutsChanged = await applyRollouts(this.o.store, catalog.rollouts ?? []);
     for (const p of catalog.products) await this.product(p, result);
     const schedulesChanged = await applySchedules(this.o.store, catalog.schedules);
-    if (result.products || result.releases || result.yanked || result.metadata || result.admission || schedulesChanged || rolloutsChanged) {
+    if (result.products || result.releases || result.yanked || result.metadata || result.admission || result.deltas || result.deltasWithdrawn || schedulesChanged || rolloutsChanged) {
       await this.o.reload();
       this.o.log.info({ ...result, schedulesChanged, rolloutsChanged }, 'replicated from the primary');
     }
@@ -123,12 +136,16 @@ export class Replicator {
       result.yanked++;
     }
     if (movedNew) await store.setMoved({ product: p.name, ...movedNew, setAt: new Date(movedNew.setAt) }, []);
-    // The deltas role's metadata is copied so the snapshot's reference resolves; the mirror does
-    // not copy the deltas themselves and offers devices the full archive.
     for (const role of ['targets', 'deltas', 'snapshot', 'timestamp'] as const) {
       const records = await this.metadata(p.name, role, p.metadata[role] ?? 0, false);
       if (records.length) await store.putMetadata(records);
       result.metadata += records.length;
+    }
+    // After the deltas role's metadata: a delta is copied only as that metadata lists it.
+    if (this.deltas) {
+      const d = await this.deltas.product(p.name, p.deltas);
+      result.deltas += d.copied;
+      result.deltasWithdrawn += d.withdrawn;
     }
   }
 
@@ -154,17 +171,6 @@ export class Replicator {
   private async artifact(product: string, target: string, sha256: string, length: number, atMost = false): Promise<void> {
     const { artifacts } = this.o;
     if (await artifacts.stat(sha256)) return;
-    const url = targetUrl(this.o.upstream, product, target, sha256);
-    // A primary with --store-redirect answers 302 to a presigned S3 URL: followed once, without the
-    // token, since the bytes are checked against the signed hash and length below.
-    const staged = await artifacts.stage(await peerStream(url, { followStoreRedirect: true }), { maxLength: length });
-    try {
-      if (staged.sha256 !== sha256 || (!atMost && staged.length !== length)) {
-        throw new Error(`${url} sent ${staged.length} bytes with sha256 ${staged.sha256}, expected ${length} bytes with sha256 ${sha256}`);
-      }
-      await staged.commit();
-    } finally {
-      await staged.discard().catch(() => {});
-    }
+    await copyByHash(artifacts, targetUrl(this.o.upstream, product, target, sha256), sha256, length, atMost);
   }
 }

@@ -109,8 +109,10 @@ function wire(o: ServicesOptions) {
   });
   const deltas = o.deltas?.computeDelta && o.keys
     ? new DeltaService(store, artifacts, tuf, o.keys, releases, o.deltas.computeDelta, o.deltas, clock, o.log, catalog)
-    : undefined;
-  if (deltas) releases.onPublish((r) => void deltas.schedule(r));
+    // A mirror computes none (it holds no deltas key): it offers the deltas it copied from its primary (issue 13).
+    : o.deltas && o.upstream ? new DeltaService(store, artifacts, tuf, null, releases, mirrorComputesNoDelta, o.deltas, clock, o.log, catalog)
+      : undefined;
+  if (deltas && o.keys) releases.onPublish((r) => void deltas.schedule(r));
   const devices = new DeviceService(store, products, releases, schedules, moved, sightings, o.publicUrl, clock, deltas, {
     watch: new InstallIdWatch(), warn: (obj, msg) => o.log.warn(obj, msg),
   }, new CheckAnswerSigner(tuf, o.keys?.timestamp ?? null), o.deltaFailThreshold, { rollouts, halts: !o.upstream });
@@ -146,7 +148,14 @@ function wire(o: ServicesOptions) {
     : undefined;
   const replicator = o.upstream
     // After a replication pass the event streams hear of releases it brought.
-    ? new Replicator({ store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, reload: async () => { await reload(); await push.resync(); }, log: o.log })
+    ? new Replicator({
+      store, artifacts, upstream: o.upstream.url, token: o.upstream.token, publicUrl: o.publicUrl, log: o.log, deltas: deltas !== undefined,
+      reload: async () => {
+        await reload();
+        await deltas?.load(products.list());
+        await push.resync();
+      },
+    })
     : undefined;
   // One product's caches read again; everything read again (catalog-sync.ts).
   const reloadProduct = async (p: string) => {
@@ -168,6 +177,9 @@ function wire(o: ServicesOptions) {
   const fleet: FleetSources = { store, flushSightings: () => sightings.flush(), alarms: () => status.alarms() };
   return { tuf, products, releases, schedules, rollouts, moved, sightings, devices, status, mirror, consolidation, replicator, reload, deltas, identity, admission, tokens, catalog, reloadProduct, reloadAll, push, fleet, clock, fleetHistory, mender, hawkbit, publicUrl: o.publicUrl };
 }
+
+/** A mirror's DeltaService never computes (it has no keys, so computeFor returns before calling this). */
+const mirrorComputesNoDelta: ComputeDelta = () => Promise.reject(new Error('a mirror computes no deltas; it copies its primary\'s'));
 
 /** An alarm goes to the log at warn level and, when configured, to the webhook (best effort). */
 function raiseAlarm(o: ServicesOptions, message: string, alarm: AlarmView): void {
