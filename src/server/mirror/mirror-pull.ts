@@ -16,6 +16,8 @@ export interface PullContext {
   tally: SkipTally;
   /** Which records the keys they are bound to at the mirror let through. */
   identities: MirrorIdentity;
+  /** Called after each page is merged, with the records of it merged (a job's progress). */
+  onPage?: (merged: number) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function pullMirror(m: MirrorRecord, c: PullContext): Promise<numbe
     pulled += records.length;
     // Saved per page: a sync cut off half-way resumes after the last page merged.
     if (page.next !== after) await c.store.updateMirror(m.url, { cursor: page.next });
+    c.onPage?.(records.length);
     after = page.next;
     if (page.records.length < pageRecords) return pulled;
   }
