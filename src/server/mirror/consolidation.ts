@@ -95,9 +95,11 @@ export class Consolidation {
     for (const m of mirrors) job.mirror(m.url);
     const rules = await RecordRules.load(store, { releases: true });
     const results = new Map<string, ReconcileMirrorView & { tally: SkipTally }>();
-    for (const m of mirrors) {
-      const r: ReconcileMirrorView & { tally: SkipTally } = { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() };
-      results.set(m.url, r);
+    for (const m of mirrors) results.set(m.url, { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() });
+    // The mirrors are pulled at the same time: each serialises its pages while the primary merges
+    // another's (merging is order-free: record-rules and mergeDevice pick the same winner).
+    await Promise.all(mirrors.map(async (m) => {
+      const r = results.get(m.url)!;
       const p = job.mirror(m.url);
       p.phase = 'pulling';
       job.updatedAt = this.o.now();
@@ -116,7 +118,7 @@ export class Consolidation {
         p.phase = 'failed';
       }
       p.skipped = r.tally.count;
-    }
+    }));
     // Step 3: alarms are judged on the merged view, before the schedules go out.
     this.o.status.alarms();
     const schedules = (await store.listSchedules()).map(toScheduleSync);
