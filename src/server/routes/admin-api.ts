@@ -186,7 +186,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     return opts.services.consolidation.jobs;
   };
   app.post('/reconcile/jobs', async (_req, reply) => reply.code(202).send(await reconcileJobs().start()));
-  app.get<{ Params: { id: string } }>('/reconcile/jobs/:id', async (req) => ({ job: await reconcileJobs().get(req.params.id) }));
+  app.get<{ Params: { id: string } }>('/reconcile/jobs/:id', { exposeHeadRoute: false }, async (req) => ({ job: await reconcileJobs().get(req.params.id) }));
 
   app.get<{ Querystring: { product?: string } }>('/status', async (req) => {
     if (req.query.product !== undefined) products.require(req.query.product);
