@@ -123,8 +123,10 @@ async function cliRun(args: string[]) {
 interface StatusMirror { url: string; lastSyncAt: string | null; pulled: number; pushed: number; error: string | null }
 
 /**
- * `patchwire reconcile --json`, timed. A run longer than the server's silent-socket limit (120 s,
- * slow-clients.ts) loses the CLI's connection while the run goes on in the server: then the end
+ * `patchwire reconcile --json`, timed. Since issue 10's reconcile jobs the CLI starts a job and
+ * polls it, so no request outlives the server's silent-socket limit. With an older build (`--cli`)
+ * a run longer than that limit (120 s, slow-clients.ts) loses the CLI's connection while the run
+ * goes on in the server: then the end
  * is taken from the primary's status (every mirror's lastSyncAt, or its error, changed), polled
  * every 100 ms, and the view is made from it.
  */
@@ -150,7 +152,7 @@ async function startServe(dataDir: string, extra: string[], port = 0): Promise<S
   const child = startChild(process.execPath,
     // Every device of the bench enrols from 127.0.0.1: lift the per-address enrolment limit.
     [...prof, BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', '--enrol-limit', '1000000/1m', ...extra], env);
-  const m = await waitForOutput(child, /patchwire: listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000);
+  const m = await waitForOutput(child, /patchwire: listening on (http:\/\/127\.0\.0\.1:\d+)/, 180_000);
   return { child, url: m[1]! };
 }
 

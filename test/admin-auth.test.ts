@@ -144,6 +144,9 @@ async function plausibleRequest(route: RouteInfo): Promise<InjectOptions & { url
     case 'POST /v1/admin/products/:product/hawkbit-gateway-token': return { method, url };
     case 'DELETE /v1/admin/mirrors': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_URL)}` };
     case 'POST /v1/admin/mirrors/approve': return { method, url: `${url}?url=${encodeURIComponent(MIRROR_APPROVED)}` };
+    // A job id of the right form that no job has: the request reaches the job service, which answers PW_UNKNOWN_JOB.
+    case 'GET /v1/admin/reconcile/jobs/:id':
+      return { method, url: url.replace(':id', '00000000-0000-4000-8000-000000000000'), expect: { status: 404, code: 'PW_UNKNOWN_JOB' } };
     default:
       // Routes without a body (GET/HEAD), and any route added later: still swept.
       return { method, url };

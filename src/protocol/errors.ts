@@ -22,6 +22,8 @@ export const ERRORS = {
   PW_UNKNOWN_DEVICE: { status: 404, text: 'The device is not in the registry of that product.' },
   PW_NO_ROLLOUT: { status: 404, text: 'The channel\'s latest release was published without a rollout plan.' },
   PW_UNKNOWN_MIRROR: { status: 404, text: 'No mirror of that URL is known to this server.' },
+  PW_UNKNOWN_JOB: { status: 404, text: 'No reconcile job of that id is known (only the latest is kept).' },
+  PW_RECONCILE_BUSY: { status: 409, text: 'Another server process of the database is starting a consolidation; start again to join it.' },
   PW_PRODUCT_EXISTS: { status: 409, text: 'A product of that name exists already.' },
   PW_VERSION_NOT_HIGHER: { status: 409, text: 'The version is not higher than the latest of the channel.' },
   PW_NOT_OFFERED: { status: 409, text: 'The device reported an update its staged rollout never offered it.' },

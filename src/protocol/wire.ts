@@ -429,3 +429,47 @@ export interface ReconcileView {
   mirrors: ReconcileMirrorView[];
   pending: string[];
 }
+
+/** Where a reconcile job is with one approved mirror: waiting, pulling, pushing, done or failed. */
+export type ReconcileMirrorPhase = 'waiting' | 'pulling' | 'pushing' | 'done' | 'failed';
+
+/** One approved mirror in a reconcile job's progress (GET /v1/admin/reconcile/jobs/:id). */
+export interface ReconcileJobMirrorView {
+  url: string;
+  phase: ReconcileMirrorPhase;
+  /** Pages pulled from the mirror, and the records of them merged into the primary. */
+  pulledPages: number;
+  pulled: number;
+  /** Pages pushed to the mirror, and the records in them. */
+  pushedPages: number;
+  pushed: number;
+  skipped: number;
+  error?: string;
+}
+
+/**
+ * A reconcile job (POST /v1/admin/reconcile/jobs starts or joins one): `running` until every
+ * mirror is done or failed, then `done` with `result` (what `POST /v1/admin/reconcile` answers);
+ * `failed` when the run itself broke (`error`), or when the process running it stopped reporting
+ * progress (several processes on one database).
+ */
+export interface ReconcileJobView {
+  id: string;
+  state: 'running' | 'done' | 'failed';
+  startedAt: string;
+  /** The last progress written: while running, at least every few seconds. */
+  updatedAt: string;
+  finishedAt: string | null;
+  mirrors: ReconcileJobMirrorView[];
+  pending: string[];
+  /** Each failed mirror's error, and the run's own (`mirror: null`). */
+  errors: Array<{ mirror: string | null; error: string }>;
+  result?: ReconcileView;
+  error?: string;
+}
+
+/** POST /v1/admin/reconcile/jobs: the job, and whether a run already in progress was joined. */
+export interface ReconcileJobStart {
+  job: ReconcileJobView;
+  joined: boolean;
+}

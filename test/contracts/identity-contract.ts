@@ -64,6 +64,16 @@ export function identityContract(name: string, makeHarness: () => Promise<StoreH
       assert.deepEqual(await store.getIdentities([]), []);
     });
 
+    it('getIdentities of a batch larger than one read (12,001 keys, known ones across its chunks, one repeated) keeps every key in its place', async () => {
+      const known = [0, 4999, 5000, 5001, 9999, 10000, 12000];
+      await store.putIdentities(known.map((n) => identity(`dev-${n}`, { keyId: `k${n}` })));
+      const keys = Array.from({ length: 12_001 }, (_, n) => ({ deviceId: `dev-${n === 7 ? 5000 : n}`, product: 'app' }));
+      const got = await store.getIdentities(keys);
+      assert.equal(got.length, keys.length);
+      const found = got.flatMap((g, n) => (g ? [[n, g.keyId]] : []));
+      assert.deepEqual(found, [[0, 'k0'], [7, 'k5000'], [4999, 'k4999'], [5000, 'k5000'], [5001, 'k5001'], [9999, 'k9999'], [10000, 'k10000'], [12000, 'k12000']]);
+    });
+
     it('removeDevice removes the identity too (true even without a device record)', async () => {
       await store.addIdentity(identity('dev-1'));
       assert.equal(await store.removeDevice('dev-1', 'app'), true);

@@ -3,7 +3,6 @@ import type { ReconcileMirrorView, ReconcileView } from '../../protocol/wire.js'
 import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
 import { peerJson } from './peer-client.js';
-import { sharedRun } from './shared-run.js';
 import { toScheduleSync } from '../views/schedule-view.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { StatusService } from '../services/status.js';
@@ -13,6 +12,9 @@ import { RecordRules, SkipTally } from './record-rules.js';
 import { pullMirror } from './mirror-pull.js';
 import type { MirrorIdentity } from './mirror-identity.js';
 import { toDeviceSyncPage } from '../views/device-view.js';
+import { randomUUID } from 'node:crypto';
+import { ReconcileJob } from './reconcile-job.js';
+import { ReconcileJobs } from './reconcile-jobs.js';
 
 /** Records pushed per POST to a mirror. */
 const PUSH_PAGE = 5000;
@@ -45,28 +47,78 @@ export class Consolidation {
 
   constructor(private readonly o: ConsolidationOptions) {
     this.limits = o.limits ?? PULL_LIMITS;
+    this.jobs = new ReconcileJobs(this, o.store, o.now, o.log);
   }
 
-  /** One run; a call during a run shares it. */
-  readonly reconcile = sharedRun(() => this.run());
+  /** The run in progress in this process (a job), if any. */
+  running: ReconcileJob | undefined;
+  /** The last run that ended in this process (its progress stays readable until the next one starts). */
+  last: ReconcileJob | undefined;
+  /** Runs as jobs (the admin API's start and poll); each run's progress is written down for the other processes. */
+  readonly jobs: ReconcileJobs;
 
-  private async run(): Promise<ReconcileView> {
+  /** One run, waited for; a call during a run shares it. Throws what broke the run. */
+  async reconcile(): Promise<ReconcileView> {
+    const job = this.begin();
+    await job.done;
+    if (job.error !== undefined) throw new Error(job.error);
+    return job.result!;
+  }
+
+  /** Starts a run as a job, or returns the one in progress in this process (`joined`). */
+  begin(): ReconcileJob {
+    if (this.running) return this.running;
+    const job = new ReconcileJob(randomUUID(), this.o.now());
+    this.running = job;
+    job.done = this.run(job).then((result) => {
+      job.result = result;
+      job.state = 'done';
+    }, (err: unknown) => {
+      job.error = errorText(err);
+      job.state = 'failed';
+    }).finally(() => {
+      job.finishedAt = job.updatedAt = this.o.now();
+      this.last = job;
+      this.running = undefined;
+    });
+    this.jobs.track(job);
+    return job;
+  }
+
+  private async run(job: ReconcileJob): Promise<ReconcileView> {
     const { store } = this.o;
     const startedAt = this.o.now();
     await this.o.sightings.flush();
     const known = await store.listMirrors();
     const mirrors = known.filter((m) => m.state === 'approved');
+    job.pending = known.filter((m) => m.state === 'pending').map((m) => m.url);
+    for (const m of mirrors) job.mirror(m.url);
     const rules = await RecordRules.load(store, { releases: true });
     const results = new Map<string, ReconcileMirrorView & { tally: SkipTally }>();
-    for (const m of mirrors) {
-      const r: ReconcileMirrorView & { tally: SkipTally } = { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() };
-      results.set(m.url, r);
+    for (const m of mirrors) results.set(m.url, { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() });
+    // The mirrors are pulled at the same time: each serialises its pages while the primary merges
+    // another's (merging is order-free: record-rules and mergeDevice pick the same winner).
+    await Promise.all(mirrors.map(async (m) => {
+      const r = results.get(m.url)!;
+      const p = job.mirror(m.url);
+      p.phase = 'pulling';
+      job.updatedAt = this.o.now();
       try {
-        r.pulled = await pullMirror(m, { store, token: this.o.token, now: this.o.now, limits: this.limits, rules, tally: r.tally, identities: this.o.identities });
+        r.pulled = await pullMirror(m, {
+          store, token: this.o.token, now: this.o.now, limits: this.limits, rules, tally: r.tally, identities: this.o.identities,
+          onPage: (merged) => {
+            p.pulledPages++;
+            p.pulled += merged;
+            p.skipped = r.tally.count;
+            job.updatedAt = this.o.now();
+          },
+        });
       } catch (err) {
-        r.error = errorText(err);
+        r.error = p.error = errorText(err);
+        p.phase = 'failed';
       }
-    }
+      p.skipped = r.tally.count;
+    }));
     // Step 3: alarms are judged on the merged view, before the schedules go out.
     this.o.status.alarms();
     const schedules = (await store.listSchedules()).map(toScheduleSync);
@@ -76,12 +128,18 @@ export class Consolidation {
     const pages = new PushPages(store);
     await Promise.all(mirrors.map(async (m) => {
       const r = results.get(m.url)!;
+      const p = job.mirror(m.url);
       if (!r.error) {
+        p.phase = 'pushing';
         try {
-          r.pushed = await this.push(m, pages);
+          r.pushed = await this.push(m, pages, (count) => {
+            p.pushedPages++;
+            p.pushed += count;
+            job.updatedAt = this.o.now();
+          });
           await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
         } catch (err) {
-          r.error = errorText(err);
+          r.error = p.error = errorText(err);
         }
       }
       r.skipped = r.tally.count;
@@ -97,6 +155,8 @@ export class Consolidation {
       } else {
         await store.updateMirror(m.url, { lastAttemptAt: startedAt, lastSyncAt: startedAt, pulled: r.pulled, pushed: r.pushed, error: null, ...skipped });
       }
+      p.phase = r.error ? 'failed' : 'done';
+      job.updatedAt = this.o.now();
     }));
     const pending = known.filter((m) => m.state === 'pending').map((m) => m.url);
     return { mirrors: [...results.values()].map(({ tally: _, ...r }) => r), pending };
@@ -107,7 +167,7 @@ export class Consolidation {
    * read of the whole feed would hold the event loop: 100,000 rows take about a second), moving
    * the cursor past each page once the mirror has it.
    */
-  private async push(m: MirrorRecord, pages: PushPages): Promise<number> {
+  private async push(m: MirrorRecord, pages: PushPages, onPage: (count: number) => void): Promise<number> {
     let after = m.pushCursor;
     let pushed = 0;
     for (;;) {
@@ -120,6 +180,7 @@ export class Consolidation {
           this.o.log.warn({ mirror: m.url, skipped: answer.skipped, why: String(answer.skippedWhy).slice(0, 500) }, `mirror ${m.url} refused ${answer.skipped} of the records pushed to it (is its clock right?)`);
         }
         pushed += count;
+        onPage(count);
       }
       if (next !== after) await this.o.store.updateMirror(m.url, { pushCursor: next });
       after = next;

@@ -16,6 +16,8 @@ export interface PullContext {
   tally: SkipTally;
   /** Which records the keys they are bound to at the mirror let through. */
   identities: MirrorIdentity;
+  /** Called after each page is merged, with the records of it merged (a job's progress). */
+  onPage?: (merged: number) => void;
 }
 
 /**
@@ -28,27 +30,38 @@ export interface PullContext {
  */
 export async function pullMirror(m: MirrorRecord, c: PullContext): Promise<number> {
   const { pageRecords, pageMaxBytes, maxPages } = c.limits;
+  const fetchPage = (after: string | null) => {
+    const q = new URLSearchParams({ limit: String(pageRecords) });
+    if (after !== null) q.set('after', after);
+    const p = peerJson<DeviceSyncPage>(`${m.url}${MIRROR_PREFIX}/devices?${q}`, { token: c.token, maxBytes: pageMaxBytes });
+    p.catch(() => {}); // awaited below, or dropped when the pull stopped before it
+    return p;
+  };
   let after = m.cursor;
   let pulled = 0;
+  let ahead = fetchPage(after);
   for (let pages = 0; ; pages++) {
     if (pages === maxPages) {
       throw new Error(`${m.url} still had device pages after ${maxPages} pages in one run; stopped (a mirror sends at most ${maxPages * pageRecords} changed records per run), the next run resumes after the last page merged`);
     }
-    const q = new URLSearchParams({ limit: String(pageRecords) });
-    if (after !== null) q.set('after', after);
-    const page = await peerJson<DeviceSyncPage>(`${m.url}${MIRROR_PREFIX}/devices?${q}`, { token: c.token, maxBytes: pageMaxBytes });
+    const page = await ahead;
     if (!page || !Array.isArray(page.records) || (page.next !== null && (typeof page.next !== 'string' || page.next.length > MAX_CURSOR_LENGTH))) {
       throw new Error(`${m.url} answered a device page that is not { records, next } (next: a cursor of at most ${MAX_CURSOR_LENGTH} characters, or null)`);
     }
     if (page.records.length > pageRecords) {
       throw new Error(`${m.url} answered ${page.records.length} records for a page of at most ${pageRecords}; refused, nothing of it was merged`);
     }
+    // The next page is fetched while this one merges (the mirror serialises it meanwhile): one
+    // page ahead, so at most two pages are held, and never past maxPages.
+    const more = page.records.length === pageRecords;
+    if (more && pages + 1 < maxPages) ahead = fetchPage(page.next);
     const records = await c.identities.admit(c.rules.sort(page.records, c.now(), c.tally), m.url, c.tally);
     if (records.length) await c.store.mergeDevices(records);
     pulled += records.length;
     // Saved per page: a sync cut off half-way resumes after the last page merged.
     if (page.next !== after) await c.store.updateMirror(m.url, { cursor: page.next });
+    c.onPage?.(records.length);
     after = page.next;
-    if (page.records.length < pageRecords) return pulled;
+    if (!more) return pulled;
   }
 }

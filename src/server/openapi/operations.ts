@@ -40,6 +40,8 @@ export const OPERATIONS: Record<string, string> = {
   'DELETE /v1/admin/mirrors': 'Forget a mirror (?url=)',
   'POST /v1/admin/mirrors/approve': 'Approve a pending mirror (?url=)',
   'POST /v1/admin/reconcile': 'Consolidate the approved mirrors now',
+  'POST /v1/admin/reconcile/jobs': 'Start a consolidation job, or join the one running; answers at once with its id',
+  'GET /v1/admin/reconcile/jobs/:id': 'A consolidation job\'s progress: each mirror\'s phase, pages and records, errors, and the result when done',
   'GET /v1/admin/status': 'Fleet summary: devices per version, mirrors, alarms, runtime (?product=)',
   'GET /v1/admin/runtime': 'This process\'s event-loop delay and memory since the previous read',
   'GET /v1/admin/rollouts': 'The current staged rollout of each channel of a product, with its phase and counts (?product=&channel=)',

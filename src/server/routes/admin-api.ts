@@ -195,6 +195,17 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     return opts.services.consolidation.reconcile();
   });
 
+  // Reconcile as a job (mirror/reconcile-jobs.ts): the start answers at once, the caller polls.
+  // POST /reconcile above stays for older CLIs; at a million records it outlives the socket limit.
+  const reconcileJobs = () => {
+    if (!opts.services.consolidation) {
+      throw new ApiError('PW_BAD_REQUEST', 'consolidation is off: start the primary with PATCHWIRE_MIRROR_TOKEN (or --mirror-token) so mirrors can join');
+    }
+    return opts.services.consolidation.jobs;
+  };
+  app.post('/reconcile/jobs', async (_req, reply) => reply.code(202).send(await reconcileJobs().start()));
+  app.get<{ Params: { id: string } }>('/reconcile/jobs/:id', { exposeHeadRoute: false }, async (req) => ({ job: await reconcileJobs().get(req.params.id) }));
+
   app.get<{ Querystring: { product?: string } }>('/status', async (req) => {
     if (req.query.product !== undefined) products.require(req.query.product);
     return status.status(req.query.product);

@@ -25,6 +25,7 @@ import { identityRow, toIdentity, toPreauthorization } from './identity-rows.js'
 import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } from '../identity.js';
 import { deviceWrite, writeSightings, type DeviceWrite, type SightingRow } from './device-write.js';
 import { openPragmas } from './pragmas.js';
+import { keyedReadSql, readByKeys } from './keyed-read.js';
 import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema } from './sqlite-schema.js';
@@ -44,7 +45,10 @@ const PUT_IDENTITY_SQL = `INSERT INTO device_identities
 const ADD_IDENTITY_SQL = `INSERT INTO device_identities
   (device_id, product, channel, public_key, key_id, status, pending_public_key, pending_key_id, pending_at, created_at, updated_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, product) DO NOTHING`;
-const GET_PREAUTHORIZATION_SQL = 'SELECT * FROM preauthorizations WHERE device_id = ? AND product = ?';
+/** getIdentities, getPreauthorizations, getDevices and mergeDevices: a batch's rows in one statement per 5000 keys. */
+const IDENTITIES_BY_KEY_SQL = keyedReadSql('device_identities');
+const PREAUTHORIZATIONS_BY_KEY_SQL = keyedReadSql('preauthorizations');
+const DEVICES_BY_KEY_SQL = keyedReadSql('devices', DEVICE_READ_COLUMNS.split(', ').map((c) => `t.${c}`).join(', '));
 const LATEST_METADATA_SQL = 'SELECT * FROM metadata WHERE product = ? AND role = ? ORDER BY version DESC LIMIT 1';
 /** Point lookup on the (device_id, product) primary key of device_identities. */
 const GET_IDENTITY_SQL = 'SELECT * FROM device_identities WHERE device_id = ? AND product = ?';
@@ -275,7 +279,7 @@ export class SqliteStore implements Store {
   }
 
   async getDevices(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceRecord | undefined>> {
-    return keys.map((k) => this.#getDeviceSync(k.deviceId, k.product));
+    return readByKeys<DevicesTable>(this.#statement(DEVICES_BY_KEY_SQL), keys).map((row) => row && toDevice(row));
   }
 
   async recordSightings(batch: Sighting[]): Promise<void> {
@@ -359,11 +363,7 @@ export class SqliteStore implements Store {
   }
 
   async getIdentities(keys: Array<{ deviceId: string; product: string }>): Promise<Array<DeviceIdentityRecord | undefined>> {
-    const get = this.#statement(GET_IDENTITY_SQL);
-    return keys.map((k) => {
-      const row = get.get(k.deviceId, k.product) as DeviceIdentitiesTable | undefined;
-      return row && toIdentity(row);
-    });
+    return readByKeys<DeviceIdentitiesTable>(this.#statement(IDENTITIES_BY_KEY_SQL), keys).map((row) => row && toIdentity(row));
   }
 
   async addIdentity(identity: DeviceIdentityRecord): Promise<boolean> {
@@ -419,11 +419,7 @@ export class SqliteStore implements Store {
   }
 
   async getPreauthorizations(keys: Array<{ deviceId: string; product: string }>): Promise<Array<PreauthorizationRecord | undefined>> {
-    const get = this.#statement(GET_PREAUTHORIZATION_SQL);
-    return keys.map((k) => {
-      const row = get.get(k.deviceId, k.product) as PreauthorizationsTable | undefined;
-      return row && toPreauthorization(row);
-    });
+    return readByKeys<PreauthorizationsTable>(this.#statement(PREAUTHORIZATIONS_BY_KEY_SQL), keys).map((row) => row && toPreauthorization(row));
   }
 
   async listReports(deviceId: string, product: string): Promise<ReportRecord[]> {
@@ -440,13 +436,18 @@ export class SqliteStore implements Store {
   }
 
   async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean } = {}): Promise<DeviceRecord[]> {
-    const get = this.#statement(GET_DEVICE_SQL);
+    const byKeys = this.#statement(DEVICES_BY_KEY_SQL);
     const put = this.#statement(PUT_DEVICE_SQL);
     return this.#deviceWrite((w) => {
       const changed: DeviceRecord[] = [];
+      // The batch's rows read in one statement per 5000 (keyed-read.ts), inside the write
+      // transaction; a device repeated in the batch sees the row as its earlier record left it.
+      const rows = new Map<string, DevicesTable>();
+      for (const r of readByKeys<DevicesTable>(byKeys, records)) if (r) rows.set(`${r.product}\0${r.device_id}`, r);
       for (const record of records) {
         const incoming = toMergeable(record);
-        const row = get.get(incoming.deviceId, incoming.product) as DevicesTable | undefined;
+        const key = `${incoming.product}\0${incoming.deviceId}`;
+        const row = rows.get(key);
         const existing = row && rowToMergeable(row);
         const merged = existing ? mergeDevice(existing, incoming) : incoming;
         if (existing && sameMerged(existing, merged)) continue;
@@ -455,6 +456,10 @@ export class SqliteStore implements Store {
         const seq = upstream ? (row?.change_seq ?? w.upstreamSeq()) : w.nextSeq();
         put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
           merged.lastReportAt, merged.source, stamp, seq, merged.lastEvent);
+        rows.set(key, {
+          device_id: merged.deviceId, product: merged.product, channel: merged.channel, version: merged.version, first_seen_at: merged.firstSeenAt,
+          last_seen_at: merged.lastSeenAt, last_report_at: merged.lastReportAt, source: merged.source, updated_at: stamp, change_seq: seq, last_event: merged.lastEvent,
+        });
         changed.push(mergeableToDevice(merged, stamp));
       }
       // A record repeated in the batch changes its row more than once: report it once, as stored.
