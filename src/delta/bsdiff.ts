@@ -44,10 +44,9 @@ export const TEXT_SCAN: ScanOptions = { threshold: 8, farThreshold: 48, nearDist
 
 /** The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). */
 export function sortedSuffixes(old: Uint8Array): Int32Array {
-  const sa = suffixArray(old);
   const I = new Int32Array(old.length + 1);
+  suffixArray(old, I.subarray(1));
   I[0] = old.length;
-  I.set(sa, 1);
   return I;
 }
 

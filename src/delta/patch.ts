@@ -1,5 +1,7 @@
 import { brotliDecompressSync } from 'node:zlib';
 import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader, type StreamInfo } from './format.js';
+import { decodeSegments, segmentsStreamLimit } from './segments.js';
+import { x86Forward, x86Inverse } from './x86.js';
 
 /**
  * The agent side: pure TypeScript and node:zlib, no native code.
@@ -32,6 +34,12 @@ export function applyDelta(old: Buffer, delta: Buffer, opts: ApplyOptions): Buff
     case ENGINES['lz-brotli']:
       out = applyLz(old, h);
       break;
+    case ENGINES['x86-bsdiff-brotli']:
+      out = applyX86(old, h, 2, applyBsdiff);
+      break;
+    case ENGINES['x86-lz-brotli']:
+      out = applyX86(old, h, 5, applyLz);
+      break;
     default:
       throw new DeltaError(`delta uses unknown engine ${h.engine}; update the agent or use the full archive`);
   }
@@ -56,6 +64,28 @@ function inflate(name: string, data: Buffer, rawLength: number): Buffer {
   if (out.length !== rawLength) {
     throw new DeltaError(`corrupt delta: the ${name} stream decompresses to ${out.length} bytes, not the declared ${rawLength}`);
   }
+  return out;
+}
+
+/**
+ * x86-* engines: the inner engine's streams, then a segments stream (segments.ts). OLD is
+ * transformed in place and restored before returning (also on error), so the memory bound stays
+ * the inner engine's; NEW comes out of the inner engine transformed and is turned back in place.
+ */
+function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffer, h: DeltaHeader) => Buffer): Buffer {
+  if (h.streams.length !== inner + 1) throw new DeltaError(`corrupt delta: engine ${h.engine} has ${inner + 1} streams, not ${h.streams.length}`);
+  const segInfo = h.streams[inner]!;
+  if (segInfo.rawLength > segmentsStreamLimit) throw new DeltaError('corrupt delta: the segments stream is too long');
+  const { old: oldSegs, neu: newSegs } = decodeSegments(inflate('segments', segInfo.data, segInfo.rawLength), old.length, h.newLength);
+  const innerHeader: DeltaHeader = { ...h, streams: h.streams.slice(0, inner) };
+  x86Forward(old, oldSegs);
+  let out: Buffer;
+  try {
+    out = apply(old, innerHeader);
+  } finally {
+    x86Inverse(old, oldSegs);
+  }
+  x86Inverse(out, newSegs);
   return out;
 }
 
