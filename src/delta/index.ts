@@ -5,7 +5,7 @@
  * Agent side: `applyDelta` (pure TypeScript + node:zlib; bounded by OLD + NEW + small). The
  * agent side may import patch.ts / format.ts / tree-stream.ts alone to stay light.
  */
-import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, type ScanOptions } from './bsdiff.js';
+import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseStreams, type ScanOptions } from './bsdiff.js';
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
 import { x86Executables } from './exe-segments.js';
@@ -46,12 +46,12 @@ interface Candidate {
 
 /**
  * Computes the candidate engines' deltas from `old` to `neu` and keeps the smallest (or, lowCost,
- * one cheaper candidate). Candidates: bsdiff-brotli with two scan heuristics and lz-brotli; when
- * the trees hold x86-64 executables, the same on the x86-transformed trees (x86.ts). Each
- * candidate's streams are ranked at Brotli quality 5 as soon as its scan ends (only the best two
- * are kept), and only the best two are compressed at quality 11: Brotli 11 of NEW-sized streams
- * was most of the time. `old` and `neu` are transformed in place during the x86 candidates and
- * restored before this returns.
+ * one cheaper candidate). Candidates: sparse-brotli (the bsdiff scan in the sparse layout) with
+ * two scan heuristics and lz-brotli; when the trees hold x86-64 executables, x86-sparse-brotli and
+ * x86-lz-brotli on the x86-transformed trees (x86.ts). Candidates of up to DIRECT_BYTES of raw
+ * streams are compressed at Brotli 11 as their scans end; larger ones are ranked at Brotli 5 and
+ * only the best two get 11 (Brotli 11 of NEW-sized streams was most of the time). `old` and `neu`
+ * are transformed in place during the x86 candidates and restored before this returns.
  */
 export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOptions = {}): Promise<ComputedDelta> {
   const t0 = performance.now();
@@ -65,25 +65,47 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
       : lzStreams(old, neu, { suffixes: sortedSuffixes(old) });
     return { delta: await encode(engine, old, neu, streams, LOW_COST_QUALITY), engine, ms: performance.now() - t0 };
   }
-  const best: Candidate[] = [];
+  // Small candidates are compressed at quality 11 at once; large ones (an unrelated binary, a big
+  // insertion) are ranked at RANK_QUALITY first and only the best two get quality 11.
+  // Containers are made at the end: they hash OLD and NEW, which the x86 candidates transform meanwhile.
+  const finals: Array<{ engine: EngineName; streams: Buffer[]; enc: Promise<Buffer[]> }> = [];
+  const large: Candidate[] = [];
   const consider = async (engine: EngineName, streams: Buffer[]): Promise<void> => {
+    if (streams.reduce((n, b) => n + b.length, 0) <= DIRECT_BYTES) {
+      const enc = Promise.all(streams.map((b) => brotliMax(b)));
+      enc.catch(() => {}); // awaited below
+      finals.push({ engine, streams, enc });
+      return;
+    }
     const sizes = await Promise.all(streams.map((b) => brotliMax(b, RANK_QUALITY)));
-    best.push({ engine, streams, estimate: sizes.reduce((a, b) => a + b.length, 0) });
-    best.sort((a, b) => a.estimate - b.estimate);
-    best.length = Math.min(best.length, 2);
+    large.push({ engine, streams, estimate: sizes.reduce((a, b) => a + b.length, 0) });
+    large.sort((a, b) => a.estimate - b.estimate);
+    large.length = Math.min(large.length, 2);
   };
   const scans = async (suffixes: Int32Array, prefix: '' | 'x86-', extra: Buffer[]): Promise<void> => {
-    const b1 = bsdiffStreams(old, neu, { suffixes });
-    await consider(`${prefix}bsdiff-brotli`, [...b1, ...extra]);
-    const b2 = bsdiffStreams(old, neu, { ...TEXT_SCAN, suffixes });
-    await consider(`${prefix}bsdiff-brotli`, [...b2, ...extra]);
+    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes }), ...extra]);
+    if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes }));
     await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes }), ...extra]);
   };
   await scans(sortedSuffixes(old), '', []);
+  // The x86 candidates need OLD's suffix array again (of the transformed bytes); the first is garbage by now.
   if (x86) await transformed(old, neu, segOld, segNew, () => scans(sortedSuffixes(old), 'x86-', [encodeSegments(segOld, segNew)]));
-  const finals = await Promise.all(best.map(async (c) => ({ engine: c.engine, delta: await encode(c.engine, old, neu, c.streams) })));
-  finals.sort((a, b) => a.delta.length - b.delta.length);
-  return { ...finals[0]!, ms: performance.now() - t0 };
+  for (const c of large) finals.push({ engine: c.engine, streams: c.streams, enc: Promise.all(c.streams.map((b) => brotliMax(b))) });
+  const done = await Promise.all(finals.map(async (f) => {
+    const enc = await f.enc;
+    return { engine: f.engine, delta: encodeContainer(ENGINES[f.engine], old, neu, f.streams.map((b, i) => ({ rawLength: b.length, data: enc[i]! }))) };
+  }));
+  done.sort((a, b) => a.delta.length - b.delta.length);
+  return { ...done[0]!, ms: performance.now() - t0 };
+}
+
+/** Candidates whose raw streams total at most this are compressed at quality 11 without ranking. */
+const DIRECT_BYTES = 2 * 1024 ** 2;
+
+function sparse(old: Buffer, neu: Buffer, scan: ScanOptions): Buffer[] {
+  const { ctrl, data } = bsdiffScan(old, neu, scan);
+  const s = sparseStreams(ctrl, data);
+  return [encodeControl(ctrl), s.runs, s.diffs, s.extra];
 }
 
 /** Runs `f` with OLD and NEW x86-transformed in place; restores them whatever happens. */
@@ -134,7 +156,7 @@ export async function lzBrotli(old: Buffer, neu: Buffer, opts: LzOptions = {}, q
  * picks among all of them.
  */
 export async function deltaWith(engine: EngineName, old: Buffer, neu: Buffer): Promise<Buffer> {
-  const inner = engine.includes('bsdiff') ? (o: Buffer, n: Buffer) => bsdiffStreams(o, n, {}) : (o: Buffer, n: Buffer) => lzStreams(o, n, {});
+  const inner = engine.includes('bsdiff') ? (o: Buffer, n: Buffer) => bsdiffStreams(o, n, {}) : engine.includes('sparse') ? (o: Buffer, n: Buffer) => sparse(o, n, {}) : (o: Buffer, n: Buffer) => lzStreams(o, n, {});
   if (!engine.startsWith('x86-')) return encode(engine, old, neu, inner(old, neu));
   const segOld = x86Executables(old);
   const segNew = x86Executables(neu);
