@@ -1,7 +1,7 @@
 /**
  * Issue 13: several releases published at once are queued, not computed together. A real server
- * (its delta worker held 3 s per computation by the PATCHWIRE_DELTA_DELAY_MS test hook) gets ten
- * releases published at once; its log must show one computation at a time (each "computing a
+ * (its delta worker held 4 s per computation by the PATCHWIRE_DELTA_DELAY_MS test hook) gets ten
+ * releases published back to back; its log must show one computation at a time (each "computing a
  * delta" is followed by its "delta ready" before the next starts), so at most one pair of tree
  * streams is in memory, with at most 8 releases waiting (the rest dropped, and logged as such),
  * and every release not dropped gets its delta.
@@ -22,15 +22,18 @@ function files(version: string): Record<string, string> {
 
 interface LogLine { msg?: string; from?: string; to?: string; release?: string }
 
-test('ten releases published at once: deltas are computed one at a time, at most 8 wait, none is lost silently', async (t) => {
+test('ten releases published back to back: deltas are computed one at a time, at most 8 wait, none is lost silently', async (t) => {
   const f = await startFleet(t, {
     token: TOKEN, prefix: 'patchwire-dq-',
-    server: { args: ['--log-level', 'info'], env: { PATCHWIRE_ENABLE_FAULTS: '1', PATCHWIRE_DELTA_DELAY_MS: '3000' } },
+    server: { args: ['--log-level', 'info'], env: { PATCHWIRE_ENABLE_FAULTS: '1', PATCHWIRE_DELTA_DELAY_MS: '4000' } },
     releases: [['1.0.0', files('1.0.0')]],
   });
   const versions = Array.from({ length: 10 }, (_, i) => `1.1.${i}`);
-  const results = await Promise.all(versions.map((v) => f.publish(v, files(v))));
-  for (const r of results) assert.equal(r.code, 0, r.stderr);
+  // Back to back (each must be higher than the last); the first computations are held meanwhile.
+  for (const v of versions) {
+    const r = await f.publish(v, files(v));
+    assert.equal(r.code, 0, r.stderr);
+  }
   const log = (): LogLine[] => f.server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
   const dropped = () => log().filter((l) => /too many releases wait/.test(l.msg ?? '')).length;
   const ends = (l: LogLine) => l.msg === 'delta ready' || /not offered|computing deltas failed|delta computation/.test(l.msg ?? '');
