@@ -7,7 +7,7 @@ import { packTree } from '../src/util/archive-pack.js';
 import { applyDelta, computeDelta, DeltaError, treeStream } from '../src/delta/index.js';
 import { suffixArray } from '../src/delta/sais.js';
 import { TEXT_SCAN, bsdiffScan, sortedSuffixes } from '../src/delta/bsdiff.js';
-import { bsdiffBrotli, lzBrotli } from '../src/delta/index.js';
+import { bsdiffBrotli, deltaWith, lzBrotli } from '../src/delta/index.js';
 import { lzScan } from '../src/delta/lz.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -112,7 +112,10 @@ test('scan heuristics: the bsdiff candidates are plain bsdiff-brotli, round-trip
   assert.equal(decodeContainer(lz).engine, ENGINES['lz-brotli']);
   assert.ok(applyDelta(old, lz, { maxOutput: neu.length }).equals(neu), 'lz-brotli round trip');
   const { delta, engine } = await computeDelta(old, neu);
-  assert.equal(delta.length, Math.min(sizes[0]!, sizes[1]!, lz.length));
+  // Its candidates include sparse-brotli with Percival's scan and lz-brotli (all at Brotli 11 at this size).
+  const sparse = await deltaWith('sparse-brotli', old, neu);
+  assert.ok(applyDelta(old, sparse, { maxOutput: neu.length }).equals(neu), 'sparse-brotli round trip');
+  assert.ok(delta.length <= Math.min(sparse.length, lz.length), `computeDelta keeps the smallest (${delta.length})`);
   assert.equal(decodeContainer(delta).engine, ENGINES[engine]);
   assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu));
 });
@@ -545,4 +548,68 @@ test('the lower-cost mode: one lz-brotli candidate that applies to NEW like the 
   assert.equal(decodeContainer(delta).engine, ENGINES['lz-brotli']);
   assert.ok(applyDelta(old, delta, { maxOutput: neu.length }).equals(neu), 'applyDelta reproduces NEW');
   assert.ok(delta.length < neu.length / 10, `a delta, not a copy: ${delta.length} bytes`);
+});
+
+/** A sparse-brotli delta from raw streams [control, runs, diffs, extra], to reach the patcher's checks. */
+function forgedSparse(old: Buffer, neu: Buffer, raw: Buffer[], declared = raw.map((b) => b.length)): Buffer {
+  return encodeContainer(ENGINES['sparse-brotli'], old, neu, raw.map((b, i) => ({ rawLength: declared[i]!, data: brotliCompressSync(b) })));
+}
+
+test('sparse-brotli: round trips, and hostile runs, diffs and extra streams -> DeltaError before any big allocation', async () => {
+  const rnd = prng(21);
+  const old = randomBuf(rnd, 30_000, 8);
+  const neu = Buffer.concat([old.subarray(0, 10_000), randomBuf(rnd, 300), old.subarray(10_000, 29_000)]);
+  for (let i = 0; i < neu.length; i += 997) neu[i] ^= 3;
+  const good = await deltaWith('sparse-brotli', old, neu);
+  assert.ok(applyDelta(old, good, { maxOutput: neu.length }).equals(neu));
+  // Edge cases of the runs: everything zero (identical trees), everything different, empty trees.
+  for (const [o, n] of [[old, old], [old, randomBuf(rnd, 5000)], [Buffer.alloc(0), neu], [old, Buffer.alloc(0)], [Buffer.alloc(100), Buffer.alloc(100, 1)]] as Array<[Buffer, Buffer]>) {
+    assert.ok(applyDelta(o, await deltaWith('sparse-brotli', o, n), { maxOutput: n.length }).equals(n));
+  }
+  const a = Buffer.from('0123456789abcdef');
+  const b = Buffer.from('0123456789ABCDEF');
+  const v = (...x: number[]): Buffer => {
+    const out: number[] = [];
+    for (let y of x) {
+      while (y >= 128) {
+        out.push((y % 128) | 128);
+        y = Math.floor(y / 128);
+      }
+      out.push(y);
+    }
+    return Buffer.from(out);
+  };
+  const diffs = Buffer.from(b.map((c, i) => (c - a[i]!) & 0xff)).subarray(10);
+  // The honest one: add 16 (10 equal, 6 differing), copy 0.
+  assert.ok(applyDelta(a, forgedSparse(a, b, [v(16, 0, 0), v(10, 6), diffs, Buffer.alloc(0)]), { maxOutput: 100 }).equals(b));
+  const cases: Array<[Buffer[], RegExp, number[]?]> = [
+    [[v(16, 0, 0), v(0, 0), diffs, Buffer.alloc(0)], /empty pair/],
+    [[v(16, 0, 0), v(2 ** 50, 1), diffs, Buffer.alloc(0)], /longer than the output/],
+    [[v(16, 0, 0), v(10, 6), diffs.subarray(0, 5), Buffer.alloc(0)], /diffs stream/],
+    [[v(16, 0, 0), v(10, 7), diffs, Buffer.alloc(0)], /unused/],
+    [[v(16, 0, 0), v(10), diffs, Buffer.alloc(0)], /ends inside a number/],
+    [[v(16, 0, 0), v(10, 6, 1, 1), diffs, Buffer.alloc(0)], /unused/],
+    [[v(10, 6, 0), v(10, 0), Buffer.alloc(0), Buffer.alloc(5)], /extra stream/],
+    [[v(16, 0, 0), v(10, 6), Buffer.concat([diffs, Buffer.from([1])]), Buffer.alloc(0)], /unused/],
+    [[v(17, 0, 0), v(17, 0), Buffer.alloc(0), Buffer.alloc(0)], /add length|past the end/],
+    [[v(16, 0, 0), Buffer.alloc(9, 0xff), diffs, Buffer.alloc(0)], /longer than 8 bytes/],
+    [[v(16, 0, 0), v(10, 6), diffs], /has 4 streams/],
+  ];
+  for (const [raw, re] of cases) expectDeltaError(() => applyDelta(a, forgedSparse(a, b, raw), { maxOutput: 100 }), re);
+  // Declared sizes beyond the output are refused before decompressing; a bomb stops at its declared size.
+  expectDeltaError(() => applyDelta(a, forgedSparse(a, b, [v(16, 0, 0), v(10, 6), diffs, Buffer.alloc(0)], [3, 2, 2 ** 40, 0]), { maxOutput: 100 }), /longer than the output/);
+  expectDeltaError(() => applyDelta(a, forgedSparse(a, b, [v(16, 0, 0), v(10, 6), diffs, Buffer.alloc(0)], [3, 2 ** 30, 6, 0]), { maxOutput: 100 }), /runs stream is too long/);
+  expectDeltaError(() => applyDelta(a, forgedSparse(a, b, [v(16, 0, 0), Buffer.alloc(10_000_000), diffs, Buffer.alloc(0)], [3, 2, 6, 0]), { maxOutput: 100 }), /runs stream/);
+  // Flips and truncations of a real one: DeltaError or NEW.
+  for (let k = 0; k < 80; k++) {
+    const bad = Buffer.from(good);
+    const at = Math.floor(rnd() * bad.length);
+    bad[at] ^= 1 + Math.floor(rnd() * 255);
+    try {
+      assert.ok(applyDelta(old, bad, { maxOutput: neu.length }).equals(neu), `flip at ${at}: wrong output accepted`);
+    } catch (err) {
+      assert.ok(err instanceof DeltaError, `flip at ${at}: ${String(err)}`);
+    }
+  }
+  for (const cut of [FIXED_HEADER + 10, Math.floor(good.length / 2), good.length - 1]) expectDeltaError(() => applyDelta(old, good.subarray(0, cut), { maxOutput: neu.length }));
 });

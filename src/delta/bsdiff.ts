@@ -44,10 +44,9 @@ export const TEXT_SCAN: ScanOptions = { threshold: 8, farThreshold: 48, nearDist
 
 /** The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). */
 export function sortedSuffixes(old: Uint8Array): Int32Array {
-  const sa = suffixArray(old);
   const I = new Int32Array(old.length + 1);
+  suffixArray(old, I.subarray(1));
   I[0] = old.length;
-  I.set(sa, 1);
   return I;
 }
 
@@ -168,7 +167,9 @@ export function brotliOptions(length: number, quality = 11): BrotliOptions {
     params: {
       [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
       [constants.BROTLI_PARAM_QUALITY]: quality,
-      [constants.BROTLI_PARAM_LGWIN]: 24,
+      // No larger window than the input needs: at quality 10-11 Brotli's match finder takes
+      // memory in proportion to the window (about 8 bytes per window byte), not to the input.
+      [constants.BROTLI_PARAM_LGWIN]: Math.max(16, Math.min(24, Math.ceil(Math.log2(length + 1)))),
       [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(length, 2 ** 30),
     },
   };
@@ -177,4 +178,65 @@ export function brotliOptions(length: number, quality = 11): BrotliOptions {
 /** Brotli at quality 11 (the default), or at `quality` for the lower-cost mode. */
 export async function brotliMax(b: Buffer, quality = 11): Promise<Buffer> {
   return brotli(b, brotliOptions(b.length, quality));
+}
+
+/**
+ * The sparse layout of a bsdiff scan (engine sparse-brotli): the interleaved data stream split
+ * into what the patcher adds to OLD and what it copies, with the (mostly zero) add bytes as runs:
+ *
+ *   runs    LEB128 pairs (zeros, others) over all add bytes in output order: `zeros` bytes equal to
+ *           OLD's, then `others` bytes that take the next bytes of `diffs` (which may hold zeros:
+ *           a run of others ends only at 4 or more zeros); zeros + others >= 1
+ *   diffs   those bytes: (new - old) mod 256
+ *   extra   the copied bytes, in output order
+ *
+ * Brotli 11 on the dense stream (NEW's length, mostly zeros) was most of the generation time, and
+ * codes those zeros less tightly than the runs do.
+ */
+export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; diffs: Buffer; extra: Buffer } {
+  let addTotal = 0;
+  for (let i = 0; i < ctrl.length; i += 3) addTotal += ctrl[i]!;
+  const add = Buffer.allocUnsafe(addTotal);
+  const extra = Buffer.allocUnsafe(data.length - addTotal);
+  let dp = 0;
+  let ap = 0;
+  let ep = 0;
+  for (let i = 0; i < ctrl.length; i += 3) {
+    ap += data.copy(add, ap, dp, dp + ctrl[i]!);
+    dp += ctrl[i]!;
+    ep += data.copy(extra, ep, dp, dp + ctrl[i + 1]!);
+    dp += ctrl[i + 1]!;
+  }
+  const runs: number[] = [];
+  const diffs = Buffer.allocUnsafe(addTotal);
+  let nd = 0;
+  let p = 0;
+  while (p < addTotal) {
+    const z0 = p;
+    while (p < addTotal && add[p] === 0) p++;
+    const zeros = p - z0;
+    const o0 = p;
+    while (p < addTotal) {
+      if (add[p] !== 0) {
+        p++;
+        continue;
+      }
+      let q = p;
+      while (q < addTotal && add[q] === 0 && q - p < 4) q++;
+      if (q - p >= 4 || q === addTotal) break;
+      p = q;
+    }
+    nd += add.copy(diffs, nd, o0, p);
+    runs.push(zeros, p - o0);
+  }
+  const r = Buffer.alloc(runs.length * 8);
+  let rp = 0;
+  for (let v of runs) {
+    while (v >= 0x80) {
+      r[rp++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    r[rp++] = v;
+  }
+  return { runs: r.subarray(0, rp), diffs: diffs.subarray(0, nd), extra };
 }

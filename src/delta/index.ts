@@ -5,9 +5,12 @@
  * Agent side: `applyDelta` (pure TypeScript + node:zlib; bounded by OLD + NEW + small). The
  * agent side may import patch.ts / format.ts / tree-stream.ts alone to stay light.
  */
-import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, type ScanOptions } from './bsdiff.js';
+import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseStreams, type ScanOptions } from './bsdiff.js';
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
+import { x86Executables } from './exe-segments.js';
+import { encodeSegments } from './segments.js';
+import { x86Forward, x86Inverse, type Segment } from './x86.js';
 
 export { applyDelta, type ApplyOptions } from './patch.js';
 export { DeltaError, ENGINES, type EngineName } from './format.js';
@@ -31,30 +34,104 @@ export interface ComputeOptions {
 /** Brotli quality of the lower-cost mode. */
 export const LOW_COST_QUALITY = 9;
 
-/** Computes every candidate engine's delta from `old` to `neu` and keeps the smallest (or, lowCost, one cheaper candidate). */
+/** Brotli quality used to rank the candidates before only the best are compressed at quality 11. */
+export const RANK_QUALITY = 5;
+
+interface Candidate {
+  engine: EngineName;
+  streams: Buffer[];
+  /** Their size at RANK_QUALITY. */
+  estimate: number;
+}
+
+/**
+ * Computes the candidate engines' deltas from `old` to `neu` and keeps the smallest (or, lowCost,
+ * one cheaper candidate). Candidates: sparse-brotli (the bsdiff scan in the sparse layout) with
+ * two scan heuristics and lz-brotli; when the trees hold x86-64 executables, x86-sparse-brotli and
+ * x86-lz-brotli on the x86-transformed trees (x86.ts). Candidates of up to DIRECT_BYTES of raw
+ * streams are compressed at Brotli 11 as their scans end; larger ones are ranked at Brotli 5 and
+ * only the best two get 11 (Brotli 11 of NEW-sized streams was most of the time). `old` and `neu`
+ * are transformed in place during the x86 candidates and restored before this returns.
+ */
 export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOptions = {}): Promise<ComputedDelta> {
   const t0 = performance.now();
+  const segOld = x86Executables(old);
+  const segNew = x86Executables(neu);
+  const x86 = segOld.length > 0 || segNew.length > 0;
   if (opts.lowCost) {
-    const delta = await lzBrotli(old, neu, { suffixes: sortedSuffixes(old) }, LOW_COST_QUALITY);
-    return { delta, engine: 'lz-brotli', ms: performance.now() - t0 };
+    const engine: EngineName = x86 ? 'x86-lz-brotli' : 'lz-brotli';
+    const streams = x86
+      ? await transformed(old, neu, segOld, segNew, async () => [...lzStreams(old, neu, { suffixes: sortedSuffixes(old) }), encodeSegments(segOld, segNew)])
+      : lzStreams(old, neu, { suffixes: sortedSuffixes(old) });
+    return { delta: await encode(engine, old, neu, streams, LOW_COST_QUALITY), engine, ms: performance.now() - t0 };
   }
-  // Two bsdiff-brotli candidates (they differ in scan heuristics only) and one lz-brotli; all share
-  // OLD's suffix array.
-  const suffixes = sortedSuffixes(old);
-  // Each scan runs while the previous candidates' streams compress on the thread pool.
-  const [b1, b2, lz] = await Promise.all([bsdiffBrotli(old, neu, { suffixes }), bsdiffBrotli(old, neu, { ...TEXT_SCAN, suffixes }), lzBrotli(old, neu, { suffixes })]);
-  const candidates: Array<{ delta: Buffer; engine: EngineName }> = [
-    { engine: 'bsdiff-brotli', delta: b1 },
-    { engine: 'bsdiff-brotli', delta: b2 },
-    { engine: 'lz-brotli', delta: lz },
-  ];
-  candidates.sort((a, b) => a.delta.length - b.delta.length);
-  return { ...candidates[0]!, ms: performance.now() - t0 };
+  // Small candidates are compressed at quality 11 at once; large ones (an unrelated binary, a big
+  // insertion) are ranked at RANK_QUALITY first and only the best two get quality 11.
+  // Containers are made at the end: they hash OLD and NEW, which the x86 candidates transform meanwhile.
+  const finals: Array<{ engine: EngineName; streams: Buffer[]; enc: Promise<Buffer[]> }> = [];
+  const large: Candidate[] = [];
+  const consider = async (engine: EngineName, streams: Buffer[]): Promise<void> => {
+    if (streams.reduce((n, b) => n + b.length, 0) <= DIRECT_BYTES) {
+      const enc = Promise.all(streams.map((b) => brotliMax(b)));
+      enc.catch(() => {}); // awaited below
+      finals.push({ engine, streams, enc });
+      return;
+    }
+    const sizes = await Promise.all(streams.map((b) => brotliMax(b, RANK_QUALITY)));
+    large.push({ engine, streams, estimate: sizes.reduce((a, b) => a + b.length, 0) });
+    large.sort((a, b) => a.estimate - b.estimate);
+    large.length = Math.min(large.length, 2);
+  };
+  const scans = async (suffixes: Int32Array, prefix: '' | 'x86-', extra: Buffer[]): Promise<void> => {
+    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes }), ...extra]);
+    if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes }));
+    await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes }), ...extra]);
+  };
+  await scans(sortedSuffixes(old), '', []);
+  // The x86 candidates need OLD's suffix array again (of the transformed bytes); the first is garbage by now.
+  if (x86) await transformed(old, neu, segOld, segNew, () => scans(sortedSuffixes(old), 'x86-', [encodeSegments(segOld, segNew)]));
+  for (const c of large) finals.push({ engine: c.engine, streams: c.streams, enc: Promise.all(c.streams.map((b) => brotliMax(b))) });
+  const done = await Promise.all(finals.map(async (f) => {
+    const enc = await f.enc;
+    return { engine: f.engine, delta: encodeContainer(ENGINES[f.engine], old, neu, f.streams.map((b, i) => ({ rawLength: b.length, data: enc[i]! }))) };
+  }));
+  done.sort((a, b) => a.delta.length - b.delta.length);
+  return { ...done[0]!, ms: performance.now() - t0 };
+}
+
+/** Candidates whose raw streams total at most this are compressed at quality 11 without ranking. */
+const DIRECT_BYTES = 2 * 1024 ** 2;
+
+function sparse(old: Buffer, neu: Buffer, scan: ScanOptions): Buffer[] {
+  const { ctrl, data } = bsdiffScan(old, neu, scan);
+  const s = sparseStreams(ctrl, data);
+  return [encodeControl(ctrl), s.runs, s.diffs, s.extra];
+}
+
+/** Runs `f` with OLD and NEW x86-transformed in place; restores them whatever happens. */
+async function transformed<T>(old: Buffer, neu: Buffer, segOld: Segment[], segNew: Segment[], f: () => Promise<T>): Promise<T> {
+  x86Forward(old, segOld);
+  x86Forward(neu, segNew);
+  try {
+    return await f();
+  } finally {
+    x86Inverse(old, segOld);
+    x86Inverse(neu, segNew);
+  }
+}
+
+function bsdiffStreams(old: Buffer, neu: Buffer, scan: ScanOptions): Buffer[] {
+  const { ctrl, data } = bsdiffScan(old, neu, scan);
+  return [encodeControl(ctrl), data];
+}
+
+function lzStreams(old: Buffer, neu: Buffer, opts: LzOptions): Buffer[] {
+  const s = lzScan(old, neu, opts);
+  return [s.literals, s.litLens, s.matchLens, s.codes, s.offsets];
 }
 
 export async function bsdiffBrotli(old: Buffer, neu: Buffer, scan: ScanOptions = {}): Promise<Buffer> {
-  const { ctrl, data } = bsdiffScan(old, neu, scan);
-  const control = encodeControl(ctrl);
+  const [control, data] = bsdiffStreams(old, neu, scan) as [Buffer, Buffer];
   // Both streams compress at once on the libuv thread pool.
   const [c, d] = await Promise.all([brotliMax(control), brotliMax(data)]);
   return encodeContainer(ENGINES['bsdiff-brotli'], old, neu, [
@@ -63,14 +140,26 @@ export async function bsdiffBrotli(old: Buffer, neu: Buffer, scan: ScanOptions =
   ]);
 }
 
-export async function lzBrotli(old: Buffer, neu: Buffer, opts: LzOptions = {}, quality = 11): Promise<Buffer> {
-  const s = lzScan(old, neu, opts);
-  const streams = [s.literals, s.litLens, s.matchLens, s.codes, s.offsets];
+/** The container of `engine` with each stream Brotli-compressed (at once, on the thread pool). */
+async function encode(engine: EngineName, old: Buffer, neu: Buffer, streams: Buffer[], quality = 11): Promise<Buffer> {
   const enc = await Promise.all(streams.map((b) => brotliMax(b, quality)));
-  return encodeContainer(
-    ENGINES['lz-brotli'],
-    old,
-    neu,
-    streams.map((b, i) => ({ rawLength: b.length, data: enc[i]! })),
-  );
+  return encodeContainer(ENGINES[engine], old, neu, streams.map((b, i) => ({ rawLength: b.length, data: enc[i]! })));
+}
+
+export async function lzBrotli(old: Buffer, neu: Buffer, opts: LzOptions = {}, quality = 11): Promise<Buffer> {
+  return encode('lz-brotli', old, neu, lzStreams(old, neu, opts), quality);
+}
+
+/**
+ * One engine's delta (Brotli q11), x86 engines on the trees' x86-64 executables (none found: the
+ * transform changes nothing, the delta is still valid). For tests and benches; `computeDelta`
+ * picks among all of them.
+ */
+export async function deltaWith(engine: EngineName, old: Buffer, neu: Buffer): Promise<Buffer> {
+  const inner = engine.includes('bsdiff') ? (o: Buffer, n: Buffer) => bsdiffStreams(o, n, {}) : engine.includes('sparse') ? (o: Buffer, n: Buffer) => sparse(o, n, {}) : (o: Buffer, n: Buffer) => lzStreams(o, n, {});
+  if (!engine.startsWith('x86-')) return encode(engine, old, neu, inner(old, neu));
+  const segOld = x86Executables(old);
+  const segNew = x86Executables(neu);
+  const streams = await transformed(old, neu, segOld, segNew, async () => [...inner(old, neu), encodeSegments(segOld, segNew)]);
+  return encode(engine, old, neu, streams);
 }

@@ -1,5 +1,7 @@
 import { brotliDecompressSync } from 'node:zlib';
 import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader, type StreamInfo } from './format.js';
+import { decodeSegments, segmentsStreamLimit } from './segments.js';
+import { x86Forward, x86Inverse } from './x86.js';
 
 /**
  * The agent side: pure TypeScript and node:zlib, no native code.
@@ -32,6 +34,18 @@ export function applyDelta(old: Buffer, delta: Buffer, opts: ApplyOptions): Buff
     case ENGINES['lz-brotli']:
       out = applyLz(old, h);
       break;
+    case ENGINES['x86-bsdiff-brotli']:
+      out = applyX86(old, h, 2, applyBsdiff);
+      break;
+    case ENGINES['x86-lz-brotli']:
+      out = applyX86(old, h, 5, applyLz);
+      break;
+    case ENGINES['sparse-brotli']:
+      out = applySparse(old, h);
+      break;
+    case ENGINES['x86-sparse-brotli']:
+      out = applyX86(old, h, 4, applySparse);
+      break;
     default:
       throw new DeltaError(`delta uses unknown engine ${h.engine}; update the agent or use the full archive`);
   }
@@ -56,6 +70,28 @@ function inflate(name: string, data: Buffer, rawLength: number): Buffer {
   if (out.length !== rawLength) {
     throw new DeltaError(`corrupt delta: the ${name} stream decompresses to ${out.length} bytes, not the declared ${rawLength}`);
   }
+  return out;
+}
+
+/**
+ * x86-* engines: the inner engine's streams, then a segments stream (segments.ts). OLD is
+ * transformed in place and restored before returning (also on error), so the memory bound stays
+ * the inner engine's; NEW comes out of the inner engine transformed and is turned back in place.
+ */
+function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffer, h: DeltaHeader) => Buffer): Buffer {
+  if (h.streams.length !== inner + 1) throw new DeltaError(`corrupt delta: engine ${h.engine} has ${inner + 1} streams, not ${h.streams.length}`);
+  const segInfo = h.streams[inner]!;
+  if (segInfo.rawLength > segmentsStreamLimit) throw new DeltaError('corrupt delta: the segments stream is too long');
+  const { old: oldSegs, neu: newSegs } = decodeSegments(inflate('segments', segInfo.data, segInfo.rawLength), old.length, h.newLength);
+  const innerHeader: DeltaHeader = { ...h, streams: h.streams.slice(0, inner) };
+  x86Forward(old, oldSegs);
+  let out: Buffer;
+  try {
+    out = apply(old, innerHeader);
+  } finally {
+    x86Inverse(old, oldSegs);
+  }
+  x86Inverse(out, newSegs);
   return out;
 }
 
@@ -104,6 +140,94 @@ function applyBsdiff(old: Buffer, h: DeltaHeader): Buffer {
     if (op < 0 || op > oldLength) throw new DeltaError('corrupt delta: seek leaves the old tree');
   }
   if (np !== newLength) throw new DeltaError(`corrupt delta: control covers ${np} of ${newLength} bytes`);
+  return out;
+}
+
+/** sparse-brotli: streams [control, runs, diffs, extra]; see bsdiff.ts `sparseStreams` for the layout. */
+function applySparse(old: Buffer, h: DeltaHeader): Buffer {
+  if (h.streams.length !== 4) throw new DeltaError(`corrupt delta: sparse-brotli has 4 streams, not ${h.streams.length}`);
+  const [ctrlInfo, runInfo, diffInfo, extraInfo] = h.streams as [StreamInfo, StreamInfo, StreamInfo, StreamInfo];
+  const newLength = h.newLength;
+  const oldLength = old.length;
+  if (ctrlInfo.rawLength > 24 * (newLength + 1)) throw new DeltaError('corrupt delta: control stream is too long for its output');
+  // Every pair of runs covers at least one byte of output; a number takes at most 8 bytes.
+  if (runInfo.rawLength > 16 * (newLength + 1)) throw new DeltaError('corrupt delta: runs stream is too long for its output');
+  if (diffInfo.rawLength > newLength || extraInfo.rawLength > newLength) throw new DeltaError('corrupt delta: diff or extra stream longer than the output');
+  const ctrl = inflate('control', ctrlInfo.data, ctrlInfo.rawLength);
+  const runs = inflate('runs', runInfo.data, runInfo.rawLength);
+  const diffs = inflate('diffs', diffInfo.data, diffInfo.rawLength);
+  const extra = inflate('extra', extraInfo.data, extraInfo.rawLength);
+  const out = Buffer.alloc(newLength);
+
+  const reader = (name: string, b: Buffer) => {
+    let p = 0;
+    return {
+      next(): number {
+        let v = 0;
+        let mul = 1;
+        for (let i = 0; i < 8; i++) {
+          if (p >= b.length) throw new DeltaError(`corrupt delta: the ${name} stream ends inside a number`);
+          const x = b[p++]!;
+          v += (x & 0x7f) * mul;
+          if ((x & 0x80) === 0) return v;
+          mul *= 0x80;
+        }
+        throw new DeltaError(`corrupt delta: ${name} number longer than 8 bytes`);
+      },
+      more: () => p < b.length,
+    };
+  };
+  const c = reader('control', ctrl);
+  const r = reader('runs', runs);
+  let zerosLeft = 0;
+  let othersLeft = 0;
+  let np = 0;
+  let op = 0;
+  let dp = 0;
+  let ep = 0;
+  while (c.more()) {
+    const add = c.next();
+    const copy = c.next();
+    const z = c.next();
+    const seek = z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+    if (add > newLength - np) throw new DeltaError('corrupt delta: add length runs past the new length');
+    if (add > oldLength - op) throw new DeltaError('corrupt delta: add reads past the end of the old tree');
+    let left = add;
+    while (left > 0) {
+      if (zerosLeft === 0 && othersLeft === 0) {
+        zerosLeft = r.next();
+        othersLeft = r.next();
+        if (zerosLeft + othersLeft === 0) throw new DeltaError('corrupt delta: an empty pair of runs');
+        if (zerosLeft > newLength || othersLeft > newLength) throw new DeltaError('corrupt delta: a run is longer than the output');
+      }
+      if (zerosLeft > 0) {
+        const k = Math.min(zerosLeft, left);
+        old.copy(out, np, op, op + k);
+        zerosLeft -= k;
+        left -= k;
+        np += k;
+        op += k;
+      } else {
+        const k = Math.min(othersLeft, left);
+        if (k > diffs.length - dp) throw new DeltaError('corrupt delta: runs pass the end of the diffs stream');
+        for (let i = 0; i < k; i++) out[np + i] = old[op + i]! + diffs[dp + i]!; // Uint8Array stores wrap mod 256
+        othersLeft -= k;
+        left -= k;
+        np += k;
+        op += k;
+        dp += k;
+      }
+    }
+    if (copy > newLength - np) throw new DeltaError('corrupt delta: copy length runs past the new length');
+    if (copy > extra.length - ep) throw new DeltaError('corrupt delta: copy passes the end of the extra stream');
+    extra.copy(out, np, ep, ep + copy);
+    np += copy;
+    ep += copy;
+    op += seek;
+    if (op < 0 || op > oldLength) throw new DeltaError('corrupt delta: seek leaves the old tree');
+  }
+  if (np !== newLength) throw new DeltaError(`corrupt delta: control covers ${np} of ${newLength} bytes`);
+  if (zerosLeft !== 0 || othersLeft !== 0 || r.more() || dp !== diffs.length || ep !== extra.length) throw new DeltaError('corrupt delta: unused runs, diffs or extra bytes after the last control triple');
   return out;
 }
 

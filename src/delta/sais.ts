@@ -5,11 +5,17 @@
  * n/2 symbols.
  */
 
-type Sym = Int32Array;
+// The top level reads the bytes themselves (no 4n-byte copy as 32-bit symbols); the recursion's
+// reduced strings are Int32Array.
+type Sym = Int32Array | Uint8Array;
 
-/** The suffix array of `s` (values in 0..upper): suffix start positions in lexicographic order. */
-export function suffixArray(s: Uint8Array): Int32Array {
-  return saIs(Int32Array.from(s), 255);
+/**
+ * The suffix array of `s`: suffix start positions in lexicographic order. With `out` (length
+ * s.length), it is written there and returned, so a caller that needs it inside a larger array
+ * (bsdiff's, with the empty suffix first) needs no second copy.
+ */
+export function suffixArray(s: Uint8Array, out?: Int32Array): Int32Array {
+  return saIs(s, 255, out);
 }
 
 function saNaive(s: Sym): Int32Array {
@@ -27,14 +33,17 @@ function saNaive(s: Sym): Int32Array {
   return Int32Array.from(idx);
 }
 
-function saIs(s: Sym, upper: number): Int32Array {
+function saIs(s: Sym, upper: number, out?: Int32Array): Int32Array {
   const n = s.length;
-  if (n === 0) return new Int32Array(0);
-  if (n === 1) return Int32Array.of(0);
-  if (n === 2) return s[0]! < s[1]! ? Int32Array.of(0, 1) : Int32Array.of(1, 0);
-  if (n < 16) return saNaive(s);
+  if (out && out.length !== n) throw new RangeError('suffixArray: out must have the input\'s length');
+  if (n < 16) {
+    const small = n === 0 ? new Int32Array(0) : n === 1 ? Int32Array.of(0) : n === 2 ? (s[0]! < s[1]! ? Int32Array.of(0, 1) : Int32Array.of(1, 0)) : saNaive(s);
+    if (!out) return small;
+    out.set(small);
+    return out;
+  }
 
-  const sa = new Int32Array(n);
+  const sa = out ?? new Int32Array(n);
   // ls[i] = 1 when suffix i is S-type (smaller than suffix i+1); the last one is L-type.
   const ls = new Uint8Array(n);
   for (let i = n - 2; i >= 0; i--) {
