@@ -46,6 +46,9 @@ if (DEVICE_COMMANDS.has(args[0])) {
   const b = await deviceBundle();
   if (b.problem) {
     process.stderr.write(`patchwire: ${b.problem}\n`);
+    // As every failure under --json: one error document on stdout (docs/errors.md, PW_DEVICE_BUNDLE).
+    const end = args.indexOf('--');
+    if ((end === -1 ? args : args.slice(0, end)).includes('--json')) process.stdout.write(`${JSON.stringify({ error: { code: 'PW_DEVICE_BUNDLE', message: b.problem } })}\n`);
     code = 1;
   } else {
     code = await b.deviceMain(process.argv);

@@ -26,6 +26,11 @@ export async function bundleDevice(buildId) {
     define: { PATCHWIRE_DEVICE_BUILD_ID: JSON.stringify(buildId) },
     // Error classes keep their names (the CLI and tuf-js tell errors apart by `name` and instanceof alike).
     keepNames: true,
+    // A third of the bytes to read and compile at every start (~270 KB instead of ~570 KB); names
+    // stay (keepNames), so a PATCHWIRE_DEBUG stack still names its functions, and
+    // `node --enable-source-maps` maps it to src/ through the .map file beside the bundle.
+    minify: true,
+    sourcemap: 'linked',
     legalComments: 'eof',
     logLevel: 'warning',
     metafile: true,

@@ -51,15 +51,21 @@ async function post(url: string, body: string, headers: Record<string, string>, 
       const chunks: Buffer[] = [];
       let total = 0;
       let broken: unknown;
-      const finish = () => resolve(new LightResponse(res, Buffer.concat(chunks), broken, signal));
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        resolve(new LightResponse(res, Buffer.concat(chunks), broken, signal));
+      };
       res.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
         total += chunk.length;
-        // Enough to tell readLimited it is too much; the rest is never read.
+        // Enough to tell readLimited it is too much; the rest is never read (finished first: the
+        // destroy says "aborted", which is not what happened to this answer).
         if (total > MAX_JSON_BYTES) {
+          finish();
           res.removeAllListeners('data');
           res.destroy();
-          finish();
         }
       });
       res.once('end', finish);
