@@ -6,6 +6,7 @@ import { withSafeFolderLock } from './folder-safety.js';
 import { ensureInstallId } from './install-id.js';
 import { ensureDeviceKey } from './device-key.js';
 import { deviceAuthFetch } from './auth-fetch.js';
+import { lightFetch } from './light-fetch.js';
 import { isDue } from './schedule.js';
 import { loadState } from './state.js';
 import { loadUpdateRecord, outcomeOf, saveUpdateRecord } from './update/update-record.js';
@@ -85,7 +86,7 @@ async function checkLocked(opts: CheckOptions): Promise<CheckResult> {
   const installId = await ensureInstallId(paths.meta);
   // A folder initialised by an agent before device keys gets its key here.
   await ensureDeviceKey(paths.meta);
-  const fetchFn = deviceAuthFetch(opts.fetch ?? fetch, { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, installId, now });
+  const fetchFn = deviceAuthFetch(opts.fetch ?? lightFetch(), { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, installId, now });
 
   const newContext = (s: typeof state): UpdateContext => {
     const ctx: UpdateContext = {

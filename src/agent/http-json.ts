@@ -2,7 +2,7 @@ import { errorText } from '../util/error-text.js';
 import { BadResponseError, NetworkError, ServerError } from './errors.js';
 
 /** Largest JSON answer the agent reads (endless-data protection for the API). */
-const MAX_JSON_BYTES = 1024 * 1024;
+export const MAX_JSON_BYTES = 1024 * 1024;
 /** A check or report that takes longer than this is abandoned; the next attempt retries. */
 const REQUEST_TIMEOUT_MS = 30_000;
 

@@ -8,6 +8,7 @@ import { agentPaths } from './paths.js';
 import { withSafeFolderLock } from './folder-safety.js';
 import { trySendReport } from './report.js';
 import { deviceAuthFetch } from './auth-fetch.js';
+import { lightFetch } from './light-fetch.js';
 import { loadState, saveState } from './state.js';
 import { updateInProgress } from './update-in-progress.js';
 
@@ -64,7 +65,7 @@ async function rollbackLocked(opts: RollbackOptions): Promise<RollbackResult> {
   };
   state = { ...state, version: previous, previousVersion: null, rolledBack: left, pendingReport: report };
   await saveState(paths.state, state);
-  const fetchFn = deviceAuthFetch(opts.fetch ?? fetch, { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, now: () => new Date() });
+  const fetchFn = deviceAuthFetch(opts.fetch ?? lightFetch(), { meta: paths.meta, deviceId: state.deviceId, product: state.product, channel: state.channel, now: () => new Date() });
   const reported = await trySendReport(fetchFn, state.server, report, opts.signal);
   if (reported) await saveState(paths.state, { ...state, pendingReport: null });
   const hold = left === null ? {} : { rolledBackFrom: left, heldBack: left };

@@ -1,11 +1,39 @@
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BaseFetcher, Updater } from 'tuf-js';
-// tuf-js's Updater recognises "no newer root" only by `instanceof DownloadHTTPError`, and its
-// index does not export that class; tuf-js has no `exports` map, so this deep import is public.
-import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import type { BaseFetcher } from 'tuf-js';
 import { writeFileAtomic, fsyncDir } from '../util/atomic-write.js';
+
+/**
+ * tuf-js (and @tufjs/models, minimatch, debug) load on the first refresh, not with this module:
+ * an up-to-date check verifies a signed answer and never refreshes, and a `patchwire check`
+ * process should not pay for them (bench/README.md, issue 13).
+ */
+async function loadTuf() {
+  const [{ BaseFetcher, Updater }, { DownloadHTTPError }] = await Promise.all([
+    import('tuf-js'),
+    // tuf-js's Updater recognises "no newer root" only by `instanceof DownloadHTTPError`, and its
+    // index does not export that class; tuf-js has no `exports` map, so this deep import is public.
+    import('tuf-js/dist/error.js'),
+  ]);
+  /** Passes the caller's AbortSignal to every request (tuf-js's own fetcher takes none). */
+  class AbortableFetcher extends BaseFetcher {
+    constructor(private readonly signal: AbortSignal | undefined) {
+      super();
+    }
+
+    override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+      const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+      const response = await fetch(url, { signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout });
+      if (!response.ok || !response.body) {
+        await response.body?.cancel().catch(() => {});
+        throw new DownloadHTTPError(`HTTP ${response.status} for ${url}`, response.status);
+      }
+      return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
+    }
+  }
+  return { Updater, fetcher: (signal: AbortSignal | undefined): BaseFetcher => new AbortableFetcher(signal) };
+}
 
 /** A refusal of the server's TUF metadata; the message says what failed, `cause` holds the tuf-js error. */
 export class TufVerificationError extends Error {
@@ -79,11 +107,12 @@ export class TrustedRepository {
     try {
       for (const [name, bytes] of before) await writeFile(join(scratch, name), bytes);
       let target;
+      const { Updater, fetcher } = await loadTuf();
       try {
         const updater = new Updater({
           metadataDir: scratch,
           metadataBaseUrl: this.#baseUrl,
-          fetcher: new AbortableFetcher(signal),
+          fetcher: fetcher(signal),
           config: { fetchRetries: 0, fetchRetry: 0, fetchTimeout: FETCH_TIMEOUT_MS },
         });
         await updater.refresh();
@@ -108,23 +137,6 @@ function toVerified(t: { path: string; length: number; hashes: Record<string, st
     throw new TufVerificationError(`signed target ${t.path} carries no sha256 hash; the publisher must publish it again with \`patchwire publish\``);
   }
   return { path: t.path, length: t.length, sha256, custom: t.custom };
-}
-
-/** Passes the caller's AbortSignal to every request (tuf-js's own fetcher takes none). */
-class AbortableFetcher extends BaseFetcher {
-  constructor(private readonly signal: AbortSignal | undefined) {
-    super();
-  }
-
-  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
-    const response = await fetch(url, { signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout });
-    if (!response.ok || !response.body) {
-      await response.body?.cancel().catch(() => {});
-      throw new DownloadHTTPError(`HTTP ${response.status} for ${url}`, response.status);
-    }
-    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
-  }
 }
 
 /** Names the attack or fault behind a tuf-js error; tuf-js wraps some errors into message text. */

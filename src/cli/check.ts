@@ -29,7 +29,11 @@ export function register(program: Command): void {
         if (seconds === undefined) throw new CliError(`--lock-wait ${JSON.stringify(flags.lockWait)} is not a duration: use e.g. 0s, 30s, 5m`);
         lockWaitMs = seconds * 1000;
       }
-      const agent = await import('../agent/index.js');
+      // The check's own modules, not the library's index (push, init, ...): less to load at start.
+      const [{ runCheck }, { describeResult }, { isBadInputError }] = await Promise.all([
+        import('../agent/check.js'), import('../agent/describe-result.js'), import('../agent/errors.js'),
+      ]);
+      const agent = { runCheck, describeResult, isBadInputError };
       const bar = process.stderr.isTTY ? progressBar() : undefined;
       // SIGINT/SIGTERM abort the check at once (the download stops mid-stream; the saved update
       // state and the partial file resume it by Range next time) instead of killing it silently.
