@@ -1,5 +1,13 @@
 import { reportUrl, type ReportRequest } from '../protocol/index.js';
 import { postJson } from './http-json.js';
+import { ServerError } from './errors.js';
+
+/**
+ * Refusals that are final for this report: the server will never take it, so keeping it pending
+ * would only resend it before every check. `PW_NOT_OFFERED`: a report about a staged release that
+ * its rollout never offered this device (docs/errors.md).
+ */
+const FINAL_REFUSALS = new Set(['PW_NOT_OFFERED']);
 
 /** POSTs a report (`applied`, `rolled-back`, `failed`) to `{server}/v1/report`; throws as postJson does. */
 export async function sendReport(fetchFn: typeof fetch, server: string, report: ReportRequest, signal?: AbortSignal): Promise<void> {
@@ -7,8 +15,9 @@ export async function sendReport(fetchFn: typeof fetch, server: string, report: 
 }
 
 /**
- * Sends a report and says whether it arrived. A failure is not an error for the caller: the
- * report stays pending in the state and goes out before the next check. An abort rethrows.
+ * Sends a report and says whether it is settled: it arrived, or the server refused it for good
+ * (FINAL_REFUSALS). Another failure is not an error for the caller: the report stays pending in
+ * the state and goes out before the next check. An abort rethrows.
  */
 export async function trySendReport(fetchFn: typeof fetch, server: string, report: ReportRequest, signal?: AbortSignal): Promise<boolean> {
   try {
@@ -16,7 +25,7 @@ export async function trySendReport(fetchFn: typeof fetch, server: string, repor
     return true;
   } catch (err) {
     if (signal?.aborted) throw err;
-    return false;
+    return err instanceof ServerError && err.code !== undefined && FINAL_REFUSALS.has(err.code);
   }
 }
 
