@@ -100,7 +100,9 @@ async function updateWithSwupdate(f: Fleet, dir: string, cert: string, version: 
   try {
     await waitFor(async () => {
       const d = await detail(f, MAC);
-      return d?.history.some((h) => h.event === 'installing' && h.version === version);
+      // `installing` is recorded at the first `proceeding` (the download's start): stopping the
+      // client then would cut the install short. Wait until it says the install is done too.
+      return d?.history.some((h) => h.event === 'installing' && h.version === version) && /SWUPDATE successful/.test(first.output());
     }, { what: `swupdate to install ${version} and report it`, timeout: 120_000, interval: 250, detail: first.output });
   } finally {
     await first.stop();
