@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { runCli, runJson } from './helpers/cli.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { waitFor } from './helpers/wait-for.js';
+import { dashboardDevice } from './helpers/browser.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
 const TOKEN = 'hawkbit-admin-token';
@@ -168,6 +169,10 @@ test('SWUpdate (suricatta, real binary) installs two releases patchwire built an
   await updateWithSwupdate(f, dir, vendor.cert, '1.1.0');
   assert.equal(await readFile(join(dest, 'VERSION'), 'utf8'), '1.1.0\n');
   assert.equal((await show(f, MAC)).device.version, '1.1.0');
+  // The dashboard shows it too, in a real browser: its page at 1.1.0, the DDI feedback as its history.
+  const seen = await dashboardDevice(t, f.server.url, TOKEN, 'acme', MAC, '1.1.0');
+  assert.equal(seen.version, '1.1.0');
+  assert.match(seen.history[0] ?? '', /applied\s*1\.1\.0/, seen.history.join(' | '));
 
   // Signed by a key the device does not trust: SWUpdate refuses it, reports failure; nothing applied.
   assert.equal((await f.publish('1.2.0', { VERSION: '1.2.0\n', 'bin/tool.sh': 'echo three\n' }, { extra: swu(stranger) })).code, 0);

@@ -20,6 +20,10 @@ import { join } from 'node:path';
 import { runCli, runJson } from './helpers/cli.js';
 import { startFleet } from './helpers/fleet.js';
 import { waitFor } from './helpers/wait-for.js';
+import { dashboardDevice } from './helpers/browser.js';
+import { freePort } from './helpers/ports.js';
+import { startProxy } from './helpers/proxy.js';
+import { rolloutPlacement } from '../src/protocol/rollout.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
 const MENDER = '/usr/bin/mender';
@@ -122,6 +126,11 @@ test('the real Mender client enrols, installs two releases patchwire built, and 
   const human = await runCli(['devices', 'show', MAC, ...f.admin(), '--product', 'acme']);
   assert.equal(human.code, 0, human.stderr);
   assert.match(human.stdout, /version\s+1\.1\.0/);
+  // The dashboard shows it too, in a real browser: its page at 1.1.0, the Mender statuses as its history.
+  const seen = await dashboardDevice(t, f.server.url, TOKEN, 'acme', MAC, '1.1.0');
+  assert.equal(seen.version, '1.1.0');
+  assert.match(seen.history[0] ?? '', /applied\s*1\.1\.0/, seen.history.join(' | '));
+  assert.ok(seen.history.some((r) => /installing/.test(r)), seen.history.join(' | '));
 
   // 3. A release into a folder the module cannot create (inside /proc): failure, its log, nothing applied.
   const bad = await runCli(['product', 'update', ...f.admin(), '--product', 'acme', '--mender-dest', '/proc/patchwire-cannot-write']);
@@ -136,4 +145,51 @@ test('the real Mender client enrols, installs two releases patchwire built, and 
   assert.match(report.error ?? '', /^update to 1\.2\.0 failed \(Mender client\): /);
   assert.ok((report.error ?? '').length <= 1000);
   assert.equal(await readFile(join(root, DEST, 'VERSION'), 'utf8'), '1.1.0', 'the installed folder is untouched');
+});
+
+test('the real Mender client stops an update whose staged rollout is aborted while it downloads (409), reports failure, and installs nothing', { timeout: 600_000 }, async (t) => {
+  const skip = why();
+  if (skip) return t.skip(skip);
+  // The client reaches the server through a proxy on 127.0.0.1 (its API and, by --public-url, the
+  // downloads): when it fetches 1.1.0's artifact, the operator aborts that release's rollout.
+  const port = await freePort();
+  let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
+  let aborted = false;
+  const proxy = await startProxy(`http://127.0.0.1:${port}`, async (seen) => {
+    if (!aborted && fleet && seen.method === 'GET' && seen.path.startsWith('/api/devices/v1/download/acme/1.1.0/')) {
+      aborted = true;
+      const r = await runCli(['rollout', 'abort', ...fleet.admin(), '--product', 'acme']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    return undefined;
+  });
+  t.after(() => proxy.close());
+  const f = await startFleet(t, {
+    token: TOKEN, prefix: 'patchwire-mender-abort-', releases: [['1.0.0', { 'VERSION': '1.0.0' }]],
+    server: { args: ['--port', String(port), '--public-url', proxy.url] },
+  });
+  fleet = f;
+  assert.equal((await runCli(['product', 'update', ...f.admin(), '--product', 'acme', '--mender-dest', DEST])).code, 0);
+  const root = join(f.root, 'device');
+  await prepareRoot(root, proxy.url);
+  const mender = startMender(root);
+  t.after(() => mender.stop());
+  const detail = () => `--- mender ---\n${mender.output()}\n--- server ---\n${f.server.output().slice(-4000)}`;
+  const show = () => runJson<DeviceDetail>(['devices', 'show', MAC, ...f.admin(), '--product', 'acme', '--json']);
+  await waitFor(async () => (await show()).device.version === '1.0.0', { what: 'the Mender device at 1.0.0', timeout: 240_000, interval: 1000, detail });
+
+  // 1.1.0 staged with a first phase that holds this device (placement: MAC, product, version).
+  const inside = Math.min(99, Math.floor(rolloutPlacement(MAC, 'acme', '1.1.0')) + 1);
+  const p = await f.publish('1.1.0', { 'VERSION': '1.1.0' }, { extra: ['--rollout', `${inside}%,100%`, '--every', '1h'] });
+  assert.equal(p.code, 0, p.stderr);
+  const failed = await waitFor(async () => {
+    const d = await show();
+    return d.history.find((h) => h.event === 'failed' && h.version === '1.1.0') ? d : undefined;
+  }, { what: 'the client to report 1.1.0 failed after the abort', timeout: 240_000, interval: 1000, detail });
+  assert.equal(aborted, true, 'the rollout was aborted during the download');
+  assert.match(failed.history.find((h) => h.event === 'failed')!.error ?? '', /aborted at the backend/, detail());
+  assert.equal(failed.device.version, '1.0.0', 'nothing applied');
+  assert.equal(failed.history.some((h) => h.event === 'installing' && h.version === '1.1.0'), false, 'the refused installing status recorded nothing');
+  assert.ok(proxy.seen.some((s) => s.method === 'PUT' && /\/deployments\/acme%401\.1\.0\/status$|\/deployments\/acme@1\.1\.0\/status$/.test(s.path) && s.upstreamStatus === 409), 'the client was answered 409');
+  assert.equal(await readFile(join(root, DEST, 'VERSION'), 'utf8'), '1.0.0', 'the installed folder is untouched');
 });

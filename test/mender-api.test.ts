@@ -10,6 +10,7 @@ import { runCli, runJson } from './helpers/cli.js';
 import { startFleet } from './helpers/fleet.js';
 import { waitFor } from './helpers/wait-for.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
+import { rolloutPlacement } from '../src/protocol/rollout.js';
 
 const TOKEN = 'mender-api-admin-token';
 const A = '02:00:00:00:4e:01';
@@ -127,4 +128,49 @@ test('Mender API: approve admission, 204 without a folder, a deployment, statuse
   // Rejected: every call is 401 until accepted again.
   assert.equal((await runCli(['devices', 'reject', A, ...f.admin(), '--product', 'acme'])).code, 0);
   assert.equal((await d.next('1.0.0')).status, 401);
+});
+
+test('Mender API: a deployment whose rollout is aborted, or whose release is yanked, answers 409 to its progress; the client\'s failure is recorded; nothing is offered again', { timeout: 300_000 }, async (t) => {
+  const B = '02:00:00:00:4e:02';
+  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-mender-abort-', releases: [['1.0.0', { VERSION: '1.0.0' }]] });
+  assert.equal((await runCli(['product', 'update', ...f.admin(), '--product', 'acme', '--mender-dest', '/opt/acme'])).code, 0);
+  const show = () => runJson<DeviceDetail>(['devices', 'show', B, ...f.admin(), '--product', 'acme', '--json']);
+  const d = menderClient(f.server.url, B);
+  assert.equal(await d.auth(), 200);
+  const first = (await d.next('factory')).json() as { id: string };
+  for (const s of ['downloading', 'installing', 'success']) assert.equal((await d.status(first.id, s)).status, 204, s);
+
+  // 1.1.0 staged: its first phase holds this device (placement is a pure function of MAC, product, version).
+  const inside = Math.min(99, Math.floor(rolloutPlacement(B, 'acme', '1.1.0')) + 1);
+  const staged = await f.publish('1.1.0', { VERSION: '1.1.0' }, { extra: ['--rollout', `${inside}%,100%`, '--every', '1h'] });
+  assert.equal(staged.code, 0, staged.stderr);
+  const dep = (await d.next('1.0.0')).json() as { id: string };
+  assert.equal(dep.id, 'acme@1.1.0');
+  assert.equal((await d.status(dep.id, 'downloading')).status, 204);
+  const abort = await runCli(['rollout', 'abort', ...f.admin(), '--product', 'acme']);
+  assert.equal(abort.code, 0, abort.stderr);
+  const refused = await d.status(dep.id, 'installing');
+  assert.equal(refused.status, 409, refused.text);
+  assert.equal(refused.json().code, 'PW_MENDER_ABORTED');
+  assert.match(String(refused.json().message), /staged rollout of 1\.1\.0 was aborted/);
+  // What the client does next (app/state.go: the fatal status error goes to a failure report, then its log).
+  assert.equal((await d.status(dep.id, 'failure')).status, 204);
+  assert.equal((await d.log(dep.id, [{ level: 'warning', message: 'Status report rejected, deployment aborted at the backend' }])).status, 204);
+  const afterAbort = await show();
+  assert.equal(afterAbort.device.version, '1.0.0', 'nothing applied');
+  assert.deepEqual(afterAbort.history.slice(0, 2).map((h) => `${h.event} ${h.version}`), ['failed 1.1.0', 'downloading 1.1.0'], 'no installing report was recorded for the refused status');
+  assert.match(afterAbort.history[0]!.error ?? '', /^update to 1\.1\.0 failed \(Mender client\): warning: Status report rejected, deployment aborted at the backend$/);
+  assert.equal((await d.next('1.0.0')).status, 204, 'an aborted rollout is not offered again');
+
+  // A yanked release: the same 409 (and final statuses are still recorded as they come).
+  assert.equal((await f.publish('1.2.0', { VERSION: '1.2.0' })).code, 0);
+  const dep2 = (await d.next('1.0.0')).json() as { id: string };
+  assert.equal(dep2.id, 'acme@1.2.0');
+  assert.equal((await d.status(dep2.id, 'downloading')).status, 204);
+  const yank = await runCli(['release', 'yank', ...f.admin(), '--product', 'acme', '--version', '1.2.0']);
+  assert.equal(yank.code, 0, yank.stderr);
+  const yanked = await d.status(dep2.id, 'installing');
+  assert.equal(yanked.status, 409, yanked.text);
+  assert.match(String(yanked.json().message), /release 1\.2\.0 was yanked/);
+  assert.equal((await d.next('1.0.0')).status, 204, 'nothing left to offer: 1.2.0 yanked, 1.1.0 aborted');
 });

@@ -26,6 +26,7 @@ export const ERRORS = {
   PW_RECONCILE_BUSY: { status: 409, text: 'Another server process of the database is starting a consolidation; start again to join it.' },
   PW_PRODUCT_EXISTS: { status: 409, text: 'A product of that name exists already.' },
   PW_VERSION_NOT_HIGHER: { status: 409, text: 'The version is not higher than the latest of the channel.' },
+  PW_MENDER_ABORTED: { status: 409, text: 'The Mender deployment was withdrawn (its release yanked or its staged rollout aborted); the client stops the update and reports failure.' },
   PW_NOT_OFFERED: { status: 409, text: 'The device reported an update its staged rollout never offered it.' },
   PW_ROLLOUT_STATE: { status: 409, text: 'The rollout\'s state does not allow that action (aborted or complete).' },
   PW_METADATA_VERSION: { status: 409, text: 'The signed metadata does not follow the current version.' },

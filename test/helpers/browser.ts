@@ -32,3 +32,19 @@ export async function signIn(page: Page, server: string, token: string): Promise
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
 }
+
+/**
+ * What an operator sees of one device in the dashboard (a real chromium, signed in through the
+ * form): its page's version, once it reads `version`, and its history rows, newest first.
+ */
+export async function dashboardDevice(owner: Owner, server: string, token: string, product: string, deviceId: string, version: string): Promise<{ version: string; history: string[] }> {
+  const browser = await launchBrowser(owner);
+  const { page } = await openPage(browser, owner);
+  await signIn(page, server, token);
+  await page.goto(`${server}/#/device/${encodeURIComponent(product)}/${encodeURIComponent(deviceId)}`);
+  await page.getByRole('heading', { level: 1, name: `Device ${deviceId}` }).waitFor();
+  const shown = page.getByTestId('device-version');
+  await shown.filter({ hasText: version }).waitFor({ timeout: 15_000 }).catch(() => undefined);
+  const history = await page.getByTestId('history').locator('tbody tr').allTextContents();
+  return { version: (await shown.textContent()) ?? '', history };
+}

@@ -61,7 +61,7 @@ export async function startProxy(upstream: string, attack?: Attack): Promise<Pro
       proxy.seen.push(seen);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) {
-        if (typeof v === 'string' && !['host', 'content-length', ...HOP_BY_HOP].includes(k)) headers[k] = v;
+        if (typeof v === 'string' && !['host', 'content-length', 'transfer-encoding', ...HOP_BY_HOP].includes(k)) headers[k] = v;
       }
       const body = chunks.length ? Buffer.concat(chunks) : undefined;
       const up = await fetch(upstream + seen.path, { method: seen.method, headers, body });
@@ -110,7 +110,7 @@ export async function startProxy(upstream: string, attack?: Attack): Promise<Pro
       res.writeHead(status, { ...outHeaders, 'content-length': String(out.length) });
       res.end(seen.method === 'HEAD' ? undefined : out);
     } catch (err) {
-      if (!res.headersSent) res.writeHead(502).end(String(err));
+      if (!res.headersSent) res.writeHead(502).end(`${String(err)}${err instanceof Error && err.cause ? `: ${String(err.cause)}` : ''}`);
       else res.destroy();
     }
   });

@@ -183,6 +183,17 @@ export class DeviceService {
       + `and this device is placed at ${rolloutPlacement(req.deviceId, req.product, v)}%; a device reports only an update its check offered (check again to see what it is offered)`);
   }
 
+  /**
+   * Why a release a device may be installing right now is withdrawn: `yanked`, `aborted` (its
+   * staged rollout), or undefined when it still stands. The Mender API answers 409 to the
+   * progress statuses of such a deployment, so the client stops before it installs.
+   */
+  async withdrawn(product: string, channel: string, version: string): Promise<'yanked' | 'aborted' | undefined> {
+    const release = (await this.releases.list(product, channel)).find((r) => r.version === version);
+    if (release?.yankedAt) return 'yanked';
+    return this.staged?.rollouts.get(product, channel, version)?.state === 'aborted' ? 'aborted' : undefined;
+  }
+
   /** Released on the device's channel (a yanked one too: a device may run it), else PW_UNKNOWN_RELEASE. */
   private async requireRelease(req: ReportRequest, version: string): Promise<void> {
     const known = (await this.releases.list(req.product, req.channel)).some((r) => r.version === version);

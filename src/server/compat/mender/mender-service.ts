@@ -55,6 +55,9 @@ interface Built { product: string; version: string; dest: string; releaseSha: st
 export const MENDER_STATUSES = ['downloading', 'installing', 'rebooting', 'success', 'failure', 'already-installed', 'pause_before_installing', 'pause_before_committing', 'pause_before_rebooting'] as const;
 export type MenderStatus = (typeof MENDER_STATUSES)[number];
 
+/** The statuses of an update under way: a withdrawn deployment answers them 409 (the final ones are recorded as they come). */
+const IN_PROGRESS: ReadonlySet<MenderStatus> = new Set(['downloading', 'installing', 'rebooting', 'pause_before_installing', 'pause_before_committing', 'pause_before_rebooting']);
+
 const MAX_BUILT = 1000;
 const MAX_REMEMBERED = 10_000;
 const MAX_WAITING_LOGS = 1000;
@@ -206,6 +209,15 @@ export class MenderService {
 
   /** A deployment status: the device's report, once per status (the client repeats some). */
   async status(claims: MenderClaims, product: string, version: string, status: MenderStatus): Promise<void> {
+    if (IN_PROGRESS.has(status)) {
+      // As Mender's server does for an aborted deployment: 409, and the client stops before it
+      // installs (at downloading or installing), then reports failure with its log.
+      const why = await this.o.devices.withdrawn(product, DEFAULT_CHANNEL, version);
+      if (why) {
+        throw new ApiError('PW_MENDER_ABORTED', `deployment ${product}@${version} was withdrawn: ${why === 'yanked' ? `release ${version} was yanked` : `the staged rollout of ${version} was aborted`}; `
+          + 'the Mender client stops this update and reports failure; it is offered the channel\'s current release at its next poll');
+      }
+    }
     const key = `${claims.deviceId}\n${product}\n${version}`;
     if (this.#last.get(key) === status) return;
     const current = await this.o.devices.versionOf(claims.deviceId, product);
