@@ -4,7 +4,11 @@
  * the Mender artifact patchwire built from the release's tree, installs it with the `directory`
  * update module and reports success; `patchwire devices show` has it at the new version; a
  * second release applies too; a release whose folder the module cannot write ends in a failure
- * report with the client's log, and nothing applied.
+ * report with the client's log, and nothing applied; the dashboard (a real chromium) shows the
+ * device at its new version. A second test puts a proxy between client and server: a staged
+ * rollout aborted while the client downloads gets 409 at its next status, so it stops before it
+ * installs; an artifact changed on the way is refused by the client's own reader. Both end in a
+ * failure report and nothing applied.
  *
  * The client needs its fixed paths (/etc/mender, /usr/share/mender, /var/lib/mender), so it runs
  * in a private mount namespace (unshare -m) in a chroot made of bind mounts and a tmpfs: /usr of
@@ -147,7 +151,7 @@ test('the real Mender client enrols, installs two releases patchwire built, and 
   assert.equal(await readFile(join(root, DEST, 'VERSION'), 'utf8'), '1.1.0', 'the installed folder is untouched');
 });
 
-test('the real Mender client stops an update whose staged rollout is aborted while it downloads (409), reports failure, and installs nothing', { timeout: 600_000 }, async (t) => {
+test('the real Mender client stops an update whose staged rollout is aborted while it downloads (409), refuses an artifact broken on the way, reports both failures, and installs nothing', { timeout: 600_000 }, async (t) => {
   const skip = why();
   if (skip) return t.skip(skip);
   // The client reaches the server through a proxy on 127.0.0.1 (its API and, by --public-url, the
@@ -155,11 +159,19 @@ test('the real Mender client stops an update whose staged rollout is aborted whi
   const port = await freePort();
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
   let aborted = false;
-  const proxy = await startProxy(`http://127.0.0.1:${port}`, async (seen) => {
+  let corrupted = 0;
+  const proxy = await startProxy(`http://127.0.0.1:${port}`, async (seen, up) => {
     if (!aborted && fleet && seen.method === 'GET' && seen.path.startsWith('/api/devices/v1/download/acme/1.1.0/')) {
       aborted = true;
       const r = await runCli(['rollout', 'abort', ...fleet.admin(), '--product', 'acme']);
       assert.equal(r.code, 0, r.stderr);
+    }
+    if (seen.method === 'GET' && seen.path.startsWith('/api/devices/v1/download/acme/1.2.0/') && up.status === 200) {
+      // A broken artifact: one byte of the payload changed on the way (the last 1 KiB is tar padding of the archive's end).
+      corrupted++;
+      const body = Buffer.from(up.body);
+      body[body.length - 2048] = body[body.length - 2048]! ^ 0xff;
+      return { body };
     }
     return undefined;
   });
@@ -191,5 +203,18 @@ test('the real Mender client stops an update whose staged rollout is aborted whi
   assert.equal(failed.device.version, '1.0.0', 'nothing applied');
   assert.equal(failed.history.some((h) => h.event === 'installing' && h.version === '1.1.0'), false, 'the refused installing status recorded nothing');
   assert.ok(proxy.seen.some((s) => s.method === 'PUT' && /\/deployments\/acme%401\.1\.0\/status$|\/deployments\/acme@1\.1\.0\/status$/.test(s.path) && s.upstreamStatus === 409), 'the client was answered 409');
+  assert.equal(await readFile(join(root, DEST, 'VERSION'), 'utf8'), '1.0.0', 'the installed folder is untouched');
+
+  // A broken artifact (changed on the way): the client's own checks refuse it, it reports failure, nothing applied.
+  assert.equal((await f.publish('1.2.0', { 'VERSION': '1.2.0' })).code, 0);
+  const broken = await waitFor(async () => {
+    const d = await show();
+    return d.history.find((h) => h.event === 'failed' && h.version === '1.2.0') ? d : undefined;
+  }, { what: 'the client to report the broken 1.2.0 failed', timeout: 240_000, interval: 1000, detail });
+  assert.ok(corrupted >= 1, 'the artifact was corrupted on the way');
+  assert.equal(broken.device.version, '1.0.0', 'nothing applied');
+  const reason = broken.history.find((h) => h.event === 'failed' && h.version === '1.2.0')!.error ?? '';
+  assert.match(reason, /Artifact install failed/, 'the client\'s own reading of the artifact refused it');
+  assert.match(reason, /^update to 1\.2\.0 failed \(Mender client\): /);
   assert.equal(await readFile(join(root, DEST, 'VERSION'), 'utf8'), '1.0.0', 'the installed folder is untouched');
 });
