@@ -40,6 +40,7 @@
  *    the event-loop max include them.
  */
 import { cp, writeFile, readFile, readdir, access, mkdir } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -70,6 +71,9 @@ const ROUNDS = Number(argValue('--rounds') ?? 1);
 const sqliteRuns: Array<{ tree: string; mode: string; r: Measured }> = [];
 /** `--cpu-prof-keep DIR`: the profiles are copied there (the temp folder is removed at the end). */
 const profKeep = argValue('--cpu-prof-keep');
+/** `--server-node-arg FLAG` (repeatable, e.g. --trace-gc): more node flags for every patchwire server; `--server-log DIR`: their stdout and stderr appended to DIR/server-<pid>.log (a diagnosis of stalls). */
+const serverNodeArgs = process.argv.flatMap((a, i) => (a === '--server-node-arg' && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
+const serverLog = argValue('--server-log');
 const PG_SERVER = process.env.PATCHWIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** Rows per INSERT ... SELECT FROM unnest in the PostgreSQL bulk load. */
 const PG_BATCH = 50_000;
@@ -307,7 +311,13 @@ async function prepare(tmp: string, tree: Tree, backend: Backend, pgUrl?: string
 
 /** Step 3: a server on the loaded data, checked to count N devices and to answer a probe. */
 async function serve(p: Prepared, opts: { data?: string; args?: string[]; cpu?: number; nodeArgs?: string[] } = {}): Promise<Server> {
-  const server = await startPatchwire(opts.data ?? p.data, { cpu: opts.cpu ?? SERVER_CPU, cli: p.tree.cli, args: [...p.args, ...(opts.args ?? [])], nodeArgs: opts.nodeArgs, timeoutMs: START_TIMEOUT_MS });
+  const server = await startPatchwire(opts.data ?? p.data, { cpu: opts.cpu ?? SERVER_CPU, cli: p.tree.cli, args: [...p.args, ...(opts.args ?? [])], nodeArgs: [...serverNodeArgs, ...(opts.nodeArgs ?? [])], timeoutMs: START_TIMEOUT_MS });
+  if (serverLog) {
+    await mkdir(serverLog, { recursive: true });
+    const log = createWriteStream(join(serverLog, `server-${server.child.pid}.log`), { flags: 'a' });
+    server.child.stdout!.pipe(log);
+    server.child.stderr!.pipe(log);
+  }
   const t0 = performance.now();
   const before = await admin<{ devices: number }>(server.url, '/status?product=acme');
   process.stdout.write(`[${p.tree.label}, ${p.backend}] server ${server.url} (pid ${server.child.pid}, CPU ${opts.cpu ?? SERVER_CPU}) sees ${before.devices} devices (status read: ${(performance.now() - t0).toFixed(0)} ms)\n`);
