@@ -3,15 +3,50 @@
  * (I[0] is the empty suffix, so I has OLD.length + 1 entries), accelerated by the common prefix
  * already known at both ends. Shared by both engines. `index` is the suffix-array slot of the
  * best match found by the last `search` call (its OLD position is I[index]).
+ *
+ * The search starts inside the slots of the query's first two bytes (a 65,537-entry table made
+ * once per suffix array, 256 KiB), not over the whole array: the same answer (the predicate
+ * "suffix < query" is monotone, so narrowing the interval to bounds it already satisfies finds the
+ * same boundary, and the bounds' common prefixes are computed exactly as the full search's are)
+ * in about 16 fewer steps, each a cache miss on large trees.
  */
 export interface SuffixSearcher {
   search(at: number): number;
   index: number;
 }
 
+/** starts[d] = first slot of I whose suffix begins with the two bytes d (big-endian); starts[65536] = I.length. */
+const tables = new WeakMap<Int32Array, Int32Array>();
+
+function prefixTable(I: Int32Array, old: Uint8Array): Int32Array {
+  const cached = tables.get(I);
+  if (cached) return cached;
+  const n = old.length;
+  const count = new Int32Array(65536);
+  for (let i = 0; i + 1 < n; i++) count[(old[i]! << 8) | old[i + 1]!]!++;
+  const starts = new Int32Array(65537);
+  // Slot 0 is the empty suffix; the one-byte suffix (old[n-1]) sorts first among those starting with its byte.
+  let at = 1;
+  for (let d = 0; d < 65536; d++) {
+    if (n > 0 && (d & 0xff) === 0 && old[n - 1] === d >>> 8) at++;
+    starts[d] = at;
+    at += count[d]!;
+  }
+  starts[65536] = at;
+  tables.set(I, starts);
+  return starts;
+}
+
 export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array): SuffixSearcher {
   const oldsize = old.length;
   const newsize = neu.length;
+  const starts = oldsize >= 2 ? prefixTable(I, old) : undefined;
+  const lcp = (p: number, at: number, nrem: number): number => {
+    const max = Math.min(oldsize - p, nrem);
+    let k = 0;
+    while (k < max && old[p + k] === neu[at + k]) k++;
+    return k;
+  };
   const s: SuffixSearcher = {
     index: 0,
     search(at: number): number {
@@ -19,12 +54,17 @@ export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array):
       let lo = 0;
       let hi = oldsize;
       let lcpLo = 0;
-      let lcpHi = 0;
-      {
-        const p = I[hi]!;
-        const max = Math.min(oldsize - p, nrem);
-        while (lcpHi < max && old[p + lcpHi] === neu[at + lcpHi]) lcpHi++;
+      if (starts && nrem >= 2) {
+        const d = (neu[at]! << 8) | neu[at + 1]!;
+        // Every slot before starts[d] holds a suffix below the query, every slot from
+        // starts[d + 1] on one above it: start just outside the query's slots, with the full
+        // search's own limits (hi at most oldsize, lo below hi).
+        const end = starts[d + 1]!;
+        if (end < hi) hi = end;
+        lo = Math.min(starts[d]! - 1, hi - 1);
+        if (lo > 0) lcpLo = lcp(I[lo]!, at, nrem);
       }
+      let lcpHi = lcp(I[hi]!, at, nrem);
       while (hi - lo > 1) {
         const mid = (lo + hi) >>> 1;
         const p = I[mid]!;
