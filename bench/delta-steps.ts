@@ -7,7 +7,7 @@
  * Brotli sizes at qualities 5, 9 and 11 (so a ranking rule can be checked against the real winner).
  */
 import { readFile } from 'node:fs/promises';
-import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseStreams } from '../src/delta/bsdiff.js';
+import { TEXT_SCAN, bsdiffControl, brotliMax, encodeControl, sortedSuffixes, sparseFromControl } from '../src/delta/bsdiff.js';
 import { lzScan } from '../src/delta/lz.js';
 import { x86Executables } from '../src/delta/exe-segments.js';
 import { encodeSegments } from '../src/delta/segments.js';
@@ -31,13 +31,14 @@ runMain(async () => {
   const cands: Array<[string, Buffer[]]> = [];
   const segOld = x86Executables(old);
   const segNew = x86Executables(neu);
+  let suffixes: Int32Array | undefined;
   const run = (prefix: string, extra: Buffer[]) => {
-    const I = sortedSuffixes(old);
+    const I = suffixes = sortedSuffixes(old, suffixes);
     step(`${prefix}suffix array`);
     for (const [name, opts] of [['sparse', {}], ['sparse-text', TEXT_SCAN]] as const) {
       if (prefix && name === 'sparse-text') continue;
-      const { ctrl, data } = bsdiffScan(old, neu, { ...opts, suffixes: I });
-      const s = sparseStreams(ctrl, data);
+      const ctrl = bsdiffControl(old, neu, { ...opts, suffixes: I });
+      const s = sparseFromControl(ctrl, old, neu);
       cands.push([`${prefix}${name}`, [encodeControl(ctrl), s.runs, s.diffs, s.extra, ...extra]]);
       step(`${prefix}${name} scan`);
     }

@@ -1,4 +1,4 @@
-import { suffixSearcher } from './sa-search.js';
+import { forgetSearchTable, suffixSearcher } from './sa-search.js';
 import { constants, brotliCompress, type BrotliOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 import { suffixArray } from './sais.js';
@@ -42,15 +42,30 @@ export interface ScanOptions {
 /** Tuned on typescript 5.6.3 -> 5.7.2 (88,411 -> 83,315 bytes); no worse on esbuild. */
 export const TEXT_SCAN: ScanOptions = { threshold: 8, farThreshold: 48, nearDistance: 256, extNum: 4, extDen: 3 };
 
-/** The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). */
-export function sortedSuffixes(old: Uint8Array): Int32Array {
-  const I = new Int32Array(old.length + 1);
+/**
+ * The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). With
+ * `into` (an earlier result for bytes of the same length, no longer needed) it is rebuilt there,
+ * so two suffix arrays of one tree (plain and x86-transformed) never take memory together.
+ */
+export function sortedSuffixes(old: Uint8Array, into?: Int32Array): Int32Array {
+  if (into && into.length !== old.length + 1) throw new RangeError('sortedSuffixes: into must have length old.length + 1');
+  const I = into ?? new Int32Array(old.length + 1);
+  if (into) forgetSearchTable(into);
   suffixArray(old, I.subarray(1));
   I[0] = old.length;
   return I;
 }
 
 export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions = {}): BsdiffScan {
+  return scan(old, neu, opts, true) as BsdiffScan;
+}
+
+/** The control triples alone (no NEW-sized data stream): what `sparseFromControl` needs. */
+export function bsdiffControl(old: Uint8Array, neu: Uint8Array, opts: ScanOptions = {}): number[] {
+  return scan(old, neu, opts, false).ctrl;
+}
+
+function scan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions, withData: boolean): { ctrl: number[]; data?: Buffer } {
   const oldsize = old.length;
   const newsize = neu.length;
   const I = opts.suffixes ?? sortedSuffixes(old);
@@ -60,7 +75,7 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions =
   const NEAR = opts.nearDistance ?? Infinity;
   const A = opts.extNum ?? 2;
   const B = opts.extDen ?? 1;
-  const data = Buffer.alloc(newsize);
+  const data = withData ? Buffer.alloc(newsize) : undefined;
   const ctrl: number[] = [];
   let dp = 0;
 
@@ -124,10 +139,12 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions =
         lenf += lens - overlap;
         lenb -= lens;
       }
-      for (let i = 0; i < lenf; i++) data[dp++] = (neu[lastscan + i]! - old[lastpos + i]!) & 0xff;
       const copy = scan - lenb - (lastscan + lenf);
-      neu instanceof Buffer ? neu.copy(data, dp, lastscan + lenf, lastscan + lenf + copy) : data.set(neu.subarray(lastscan + lenf, lastscan + lenf + copy), dp);
-      dp += copy;
+      if (data) {
+        for (let i = 0; i < lenf; i++) data[dp + i] = (neu[lastscan + i]! - old[lastpos + i]!) & 0xff;
+        data.set(neu.subarray(lastscan + lenf, lastscan + lenf + copy), dp + lenf);
+      }
+      dp += lenf + copy;
       ctrl.push(lenf, copy, pos - lenb - (lastpos + lenf));
       lastscan = scan - lenb;
       lastpos = pos - lenb;
@@ -207,6 +224,40 @@ export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; dif
     ep += data.copy(extra, ep, dp, dp + ctrl[i + 1]!);
     dp += ctrl[i + 1]!;
   }
+  return sparseLayout(add, extra);
+}
+
+/**
+ * The same streams as `sparseStreams(ctrl, bsdiffScan(...).data)`, from the control triples and
+ * the trees themselves: without the NEW-sized data stream in between.
+ */
+export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Array): { runs: Buffer; diffs: Buffer; extra: Buffer } {
+  let addTotal = 0;
+  for (let i = 0; i < ctrl.length; i += 3) addTotal += ctrl[i]!;
+  const add = Buffer.allocUnsafe(addTotal);
+  const extra = Buffer.allocUnsafe(neu.length - addTotal);
+  let np = 0;
+  let op = 0;
+  let ap = 0;
+  let ep = 0;
+  for (let i = 0; i < ctrl.length; i += 3) {
+    const a = ctrl[i]!;
+    const c = ctrl[i + 1]!;
+    for (let j = 0; j < a; j++) add[ap + j] = (neu[np + j]! - old[op + j]!) & 0xff;
+    ap += a;
+    np += a;
+    op += a;
+    extra.set(neu.subarray(np, np + c), ep);
+    ep += c;
+    np += c;
+    op += ctrl[i + 2]!;
+  }
+  if (np !== neu.length) throw new Error(`bsdiff control covers ${np} of ${neu.length} bytes`);
+  return sparseLayout(add, extra);
+}
+
+function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer; extra: Buffer } {
+  const addTotal = add.length;
   const runs: number[] = [];
   const diffs = Buffer.allocUnsafe(addTotal);
   let nd = 0;
@@ -238,5 +289,6 @@ export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; dif
     }
     r[rp++] = v;
   }
-  return { runs: r.subarray(0, rp), diffs: diffs.subarray(0, nd), extra };
+  // Exact-size copies: a view would keep the (NEW-sized) allocations alive while the candidate waits.
+  return { runs: Buffer.from(r.subarray(0, rp)), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
 }

@@ -5,7 +5,7 @@
  * Agent side: `applyDelta` (pure TypeScript + node:zlib; bounded by OLD + NEW + small). The
  * agent side may import patch.ts / format.ts / tree-stream.ts alone to stay light.
  */
-import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseStreams, type ScanOptions } from './bsdiff.js';
+import { TEXT_SCAN, bsdiffControl, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseFromControl, type ScanOptions } from './bsdiff.js';
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
 import { x86Executables } from './exe-segments.js';
@@ -83,9 +83,10 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
     if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes }));
     await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes }), ...extra]);
   };
-  await scans(sortedSuffixes(old), '', []);
-  // The x86 candidates need OLD's suffix array again (of the transformed bytes); the first is garbage by now.
-  if (x86) await transformed(old, neu, segOld, segNew, () => scans(sortedSuffixes(old), 'x86-', [encodeSegments(segOld, segNew)]));
+  const suffixes = sortedSuffixes(old);
+  await scans(suffixes, '', []);
+  // The x86 candidates need OLD's suffix array again (of the transformed bytes), rebuilt in the same memory.
+  if (x86) await transformed(old, neu, segOld, segNew, () => scans(sortedSuffixes(old, suffixes), 'x86-', [encodeSegments(segOld, segNew)]));
   const done = await Promise.all(finals.map(async (f) => {
     const enc = await f.enc;
     return { engine: f.engine, delta: encodeContainer(ENGINES[f.engine], old, neu, f.raw.map((rawLength, i) => ({ rawLength, data: enc[i]! }))) };
@@ -95,8 +96,8 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
 }
 
 function sparse(old: Buffer, neu: Buffer, scan: ScanOptions): Buffer[] {
-  const { ctrl, data } = bsdiffScan(old, neu, scan);
-  const s = sparseStreams(ctrl, data);
+  const ctrl = bsdiffControl(old, neu, scan);
+  const s = sparseFromControl(ctrl, old, neu);
   return [encodeControl(ctrl), s.runs, s.diffs, s.extra];
 }
 

@@ -18,6 +18,11 @@ export interface SuffixSearcher {
 /** starts[d] = first slot of I whose suffix begins with the two bytes d (big-endian); starts[65536] = I.length. */
 const tables = new WeakMap<Int32Array, Int32Array>();
 
+/** Drops the table of a suffix array whose contents are about to be rebuilt. */
+export function forgetSearchTable(I: Int32Array): void {
+  tables.delete(I);
+}
+
 function prefixTable(I: Int32Array, old: Uint8Array): Int32Array {
   const cached = tables.get(I);
   if (cached) return cached;
@@ -37,16 +42,45 @@ function prefixTable(I: Int32Array, old: Uint8Array): Int32Array {
   return starts;
 }
 
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/**
+ * A matcher of common prefixes: `extend(p, at, k, max)` is the length of the common prefix of
+ * old[p..] and neu[at..] given that the first k bytes agree, at most max. Past 16 equal bytes it
+ * compares natively, in chunks that double from 128 bytes while they agree and then halve down to
+ * the mismatch (a long match would otherwise cost a byte loop per search, and the bsdiff scan
+ * searches at every position of a region it cannot align).
+ */
+export function prefixMatcher(old: Uint8Array, neu: Uint8Array): (p: number, at: number, k: number, max: number) => number {
+  const ob = asBuffer(old);
+  const nb = asBuffer(neu);
+  const same = (p: number, at: number, k: number, len: number): boolean => ob.compare(nb, at + k, at + k + len, p + k, p + k + len) === 0;
+  return (p, at, k, max) => {
+    while (k < max && ob[p + k] === nb[at + k]) {
+      k++;
+      if ((k & 15) === 0) {
+        // Gallop: chunks of 128 bytes, doubling while they agree; then halve down to the mismatch.
+        let len = 128;
+        while (k + len <= max && same(p, at, k, len)) {
+          k += len;
+          if (len < 1 << 20) len *= 2;
+        }
+        while (len > 16) {
+          len >>>= 1;
+          if (k + len <= max && same(p, at, k, len)) k += len;
+        }
+      }
+    }
+    return k;
+  };
+}
+
 export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array): SuffixSearcher {
   const oldsize = old.length;
   const newsize = neu.length;
   const starts = oldsize >= 2 ? prefixTable(I, old) : undefined;
-  const lcp = (p: number, at: number, nrem: number): number => {
-    const max = Math.min(oldsize - p, nrem);
-    let k = 0;
-    while (k < max && old[p + k] === neu[at + k]) k++;
-    return k;
-  };
+  const extend = prefixMatcher(old, neu);
+  const lcp = (p: number, at: number, nrem: number): number => extend(p, at, 0, Math.min(oldsize - p, nrem));
   const s: SuffixSearcher = {
     index: 0,
     search(at: number): number {
@@ -71,7 +105,7 @@ export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array):
         let k = lcpLo < lcpHi ? lcpLo : lcpHi;
         const orem = oldsize - p;
         const max = orem < nrem ? orem : nrem;
-        while (k < max && old[p + k] === neu[at + k]) k++;
+        k = extend(p, at, k, max);
         // Is suffix(p) < neu[at..]? A proper prefix sorts first.
         if (k === max ? orem < nrem : old[p + k]! < neu[at + k]!) {
           lo = mid;
