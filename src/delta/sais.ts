@@ -1,6 +1,7 @@
 /**
  * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009), written for
- * memory: besides the output array it takes one type bit per symbol and the bucket tables; the
+ * memory: besides the output array it takes one bit per symbol (is it an LMS position) and the
+ * bucket tables; the
  * reduced problem of each level lives inside the output array (its reduced string in the array's
  * tail, its suffix array in the head), so for n input bytes the whole construction needs about
  * 4.2n bytes (the 4n output included) plus the buckets of the first recursion (4 bytes per
@@ -33,21 +34,35 @@ export function suffixArray(s: Uint8Array, out?: Int32Array): Int32Array {
 
 type Sym = Uint8Array | Int32Array;
 
-/** Type bits: 1 = S-type (suffix i is smaller than suffix i + 1). The last suffix is L-type. */
-function types(t: Sym, n: number): Uint8Array {
+/**
+ * LMS bits: bit i is set when suffix i is S-type (smaller than suffix i + 1) and suffix i - 1 is
+ * L-type (the last suffix is L-type; position 0 is never LMS). One bit per symbol.
+ */
+function lmsBits(t: Sym, n: number): Uint8Array {
   const bits = new Uint8Array((n >>> 3) + 1);
-  let sType = 0;
+  let next = 0; // the type of suffix i + 1
   for (let i = n - 2; i >= 0; i--) {
     const a = t[i]!;
     const b = t[i + 1]!;
-    sType = a < b ? 1 : a > b ? 0 : sType;
-    if (sType) bits[i >>> 3]! |= 1 << (i & 7);
+    const cur = a < b ? 1 : a > b ? 0 : next;
+    if (next && !cur) bits[(i + 1) >>> 3]! |= 1 << ((i + 1) & 7);
+    next = cur;
   }
   return bits;
 }
 
-const isS = (bits: Uint8Array, i: number): boolean => (bits[i >>> 3]! & (1 << (i & 7))) !== 0;
-const isLms = (bits: Uint8Array, i: number): boolean => i > 0 && isS(bits, i) && !isS(bits, i - 1);
+const isLms = (bits: Uint8Array, i: number): boolean => (bits[i >>> 3]! & (1 << (i & 7))) !== 0;
+
+/** The LMS positions in increasing order, one set bit at a time. */
+function lmsPositions(bits: Uint8Array, f: (i: number) => void): void {
+  for (let w = 0; w < bits.length; w++) {
+    let x = bits[w]!;
+    while (x !== 0) {
+      f((w << 3) | (31 - Math.clz32(x & -x)));
+      x &= x - 1;
+    }
+  }
+}
 
 function counts(t: Sym, n: number, c: Int32Array): void {
   c.fill(0);
@@ -75,7 +90,7 @@ function bucketEnds(c: Int32Array, b: Int32Array): void {
  * scratch space this level may use for its buckets (it is not otherwise touched).
  */
 function level(t: Sym, sa: Int32Array, n: number, k: number, work: Int32Array | undefined): void {
-  const bits = types(t, n);
+  const bits = lmsBits(t, n);
   let c: Int32Array;
   let b: Int32Array;
   if (work && work.length >= 2 * k) {
@@ -92,12 +107,10 @@ function level(t: Sym, sa: Int32Array, n: number, k: number, work: Int32Array | 
   sa.fill(0, 0, n);
   bucketEnds(c, b);
   let m = 0;
-  for (let i = 1; i < n; i++) {
-    if (isLms(bits, i)) {
-      sa[--b[t[i]!]!] = i;
-      m++;
-    }
-  }
+  lmsPositions(bits, (i) => {
+    sa[--b[t[i]!]!] = i;
+    m++;
+  });
   induce(t, sa, n, c, b);
 
   // The LMS positions in substring order, compacted into sa[0..m) (m <= n/2).
@@ -110,11 +123,10 @@ function level(t: Sym, sa: Int32Array, n: number, k: number, work: Int32Array | 
   // apart, so these slots are distinct and inside sa[m..n)). First their lengths.
   sa.fill(-1, m, n);
   let prev = -1;
-  for (let i = 1; i < n; i++) {
-    if (!isLms(bits, i)) continue;
+  lmsPositions(bits, (i) => {
     if (prev >= 0) sa[m + (prev >> 1)] = i - prev + 1;
     prev = i;
-  }
+  });
   if (prev >= 0) sa[m + (prev >> 1)] = n - prev + 1; // runs into the sentinel: unique
   let names = 0;
   let q = -1;
@@ -152,7 +164,9 @@ function level(t: Sym, sa: Int32Array, n: number, k: number, work: Int32Array | 
     else level(red, sa.subarray(0, m), m, names, free);
     // Reduced suffix index -> text position: the LMS positions in text order, into the tail.
     j = n - m;
-    for (let i = 1; i < n; i++) if (isLms(bits, i)) sa[j++] = i;
+    lmsPositions(bits, (i) => {
+      sa[j++] = i;
+    });
     for (let i = 0; i < m; i++) sa[i] = sa[n - m + sa[i]!]!;
   }
   // (names === m: sa[0..m) already holds the LMS suffixes in sorted order.)
