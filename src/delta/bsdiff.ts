@@ -229,22 +229,57 @@ export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; dif
 
 /**
  * The same streams as `sparseStreams(ctrl, bsdiffScan(...).data)`, from the control triples and
- * the trees themselves: without the NEW-sized data stream in between.
+ * the trees themselves, in one pass: neither the NEW-sized data stream nor the add bytes are
+ * held, only what the streams keep.
  */
 export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Array): { runs: Buffer; diffs: Buffer; extra: Buffer } {
   let addTotal = 0;
   for (let i = 0; i < ctrl.length; i += 3) addTotal += ctrl[i]!;
-  const add = Buffer.allocUnsafe(addTotal);
+  if (addTotal > neu.length) throw new Error(`bsdiff control adds ${addTotal} bytes, more than NEW's ${neu.length}`);
   const extra = Buffer.allocUnsafe(neu.length - addTotal);
+  let diffs = Buffer.allocUnsafe(1 << 16);
+  let nd = 0;
+  const runs: number[] = [];
+  // The run layout of sparseLayout, as a state machine over the add bytes as they are made.
+  let zeros = 0;
+  let others = 0;
+  let pending = 0; // zeros seen inside a run of others (fewer than 4 so far)
+  let inOthers = false;
   let np = 0;
   let op = 0;
-  let ap = 0;
   let ep = 0;
   for (let i = 0; i < ctrl.length; i += 3) {
     const a = ctrl[i]!;
     const c = ctrl[i + 1]!;
-    for (let j = 0; j < a; j++) add[ap + j] = (neu[np + j]! - old[op + j]!) & 0xff;
-    ap += a;
+    if (a > neu.length - np || c > neu.length - np - a || op < 0 || a > old.length - op) throw new Error('bsdiff control runs outside OLD or NEW');
+    if (nd + a + 4 > diffs.length) {
+      const grown = Buffer.allocUnsafe(Math.max(diffs.length * 2, nd + a + 4));
+      diffs.copy(grown, 0, 0, nd);
+      diffs = grown;
+    }
+    for (let j = 0; j < a; j++) {
+      const x = (neu[np + j]! - old[op + j]!) & 0xff;
+      if (!inOthers) {
+        if (x === 0) zeros++;
+        else {
+          inOthers = true;
+          others = 1;
+          diffs[nd++] = x;
+        }
+      } else if (x === 0) {
+        if (++pending === 4) {
+          runs.push(zeros, others);
+          zeros = 4;
+          others = 0;
+          pending = 0;
+          inOthers = false;
+        }
+      } else {
+        others += pending + 1;
+        for (; pending > 0; pending--) diffs[nd++] = 0;
+        diffs[nd++] = x;
+      }
+    }
     np += a;
     op += a;
     extra.set(neu.subarray(np, np + c), ep);
@@ -253,7 +288,11 @@ export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Arr
     op += ctrl[i + 2]!;
   }
   if (np !== neu.length) throw new Error(`bsdiff control covers ${np} of ${neu.length} bytes`);
-  return sparseLayout(add, extra);
+  if (inOthers) {
+    runs.push(zeros, others);
+    if (pending > 0) runs.push(pending, 0);
+  } else if (zeros > 0) runs.push(zeros, 0);
+  return { runs: encodeRuns(runs), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
 }
 
 function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer; extra: Buffer } {
@@ -280,6 +319,11 @@ function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer
     nd += add.copy(diffs, nd, o0, p);
     runs.push(zeros, p - o0);
   }
+  // An exact-size copy: a view would keep the (NEW-sized) allocation alive while the candidate waits.
+  return { runs: encodeRuns(runs), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
+}
+
+function encodeRuns(runs: number[]): Buffer {
   const r = Buffer.alloc(runs.length * 8);
   let rp = 0;
   for (let v of runs) {
@@ -289,6 +333,5 @@ function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer
     }
     r[rp++] = v;
   }
-  // Exact-size copies: a view would keep the (NEW-sized) allocations alive while the candidate waits.
-  return { runs: Buffer.from(r.subarray(0, rp)), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
+  return Buffer.from(r.subarray(0, rp));
 }
