@@ -167,3 +167,26 @@ test('sparse streams from the control triples equal those from the dense data st
   }
   assert.throws(() => sparseFromControl([1, 1, 0], Buffer.alloc(4), Buffer.alloc(3)), /covers 2 of 3/);
 });
+
+test('scans sharing a search memo give the same control and lz streams as scans without one', async () => {
+  const { SearchMemo } = await import('../src/delta/sa-search.js');
+  const { lzScan } = await import('../src/delta/lz.js');
+  const rnd = prng(17);
+  for (let t = 0; t < 10; t++) {
+    const old = structured(rnd, 5000 + Math.floor(rnd() * 30_000), t % 5);
+    const neu = Buffer.concat([old.subarray(3000), structured(rnd, 2000, (t + 1) % 5), old.subarray(0, 3000)]);
+    for (let i = 0; i < 50; i++) neu[Math.floor(rnd() * neu.length)] = Math.floor(rnd() * 256);
+    const suffixes = sortedSuffixes(old);
+    const memo = new SearchMemo(suffixes, t % 2 ? 500 : undefined); // a small limit on odd cases
+    assert.deepEqual(bsdiffControl(old, neu, { ...TEXT_SCAN, suffixes, memo }), bsdiffControl(old, neu, { ...TEXT_SCAN, suffixes }));
+    assert.deepEqual(bsdiffControl(old, neu, { suffixes, memo }), bsdiffControl(old, neu, { suffixes }));
+    assert.deepEqual(lzScan(old, neu, { suffixes, memo }), lzScan(old, neu, { suffixes }));
+    const s = suffixSearcher(suffixes, old, neu, memo);
+    for (const at of [neu.length - 1, 0, 17, 5, neu.length >> 1]) { // out of order too
+      const want = plainSearch(suffixes, old, neu, at);
+      assert.equal(s.search(at), want.len);
+      assert.equal(s.index, want.index);
+    }
+  }
+  assert.throws(() => suffixSearcher(new Int32Array(3), Buffer.alloc(2), Buffer.alloc(2), new SearchMemo(new Int32Array(3))), /another suffix array/);
+});

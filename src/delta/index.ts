@@ -8,6 +8,7 @@
 import { TEXT_SCAN, bsdiffControl, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseFromControl, type ScanOptions } from './bsdiff.js';
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
+import { SearchMemo } from './sa-search.js';
 import { x86Executables } from './exe-segments.js';
 import { encodeSegments } from './segments.js';
 import { x86Forward, x86Inverse, type Segment } from './x86.js';
@@ -79,9 +80,12 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
     finals.push({ engine, raw: streams.map((b) => b.length), enc });
   };
   const scans = async (suffixes: Int32Array, prefix: '' | 'x86-', extra: Buffer[]): Promise<void> => {
-    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes }), ...extra]);
-    if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes }));
-    await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes }), ...extra]);
+    // The scans search mostly the same positions: each reuses the answers of those before it. The
+    // text heuristic searches most (it rejects more far matches), so it goes first.
+    const memo = new SearchMemo(suffixes);
+    if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes, memo }));
+    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes, memo }), ...extra]);
+    await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes, memo }), ...extra]);
   };
   const suffixes = sortedSuffixes(old);
   await scans(suffixes, '', []);

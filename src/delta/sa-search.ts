@@ -75,7 +75,113 @@ export function prefixMatcher(old: Uint8Array, neu: Uint8Array): (p: number, at:
   };
 }
 
-export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array): SuffixSearcher {
+/** The most search results a SearchMemo keeps (12 bytes each). */
+export const MEMO_LIMIT = 1 << 20;
+
+/**
+ * Search answers shared by the scans of one suffix array of one OLD against one NEW: a search's
+ * answer depends only on its position, and the candidate scans search mostly the same positions
+ * (the bsdiff scan with either heuristic and the lz scan: 85-99% of them on the bench pairs). A
+ * scan's answers are recorded while it runs and offered to the next scans (after `commit`). At most
+ * MEMO_LIMIT answers are kept; past that, scans search as without a memo.
+ */
+export class SearchMemo {
+  private pos: Int32Array = new Int32Array(0);
+  private len: Int32Array = new Int32Array(0);
+  private idx: Int32Array = new Int32Array(0);
+  private n = 0;
+  private cursor = 0;
+  private lastAt = -1;
+  private rPos: Int32Array = new Int32Array(0);
+  private rLen: Int32Array = new Int32Array(0);
+  private rIdx: Int32Array = new Int32Array(0);
+  private rn = 0;
+
+  constructor(readonly suffixes: Int32Array, private readonly limit = MEMO_LIMIT) {}
+
+  /** The slot of `at`'s answer among the committed ones, or -1. */
+  find(at: number): number {
+    if (this.n === 0) return -1;
+    if (at < this.lastAt) {
+      // Out of order (not how the scans search): start again from a binary search.
+      let lo = 0;
+      let hi = this.n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.pos[mid]! < at) lo = mid + 1;
+        else hi = mid;
+      }
+      this.cursor = lo;
+    }
+    this.lastAt = at;
+    while (this.cursor < this.n && this.pos[this.cursor]! < at) this.cursor++;
+    return this.cursor < this.n && this.pos[this.cursor] === at ? this.cursor : -1;
+  }
+
+  lengthAt(slot: number): number {
+    return this.len[slot]!;
+  }
+
+  indexAt(slot: number): number {
+    return this.idx[slot]!;
+  }
+
+  /** Records a new answer (kept only in increasing position order, within the limit). */
+  record(at: number, len: number, index: number): void {
+    if (this.rn > 0 && at <= this.rPos[this.rn - 1]!) return;
+    if (this.n + this.rn >= this.limit) return;
+    if (this.rn === this.rPos.length) {
+      const cap = Math.min(this.limit, Math.max(1 << 12, this.rPos.length * 2));
+      const grow = (a: Int32Array): Int32Array => {
+        const b = new Int32Array(cap);
+        b.set(a.subarray(0, this.rn));
+        return b;
+      };
+      this.rPos = grow(this.rPos);
+      this.rLen = grow(this.rLen);
+      this.rIdx = grow(this.rIdx);
+    }
+    this.rPos[this.rn] = at;
+    this.rLen[this.rn] = len;
+    this.rIdx[this.rn++] = index;
+  }
+
+  /** Merges the recorded answers into the committed ones (a scan has ended). */
+  commit(): void {
+    if (this.rn === 0) return;
+    const total = this.n + this.rn;
+    const pos = new Int32Array(total);
+    const len = new Int32Array(total);
+    const idx = new Int32Array(total);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < this.n || j < this.rn) {
+      const takeOld = j >= this.rn || (i < this.n && this.pos[i]! <= this.rPos[j]!);
+      if (takeOld) {
+        if (j < this.rn && this.pos[i] === this.rPos[j]) j++; // the same answer twice
+        pos[k] = this.pos[i]!;
+        len[k] = this.len[i]!;
+        idx[k++] = this.idx[i++]!;
+      } else {
+        pos[k] = this.rPos[j]!;
+        len[k] = this.rLen[j]!;
+        idx[k++] = this.rIdx[j++]!;
+      }
+    }
+    this.pos = pos.subarray(0, k);
+    this.len = len.subarray(0, k);
+    this.idx = idx.subarray(0, k);
+    this.n = k;
+    this.rPos = this.rLen = this.rIdx = new Int32Array(0);
+    this.rn = 0;
+    this.cursor = 0;
+    this.lastAt = -1;
+  }
+}
+
+export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array, memo?: SearchMemo): SuffixSearcher {
+  if (memo && memo.suffixes !== I) throw new Error('suffixSearcher: the memo belongs to another suffix array');
   const oldsize = old.length;
   const newsize = neu.length;
   const starts = oldsize >= 2 ? prefixTable(I, old) : undefined;
@@ -84,44 +190,57 @@ export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array):
   const s: SuffixSearcher = {
     index: 0,
     search(at: number): number {
-      const nrem = newsize - at;
-      let lo = 0;
-      let hi = oldsize;
-      let lcpLo = 0;
-      if (starts && nrem >= 2) {
-        const d = (neu[at]! << 8) | neu[at + 1]!;
-        // Every slot before starts[d] holds a suffix below the query, every slot from
-        // starts[d + 1] on one above it: start just outside the query's slots, with the full
-        // search's own limits (hi at most oldsize, lo below hi).
-        const end = starts[d + 1]!;
-        if (end < hi) hi = end;
-        lo = Math.min(starts[d]! - 1, hi - 1);
-        if (lo > 0) lcpLo = lcp(I[lo]!, at, nrem);
-      }
-      let lcpHi = lcp(I[hi]!, at, nrem);
-      while (hi - lo > 1) {
-        const mid = (lo + hi) >>> 1;
-        const p = I[mid]!;
-        let k = lcpLo < lcpHi ? lcpLo : lcpHi;
-        const orem = oldsize - p;
-        const max = orem < nrem ? orem : nrem;
-        k = extend(p, at, k, max);
-        // Is suffix(p) < neu[at..]? A proper prefix sorts first.
-        if (k === max ? orem < nrem : old[p + k]! < neu[at + k]!) {
-          lo = mid;
-          lcpLo = k;
-        } else {
-          hi = mid;
-          lcpHi = k;
+      if (memo) {
+        const slot = memo.find(at);
+        if (slot >= 0) {
+          s.index = memo.indexAt(slot);
+          return memo.lengthAt(slot);
         }
+        const len = find(at);
+        memo.record(at, len, s.index);
+        return len;
       }
-      if (lcpLo > lcpHi) {
-        s.index = lo;
-        return lcpLo;
-      }
-      s.index = hi;
-      return lcpHi;
+      return find(at);
     },
+  };
+  const find = (at: number): number => {
+    const nrem = newsize - at;
+    let lo = 0;
+    let hi = oldsize;
+    let lcpLo = 0;
+    if (starts && nrem >= 2) {
+      const d = (neu[at]! << 8) | neu[at + 1]!;
+      // Every slot before starts[d] holds a suffix below the query, every slot from
+      // starts[d + 1] on one above it: start just outside the query's slots, with the full
+      // search's own limits (hi at most oldsize, lo below hi).
+      const end = starts[d + 1]!;
+      if (end < hi) hi = end;
+      lo = Math.min(starts[d]! - 1, hi - 1);
+      if (lo > 0) lcpLo = lcp(I[lo]!, at, nrem);
+    }
+    let lcpHi = lcp(I[hi]!, at, nrem);
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      const p = I[mid]!;
+      let k = lcpLo < lcpHi ? lcpLo : lcpHi;
+      const orem = oldsize - p;
+      const max = orem < nrem ? orem : nrem;
+      k = extend(p, at, k, max);
+      // Is suffix(p) < neu[at..]? A proper prefix sorts first.
+      if (k === max ? orem < nrem : old[p + k]! < neu[at + k]!) {
+        lo = mid;
+        lcpLo = k;
+      } else {
+        hi = mid;
+        lcpHi = k;
+      }
+    }
+    if (lcpLo > lcpHi) {
+      s.index = lo;
+      return lcpLo;
+    }
+    s.index = hi;
+    return lcpHi;
   };
   return s;
 }
