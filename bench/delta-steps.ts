@@ -12,6 +12,7 @@ import { lzScan } from '../src/delta/lz.js';
 import { x86Executables } from '../src/delta/exe-segments.js';
 import { encodeSegments } from '../src/delta/segments.js';
 import { x86Forward, x86Inverse } from '../src/delta/x86.js';
+import { SearchMemo } from '../src/delta/sa-search.js';
 import { loadAverage, runMain } from './lib.js';
 
 const mb = (n: number) => (n / 1024 ** 2).toFixed(0);
@@ -35,14 +36,15 @@ runMain(async () => {
   const run = (prefix: string, extra: Buffer[]) => {
     const I = suffixes = sortedSuffixes(old, suffixes);
     step(`${prefix}suffix array`);
-    for (const [name, opts] of [['sparse', {}], ['sparse-text', TEXT_SCAN]] as const) {
+    const memo = new SearchMemo(I); // as computeDelta: the scans share their search answers
+    for (const [name, opts] of [['sparse-text', TEXT_SCAN], ['sparse', {}]] as const) {
       if (prefix && name === 'sparse-text') continue;
-      const ctrl = bsdiffControl(old, neu, { ...opts, suffixes: I });
+      const ctrl = bsdiffControl(old, neu, { ...opts, suffixes: I, memo });
       const s = sparseFromControl(ctrl, old, neu);
       cands.push([`${prefix}${name}`, [encodeControl(ctrl), s.runs, s.diffs, s.extra, ...extra]]);
       step(`${prefix}${name} scan`);
     }
-    const l = lzScan(old, neu, { suffixes: I });
+    const l = lzScan(old, neu, { suffixes: I, memo });
     cands.push([`${prefix}lz`, [l.literals, l.litLens, l.matchLens, l.codes, l.offsets, ...extra]]);
     step(`${prefix}lz scan`);
   };
