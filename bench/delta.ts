@@ -2,21 +2,24 @@
  * Delta bench: patchwire's whole-tree delta against bsdiff, xdelta3 and zstd --patch-from on the
  * same old/new tree streams, measured in the same run.
  *
- *   node --import tsx bench/delta.ts [--only typescript|esbuild|biome|lightningcss|prettier] [--no-ultra]
+ *   node --import tsx bench/delta.ts [--only typescript|esbuild|biome|lightningcss|prettier] [--no-ultra] [--baseline DIR]
  *
  * Packages come from `npm pack NAME@VERSION` into ~/.cache/patchwire-bench (kept between runs);
  * tree streams are built with treeStream() on each `package/` folder. Needs the Debian packages
  * bsdiff, xdelta3 and zstd.
  *
- * patchwire's computeDelta runs in a fresh child process (`--compute OLD NEW OUT`), so its peak RSS
- * (both tree streams included) is its own; every tool's generation runs under /usr/bin/time for
- * its peak RSS too.
+ * patchwire's computeDelta runs in a fresh child process (bench/delta-compute.mjs, on the compiled
+ * dist/ as `patchwire serve` runs it: run `npm run build` first), so its peak RSS (both tree streams
+ * and Node itself included; the "floor" line is a child that only loads the module and the trees)
+ * is its own; every tool's generation runs under /usr/bin/time for its peak RSS too.
+ * `--baseline DIR` (another built checkout, e.g. `git worktree add --detach /tmp/base main` and
+ * `npm run build` there) also computes each pair with that build, in turn, in the same run.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
-import { applyDelta, computeDelta, treeStream } from '../src/delta/index.js';
+import { applyDelta, treeStream } from '../src/delta/index.js';
 import { fileURLToPath } from 'node:url';
 import { loadAverage, makeTempDir, run, runMain, table } from './lib.js';
 
@@ -79,19 +82,21 @@ async function tool(tmp: string, name: string, oldF: string, newF: string, enc: 
   }
 }
 
-/** The child: computes one delta, writes it to OUT, prints its time, engine and the process's peak RSS. */
-async function computeChild(oldF: string, newF: string, outF: string): Promise<void> {
-  const old = await readFile(oldF);
-  const neu = await readFile(newF);
-  const r = await computeDelta(old, neu);
-  await writeFile(outF, r.delta);
-  process.stdout.write(JSON.stringify({ ms: r.ms, engine: r.engine, rssMb: process.resourceUsage().maxRSS / 1024 }));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const CHILD = fileURLToPath(new URL('delta-compute.mjs', import.meta.url));
+
+/** computeDelta of the build in `repo` in a fresh process (see delta-compute.mjs). */
+async function computeIn(repo: string, oldF: string, newF: string, out: string): Promise<{ engine: string; ms: number; rssMb: number }> {
+  const child = await run(process.execPath, [CHILD, repo, oldF, newF, out]);
+  if (child.code !== 0) throw new Error(`computeDelta (${repo}) failed: ${child.stderr}`);
+  return JSON.parse(child.stdout) as { engine: string; ms: number; rssMb: number };
 }
 
 runMain(async () => {
   const args = process.argv.slice(2);
-  if (args[0] === '--compute') return computeChild(args[1]!, args[2]!, args[3]!);
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  const baseline = args.includes('--baseline') ? args[args.indexOf('--baseline') + 1] : undefined;
+  if (args.includes('--baseline') && !baseline) throw new Error('--baseline needs a folder: a built checkout to compare with');
   const ultra = !args.includes('--no-ultra');
   const versions = await Promise.all(['bsdiff', 'xdelta3', 'zstd'].map(async (c) => {
     const r = await run('dpkg-query', ['-W', '-f', '${Version}', c]);
@@ -111,11 +116,21 @@ runMain(async () => {
     console.log(`\n${name} ${a} -> ${b}: tree streams ${old.length} -> ${neu.length} bytes`);
 
     const rows: Row[] = [];
+    const floor = await run(process.execPath, [CHILD, REPO, oldF, newF, '--floor']);
+    if (floor.code !== 0) throw new Error(`the floor child failed: ${floor.stderr}`);
+    console.log(`process floor (node + the delta module + both tree streams, nothing computed): ${Math.round((JSON.parse(floor.stdout) as { rssMb: number }).rssMb)} MB peak RSS`);
+    let base: { engine: string; ms: number; rssMb: number; bytes: number } | undefined;
+    if (baseline) {
+      const baseF = join(tmp, 'baseline.delta');
+      const b = await computeIn(baseline, oldF, newF, baseF);
+      const bd = await readFile(baseF);
+      if (!applyDelta(old, bd, { maxOutput: neu.length }).equals(neu)) throw new Error('the baseline delta did not reproduce new');
+      base = { ...b, bytes: bd.length };
+    }
     const deltaF = join(tmp, 'patchwire.delta');
-    const child = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--compute', oldF, newF, deltaF]);
-    if (child.code !== 0) throw new Error(`computeDelta failed: ${child.stderr}`);
-    const { engine, ms: genMs, rssMb } = JSON.parse(child.stdout) as { engine: string; ms: number; rssMb: number };
+    const { engine, ms: genMs, rssMb } = await computeIn(REPO, oldF, newF, deltaF);
     const delta = await readFile(deltaF);
+    if (base) rows.push({ tool: `patchwire baseline (${base.engine})`, bytes: base.bytes, genMs: base.ms, applyMs: NaN, rssMb: base.rssMb });
     const applyTimes: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();
@@ -126,6 +141,7 @@ runMain(async () => {
     applyTimes.sort((x, y) => x - y);
     const applyMs = applyTimes[2]!;
     rows.push({ tool: `patchwire (${engine})`, bytes: delta.length, genMs, applyMs, rssMb });
+    if (base && delta.length > base.bytes) console.log(`NOTE: this build's delta is LARGER than the baseline's (${delta.length} > ${base.bytes})`);
 
     const others = [
       await tool(tmp, 'bsdiff', oldF, newF, (o) => ['bsdiff', [oldF, newF, o]], (p, r) => ['bspatch', [oldF, r, p]]),
@@ -137,7 +153,7 @@ runMain(async () => {
     const best = Math.min(...others.map((r) => r.bytes));
     console.log(table(
       ['tool', 'delta bytes', '% of new', 'vs best tool', 'generate', 'peak RSS', 'apply'],
-      rows.map((r) => [r.tool, r.bytes.toLocaleString('en-US'), `${((100 * r.bytes) / neu.length).toFixed(3)}%`, `${(r.bytes / best).toFixed(3)}x`, `${(r.genMs / 1000).toFixed(1)} s`, `${Math.round(r.rssMb)} MB`, `${r.applyMs.toFixed(0)} ms`]),
+      rows.map((r) => [r.tool, r.bytes.toLocaleString('en-US'), `${((100 * r.bytes) / neu.length).toFixed(3)}%`, `${(r.bytes / best).toFixed(3)}x`, `${(r.genMs / 1000).toFixed(1)} s`, `${Math.round(r.rssMb)} MB`, Number.isNaN(r.applyMs) ? '-' : `${r.applyMs.toFixed(0)} ms`]),
     ));
     const bestTool = others.find((r) => r.bytes === best)!;
     const mbps = neu.length / 1e6 / (applyMs / 1000);
@@ -149,8 +165,10 @@ runMain(async () => {
       `${name} ${a}->${b}`, delta.length.toLocaleString('en-US'), `${bestTool.tool} ${best.toLocaleString('en-US')}`, `${(delta.length / best).toFixed(3)}x`, delta.length <= best ? 'yes' : 'NO',
       bs ? `${(delta.length / bs.bytes).toFixed(3)}x` : '-',
       `${(genMs / 1000).toFixed(1)} s`, z22 ? `${(genMs / z22.genMs).toFixed(2)}x` : '-', `${Math.round(rssMb)} MB`, `${rssX.toFixed(1)}x`, `${applyMs.toFixed(0)} ms`,
+      ...(base ? [`${base.bytes.toLocaleString('en-US')}`, `${(base.ms / 1000).toFixed(1)} s`, z22 ? `${(base.ms / z22.genMs).toFixed(2)}x` : '-', `${Math.round(base.rssMb)} MB`] : []),
     ]);
   }
   console.log(`\nsummary (issue 13: size <= 1.0x the best tool on every pair; esbuild <= 0.8x bsdiff; generation <= zstd --ultra -22; peak RSS <= 12x NEW); load average ${loadAverage()}`);
-  console.log(table(['pair', 'patchwire', 'best tool', 'ratio', '<= 1.0x', 'vs bsdiff', 'generate', 'vs zstd -22', 'peak RSS', 'RSS / NEW', 'apply'], summary));
+  console.log(table(['pair', 'patchwire', 'best tool', 'ratio', '<= 1.0x', 'vs bsdiff', 'generate', 'vs zstd -22', 'peak RSS', 'RSS / NEW', 'apply',
+    ...(baseline ? ['baseline bytes', 'baseline generate', 'vs zstd -22', 'baseline RSS'] : [])], summary));
 });

@@ -1,4 +1,4 @@
-import { suffixSearcher } from './sa-search.js';
+import { forgetSearchTable, suffixSearcher, type SearchMemo } from './sa-search.js';
 import { constants, brotliCompress, type BrotliOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 import { suffixArray } from './sais.js';
@@ -37,20 +37,37 @@ export interface ScanOptions {
   extDen?: number;
   /** A precomputed `sortedSuffixes(old)`, to share between scans of the same OLD. */
   suffixes?: Int32Array;
+  /** Search answers shared with the other scans of the same `suffixes`, OLD and NEW (sa-search.ts). */
+  memo?: SearchMemo;
 }
 
 /** Tuned on typescript 5.6.3 -> 5.7.2 (88,411 -> 83,315 bytes); no worse on esbuild. */
 export const TEXT_SCAN: ScanOptions = { threshold: 8, farThreshold: 48, nearDistance: 256, extNum: 4, extDen: 3 };
 
-/** The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). */
-export function sortedSuffixes(old: Uint8Array): Int32Array {
-  const I = new Int32Array(old.length + 1);
+/**
+ * The suffix array with the empty suffix first, as bsdiff's search expects (length n + 1). With
+ * `into` (an earlier result for bytes of the same length, no longer needed) it is rebuilt there,
+ * so two suffix arrays of one tree (plain and x86-transformed) never take memory together.
+ */
+export function sortedSuffixes(old: Uint8Array, into?: Int32Array): Int32Array {
+  if (into && into.length !== old.length + 1) throw new RangeError('sortedSuffixes: into must have length old.length + 1');
+  const I = into ?? new Int32Array(old.length + 1);
+  if (into) forgetSearchTable(into);
   suffixArray(old, I.subarray(1));
   I[0] = old.length;
   return I;
 }
 
 export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions = {}): BsdiffScan {
+  return scan(old, neu, opts, true) as BsdiffScan;
+}
+
+/** The control triples alone (no NEW-sized data stream): what `sparseFromControl` needs. */
+export function bsdiffControl(old: Uint8Array, neu: Uint8Array, opts: ScanOptions = {}): number[] {
+  return scan(old, neu, opts, false).ctrl;
+}
+
+function scan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions, withData: boolean): { ctrl: number[]; data?: Buffer } {
   const oldsize = old.length;
   const newsize = neu.length;
   const I = opts.suffixes ?? sortedSuffixes(old);
@@ -60,11 +77,11 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions =
   const NEAR = opts.nearDistance ?? Infinity;
   const A = opts.extNum ?? 2;
   const B = opts.extDen ?? 1;
-  const data = Buffer.alloc(newsize);
+  const data = withData ? Buffer.alloc(newsize) : undefined;
   const ctrl: number[] = [];
   let dp = 0;
 
-  const finder = suffixSearcher(I, old, neu);
+  const finder = suffixSearcher(I, old, neu, opts.memo);
 
   let scan = 0;
   let len = 0;
@@ -124,16 +141,19 @@ export function bsdiffScan(old: Uint8Array, neu: Uint8Array, opts: ScanOptions =
         lenf += lens - overlap;
         lenb -= lens;
       }
-      for (let i = 0; i < lenf; i++) data[dp++] = (neu[lastscan + i]! - old[lastpos + i]!) & 0xff;
       const copy = scan - lenb - (lastscan + lenf);
-      neu instanceof Buffer ? neu.copy(data, dp, lastscan + lenf, lastscan + lenf + copy) : data.set(neu.subarray(lastscan + lenf, lastscan + lenf + copy), dp);
-      dp += copy;
+      if (data) {
+        for (let i = 0; i < lenf; i++) data[dp + i] = (neu[lastscan + i]! - old[lastpos + i]!) & 0xff;
+        data.set(neu.subarray(lastscan + lenf, lastscan + lenf + copy), dp + lenf);
+      }
+      dp += lenf + copy;
       ctrl.push(lenf, copy, pos - lenb - (lastpos + lenf));
       lastscan = scan - lenb;
       lastpos = pos - lenb;
       lastoffset = pos - scan;
     }
   }
+  opts.memo?.commit();
   if (dp !== newsize) throw new Error(`bsdiff scan covered ${dp} of ${newsize} bytes`);
   // The last seek leads nowhere; keep the old position inside OLD so the patcher can insist on it.
   if (ctrl.length > 0) ctrl[ctrl.length - 1] = 0;
@@ -207,6 +227,79 @@ export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; dif
     ep += data.copy(extra, ep, dp, dp + ctrl[i + 1]!);
     dp += ctrl[i + 1]!;
   }
+  return sparseLayout(add, extra);
+}
+
+/**
+ * The same streams as `sparseStreams(ctrl, bsdiffScan(...).data)`, from the control triples and
+ * the trees themselves, in one pass: neither the NEW-sized data stream nor the add bytes are
+ * held, only what the streams keep.
+ */
+export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Array): { runs: Buffer; diffs: Buffer; extra: Buffer } {
+  let addTotal = 0;
+  for (let i = 0; i < ctrl.length; i += 3) addTotal += ctrl[i]!;
+  if (addTotal > neu.length) throw new Error(`bsdiff control adds ${addTotal} bytes, more than NEW's ${neu.length}`);
+  const extra = Buffer.allocUnsafe(neu.length - addTotal);
+  let diffs = Buffer.allocUnsafe(1 << 16);
+  let nd = 0;
+  const runs: number[] = [];
+  // The run layout of sparseLayout, as a state machine over the add bytes as they are made.
+  let zeros = 0;
+  let others = 0;
+  let pending = 0; // zeros seen inside a run of others (fewer than 4 so far)
+  let inOthers = false;
+  let np = 0;
+  let op = 0;
+  let ep = 0;
+  for (let i = 0; i < ctrl.length; i += 3) {
+    const a = ctrl[i]!;
+    const c = ctrl[i + 1]!;
+    if (a > neu.length - np || c > neu.length - np - a || op < 0 || a > old.length - op) throw new Error('bsdiff control runs outside OLD or NEW');
+    if (nd + a + 4 > diffs.length) {
+      const grown = Buffer.allocUnsafe(Math.max(diffs.length * 2, nd + a + 4));
+      diffs.copy(grown, 0, 0, nd);
+      diffs = grown;
+    }
+    for (let j = 0; j < a; j++) {
+      const x = (neu[np + j]! - old[op + j]!) & 0xff;
+      if (!inOthers) {
+        if (x === 0) zeros++;
+        else {
+          inOthers = true;
+          others = 1;
+          diffs[nd++] = x;
+        }
+      } else if (x === 0) {
+        if (++pending === 4) {
+          runs.push(zeros, others);
+          zeros = 4;
+          others = 0;
+          pending = 0;
+          inOthers = false;
+        }
+      } else {
+        others += pending + 1;
+        for (; pending > 0; pending--) diffs[nd++] = 0;
+        diffs[nd++] = x;
+      }
+    }
+    np += a;
+    op += a;
+    extra.set(neu.subarray(np, np + c), ep);
+    ep += c;
+    np += c;
+    op += ctrl[i + 2]!;
+  }
+  if (np !== neu.length) throw new Error(`bsdiff control covers ${np} of ${neu.length} bytes`);
+  if (inOthers) {
+    runs.push(zeros, others);
+    if (pending > 0) runs.push(pending, 0);
+  } else if (zeros > 0) runs.push(zeros, 0);
+  return { runs: encodeRuns(runs), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
+}
+
+function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer; extra: Buffer } {
+  const addTotal = add.length;
   const runs: number[] = [];
   const diffs = Buffer.allocUnsafe(addTotal);
   let nd = 0;
@@ -229,6 +322,11 @@ export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; dif
     nd += add.copy(diffs, nd, o0, p);
     runs.push(zeros, p - o0);
   }
+  // An exact-size copy: a view would keep the (NEW-sized) allocation alive while the candidate waits.
+  return { runs: encodeRuns(runs), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
+}
+
+function encodeRuns(runs: number[]): Buffer {
   const r = Buffer.alloc(runs.length * 8);
   let rp = 0;
   for (let v of runs) {
@@ -238,5 +336,5 @@ export function sparseStreams(ctrl: number[], data: Buffer): { runs: Buffer; dif
     }
     r[rp++] = v;
   }
-  return { runs: r.subarray(0, rp), diffs: diffs.subarray(0, nd), extra };
+  return Buffer.from(r.subarray(0, rp));
 }

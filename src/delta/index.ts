@@ -5,9 +5,10 @@
  * Agent side: `applyDelta` (pure TypeScript + node:zlib; bounded by OLD + NEW + small). The
  * agent side may import patch.ts / format.ts / tree-stream.ts alone to stay light.
  */
-import { TEXT_SCAN, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseStreams, type ScanOptions } from './bsdiff.js';
+import { TEXT_SCAN, bsdiffControl, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseFromControl, type ScanOptions } from './bsdiff.js';
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
+import { SearchMemo } from './sa-search.js';
 import { x86Executables } from './exe-segments.js';
 import { encodeSegments } from './segments.js';
 import { x86Forward, x86Inverse, type Segment } from './x86.js';
@@ -34,24 +35,26 @@ export interface ComputeOptions {
 /** Brotli quality of the lower-cost mode. */
 export const LOW_COST_QUALITY = 9;
 
-/** Brotli quality used to rank the candidates before only the best are compressed at quality 11. */
+/** Brotli quality used to rank the candidates before only the promising ones are compressed at quality 11. */
 export const RANK_QUALITY = 5;
 
-interface Candidate {
-  engine: EngineName;
-  streams: Buffer[];
-  /** Their size at RANK_QUALITY. */
-  estimate: number;
-}
+/**
+ * A candidate is compressed at quality 11 only if its RANK_QUALITY size is at most this times the
+ * best one's so far. On the bench pairs (esbuild, prettier, lightningcss) quality 11 is 0.87-0.97 of
+ * quality 5 for every engine, so a rank misjudges by at most ~11%; the candidates this drops are
+ * 1.26-2.2x the best at both qualities (bench/README.md, "delta cost").
+ */
+export const RANK_MARGIN = 1.25;
 
 /**
  * Computes the candidate engines' deltas from `old` to `neu` and keeps the smallest (or, lowCost,
  * one cheaper candidate). Candidates: sparse-brotli (the bsdiff scan in the sparse layout) with
  * two scan heuristics and lz-brotli; when the trees hold x86-64 executables, x86-sparse-brotli and
- * x86-lz-brotli on the x86-transformed trees (x86.ts). Candidates of up to DIRECT_BYTES of raw
- * streams are compressed at Brotli 11 as their scans end; larger ones are ranked at Brotli 5 and
- * only the best two get 11 (Brotli 11 of NEW-sized streams was most of the time). `old` and `neu`
- * are transformed in place during the x86 candidates and restored before this returns.
+ * x86-lz-brotli on the x86-transformed trees (x86.ts). Each candidate is ranked by its size at
+ * Brotli 5 as its scan ends (tens of milliseconds); one within RANK_MARGIN of the best so far is
+ * compressed at Brotli 11 at once, on the thread pool while the next scans run, the others are
+ * dropped there and then (so their streams are not held). The smallest quality-11 container wins.
+ * `old` and `neu` are transformed in place during the x86 candidates and restored before this returns.
  */
 export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOptions = {}): Promise<ComputedDelta> {
   const t0 = performance.now();
@@ -65,46 +68,41 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
       : lzStreams(old, neu, { suffixes: sortedSuffixes(old) });
     return { delta: await encode(engine, old, neu, streams, LOW_COST_QUALITY), engine, ms: performance.now() - t0 };
   }
-  // Small candidates are compressed at quality 11 at once; large ones (an unrelated binary, a big
-  // insertion) are ranked at RANK_QUALITY first and only the best two get quality 11.
   // Containers are made at the end: they hash OLD and NEW, which the x86 candidates transform meanwhile.
-  const finals: Array<{ engine: EngineName; streams: Buffer[]; enc: Promise<Buffer[]> }> = [];
-  const large: Candidate[] = [];
+  const finals: Array<{ engine: EngineName; raw: number[]; enc: Promise<Buffer[]> }> = [];
+  let best = Infinity;
   const consider = async (engine: EngineName, streams: Buffer[]): Promise<void> => {
-    if (streams.reduce((n, b) => n + b.length, 0) <= DIRECT_BYTES) {
-      const enc = Promise.all(streams.map((b) => brotliMax(b)));
-      enc.catch(() => {}); // awaited below
-      finals.push({ engine, streams, enc });
-      return;
-    }
     const sizes = await Promise.all(streams.map((b) => brotliMax(b, RANK_QUALITY)));
-    large.push({ engine, streams, estimate: sizes.reduce((a, b) => a + b.length, 0) });
-    large.sort((a, b) => a.estimate - b.estimate);
-    large.length = Math.min(large.length, 2);
+    const estimate = sizes.reduce((a, b) => a + b.length, 0);
+    if (estimate > best * RANK_MARGIN) return;
+    best = Math.min(best, estimate);
+    const enc = Promise.all(streams.map((b) => brotliMax(b)));
+    enc.catch(() => {}); // awaited below
+    finals.push({ engine, raw: streams.map((b) => b.length), enc });
   };
   const scans = async (suffixes: Int32Array, prefix: '' | 'x86-', extra: Buffer[]): Promise<void> => {
-    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes }), ...extra]);
-    if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes }));
-    await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes }), ...extra]);
+    // The scans search mostly the same positions: each reuses the answers of those before it. The
+    // text heuristic searches most (it rejects more far matches), so it goes first.
+    const memo = new SearchMemo(suffixes);
+    if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes, memo }));
+    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes, memo }), ...extra]);
+    await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes, memo }), ...extra]);
   };
-  await scans(sortedSuffixes(old), '', []);
-  // The x86 candidates need OLD's suffix array again (of the transformed bytes); the first is garbage by now.
-  if (x86) await transformed(old, neu, segOld, segNew, () => scans(sortedSuffixes(old), 'x86-', [encodeSegments(segOld, segNew)]));
-  for (const c of large) finals.push({ engine: c.engine, streams: c.streams, enc: Promise.all(c.streams.map((b) => brotliMax(b))) });
+  const suffixes = sortedSuffixes(old);
+  await scans(suffixes, '', []);
+  // The x86 candidates need OLD's suffix array again (of the transformed bytes), rebuilt in the same memory.
+  if (x86) await transformed(old, neu, segOld, segNew, () => scans(sortedSuffixes(old, suffixes), 'x86-', [encodeSegments(segOld, segNew)]));
   const done = await Promise.all(finals.map(async (f) => {
     const enc = await f.enc;
-    return { engine: f.engine, delta: encodeContainer(ENGINES[f.engine], old, neu, f.streams.map((b, i) => ({ rawLength: b.length, data: enc[i]! }))) };
+    return { engine: f.engine, delta: encodeContainer(ENGINES[f.engine], old, neu, f.raw.map((rawLength, i) => ({ rawLength, data: enc[i]! }))) };
   }));
   done.sort((a, b) => a.delta.length - b.delta.length);
   return { ...done[0]!, ms: performance.now() - t0 };
 }
 
-/** Candidates whose raw streams total at most this are compressed at quality 11 without ranking. */
-const DIRECT_BYTES = 2 * 1024 ** 2;
-
 function sparse(old: Buffer, neu: Buffer, scan: ScanOptions): Buffer[] {
-  const { ctrl, data } = bsdiffScan(old, neu, scan);
-  const s = sparseStreams(ctrl, data);
+  const ctrl = bsdiffControl(old, neu, scan);
+  const s = sparseFromControl(ctrl, old, neu);
   return [encodeControl(ctrl), s.runs, s.diffs, s.extra];
 }
 

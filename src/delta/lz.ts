@@ -1,4 +1,4 @@
-import { suffixSearcher } from './sa-search.js';
+import { suffixSearcher, type SearchMemo } from './sa-search.js';
 import { sortedSuffixes } from './bsdiff.js';
 
 /**
@@ -32,9 +32,11 @@ export interface LzOptions {
   neighbours?: number;
   /** A precomputed `sortedSuffixes(old)`. Defaults tuned on typescript 5.6.3 -> 5.7.2. */
   suffixes?: Int32Array;
+  /** Search answers shared with the other scans of the same `suffixes`, OLD and NEW (sa-search.ts). */
+  memo?: SearchMemo;
 }
 
-export const LZ_DEFAULTS: Required<Omit<LzOptions, 'suffixes'>> = { minMatch: 24, minRep: 6, repBias: 16, neighbours: 16 };
+export const LZ_DEFAULTS: Required<Omit<LzOptions, 'suffixes' | 'memo'>> = { minMatch: 24, minRep: 6, repBias: 16, neighbours: 16 };
 
 export interface LzStreams {
   literals: Buffer;
@@ -91,7 +93,7 @@ export function lzScan(old: Uint8Array, neu: Uint8Array, opts: LzOptions = {}): 
   const codes = new ByteSink(1 << 12);
   const offsets = new ByteSink(1 << 12);
 
-  const finder = suffixSearcher(I, old, neu);
+  const finder = suffixSearcher(I, old, neu, opts.memo);
   /** Match length of neu[at..] against old[src..] (src may be out of range: 0). */
   const matchAt = (at: number, src: number): number => {
     if (src < 0 || src >= oldsize) return 0;
@@ -173,6 +175,7 @@ export function lzScan(old: Uint8Array, neu: Uint8Array, opts: LzOptions = {}): 
     }
     i++;
   }
+  opts.memo?.commit();
   // Trailing literals.
   literals.bytes(neu, litStart, newsize);
   return { literals: literals.done(), litLens: litLens.done(), matchLens: matchLens.done(), codes: codes.done(), offsets: offsets.done() };
