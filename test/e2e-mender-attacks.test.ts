@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { runCli, runJson } from './helpers/cli.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { ServerClock } from './helpers/server-clock.js';
+import { deviceSession } from './helpers/device-session.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
@@ -144,10 +145,15 @@ test('Mender auth under attack: no, wrong or another key\'s signature, a key wit
     assert.equal(r.code, 'PW_DEVICE_TOKEN', what);
   }
   assert.equal((await a.inventory('acme', { authorization: 'Basic eDp5' })).code, 'PW_DEVICE_TOKEN', 'no Bearer');
-  assert.equal((await f.devices()).length, 0, 'no forged token recorded anything');
+  // A native agent's real token here, and this Mender token at the native check: neither kind verifies as the other.
+  const agent = await deviceSession(f.server.url, mac(5));
+  assert.equal((await a.inventory('acme', agent.headers)).code, 'PW_DEVICE_TOKEN', 'an agent token on the Mender API');
+  const asAgent = await fetch(`${f.server.url}/v1/check`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${real}` }, body: JSON.stringify({ deviceId: A, product: 'acme', channel: 'stable' }) });
+  assert.equal(asAgent.status, 401, 'a Mender token on the native check');
+  assert.deepEqual((await f.devices()).map((d) => d.deviceId), [mac(5)], 'no forged token recorded anything (the agent enrolled itself)');
   a.token = real;
   assert.equal((await a.inventory()).status, 200);
-  assert.equal((await f.devices()).length, 1);
+  assert.equal((await f.devices()).length, 2);
 
   // device_type naming another product: an unknown one is 404 and records nothing.
   const hop = await a.inventory('no-such-product');
