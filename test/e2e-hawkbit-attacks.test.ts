@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { runCli, runJson } from './helpers/cli.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
+import { authBody, authRaw, deviceSession } from './helpers/device-session.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
 const TOKEN = 'e2e-hawkbit-attacks-token';
@@ -171,6 +172,17 @@ test('DDI under attack: tokens of another device, product or tenant; path tricks
   assert.ok(((await ddi(f, base(B), tb)).json()._links as Record<string, unknown>).configData, 'no refused configData was kept (its link is still there)');
   assert.equal((await cfg({ data: { board: 'board' } })).status, 200);
 
+  // Across protocols: an agent's key for B's MAC waits as an identity conflict (B goes on); the
+  // gateway token does not speak for a device bound to an agent's key.
+  const takeover = await authRaw(f.server.url, authBody(B, 'acme'));
+  assert.equal(takeover.status, 403, JSON.stringify(takeover.body));
+  assert.equal(takeover.body.code, 'PW_DEVICE_PENDING');
+  assert.equal((await ddi(f, base(B), tb)).status, 200, 'B keeps its binding');
+  await deviceSession(f.server.url, mac(400), 'beta');
+  const gwForAgent = await ddi(f, base(mac(400), 'beta'), gwBeta);
+  assert.equal(gwForAgent.status, 401, gwForAgent.text);
+  assert.match(gwForAgent.message ?? '', /bound to a patchwire agent's key/);
+
   // Revoked: a rejected device's TargetToken is 403, a removed device's 401; each changes nothing.
   assert.equal((await runCli(['devices', 'reject', A, ...f.admin(), '--product', 'acme'])).code, 0);
   const rejected = await ddi(f, `${base(A)}/deploymentBase/${acme1}/feedback`, ta, { method: 'POST', body: feedback('closed', 'failure') });
@@ -181,9 +193,10 @@ test('DDI under attack: tokens of another device, product or tenant; path tricks
   assert.equal(removed.status, 401, removed.text);
   assert.equal((await runCli(['devices', 'show', B, ...f.admin(), '--product', 'acme'])).code !== 0, true, 'the removed device stays removed');
 
-  // A gateway token's enrolment flood: distinct MACs through beta's token meet --enrol-limit 5/1m.
+  // A gateway token's enrolment flood: distinct MACs through beta's token meet --enrol-limit 5/1m
+  // (the agent's enrolment and its conflicting key above took two of the five).
   const codes: number[] = [];
   for (let i = 0; i < 8; i++) codes.push((await ddi(f, base(mac(300 + i), 'beta'), gwBeta)).status);
-  assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
-  assert.equal((await f.devices()).filter((d) => d.product === 'beta').length, 5);
+  assert.deepEqual(codes, [200, 200, 200, 429, 429, 429, 429, 429]);
+  assert.equal((await f.devices()).filter((d) => d.product === 'beta').length, 4, 'three gateway devices and the agent');
 });
