@@ -199,4 +199,11 @@ test('DDI under attack: tokens of another device, product or tenant; path tricks
   for (let i = 0; i < 8; i++) codes.push((await ddi(f, base(mac(300 + i), 'beta'), gwBeta)).status);
   assert.deepEqual(codes, [200, 200, 200, 429, 429, 429, 429, 429]);
   assert.equal((await f.devices()).filter((d) => d.product === 'beta').length, 4, 'three gateway devices and the agent');
+
+  // Left as designed (docs/security.md): the product's GatewayToken speaks for a device that has a TargetToken too.
+  const C = mac(500);
+  const tc = `TargetToken ${await token(C)}`;
+  const gwAcme = `GatewayToken ${(await runCli(['product', 'gateway-token', ...f.admin(), '--product', 'acme'])).stdout.trim()}`;
+  assert.equal((await ddi(f, base(C), tc)).status, 200);
+  assert.equal((await ddi(f, base(C), gwAcme)).status, 200, 'the gateway token speaks for a TargetToken device');
 });
