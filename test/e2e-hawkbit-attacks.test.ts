@@ -13,9 +13,11 @@ import { runCli, runJson } from './helpers/cli.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
 import { authBody, authRaw, deviceSession } from './helpers/device-session.js';
+import { tempPgDatabase } from './helpers/postgres.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
 const TOKEN = 'e2e-hawkbit-attacks-token';
+const STORES = (process.env.PATCHWIRE_STORES ?? 'sqlite,postgres').split(',');
 const mac = (i: number): string => `02:00:00:12:d${(i >> 8) & 15}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 function hasOpenssl(): boolean {
@@ -46,14 +48,19 @@ const feedback = (execution: string, finished: string, id?: number) => ({ ...(id
 const show = (f: Fleet, m: string, product = 'acme'): Promise<DeviceDetail> => runJson<DeviceDetail>(['devices', 'show', m, ...f.admin(), '--product', product, '--json']);
 const history = async (f: Fleet, m: string, product = 'acme'): Promise<string[]> => (await show(f, m, product)).history.map((h) => `${h.event} ${h.version}`);
 
-test('DDI under attack: tokens of another device, product or tenant; path tricks in tenants and controller ids; feedback on actions never offered; floods and oversize configData; nothing recorded by a refused call', { skip, timeout: 300_000 }, async (t) => {
-  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-hawkbit-attacks-', server: { args: ['--enrol-limit', '5/1m'] } });
+/** The vendor's .swu signing certificate and key, made with openssl; the `publish --swu-*` flags for them. */
+async function vendorSwu(f: Fleet): Promise<string[]> {
   const certs = join(f.root, 'certs');
   await mkdir(certs, { recursive: true });
   const cert = join(certs, 'vendor.cert.pem');
   const key = join(certs, 'vendor.key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=vendor'], { stdio: 'ignore' });
-  const swu = ['--swu-cert', cert, '--swu-key', key, '--swu-dest', '/opt/acme', '--json'];
+  return ['--swu-cert', cert, '--swu-key', key, '--swu-dest', '/opt/acme', '--json'];
+}
+
+test('DDI under attack: tokens of another device, product or tenant; path tricks in tenants and controller ids; feedback on actions never offered; floods and oversize configData; nothing recorded by a refused call', { skip, timeout: 300_000 }, async (t) => {
+  const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-hawkbit-attacks-', server: { args: ['--enrol-limit', '5/1m'] } });
+  const swu = await vendorSwu(f);
   const publish = async (version: string, product = 'acme', extra: string[] = []): Promise<number> => {
     const p = await f.publish(version, { VERSION: version }, { product, extra: [...swu, ...extra] });
     assert.equal(p.code, 0, p.stderr);
@@ -207,3 +214,21 @@ test('DDI under attack: tokens of another device, product or tenant; path tricks
   assert.equal((await ddi(f, base(C), tc)).status, 200);
   assert.equal((await ddi(f, base(C), gwAcme)).status, 200, 'the gateway token speaks for a TargetToken device');
 });
+
+for (const store of STORES) {
+  test(`a NUL in SWUpdate's feedback details is kept as U+FFFD, not a 500 (${store})`, { skip, timeout: 300_000 }, async (t) => {
+    const args = store === 'postgres' ? ['--db', await tempPgDatabase(t)] : [];
+    const f = await startFleet(t, { token: TOKEN, prefix: `patchwire-hawkbit-attacks-nul-${store}-`, server: { args } });
+    const p = await f.publish('1.0.0', { VERSION: '1.0.0' }, { extra: await vendorSwu(f) });
+    assert.equal(p.code, 0, p.stderr);
+    const action = (JSON.parse(p.stdout) as { swu: { actionId: number } }).swu.actionId;
+    const m = mac(700);
+    const tt = `TargetToken ${(await runCli(['devices', 'token', ...f.admin(), '--product', 'acme', '--device', m])).stdout.trim()}`;
+    // PostgreSQL text cannot hold a NUL: this was a 500 there (SQLite stored it).
+    const r = await ddi(f, `/acme/controller/v1/${m}/deploymentBase/${action}/feedback`, tt, { method: 'POST', body: { status: { execution: 'closed', result: { finished: 'failure' } }, details: ['binary\u0000output'] } });
+    assert.equal(r.status, 200, r.text);
+    const failed = (await show(f, m)).history[0]!;
+    assert.equal(failed.event, 'failed');
+    assert.equal(failed.error, 'update to 1.0.0 failed: binary\ufffdoutput');
+  });
+}

@@ -14,10 +14,12 @@ import { runCli, runJson } from './helpers/cli.js';
 import { startFleet, type Fleet } from './helpers/fleet.js';
 import { ServerClock } from './helpers/server-clock.js';
 import { deviceSession } from './helpers/device-session.js';
+import { tempPgDatabase } from './helpers/postgres.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
 const TOKEN = 'e2e-mender-attacks-token';
+const STORES = (process.env.PATCHWIRE_STORES ?? 'sqlite,postgres').split(',');
 const mac = (i: number): string => `02:00:00:12:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 interface Answer { status: number; text: string; code?: string; message?: string; headers: Headers }
@@ -307,3 +309,21 @@ test('Mender enrolment and bodies under attack: a flood of MACs through one key 
   // The server is still answering.
   assert.equal((await c.inventory()).status, 200);
 });
+
+for (const store of STORES) {
+  test(`a NUL in a Mender client's failure log is kept as U+FFFD, not a 500 that loses the failure (${store})`, { timeout: 300_000 }, async (t) => {
+    const args = store === 'postgres' ? ['--db', await tempPgDatabase(t)] : [];
+    const f = await startFleet(t, { token: TOKEN, prefix: `patchwire-mender-attacks-nul-${store}-`, server: { args }, releases: [['1.0.0', { VERSION: '1.0.0' }]] });
+    assert.equal((await runCli(['product', 'update', ...f.admin(), '--product', 'acme', '--mender-dest', '/opt/acme'])).code, 0);
+    const c = client(f.server.url, mac(600));
+    assert.equal((await c.auth()).status, 200);
+    assert.equal((await c.next('factory')).status, 200);
+    assert.equal((await c.status('acme@1.0.0', 'failure')).status, 204);
+    // PostgreSQL text cannot hold a NUL: the report was a 500 there, after the waiting failure was taken.
+    const r = await c.log('acme@1.0.0', [{ level: 'error', message: 'binary\u0000output' }]);
+    assert.equal(r.status, 204, r.text);
+    const failed = (await show(f, mac(600))).history[0]!;
+    assert.equal(failed.event, 'failed');
+    assert.match(failed.error ?? '', /error: binary\ufffdoutput$/);
+  });
+}

@@ -259,7 +259,9 @@ export class MenderService {
     const head = `${waiting.req.detail}: `;
     const lines = messages.map((m) => `${typeof m.level === 'string' ? m.level : 'info'}: ${typeof m.message === 'string' ? m.message : ''}`);
     const room = REPORT_DETAIL_MAX - head.length;
-    let tail = lines.join('\n');
+    // A NUL (binary output in the client's log) becomes U+FFFD, as the agent does: PostgreSQL text
+    // cannot hold one, so the report was a 500 there that lost the failure (found by an attacker).
+    let tail = lines.join('\n').replaceAll('\u0000', '\uFFFD');
     if (tail.length > room) tail = `...${tail.slice(tail.length - room + 3)}`;
     await this.o.devices.report({ ...waiting.req, detail: head + tail });
   }
