@@ -230,5 +230,9 @@ for (const store of STORES) {
     const failed = (await show(f, m)).history[0]!;
     assert.equal(failed.event, 'failed');
     assert.equal(failed.error, 'update to 1.0.0 failed: binary\ufffdoutput');
+    // configData is kept as JSON text (a NUL is escaped there): held on both stores.
+    const cfg = await ddi(f, `/acme/controller/v1/${m}/configData`, tt, { method: 'PUT', body: { data: { 'na\u0000me': 'val\u0000ue' } } });
+    assert.equal(cfg.status, 200, cfg.text);
+    assert.equal(((await ddi(f, `/acme/controller/v1/${m}`, tt)).json()._links as Record<string, unknown>).configData, undefined, 'kept');
   });
 }
