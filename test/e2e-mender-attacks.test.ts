@@ -15,6 +15,7 @@ import { startFleet, type Fleet } from './helpers/fleet.js';
 import { ServerClock } from './helpers/server-clock.js';
 import { deviceSession } from './helpers/device-session.js';
 import { tempPgDatabase } from './helpers/postgres.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 
@@ -89,7 +90,7 @@ async function storedArtifacts(f: Fleet): Promise<number> {
 }
 
 test('Mender auth under attack: no, wrong or another key\'s signature, a key with a huge exponent (CPU), forged, truncated, expired and rejected tokens; nothing recorded by a refused call', { timeout: 300_000 }, async (t) => {
-  const clock = new ServerClock(join((await import('node:os')).tmpdir(), `pw-mender-attacks-clock-${randomBytes(4).toString('hex')}`));
+  const clock = new ServerClock(join(await tempDir(t, 'patchwire-mender-attacks-clock-'), 'clock'));
   const f = await startFleet(t, { token: TOKEN, prefix: 'patchwire-mender-attacks-', server: { env: clock.env }, releases: [['1.0.0', { VERSION: '1.0.0' }]] });
   assert.equal((await runCli(['product', 'update', ...f.admin(), '--product', 'acme', '--mender-dest', '/opt/acme'])).code, 0);
   const A = mac(1);
