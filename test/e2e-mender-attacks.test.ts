@@ -299,6 +299,10 @@ test('Mender enrolment and bodies under attack: a flood of MACs through one key 
   assert.equal(await chunked(`${url}/v1/authentication/auth_requests`, 'POST', Array.from({ length: 20 }, () => Buffer.alloc(1024, 0x20))), 413);
   assert.equal(await chunked(`${url}/v1/inventory/device/attributes`, 'PUT', Array.from({ length: 80 }, () => Buffer.alloc(1024, 0x20)), auth), 413);
   assert.equal(await chunked(`${url}/v1/deployments/device/deployments/acme@1.0.0/log`, 'PUT', Array.from({ length: 1100 }, () => Buffer.alloc(1024, 0x20)), auth), 413);
+  // A long log within its 1 MiB is taken, chunked too (the other calls' 64 KiB is not its bound).
+  const longLog = Buffer.from(JSON.stringify({ messages: Array.from({ length: 5000 }, (_, i) => ({ level: 'info', message: `line ${i} ${'x'.repeat(80)}` })) }));
+  assert.ok(longLog.length > 400_000 && longLog.length < 1024 * 1024);
+  assert.equal(await chunked(`${url}/v1/deployments/device/deployments/acme@1.0.0/log`, 'PUT', [longLog.subarray(0, 200_000), longLog.subarray(200_000)], auth), 204);
   // Deeply nested, 1,001 attributes, not JSON.
   const deep = '['.repeat(30_000) + ']'.repeat(30_000);
   for (const b of [deep, JSON.stringify(Array.from({ length: 1001 }, (_, i) => ({ name: `a${i}`, value: 'v' }))), '{"not json', '{"device_type":"acme"}']) {
