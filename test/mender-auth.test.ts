@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, sign, constants } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, constants } from 'node:crypto';
 import { request } from 'node:http';
 import { verifyMenderAuth, MAX_AUTH_BODY } from '../src/server/compat/mender/auth.js';
 import { ApiError } from '../src/server/api-error.js';
@@ -53,6 +53,18 @@ test('a key that is not RSA, or too small, is refused', () => {
   const smallBody = body({ pubkey: small.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
   refusal(() => verifyMenderAuth(smallBody, sig(smallBody, small.privateKey)), 'PW_DEVICE_AUTH', /RSA 1024; use 2048 to 8192 bits/);
   refusal(() => verifyMenderAuth(body({ pubkey: 'not a key' }), 'AAAA'), 'PW_DEVICE_AUTH', /not a PEM public key/);
+});
+
+test('a public exponent from 3 to 2^32-1 is taken; a larger one is refused before the verify (its cost grows with its bits)', () => {
+  const three = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 });
+  const b3 = body({ pubkey: three.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+  assert.equal(verifyMenderAuth(b3, sig(b3, three.privateKey)).deviceId, '02:00:00:00:aa:01');
+  const n = (rsa.publicKey.export({ format: 'jwk' }) as { n: string }).n;
+  for (const e of [Buffer.from([1, 0, 0, 0, 1]), Buffer.from(n, 'base64url').subarray(1)]) {
+    const key = createPublicKey({ key: { kty: 'RSA', n, e: e.toString('base64url') }, format: 'jwk' });
+    const b = body({ pubkey: key.export({ type: 'spki', format: 'pem' }).toString() });
+    refusal(() => verifyMenderAuth(b, 'AAAA'), 'PW_DEVICE_AUTH', /public exponent has \d+ bits; it must be from 3 to 2\^32-1/);
+  }
 });
 
 test('an oversize body, a body that is not JSON, or an identity without a mac is refused', () => {

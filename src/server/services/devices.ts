@@ -164,6 +164,20 @@ export class DeviceService {
   }
 
   /**
+   * What report() refuses a `failed` (or progress) report for, without storing anything: the
+   * channel, the release it is about, and that the device was offered it (requireOffered). The
+   * Mender API records a failure only when the client's log comes (up to 30 s later), so it asks
+   * here first and refuses the status at once (found by an attacker: a failure about a release
+   * never offered, or none at all, was answered 204, held, and dropped with a warning later).
+   */
+  async checkReport(req: ReportRequest): Promise<void> {
+    this.requireChannel(req.product, req.channel);
+    if (req.toVersion !== undefined && req.toVersion !== null) await this.requireRelease(req, req.toVersion);
+    if ((req.event === 'applied' || req.event === 'rolled-back') && req.version !== null && req.version !== req.toVersion) await this.requireRelease(req, req.version);
+    await this.requireOffered(req);
+  }
+
+  /**
    * PW_NOT_OFFERED unless every staged release the report is about was offered to this device
    * (rollouts.ts neverOffered): the outcome counts that halt a rollout hold only devices it let
    * in. Before refusing, the product's rollouts are read again from the store: another process

@@ -283,6 +283,7 @@ function parseFeedback(body: FeedbackBody, actionId: number): { execution: strin
   if (typeof execution !== 'string' || !EXECUTIONS.includes(execution)) throw new ApiError('PW_BAD_REQUEST', `feedback status.execution must be one of ${EXECUTIONS.join(', ')}`);
   if (typeof finished !== 'string' || !FINISHED.includes(finished)) throw new ApiError('PW_BAD_REQUEST', `feedback status.result.finished must be one of ${FINISHED.join(', ')}`);
   const list = Array.isArray(body.details) ? body.details : [];
-  const details = list.slice(0, 20).filter((d): d is string => typeof d === 'string' && d.length > 0).map((d) => d.slice(0, 200)).join('; ');
+  // A NUL becomes U+FFFD, as the agent does: PostgreSQL text cannot hold one (a 500 there, found by an attacker).
+  const details = list.slice(0, 20).filter((d): d is string => typeof d === 'string' && d.length > 0).map((d) => d.slice(0, 200).replaceAll('\u0000', '\uFFFD')).join('; ');
   return { execution, finished, details };
 }

@@ -21,6 +21,13 @@ export const MAX_AUTH_BODY = 16 * 1024;
 const MAX_ID_DATA = 4096;
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192;
+/**
+ * Largest public exponent: the verify's cost grows with the exponent's bits, and OpenSSL bounds it
+ * (64 bits) only above 3072-bit moduli. A 3072-bit key with a 3,071-bit exponent made each verify
+ * ~30x dearer than e=65537 (~9 ms of the event loop per unauthenticated request, found by an
+ * attacker). The Mender client (Go's rsa.GenerateKey) and OpenSSL use 65537.
+ */
+const MAX_RSA_EXPONENT = 2n ** 32n - 1n;
 
 const bad = (msg: string) => new ApiError('PW_BAD_REQUEST', msg);
 const refused = (msg: string) => new ApiError('PW_DEVICE_AUTH', msg);
@@ -75,5 +82,9 @@ function rsaKey(pem: string): KeyObject {
   if (key.asymmetricKeyType !== 'rsa') throw refused(`pubkey is a ${key.asymmetricKeyType ?? 'unknown'} key; the Mender device API takes RSA keys (the Mender client's default)`);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) throw refused(`pubkey is RSA ${bits}; use ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits (the Mender client makes 3072)`);
+  const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+  if (e < 3n || e > MAX_RSA_EXPONENT) {
+    throw refused(`pubkey's public exponent has ${e.toString(2).length} bits; it must be from 3 to 2^32-1 (keys made by the Mender client and OpenSSL have 65537): make the device key again`);
+  }
   return key;
 }

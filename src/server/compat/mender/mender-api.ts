@@ -68,6 +68,9 @@ export async function menderApi(app: FastifyInstance, opts: { mender: MenderServ
     const d = deployment(req.params.id);
     const b = json(req) as { messages?: unknown } | null;
     if (!b || !Array.isArray(b.messages) || b.messages.length > MAX_LOG_MESSAGES) throw new ApiError('PW_BAD_REQUEST', `the log is {"messages":[{"level","message","timestamp"}]} with at most ${MAX_LOG_MESSAGES} messages`);
+    // Checked before the waiting failure is taken (a null here was a 500 that lost it: found by an attacker).
+    const bad = (b.messages as unknown[]).findIndex((m) => typeof m !== 'object' || m === null || Array.isArray(m));
+    if (bad >= 0) throw new ApiError('PW_BAD_REQUEST', `the log's message ${bad} is ${JSON.stringify(b.messages[bad]).slice(0, 40)}: each message is an object {"level","message","timestamp"}`);
     const claims = await mender.device(req.headers.authorization, d.product, req.ip);
     await mender.log(claims, d.product, d.version, b.messages as Array<{ level?: unknown; message?: unknown }>);
     return reply.code(204).send();

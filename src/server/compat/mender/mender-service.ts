@@ -196,6 +196,10 @@ export class MenderService {
     if (known?.sha256 === sha256) return known;
     const dest = this.o.products.menderDestOf(product);
     if (!dest || !isVersion(version)) return undefined;
+    // Rebuilt (to know it is this release's) only when the store holds that hash, i.e. some process
+    // built it for a device it offered it to: the URL needs no token, and a stranger's made-up hash
+    // made the server decompress, hash and store a copy of any release (found by an attacker).
+    if (!(await this.o.store.artifacts.stat(sha256))) return undefined;
     const built = await this.artifact(product, version, dest).catch((err: unknown) => {
       if (err instanceof ApiError && err.code === 'PW_UNKNOWN_RELEASE') return undefined;
       throw err;
@@ -227,6 +231,8 @@ export class MenderService {
     else if (status === 'success' || status === 'already-installed') req = current === version ? undefined : { ...base, event: 'applied', version, toVersion: version };
     else if (status === 'failure') {
       const fail: ReportRequest = { ...base, event: 'failed', version: current, toVersion: version, state: 'install', detail: `update to ${version} failed (Mender client)` };
+      // Refused now, not when the log comes: a release never offered to it (PW_NOT_OFFERED) or unknown.
+      await this.o.devices.checkReport(fail);
       // Recorded with the log the client sends next, or without it after logWaitMs.
       if (this.#waiting.size < MAX_WAITING_LOGS) {
         this.#waiting.get(key)?.timer && clearTimeout(this.#waiting.get(key)!.timer);
@@ -253,7 +259,9 @@ export class MenderService {
     const head = `${waiting.req.detail}: `;
     const lines = messages.map((m) => `${typeof m.level === 'string' ? m.level : 'info'}: ${typeof m.message === 'string' ? m.message : ''}`);
     const room = REPORT_DETAIL_MAX - head.length;
-    let tail = lines.join('\n');
+    // A NUL (binary output in the client's log) becomes U+FFFD, as the agent does: PostgreSQL text
+    // cannot hold one, so the report was a 500 there that lost the failure (found by an attacker).
+    let tail = lines.join('\n').replaceAll('\u0000', '\uFFFD');
     if (tail.length > room) tail = `...${tail.slice(tail.length - room + 3)}`;
     await this.o.devices.report({ ...waiting.req, detail: head + tail });
   }
