@@ -123,6 +123,7 @@ export const toMirror = (r: MirrorsTable): MirrorRecord => ({
   approvedAt: r.approved_at === null ? null : new Date(r.approved_at),
   cursor: r.pull_after,
   pushCursor: r.push_after,
+  storeId: r.store_id,
   lastSyncAt: r.last_sync_at === null ? null : new Date(r.last_sync_at),
   lastAttemptAt: r.last_attempt_at === null ? null : new Date(r.last_attempt_at),
   pulled: r.pulled,

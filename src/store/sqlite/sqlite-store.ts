@@ -430,12 +430,12 @@ export class SqliteStore implements Store {
 
   async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
     const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
-    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as DevicesTable[];
+    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as Array<DevicesTable & { held: string | null }>;
     const last = rows[rows.length - 1];
-    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after };
+    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held) };
   }
 
-  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean } = {}): Promise<DeviceRecord[]> {
+  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean; heldBy?: string } = {}): Promise<DeviceRecord[]> {
     const byKeys = this.#statement(DEVICES_BY_KEY_SQL);
     const put = this.#statement(PUT_DEVICE_SQL);
     return this.#deviceWrite((w) => {
@@ -451,11 +451,13 @@ export class SqliteStore implements Store {
         const existing = row && rowToMergeable(row);
         const merged = existing ? mergeDevice(existing, incoming) : incoming;
         if (existing && sameMerged(existing, merged)) continue;
-        const upstream = opts.fromUpstream && sameMerged(merged, incoming);
+        const exact = sameMerged(merged, incoming);
+        const upstream = opts.fromUpstream && exact;
         const stamp = upstream ? (row?.updated_at ?? 0) : w.at;
         const seq = upstream ? (row?.change_seq ?? w.upstreamSeq()) : w.nextSeq();
+        const held = opts.heldBy !== undefined && exact && !opts.fromUpstream ? opts.heldBy : null;
         put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
-          merged.lastReportAt, merged.source, stamp, seq, merged.lastEvent);
+          merged.lastReportAt, merged.source, stamp, seq, merged.lastEvent, held, seq);
         rows.set(key, {
           device_id: merged.deviceId, product: merged.product, channel: merged.channel, version: merged.version, first_seen_at: merged.firstSeenAt,
           last_seen_at: merged.lastSeenAt, last_report_at: merged.lastReportAt, source: merged.source, updated_at: stamp, change_seq: seq, last_event: merged.lastEvent,
