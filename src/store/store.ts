@@ -175,7 +175,12 @@ export interface DeviceChanges {
    * it since), else null. Consolidation does not push a mirror the records it holds already.
    */
   heldBy: Array<string | null>;
+  /** Per record, the key the device is bound to here and its status (null: none), read with the page: what a sync page carries. */
+  bindings: Array<DeviceBinding | null>;
 }
+
+/** The part of a device's identity that travels with its record between servers. */
+export type DeviceBinding = Pick<DeviceIdentityRecord, 'publicKey' | 'keyId' | 'status'>;
 
 /**
  * `pending`: announced, never contacted by the primary; `approved`: by the operator (`patchwire

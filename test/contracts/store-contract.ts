@@ -483,7 +483,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual((await store.listDeviceChanges(first.next, 100)).devices.map((d) => d.deviceId), ['b', 'c'], 'the next page starts after the last record');
       const three = await store.listDeviceChanges(null, 3);
       assert.deepEqual((await store.listDeviceChanges(three.next, 100)).devices.map((d) => d.deviceId), ['c']);
-      assert.deepEqual(await store.listDeviceChanges(end, 100), { devices: [], next: end, heldBy: [] }, 'an empty page keeps the cursor');
+      assert.deepEqual(await store.listDeviceChanges(end, 100), { devices: [], next: end, heldBy: [], bindings: [] }, 'an empty page keeps the cursor');
       assert.deepEqual((await store.listDeviceChanges(null, 0)).devices, []);
     });
 
@@ -628,6 +628,16 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.equal((await held())['dev-f'], 'store-m1');
       await store.mergeDevices([device('dev-g', { version: '1.0.0', lastReportAt: at(5) })], { heldBy: 'store-m1', fromUpstream: true });
       assert.equal((await held())['dev-g'], null);
+    });
+
+    it('listDeviceChanges: each record comes with the key and status the device is bound to (null: none)', async () => {
+      await store.mergeDevices([device('dev-a'), device('dev-b')]);
+      assert.equal(await store.addIdentity({
+        deviceId: 'dev-b', product: 'app', channel: 'stable', publicKey: 'b'.repeat(64), keyId: 'kb', status: 'pending', pendingKey: null, createdAt: at(1), updatedAt: at(1),
+      }), true);
+      const page = await store.listDeviceChanges(null, 10);
+      assert.deepEqual(page.devices.map((d) => d.deviceId), ['dev-a', 'dev-b']);
+      assert.deepEqual(page.bindings, [null, { publicKey: 'b'.repeat(64), keyId: 'kb', status: 'pending' }]);
     });
 
     // Speed is measured in bench/reconcile.ts, not asserted here.

@@ -1,4 +1,4 @@
-import type { DeviceIdentityRecord, DeviceRecord, MirrorRecord, Store } from '../../store/store.js';
+import type { DeviceBinding, DeviceRecord, MirrorRecord, Store } from '../../store/store.js';
 import { COMPACT_FORMAT, type ReconcileMirrorView, type ReconcileView } from '../../protocol/wire.js';
 import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
@@ -206,7 +206,7 @@ class PushPage {
   #v1: string[] | undefined;
   #v2: string[] | undefined;
 
-  constructor(private readonly devices: DeviceRecord[], private readonly ids: Array<DeviceIdentityRecord | undefined>,
+  constructor(private readonly devices: DeviceRecord[], private readonly ids: Array<DeviceBinding | null>,
     private readonly heldBy: Array<string | null>, readonly next: string | null) {}
 
   get count(): number {
@@ -250,9 +250,8 @@ class PushPages {
   }
 
   private async read(after: string | null): Promise<PushPage> {
-    const { devices, next, heldBy } = await this.store.listDeviceChanges(after, PUSH_PAGE);
-    const ids = devices.length ? await this.store.getIdentities(devices) : [];
-    return new PushPage(devices, ids, heldBy ?? [], next);
+    const { devices, next, heldBy, bindings } = await this.store.listDeviceChanges(after, PUSH_PAGE);
+    return new PushPage(devices, bindings, heldBy, next);
   }
 }
 

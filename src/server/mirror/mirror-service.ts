@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import type { ProductService } from '../services/products.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { TufMetadataService } from '../services/tuf-metadata.js';
-import { toCompactSync, toDeviceSyncPage } from '../views/device-view.js';
+import { toCompactSync, toDeviceSync } from '../views/device-view.js';
 import type { MirrorIdentity } from './mirror-identity.js';
 import { toMirrorView } from '../views/mirror-view.js';
 import { buildCatalog } from './catalog.js';
@@ -79,12 +79,10 @@ export class MirrorService {
   async changes(after: string | null, limit: number, compact = false): Promise<DeviceSyncPage | CompactDeviceSyncPage> {
     await this.sightings.flush();
     try {
-      const { devices, next } = await this.store.listDeviceChanges(after, limit);
-      if (compact) {
-        const ids = await this.store.getIdentities(devices);
-        return { format: COMPACT_FORMAT, records: devices.map((d, i) => toCompactSync(d, ids[i])), next };
-      }
-      return { records: await toDeviceSyncPage(this.store, devices), next };
+      // The page's bindings come with it (one read, Store.listDeviceChanges `bindings`).
+      const { devices, next, bindings } = await this.store.listDeviceChanges(after, limit);
+      if (compact) return { format: COMPACT_FORMAT, records: devices.map((d, i) => toCompactSync(d, bindings[i])), next };
+      return { records: devices.map((d, i) => toDeviceSync(d, bindings[i])), next };
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; start over without \`after\``, { cause: err });
       throw err;

@@ -160,8 +160,11 @@ export const PUT_DEVICES: Prepared = {
 export const OLDEST_CHANGE: Prepared = { name: 'pw_oldest_change', text: 'SELECT min(change_seq) AS seq FROM devices' };
 
 export const CHANGED_AFTER: Prepared = {
-  name: 'pw_changed_after',
-  text: `SELECT ${DEVICE_READ_COLUMNS}, CASE WHEN held_seq = change_seq THEN held_by END AS held FROM devices WHERE change_seq > $1 ORDER BY change_seq LIMIT $2`,
+  name: 'pw_changed_after_bound',
+  text: `SELECT ${DEVICE_READ_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}, CASE WHEN d.held_seq = d.change_seq THEN d.held_by END AS held,
+    i.public_key AS bound_public_key, i.key_id AS bound_key_id, i.status AS bound_status
+    FROM devices d LEFT JOIN device_identities i ON i.device_id = d.device_id AND i.product = d.product
+    WHERE d.change_seq > $1 ORDER BY d.change_seq LIMIT $2`,
 };
 
 export const TOUCH_DEVICE: Prepared = {

@@ -19,7 +19,7 @@ import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } fr
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema as Schema } from '../sqlite/sqlite-schema.js';
 import {
   mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct, toRelease, toReport,
-  toSchedule, type MergeableRow,
+  toSchedule, toBinding, type ChangeExtras, type MergeableRow,
 } from '../sqlite/sqlite-rows.js';
 import { identityRow, toIdentity, toPreauthorization } from '../sqlite/identity-rows.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from '../sqlite/change-cursor.js';
@@ -428,9 +428,9 @@ export class PostgresStore implements Store {
 
   async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
     const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
-    const rows = await this.#query<DevicesTable & { held: string | null }>(this.#pool, CHANGED_AFTER, [from, limit]);
+    const rows = await this.#query<DevicesTable & ChangeExtras>(this.#pool, CHANGED_AFTER, [from, limit]);
     const last = rows[rows.length - 1];
-    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held) };
+    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held), bindings: rows.map(toBinding) };
   }
 
   async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean; heldBy?: string } = {}): Promise<DeviceRecord[]> {

@@ -68,10 +68,17 @@ export const NEWEST_CHANGE_SQL = 'SELECT change_seq AS seq, updated_at AS t FROM
 /** The lowest position in the feed: rows learnt from upstream count down from there. */
 export const OLDEST_CHANGE_SQL = 'SELECT min(change_seq) AS seq FROM devices';
 
-/** listDeviceChanges, in the order of the devices_change_seq index; `held`: the mirror store holding the row as it is (held_by while the row has not moved since). */
+/**
+ * listDeviceChanges, in the order of the devices_change_seq index; `held`: the mirror store holding
+ * the row as it is (held_by while the row has not moved since); the device's binding joined on the
+ * primary key of device_identities (a sync page carries it).
+ */
 export const CHANGED_AFTER_SQL = `
-  SELECT ${DEVICE_READ_COLUMNS}, CASE WHEN held_seq = change_seq THEN held_by END AS held FROM devices WHERE change_seq > ?
-  ORDER BY change_seq LIMIT ?`;
+  SELECT ${DEVICE_READ_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}, CASE WHEN d.held_seq = d.change_seq THEN d.held_by END AS held,
+    i.public_key AS bound_public_key, i.key_id AS bound_key_id, i.status AS bound_status
+  FROM devices AS d INDEXED BY devices_change_seq
+  LEFT JOIN device_identities AS i ON i.device_id = d.device_id AND i.product = d.product
+  WHERE d.change_seq > ? ORDER BY d.change_seq LIMIT ?`;
 
 /**
  * Adds a mirror or refreshes its announce time. A different store id means the mirror lost or

@@ -30,8 +30,8 @@ import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema } from './sqlite-schema.js';
 import {
-  mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct,
-  toRelease, toReport, toSchedule,
+  mergeableToDevice, metadataRow, rowToMergeable, toBinding, toDevice, toMergeable, toMetadata, toMoved, toProduct,
+  toRelease, toReport, toSchedule, type ChangeExtras,
 } from './sqlite-rows.js';
 
 
@@ -430,9 +430,9 @@ export class SqliteStore implements Store {
 
   async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
     const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
-    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as Array<DevicesTable & { held: string | null }>;
+    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as Array<DevicesTable & ChangeExtras>;
     const last = rows[rows.length - 1];
-    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held) };
+    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held), bindings: rows.map(toBinding) };
   }
 
   async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean; heldBy?: string } = {}): Promise<DeviceRecord[]> {
