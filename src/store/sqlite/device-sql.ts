@@ -50,6 +50,12 @@ export const PUT_DEVICE_SQL = `
     source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq,
     last_event = excluded.last_event, held_by = excluded.held_by, held_seq = excluded.held_seq`;
 
+/** mergeDevices: a device this store does not have, written as it came (changes 0 when it has it); the parameters of PUT_DEVICE_SQL. */
+export const ADD_DEVICE_SQL = `
+  INSERT INTO devices (${DEVICE_READ_COLUMNS}, held_by, held_seq)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (device_id, product) DO NOTHING`;
+
 /**
  * Keeps a device's newest REPORTS_KEPT_PER_DEVICE reports: deletes those at or below the one
  * that many places down (reports_device is (device_id, product) and ends with the rowid, id).
