@@ -126,7 +126,7 @@ describe('SQLite: migration 0007 (mirror approval) on a database made by 0005', 
     try {
       await store.migrate();
       assert.deepEqual(await store.listMirrors(), [{
-        url: 'https://m1.example', announcedAt: at(1), state: 'pending', approvedAt: null, cursor: 'c7', pushCursor: '9',
+        url: 'https://m1.example', announcedAt: at(1), state: 'pending', approvedAt: null, cursor: 'c7', pushCursor: '9', storeId: 'a'.repeat(32),
         lastSyncAt: at(2), lastAttemptAt: at(2), pulled: 3, pushed: 4, error: null, skipped: 0, skippedWhy: null,
       }]);
       assert.equal(await store.approveMirror('https://m1.example', at(3)), true);

@@ -391,6 +391,27 @@ export interface DeviceSyncPage {
   next: string | null;
 }
 
+/**
+ * Issue 10: format 2 of the device pages between a primary and its mirrors (docs/protocol.md
+ * "Device pages, format 2"), asked for with `format=2` (GET) and sent only to a mirror that
+ * answered its pull in it (POST). One array per record, in COMPACT_FIELDS order; times in
+ * milliseconds since the epoch; no updatedAt, no keyId (the receiver derives the id from the key).
+ */
+export const COMPACT_FORMAT = 2;
+export const COMPACT_FIELDS = [
+  'deviceId', 'product', 'channel', 'version', 'firstSeenAt', 'lastSeenAt', 'lastReportAt', 'source', 'lastEvent', 'publicKey', 'status',
+] as const;
+export type CompactDeviceSync = [
+  deviceId: string, product: string, channel: string, version: string | null, firstSeenAt: number, lastSeenAt: number,
+  lastReportAt: number | null, source: string, lastEvent: ReportEvent | null, publicKey: string | null, status: 'accepted' | 'pending' | 'rejected' | null,
+];
+/** GET /v1/mirror/devices?format=2 answer, and the body of POST /v1/mirror/devices in format 2. */
+export interface CompactDeviceSyncPage {
+  format: typeof COMPACT_FORMAT;
+  records: CompactDeviceSync[];
+  next?: string | null;
+}
+
 /** One mirror in `status --json` and `mirrors list --json`. */
 export interface MirrorView {
   url: string;

@@ -169,7 +169,18 @@ export interface DeviceChanges {
   devices: DeviceRecord[];
   /** Where the next page starts: after the last record returned; `after` itself when none was. */
   next: ChangeCursor | null;
+  /**
+   * Per record (same order as `devices`), the mirror store that holds it exactly as it is here
+   * (its storeId: mergeDevices `heldBy` wrote the row as that mirror sent it, and nothing changed
+   * it since), else null. Consolidation does not push a mirror the records it holds already.
+   */
+  heldBy: Array<string | null>;
+  /** Per record, the key the device is bound to here and its status (null: none), read with the page: what a sync page carries. */
+  bindings: Array<DeviceBinding | null>;
 }
+
+/** The part of a device's identity that travels with its record between servers. */
+export type DeviceBinding = Pick<DeviceIdentityRecord, 'publicKey' | 'keyId' | 'status'>;
 
 /**
  * `pending`: announced, never contacted by the primary; `approved`: by the operator (`patchwire
@@ -194,6 +205,8 @@ export interface MirrorRecord {
   cursor: ChangeCursor | null;
   /** Push cursor: this store's ChangeCursor after the last record that reached the mirror. */
   pushCursor: ChangeCursor | null;
+  /** The identity of the mirror's store it last announced (a new one resets both cursors); null: never said (an older mirror). */
+  storeId: string | null;
   lastSyncAt: Date | null;
   lastAttemptAt: Date | null;
   /** Records pulled and pushed in the last successful sync. */
@@ -207,7 +220,7 @@ export interface MirrorRecord {
 }
 
 /** What one consolidation attempt records about a mirror (its state changes only by approveMirror). */
-export type MirrorUpdate = Partial<Omit<MirrorRecord, 'url' | 'announcedAt' | 'state' | 'approvedAt'>>;
+export type MirrorUpdate = Partial<Omit<MirrorRecord, 'url' | 'announcedAt' | 'state' | 'approvedAt' | 'storeId'>>;
 
 /** A last-seen sighting from the check path; batched by the server, written in one transaction. */
 export interface Sighting {
@@ -383,8 +396,11 @@ export interface Store {
    * merging the primary's push), a row that becomes exactly the incoming record keeps its old
    * updatedAt (0 when new) and its place in the feed (when new: before every cursor already
    * handed out): the primary holds that state already, so its next pull need not hand it back.
+   * With `heldBy` (the primary merging a mirror's page: that mirror's storeId), a row written as
+   * exactly the incoming record is marked as held by that mirror (listDeviceChanges `heldBy`)
+   * until it changes again; any other write clears the mark.
    */
-  mergeDevices(records: DeviceRecord[], opts?: { fromUpstream?: boolean }): Promise<DeviceRecord[]>;
+  mergeDevices(records: DeviceRecord[], opts?: { fromUpstream?: boolean; heldBy?: string }): Promise<DeviceRecord[]>;
   /**
    * Moves a device's record, unchanged but for its updatedAt, to the end of the change feed: its
    * identity changed (accept, reject), so consolidation pushes it, with the new binding, to the

@@ -483,7 +483,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual((await store.listDeviceChanges(first.next, 100)).devices.map((d) => d.deviceId), ['b', 'c'], 'the next page starts after the last record');
       const three = await store.listDeviceChanges(null, 3);
       assert.deepEqual((await store.listDeviceChanges(three.next, 100)).devices.map((d) => d.deviceId), ['c']);
-      assert.deepEqual(await store.listDeviceChanges(end, 100), { devices: [], next: end }, 'an empty page keeps the cursor');
+      assert.deepEqual(await store.listDeviceChanges(end, 100), { devices: [], next: end, heldBy: [], bindings: [] }, 'an empty page keeps the cursor');
       assert.deepEqual((await store.listDeviceChanges(null, 0)).devices, []);
     });
 
@@ -593,6 +593,53 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual((await store.listDeviceChanges(afterMine, 10)).devices.map((d) => d.deviceId), ['dev-1']);
     });
 
+    it('mergeDevices heldBy: a row written as exactly the mirror\'s record is listed as held by that mirror until any other write changes it', async () => {
+      const held = async () => {
+        const page = await store.listDeviceChanges(null, 100);
+        return Object.fromEntries(page.devices.map((d, i) => [d.deviceId, page.heldBy[i]]));
+      };
+      await store.recordReport(report('applied', '1.0.0', 10, 'dev-mine'));
+      // dev-a and dev-b are new here: written as the mirror sent them. dev-mine merges with a
+      // record of its own (the result is neither), so it is not held.
+      await store.mergeDevices([
+        device('dev-a', { version: '1.0.0', lastReportAt: at(5) }),
+        device('dev-b', { version: '1.0.0', lastReportAt: at(5) }),
+        device('dev-mine', { version: null, lastSeenAt: at(20) }),
+      ], { heldBy: 'store-m1' });
+      assert.deepEqual(await held(), { 'dev-mine': null, 'dev-a': 'store-m1', 'dev-b': 'store-m1' });
+      // Another mirror's higher version wins outright: now that mirror holds it.
+      await store.mergeDevices([device('dev-a', { version: '2.0.0', lastReportAt: at(6) })], { heldBy: 'store-m2' });
+      assert.equal((await held())['dev-a'], 'store-m2');
+      // Any local write moves the row and clears the mark: a sighting, a report, a touch, a merge without heldBy.
+      await store.recordSightings([sighting('dev-b', 30)]);
+      assert.equal((await held())['dev-b'], null);
+      await store.mergeDevices([device('dev-c', { version: '1.0.0', lastReportAt: at(5) })], { heldBy: 'store-m1' });
+      await store.recordReport(report('applied', '1.0.0', 40, 'dev-c'));
+      assert.equal((await held())['dev-c'], null);
+      await store.mergeDevices([device('dev-d', { version: '1.0.0', lastReportAt: at(5) })], { heldBy: 'store-m1' });
+      assert.equal(await store.touchDevice('dev-d', 'app'), true);
+      assert.equal((await held())['dev-d'], null);
+      await store.mergeDevices([device('dev-e', { version: '1.0.0', lastReportAt: at(5) })], { heldBy: 'store-m1' });
+      await store.mergeDevices([device('dev-e', { version: '1.1.0', lastReportAt: at(7) })]);
+      assert.equal((await held())['dev-e'], null);
+      // A merge that changes nothing keeps the mark; fromUpstream never marks.
+      await store.mergeDevices([device('dev-f', { version: '1.0.0', lastReportAt: at(5) })], { heldBy: 'store-m1' });
+      await store.mergeDevices([device('dev-f', { version: '1.0.0', lastReportAt: at(5) })]);
+      assert.equal((await held())['dev-f'], 'store-m1');
+      await store.mergeDevices([device('dev-g', { version: '1.0.0', lastReportAt: at(5) })], { heldBy: 'store-m1', fromUpstream: true });
+      assert.equal((await held())['dev-g'], null);
+    });
+
+    it('listDeviceChanges: each record comes with the key and status the device is bound to (null: none)', async () => {
+      await store.mergeDevices([device('dev-a'), device('dev-b')]);
+      assert.equal(await store.addIdentity({
+        deviceId: 'dev-b', product: 'app', channel: 'stable', publicKey: 'b'.repeat(64), keyId: 'kb', status: 'pending', pendingKey: null, createdAt: at(1), updatedAt: at(1),
+      }), true);
+      const page = await store.listDeviceChanges(null, 10);
+      assert.deepEqual(page.devices.map((d) => d.deviceId), ['dev-a', 'dev-b']);
+      assert.deepEqual(page.bindings, [null, { publicKey: 'b'.repeat(64), keyId: 'kb', status: 'pending' }]);
+    });
+
     // Speed is measured in bench/reconcile.ts, not asserted here.
     it('mergeDevices takes 10,000 records in one call', async () => {
       const batch = Array.from({ length: 10_000 }, (_, i) => device(`dev-${i}`, { version: '1.0.0', lastReportAt: at(1) }));
@@ -617,7 +664,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       assert.deepEqual(await store.listMirrors(), []);
       await store.upsertMirror('https://m2.example', at(1));
       await store.upsertMirror('https://m1.example', at(2));
-      const fresh = { state: 'pending', approvedAt: null, cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null, skipped: 0, skippedWhy: null };
+      const fresh = { state: 'pending', approvedAt: null, cursor: null, pushCursor: null, storeId: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null, skipped: 0, skippedWhy: null };
       assert.deepEqual(await store.listMirrors(), [
         { url: 'https://m1.example', announcedAt: at(2), ...fresh },
         { url: 'https://m2.example', announcedAt: at(1), ...fresh },
@@ -628,7 +675,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       await store.updateMirror('https://unknown.example', { pulled: 1 });
       // Announcing again keeps the sync state.
       await store.upsertMirror('https://m1.example', at(6));
-      const m1 = { url: 'https://m1.example', announcedAt: at(6), state: 'pending', approvedAt: null, cursor: 'mirror-cursor-3', pushCursor: '4', lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED', skipped: 0, skippedWhy: null };
+      const m1 = { url: 'https://m1.example', announcedAt: at(6), state: 'pending', approvedAt: null, cursor: 'mirror-cursor-3', pushCursor: '4', storeId: null, lastSyncAt: at(4), lastAttemptAt: at(5), pulled: 12, pushed: 7, error: 'connect ECONNREFUSED', skipped: 0, skippedWhy: null };
       assert.deepEqual(await store.listMirrors(), [m1, { url: 'https://m2.example', announcedAt: at(1), ...fresh }]);
       await store.updateMirror('https://m1.example', { error: null, cursor: null });
       assert.deepEqual((await store.listMirrors())[0], { ...m1, error: null, cursor: null });
@@ -637,7 +684,7 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     it('mirrors: a new one is pending; approve marks it approved once (upsert keeps it, unknown is false); removed and re-announced it is pending again', async () => {
       assert.equal(await store.upsertMirror('https://m1.example', at(1)), 'pending');
       assert.equal(await store.approveMirror('https://unknown.example', at(2)), false);
-      assert.deepEqual(await store.listMirrors(), [{ url: 'https://m1.example', announcedAt: at(1), state: 'pending', approvedAt: null, cursor: null, pushCursor: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null, skipped: 0, skippedWhy: null }]);
+      assert.deepEqual(await store.listMirrors(), [{ url: 'https://m1.example', announcedAt: at(1), state: 'pending', approvedAt: null, cursor: null, pushCursor: null, storeId: null, lastSyncAt: null, lastAttemptAt: null, pulled: 0, pushed: 0, error: null, skipped: 0, skippedWhy: null }]);
       assert.equal(await store.approveMirror('https://m1.example', at(2)), true);
       assert.equal(await store.approveMirror('https://m1.example', at(3)), true);
       assert.equal(await store.upsertMirror('https://m1.example', at(4), 'c'.repeat(32)), 'approved');
@@ -656,10 +703,10 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       await store.upsertMirror('https://m1.example', at(4), 'a'.repeat(32));
       await store.upsertMirror('https://m1.example', at(5));
       let [m] = await store.listMirrors();
-      assert.deepEqual([m!.cursor, m!.pushCursor, m!.announcedAt], ['c2', '3', at(5)]);
+      assert.deepEqual([m!.cursor, m!.pushCursor, m!.announcedAt, m!.storeId], ['c2', '3', at(5), 'a'.repeat(32)], 'an announce without a store id keeps the one known');
       await store.upsertMirror('https://m1.example', at(6), 'b'.repeat(32));
       [m] = await store.listMirrors();
-      assert.deepEqual([m!.cursor, m!.pushCursor, m!.pulled, m!.announcedAt], [null, null, 5, at(6)]);
+      assert.deepEqual([m!.cursor, m!.pushCursor, m!.pulled, m!.announcedAt, m!.storeId], [null, null, 5, at(6), 'b'.repeat(32)]);
     });
 
     it('change times and mirrors survive close and reopen', async () => {

@@ -1,5 +1,5 @@
-import type { MirrorRecord, Store } from '../../store/store.js';
-import type { ReconcileMirrorView, ReconcileView } from '../../protocol/wire.js';
+import type { DeviceBinding, DeviceRecord, MirrorRecord, Store } from '../../store/store.js';
+import { COMPACT_FORMAT, type ReconcileMirrorView, type ReconcileView } from '../../protocol/wire.js';
 import { MIRROR_PREFIX } from '../../protocol/urls.js';
 import type { Clock } from '../clock.js';
 import { peerJson } from './peer-client.js';
@@ -11,7 +11,7 @@ import { PULL_LIMITS, type PullLimits } from './limits.js';
 import { RecordRules, SkipTally } from './record-rules.js';
 import { pullMirror } from './mirror-pull.js';
 import type { MirrorIdentity } from './mirror-identity.js';
-import { toDeviceSyncPage } from '../views/device-view.js';
+import { toCompactSync, toDeviceSync } from '../views/device-view.js';
 import { randomUUID } from 'node:crypto';
 import { ReconcileJob } from './reconcile-job.js';
 import { ReconcileJobs } from './reconcile-jobs.js';
@@ -96,6 +96,8 @@ export class Consolidation {
     const rules = await RecordRules.load(store, { releases: true });
     const results = new Map<string, ReconcileMirrorView & { tally: SkipTally }>();
     for (const m of mirrors) results.set(m.url, { url: m.url, pulled: 0, pushed: 0, skipped: 0, tally: new SkipTally() });
+    // Mirrors that answered their pull in format 2 are pushed in it too (the others: format 1).
+    const compact = new Set<string>();
     // The mirrors are pulled at the same time: each serialises its pages while the primary merges
     // another's (merging is order-free: record-rules and mergeDevice pick the same winner).
     await Promise.all(mirrors.map(async (m) => {
@@ -104,7 +106,7 @@ export class Consolidation {
       p.phase = 'pulling';
       job.updatedAt = this.o.now();
       try {
-        r.pulled = await pullMirror(m, {
+        const pull = await pullMirror(m, {
           store, token: this.o.token, now: this.o.now, limits: this.limits, rules, tally: r.tally, identities: this.o.identities,
           onPage: (merged) => {
             p.pulledPages++;
@@ -113,6 +115,8 @@ export class Consolidation {
             job.updatedAt = this.o.now();
           },
         });
+        r.pulled = pull.pulled;
+        if (pull.compact) compact.add(m.url);
       } catch (err) {
         r.error = p.error = errorText(err);
         p.phase = 'failed';
@@ -132,7 +136,7 @@ export class Consolidation {
       if (!r.error) {
         p.phase = 'pushing';
         try {
-          r.pushed = await this.push(m, pages, (count) => {
+          r.pushed = await this.push(m, compact.has(m.url), pages, (count) => {
             p.pushedPages++;
             p.pushed += count;
             job.updatedAt = this.o.now();
@@ -165,22 +169,26 @@ export class Consolidation {
   /**
    * Pushes every record the primary changed after the mirror's push cursor, a page at a time (one
    * read of the whole feed would hold the event loop: 100,000 rows take about a second), moving
-   * the cursor past each page once the mirror has it.
+   * the cursor past each page once the mirror has it. Records the mirror holds already (merged
+   * here exactly as it sent them, unchanged since: listDeviceChanges `heldBy` is its storeId) are
+   * left out; `compact`: in format 2 (the mirror answered its pull in it).
    */
-  private async push(m: MirrorRecord, pages: PushPages, onPage: (count: number) => void): Promise<number> {
+  private async push(m: MirrorRecord, compact: boolean, pages: PushPages, onPage: (count: number) => void): Promise<number> {
     let after = m.pushCursor;
     let pushed = 0;
     for (;;) {
-      const { count, next, json } = await pages.get(after);
+      const page = await pages.get(after);
+      const { count, next } = page;
       // The next page is prepared while this mirror merges this one.
       if (count === PUSH_PAGE) void pages.get(next).catch(() => {});
-      if (count > 0) {
+      const { json, sent } = count > 0 ? page.body(compact, m.storeId) : { json: '', sent: 0 };
+      if (sent > 0) {
         const answer = await peerJson<{ skipped?: unknown; skippedWhy?: unknown }>(`${m.url}${MIRROR_PREFIX}/devices`, { method: 'POST', token: this.o.token, json });
         if (typeof answer?.skipped === 'number' && answer.skipped > 0) {
           this.o.log.warn({ mirror: m.url, skipped: answer.skipped, why: String(answer.skippedWhy).slice(0, 500) }, `mirror ${m.url} refused ${answer.skipped} of the records pushed to it (is its clock right?)`);
         }
-        pushed += count;
-        onPage(count);
+        pushed += sent;
+        onPage(sent);
       }
       if (next !== after) await this.o.store.updateMirror(m.url, { pushCursor: next });
       after = next;
@@ -189,8 +197,34 @@ export class Consolidation {
   }
 }
 
-/** A page of the primary's change feed as pushed: its size, the cursor after it, the body. */
-interface PushPage { count: number; next: string | null; json: string }
+/**
+ * A page of the primary's change feed as pushed: its size, the cursor after it, and each record
+ * serialised once per format a mirror needs (format 2; format 1 for mirrors from before it), so
+ * a mirror's body is the records it lacks joined, not a serialisation of its own.
+ */
+class PushPage {
+  #v1: string[] | undefined;
+  #v2: string[] | undefined;
+
+  constructor(private readonly devices: DeviceRecord[], private readonly ids: Array<DeviceBinding | null>,
+    private readonly heldBy: Array<string | null>, readonly next: string | null) {}
+
+  get count(): number {
+    return this.devices.length;
+  }
+
+  /** The POST body for a mirror: every record but those its store holds already (`storeId`); `sent`: how many. */
+  body(compact: boolean, storeId: string | null): { json: string; sent: number } {
+    const parts = compact
+      ? (this.#v2 ??= this.devices.map((d, i) => JSON.stringify(toCompactSync(d, this.ids[i]))))
+      : (this.#v1 ??= this.devices.map((d, i) => JSON.stringify(toDeviceSync(d, this.ids[i]))));
+    const held = this.heldBy;
+    const mine = storeId === null ? parts : parts.filter((_, i) => held[i] !== storeId);
+    if (mine.length === 0) return { json: '', sent: 0 };
+    const head = compact ? `{"format":${COMPACT_FORMAT},"records":[` : '{"records":[';
+    return { json: `${head}${mine.join(',')}]}`, sent: mine.length };
+  }
+}
 
 /**
  * The pages of one run's push, read and serialised once for every mirror that starts from the
@@ -216,9 +250,8 @@ class PushPages {
   }
 
   private async read(after: string | null): Promise<PushPage> {
-    const { devices, next } = await this.store.listDeviceChanges(after, PUSH_PAGE);
-    const json = devices.length ? JSON.stringify({ records: await toDeviceSyncPage(this.store, devices) }) : '';
-    return { count: devices.length, next, json };
+    const { devices, next, heldBy, bindings } = await this.store.listDeviceChanges(after, PUSH_PAGE);
+    return new PushPage(devices, bindings, heldBy, next);
   }
 }
 

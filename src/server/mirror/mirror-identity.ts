@@ -64,10 +64,11 @@ export class MirrorIdentity {
         tally.add({ kind: 'not enrolled', text: `${who}: ${refused.get(k)?.message ?? 'not enrolled'}` });
         continue;
       }
-      if (id.keyId !== key.keyId) {
-        if (id.pendingKey?.keyId !== key.keyId) {
+      // Compared by the key itself (the id is a hash of it): a bound key costs no hash.
+      if (id.publicKey !== key.publicKey) {
+        if (id.pendingKey?.publicKey !== key.publicKey) {
           await this.identity.recordConflict(id, key.publicKey, key.keyId, now, ` at mirror ${mirror}`);
-          known.set(k, { ...id, pendingKey: { ...key, at: now } });
+          known.set(k, { ...id, pendingKey: { publicKey: key.publicKey, keyId: key.keyId, at: now } });
         }
         tally.add({ kind: 'identity conflict', text: `${who} is bound to key ${id.keyId} here, the mirror sent it under key ${key.keyId}; not merged, the key waits for \`patchwire devices accept\`` });
         continue;
@@ -92,13 +93,15 @@ export class MirrorIdentity {
     const writes: DeviceIdentityRecord[] = [];
     const revoke: Array<{ deviceId: string; product: string; keyId: string | null }> = [];
     const added = new Set<string>();
+    const now = this.now();
     for (const { record: r, key, status } of synced) {
       if (!key || !status) continue;
-      const now = this.now();
       const k = `${r.product}\n${r.deviceId}`;
       const id = known.get(k);
+      // The key bound here already keeps its id (no hash); another key's id is derived from it.
+      const keyId = id && id.publicKey === key.publicKey ? id.keyId : key.keyId;
       const next: DeviceIdentityRecord = {
-        deviceId: r.deviceId, product: r.product, channel: id?.channel ?? r.channel, publicKey: key.publicKey, keyId: key.keyId,
+        deviceId: r.deviceId, product: r.product, channel: id?.channel ?? r.channel, publicKey: key.publicKey, keyId,
         status, pendingKey: null, createdAt: id?.createdAt ?? now, updatedAt: now,
       };
       known.set(k, next);

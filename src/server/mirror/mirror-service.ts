@@ -1,12 +1,12 @@
 import type { MirrorState, Store } from '../../store/store.js';
 import { InvalidCursorError } from '../../store/errors.js';
-import type { MirrorCatalog, MirrorView } from '../../protocol/wire.js';
+import { COMPACT_FORMAT, type CompactDeviceSyncPage, type MirrorCatalog, type MirrorView } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
 import type { Clock } from '../clock.js';
 import type { ProductService } from '../services/products.js';
 import type { SightingBatcher } from '../services/sighting-batcher.js';
 import type { TufMetadataService } from '../services/tuf-metadata.js';
-import { toDeviceSyncPage } from '../views/device-view.js';
+import { toCompactSync, toDeviceSync } from '../views/device-view.js';
 import type { MirrorIdentity } from './mirror-identity.js';
 import { toMirrorView } from '../views/mirror-view.js';
 import { buildCatalog } from './catalog.js';
@@ -72,12 +72,17 @@ export class MirrorService {
     return buildCatalog(this.store);
   }
 
-  /** One page of this store's device changes after `after` (a cursor this server handed out). */
-  async changes(after: string | null, limit: number): Promise<DeviceSyncPage> {
+  /**
+   * One page of this store's device changes after `after` (a cursor this server handed out), in
+   * format 1 (objects) or, `compact`, format 2 (arrays: wire.ts CompactDeviceSyncPage).
+   */
+  async changes(after: string | null, limit: number, compact = false): Promise<DeviceSyncPage | CompactDeviceSyncPage> {
     await this.sightings.flush();
     try {
-      const { devices, next } = await this.store.listDeviceChanges(after, limit);
-      return { records: await toDeviceSyncPage(this.store, devices), next };
+      // The page's bindings come with it (one read, Store.listDeviceChanges `bindings`).
+      const { devices, next, bindings } = await this.store.listDeviceChanges(after, limit);
+      if (compact) return { format: COMPACT_FORMAT, records: devices.map((d, i) => toCompactSync(d, bindings[i])), next };
+      return { records: devices.map((d, i) => toDeviceSync(d, bindings[i])), next };
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('PW_BAD_REQUEST', `${err.message}; start over without \`after\``, { cause: err });
       throw err;
@@ -90,12 +95,13 @@ export class MirrorService {
    * already, see Store.mergeDevices; only their form is judged, as this mirror may lag behind its
    * primary's products and releases), and the
    * identities it carries are applied (mirror-identity.ts); otherwise the identity rule of a pull
-   * decides which records are merged. Returns how many records changed, and the skipped ones.
+   * decides which records are merged. `compact`: the records are of format 2 (arrays, wire.ts
+   * CompactDeviceSync), with the same checks. Returns how many records changed, and the skipped ones.
    */
-  async merge(raw: unknown[], fromUpstream: boolean): Promise<{ merged: number; skipped: number; skippedWhy: string | null }> {
+  async merge(raw: unknown[], fromUpstream: boolean, compact = false): Promise<{ merged: number; skipped: number; skippedWhy: string | null }> {
     const tally = new SkipTally();
     const rules = await RecordRules.load(this.store, { releases: !fromUpstream });
-    const synced = rules.sort(raw, this.now(), tally);
+    const synced = rules.sort(raw, this.now(), tally, compact);
     await this.sightings.flush();
     // The primary's push carries its bindings (its word); anything else pushed here passes the
     // primary's identity rule, as a pull does.

@@ -1,5 +1,5 @@
 import type { Store } from '../../store/store.js';
-import { isRefusal, syncedFromSync, type Refusal, type SyncedDevice } from './device-sync.js';
+import { isRefusal, syncedFromCompact, syncedFromSync, type Refusal, type SyncedDevice } from './device-sync.js';
 import { DEFAULT_CHANNEL } from '../../protocol/names.js';
 
 /**
@@ -33,8 +33,9 @@ export class RecordRules {
     return new RecordRules(released, products);
   }
 
-  check(raw: unknown, now: Date): SyncedDevice | Refusal {
-    const s = syncedFromSync(raw, now);
+  /** One record; `compact`: of format 2 (an array, wire.ts CompactDeviceSync), else an object of format 1. */
+  check(raw: unknown, now: Date, compact = false): SyncedDevice | Refusal {
+    const s = compact ? syncedFromCompact(raw, now) : syncedFromSync(raw, now);
     if (isRefusal(s) || !this.released) return s;
     const d = s.record;
     if (!this.products.has(d.product)) return { kind: 'unknown product', text: `product '${d.product}' does not exist here` };
@@ -44,11 +45,11 @@ export class RecordRules {
     return s;
   }
 
-  /** The valid records of `raw`; the others are counted in `tally`, never merged. */
-  sort(raw: unknown[], now: Date, tally: SkipTally): SyncedDevice[] {
+  /** The valid records of `raw` (`compact`: of format 2); the others are counted in `tally`, never merged. */
+  sort(raw: unknown[], now: Date, tally: SkipTally, compact = false): SyncedDevice[] {
     const out: SyncedDevice[] = [];
     for (const r of raw) {
-      const d = this.check(r, now);
+      const d = this.check(r, now, compact);
       if (isRefusal(d)) tally.add(d);
       else out.push(d);
     }

@@ -3,7 +3,7 @@ import { adminAuth } from '../admin-auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { ApiError } from '../api-error.js';
 import type { Services } from '../services/index.js';
-import type { MirrorAnnounceAnswer, ScheduleSync } from '../../protocol/wire.js';
+import { COMPACT_FORMAT, type MirrorAnnounceAnswer, type ScheduleSync } from '../../protocol/wire.js';
 import { isName } from '../../protocol/names.js';
 import { mirrorUrl } from '../mirror/mirror-url.js';
 import { MAX_CURSOR_LENGTH } from '../mirror/limits.js';
@@ -63,20 +63,29 @@ export async function mirrorApi(app: FastifyInstance, opts: MirrorApiOptions): P
 
   // Pages: `after` is the `next` of the previous page (a cursor this server made; absent: from the
   // start), so a page always starts after the previous one.
-  app.get<{ Querystring: { after?: string; limit?: string } }>('/devices', async (req) => {
+  // `format=2` (issue 10): the page in format 2 (records as arrays, docs/protocol.md); absent or 1: objects.
+  app.get<{ Querystring: { after?: string; limit?: string; format?: string } }>('/devices', async (req) => {
     const q = req.query;
     if (q.after !== undefined && q.after.length > MAX_CURSOR) throw new ApiError('PW_BAD_REQUEST', `after is longer than ${MAX_CURSOR} characters`);
     const limit = Number(q.limit ?? SYNC_PAGE_MAX);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new ApiError('PW_BAD_REQUEST', `limit must be a whole number of at least 1 (pages hold at most ${SYNC_PAGE_MAX})`);
-    return mirror.changes(q.after ?? null, Math.min(limit, SYNC_PAGE_MAX));
+    if (q.format !== undefined && q.format !== '1' && q.format !== String(COMPACT_FORMAT)) {
+      throw new ApiError('PW_BAD_REQUEST', `format must be 1 (records as objects) or ${COMPACT_FORMAT} (records as arrays); this server knows no format ${JSON.stringify(String(q.format)).slice(0, 40)}`);
+    }
+    return mirror.changes(q.after ?? null, Math.min(limit, SYNC_PAGE_MAX), q.format === String(COMPACT_FORMAT));
   });
 
-  app.post<{ Body: { records: unknown[] } }>('/devices', {
+  app.post<{ Body: { records: unknown[]; format?: number } }>('/devices', {
     bodyLimit: 64 * 1024 * 1024,
-    schema: { body: { type: 'object', required: ['records'], additionalProperties: false, properties: { records: { type: 'array', maxItems: MAX_PAGE } } } },
+    schema: {
+      body: {
+        type: 'object', required: ['records'], additionalProperties: false,
+        properties: { records: { type: 'array', maxItems: MAX_PAGE }, format: { type: 'integer', enum: [1, COMPACT_FORMAT] } },
+      },
+    },
   }, async (req) => {
     // Only the primary pushes to a mirror; what it pushed it holds already (see Store.mergeDevices).
-    return mirror.merge(req.body.records, opts.role === 'mirror');
+    return mirror.merge(req.body.records, opts.role === 'mirror', req.body.format === COMPACT_FORMAT);
   });
 
   app.put<{ Body: { schedules: ScheduleSync[] } }>('/schedules', {

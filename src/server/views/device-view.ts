@@ -1,5 +1,5 @@
-import type { DeviceIdentityRecord, DeviceRecord, Store } from '../../store/store.js';
-import type { DeviceSync, DeviceView } from '../../protocol/wire.js';
+import type { DeviceBinding, DeviceIdentityRecord, DeviceRecord } from '../../store/store.js';
+import type { CompactDeviceSync, DeviceSync, DeviceView } from '../../protocol/wire.js';
 
 /** A device as the admin API lists it (`patchwire devices --json`). */
 export function toDeviceView(d: DeviceRecord): DeviceView {
@@ -11,14 +11,16 @@ export function toDeviceView(d: DeviceRecord): DeviceView {
 }
 
 /** A device as a primary and its mirrors exchange it, with the key it is bound to here; the receiver ignores updatedAt. */
-export function toDeviceSync(d: DeviceRecord, id?: DeviceIdentityRecord): DeviceSync {
+export function toDeviceSync(d: DeviceRecord, id?: DeviceBinding | null): DeviceSync {
   return { ...toDeviceView(d), updatedAt: d.updatedAt.toISOString(), keyId: id?.keyId ?? null, publicKey: id?.publicKey ?? null, status: id?.status ?? null };
 }
 
-/** A page of records with their identities: one point read per record in one pass (a page is bounded, limits.ts). */
-export async function toDeviceSyncPage(store: Store, devices: DeviceRecord[]): Promise<DeviceSync[]> {
-  const ids = await store.getIdentities(devices);
-  return devices.map((d, i) => toDeviceSync(d, ids[i]));
+/** toDeviceSync in format 2 (wire.ts CompactDeviceSync): an array, times in milliseconds, no updatedAt or keyId. */
+export function toCompactSync(d: DeviceRecord, id?: DeviceBinding | null): CompactDeviceSync {
+  return [
+    d.deviceId, d.product, d.channel, d.version, d.firstSeenAt.getTime(), d.lastSeenAt.getTime(), d.lastReportAt ? d.lastReportAt.getTime() : null,
+    d.source, d.lastEvent ?? null, id?.publicKey ?? null, id?.status ?? null,
+  ];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { hawkbitMigration, menderMigration, rolloutsMigration } from '../sqlite/migrations.js';
+import { hawkbitMigration, heldByMigration, menderMigration, rolloutsMigration } from '../sqlite/migrations.js';
 
 /**
  * The PostgreSQL schema, kept in code like SQLite's (src/store/sqlite/migrations.ts) and with the
@@ -208,6 +208,8 @@ CREATE INDEX version_snapshots_at ON version_snapshots (at, product);
   '0013_mender': menderMigration(),
   // hawkBit DDI (issue 12), as SQLite's 0014_hawkbit; serial: an int4 action id.
   '0014_hawkbit': hawkbitMigration(T, 'bigint', 'serial PRIMARY KEY'),
+  // Which mirror holds a device row exactly as it is (issue 10), as SQLite's 0015_held_by.
+  '0015_held_by': heldByMigration(T, 'bigint'),
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -134,27 +134,37 @@ export const GET_DEVICES: Prepared = {
     JOIN devices d ON d.device_id = k.device_id AND d.product = k.product`,
 };
 
-/** mergeDevices: writes merged records (the caller decided they changed); a null position takes the next one. */
+/**
+ * mergeDevices: writes merged records (the caller decided they changed); a null position takes the
+ * next one. held_by: the mirror store that sent exactly this record, or null; held_seq is the
+ * position written (the mark holds while the row keeps it; every other write moves it).
+ */
 export const PUT_DEVICES: Prepared = {
-  name: 'pw_put_devices',
+  name: 'pw_put_devices_held',
   text: `
-  INSERT INTO devices AS d (${DEVICE_READ_COLUMNS})
-  SELECT u.device_id, u.product, u.channel, u.version, u.first_seen_at, u.last_seen_at, u.last_report_at, u.source, u.updated_at,
-    coalesce(u.change_seq, nextval('devices_change_seq')), u.last_event
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[])
-    AS u(device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq, last_event)
+  WITH v AS MATERIALIZED (SELECT u.*, coalesce(u.change_seq, nextval('devices_change_seq')) AS seq
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])
+    AS u(device_id, product, channel, version, first_seen_at, last_seen_at, last_report_at, source, updated_at, change_seq, last_event, held_by))
+  INSERT INTO devices AS d (${DEVICE_READ_COLUMNS}, held_by, held_seq)
+  SELECT v.device_id, v.product, v.channel, v.version, v.first_seen_at, v.last_seen_at, v.last_report_at, v.source, v.updated_at,
+    v.seq, v.last_event, v.held_by, CASE WHEN v.held_by IS NOT NULL THEN v.seq END
+  FROM v
   ON CONFLICT (device_id, product) DO UPDATE SET
     channel = excluded.channel, version = excluded.version, first_seen_at = excluded.first_seen_at,
     last_seen_at = excluded.last_seen_at, last_report_at = excluded.last_report_at,
-    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq, last_event = excluded.last_event`,
+    source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq, last_event = excluded.last_event,
+    held_by = excluded.held_by, held_seq = excluded.held_seq`,
 };
 
 /** The lowest position in the feed: rows learnt from upstream count down from there. */
 export const OLDEST_CHANGE: Prepared = { name: 'pw_oldest_change', text: 'SELECT min(change_seq) AS seq FROM devices' };
 
 export const CHANGED_AFTER: Prepared = {
-  name: 'pw_changed_after',
-  text: `SELECT ${DEVICE_READ_COLUMNS} FROM devices WHERE change_seq > $1 ORDER BY change_seq LIMIT $2`,
+  name: 'pw_changed_after_bound',
+  text: `SELECT ${DEVICE_READ_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}, CASE WHEN d.held_seq = d.change_seq THEN d.held_by END AS held,
+    i.public_key AS bound_public_key, i.key_id AS bound_key_id, i.status AS bound_status
+    FROM devices d LEFT JOIN device_identities i ON i.device_id = d.device_id AND i.product = d.product
+    WHERE d.change_seq > $1 ORDER BY d.change_seq LIMIT $2`,
 };
 
 export const TOUCH_DEVICE: Prepared = {

@@ -19,7 +19,7 @@ import type { AdmissionPolicy, DeviceIdentityRecord, PreauthorizationRecord } fr
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema as Schema } from '../sqlite/sqlite-schema.js';
 import {
   mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct, toRelease, toReport,
-  toSchedule, type MergeableRow,
+  toSchedule, toBinding, type ChangeExtras, type MergeableRow,
 } from '../sqlite/sqlite-rows.js';
 import { identityRow, toIdentity, toPreauthorization } from '../sqlite/identity-rows.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from '../sqlite/change-cursor.js';
@@ -428,12 +428,12 @@ export class PostgresStore implements Store {
 
   async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
     const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
-    const rows = await this.#query<DevicesTable>(this.#pool, CHANGED_AFTER, [from, limit]);
+    const rows = await this.#query<DevicesTable & ChangeExtras>(this.#pool, CHANGED_AFTER, [from, limit]);
     const last = rows[rows.length - 1];
-    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after };
+    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held), bindings: rows.map(toBinding) };
   }
 
-  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean } = {}): Promise<DeviceRecord[]> {
+  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean; heldBy?: string } = {}): Promise<DeviceRecord[]> {
     if (records.length === 0) return [];
     return this.#deviceWrite(async (c, w) => {
       // The batch's rows in one read; then merged in order in memory (a record given twice merges
@@ -451,11 +451,13 @@ export class PostgresStore implements Store {
         const row = rows.get(k);
         const merged = row ? mergeDevice(row.merged, incoming) : incoming;
         if (row && sameMerged(row.merged, merged)) continue;
-        const upstream = opts.fromUpstream && sameMerged(merged, incoming);
+        const exact = sameMerged(merged, incoming);
+        const upstream = opts.fromUpstream && exact;
         const stamp = upstream ? (row?.updatedAt ?? 0) : w.at;
         // null: a new local position, drawn when written.
         const seq = upstream ? (row ? row.seq : await w.upstreamSeq()) : null;
-        const next = { merged, updatedAt: stamp, seq };
+        const heldBy = opts.heldBy !== undefined && exact && !opts.fromUpstream ? opts.heldBy : null;
+        const next = { merged, updatedAt: stamp, seq, heldBy };
         rows.set(k, next);
         writes.set(k, next);
         changed.push(mergeableToDevice(merged, stamp));
@@ -466,7 +468,7 @@ export class PostgresStore implements Store {
         await this.#query(c, PUT_DEVICES, [
           col((r) => r.merged.deviceId), col((r) => r.merged.product), col((r) => r.merged.channel), col((r) => r.merged.version),
           col((r) => r.merged.firstSeenAt), col((r) => r.merged.lastSeenAt), col((r) => r.merged.lastReportAt), col((r) => r.merged.source),
-          col((r) => r.updatedAt), col((r) => r.seq), col((r) => r.merged.lastEvent),
+          col((r) => r.updatedAt), col((r) => r.seq), col((r) => r.merged.lastEvent), col((r) => r.heldBy ?? null),
         ]);
       }
       // A record repeated in the batch changed its row more than once: report it once, as stored.
@@ -614,6 +616,8 @@ interface CurrentRow {
   updatedAt: number;
   /** Position in the feed; null: a new local one. */
   seq: number | null;
+  /** mergeDevices `heldBy` when the row is written as exactly the incoming record. */
+  heldBy?: string | null;
 }
 
 interface FoldedSighting {

@@ -36,15 +36,25 @@ export const UPSERT_SIGHTING_SQL = `
     updated_at = CASE WHEN ${SIGHTING_CHANGES} THEN excluded.updated_at ELSE devices.updated_at END,
     change_seq = CASE WHEN ${SIGHTING_CHANGES} THEN excluded.change_seq ELSE devices.change_seq END`;
 
-/** Writes a merged record (mergeDevices); the caller has already decided that it changed. */
+/**
+ * Writes a merged record (mergeDevices); the caller has already decided that it changed. The last
+ * two: the mirror store that sent exactly this record (or null) and the change_seq again (the
+ * mark holds while the row keeps that position; every other write moves it).
+ */
 export const PUT_DEVICE_SQL = `
-  INSERT INTO devices (${DEVICE_READ_COLUMNS})
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  INSERT INTO devices (${DEVICE_READ_COLUMNS}, held_by, held_seq)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (device_id, product) DO UPDATE SET
     channel = excluded.channel, version = excluded.version, first_seen_at = excluded.first_seen_at,
     last_seen_at = excluded.last_seen_at, last_report_at = excluded.last_report_at,
     source = excluded.source, updated_at = excluded.updated_at, change_seq = excluded.change_seq,
-    last_event = excluded.last_event`;
+    last_event = excluded.last_event, held_by = excluded.held_by, held_seq = excluded.held_seq`;
+
+/** mergeDevices: a device this store does not have, written as it came (changes 0 when it has it); the parameters of PUT_DEVICE_SQL. */
+export const ADD_DEVICE_SQL = `
+  INSERT INTO devices (${DEVICE_READ_COLUMNS}, held_by, held_seq)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (device_id, product) DO NOTHING`;
 
 /**
  * Keeps a device's newest REPORTS_KEPT_PER_DEVICE reports: deletes those at or below the one
@@ -64,10 +74,17 @@ export const NEWEST_CHANGE_SQL = 'SELECT change_seq AS seq, updated_at AS t FROM
 /** The lowest position in the feed: rows learnt from upstream count down from there. */
 export const OLDEST_CHANGE_SQL = 'SELECT min(change_seq) AS seq FROM devices';
 
-/** listDeviceChanges, in the order of the devices_change_seq index. */
+/**
+ * listDeviceChanges, in the order of the devices_change_seq index; `held`: the mirror store holding
+ * the row as it is (held_by while the row has not moved since); the device's binding joined on the
+ * primary key of device_identities (a sync page carries it).
+ */
 export const CHANGED_AFTER_SQL = `
-  SELECT ${DEVICE_READ_COLUMNS} FROM devices WHERE change_seq > ?
-  ORDER BY change_seq LIMIT ?`;
+  SELECT ${DEVICE_READ_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}, CASE WHEN d.held_seq = d.change_seq THEN d.held_by END AS held,
+    i.public_key AS bound_public_key, i.key_id AS bound_key_id, i.status AS bound_status
+  FROM devices AS d INDEXED BY devices_change_seq
+  LEFT JOIN device_identities AS i ON i.device_id = d.device_id AND i.product = d.product
+  WHERE d.change_seq > ? ORDER BY d.change_seq LIMIT ?`;
 
 /**
  * Adds a mirror or refreshes its announce time. A different store id means the mirror lost or

@@ -249,7 +249,19 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0013_mender': menderMigration(),
   // hawkBit DDI for SWUpdate (issue 12): .swu per release with its action id, DDI tokens (hashes only).
   '0014_hawkbit': hawkbitMigration('text', 'integer', 'integer PRIMARY KEY AUTOINCREMENT'),
+  // Issue 10: which mirror holds a device row exactly as it is (consolidation pushes it the rest).
+  '0015_held_by': heldByMigration('text', 'integer'),
 };
+
+/** Migration 0015_held_by in either dialect (pg-migrations.ts uses it too): nullable columns, no rewrite of the rows. */
+export function heldByMigration(text: string, int: string): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await sql.raw(`ALTER TABLE devices ADD COLUMN held_by ${text}`).execute(db);
+      await sql.raw(`ALTER TABLE devices ADD COLUMN held_seq ${int}`).execute(db);
+    },
+  };
+}
 
 /** Migration 0013_mender in either dialect (PostgreSQL's pg-migrations.ts uses it too). */
 export function menderMigration(): Migration {

@@ -2,7 +2,7 @@
 import type { Selectable } from 'kysely';
 import type { MergeableDevice } from '../device-merge.js';
 import type {
-  DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord, MovedRecord, ProductRecord, ReleaseRecord, ReportKind,
+  DeviceBinding, DeviceRecord, MetadataRecord, MetadataRole, MirrorRecord, MovedRecord, ProductRecord, ReleaseRecord, ReportKind,
   ReportRecord, ScheduleRecord,
 } from '../store.js';
 import type {
@@ -123,6 +123,7 @@ export const toMirror = (r: MirrorsTable): MirrorRecord => ({
   approvedAt: r.approved_at === null ? null : new Date(r.approved_at),
   cursor: r.pull_after,
   pushCursor: r.push_after,
+  storeId: r.store_id,
   lastSyncAt: r.last_sync_at === null ? null : new Date(r.last_sync_at),
   lastAttemptAt: r.last_attempt_at === null ? null : new Date(r.last_attempt_at),
   pulled: r.pulled,
@@ -146,3 +147,14 @@ export const toReport = (r: Omit<Selectable<ReportsTable>, 'id'>): ReportRecord 
   ...(r.to_version !== null && r.to_version !== undefined ? { toVersion: r.to_version } : {}),
   ...(r.state !== null && r.state !== undefined ? { state: r.state } : {}),
 });
+
+/** The columns listDeviceChanges reads besides the device's (device-sql.ts CHANGED_AFTER_SQL; PostgreSQL's CHANGED_AFTER alike). */
+export interface ChangeExtras {
+  held: string | null;
+  bound_public_key: string | null;
+  bound_key_id: string | null;
+  bound_status: string | null;
+}
+
+export const toBinding = (r: ChangeExtras): DeviceBinding | null => (r.bound_public_key === null || r.bound_key_id === null ? null
+  : { publicKey: r.bound_public_key, keyId: r.bound_key_id, status: r.bound_status as DeviceBinding['status'] });

@@ -86,6 +86,12 @@ export interface DevicesTable {
   change_seq: number;
   /** The latest report's event, null: never reported; migration 0011_device_history. */
   last_event: string | null;
+  /**
+   * Migration 0015_held_by: the storeId of the mirror whose record this row was written as, and
+   * the change_seq it was written at (the mark holds while change_seq is still that one).
+   */
+  held_by?: string | null;
+  held_seq?: number | null;
 }
 
 export interface MirrorsTable {

@@ -17,7 +17,7 @@ import { migrate } from './migrations.js';
 import { LocalCoordination, type Coordination } from '../coordination.js';
 import { mergeDevice, sameMerged } from '../device-merge.js';
 import {
-  CHANGED_AFTER_SQL, DEVICE_READ_COLUMNS, GET_DEVICE_SQL, PUT_DEVICE_SQL, TRIM_REPORTS_SQL, UPSERT_MIRROR_SQL,
+  ADD_DEVICE_SQL, CHANGED_AFTER_SQL, DEVICE_READ_COLUMNS, GET_DEVICE_SQL, PUT_DEVICE_SQL, TRIM_REPORTS_SQL, UPSERT_MIRROR_SQL,
 } from './device-sql.js';
 import { devicePageQuery, devicePageResult, type PageDialect, type PageIndex } from '../device-page-query.js';
 import { formatCursor, formatDeviceCursor, parseCursor, parseDeviceCursor } from './change-cursor.js';
@@ -30,8 +30,8 @@ import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema } from './sqlite-schema.js';
 import {
-  mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct,
-  toRelease, toReport, toSchedule,
+  mergeableToDevice, metadataRow, rowToMergeable, toBinding, toDevice, toMergeable, toMetadata, toMoved, toProduct,
+  toRelease, toReport, toSchedule, type ChangeExtras,
 } from './sqlite-rows.js';
 
 
@@ -430,32 +430,51 @@ export class SqliteStore implements Store {
 
   async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
     const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
-    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as DevicesTable[];
+    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as Array<DevicesTable & ChangeExtras>;
     const last = rows[rows.length - 1];
-    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after };
+    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held), bindings: rows.map(toBinding) };
   }
 
-  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean } = {}): Promise<DeviceRecord[]> {
+  async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean; heldBy?: string } = {}): Promise<DeviceRecord[]> {
     const byKeys = this.#statement(DEVICES_BY_KEY_SQL);
     const put = this.#statement(PUT_DEVICE_SQL);
+    const add = this.#statement(ADD_DEVICE_SQL);
     return this.#deviceWrite((w) => {
       const changed: DeviceRecord[] = [];
-      // The batch's rows read in one statement per 5000 (keyed-read.ts), inside the write
+      // A device this store does not have is written as it came, with one insert-if-absent and no
+      // read (on a first sync most are new); the others are merged below. A position drawn for an
+      // insert that found the device leaves a gap in the feed, which no reader notices.
+      const known: DeviceRecord[] = [];
+      for (const record of records) {
+        const incoming = toMergeable(record);
+        const stamp = opts.fromUpstream ? 0 : w.at;
+        const seq = opts.fromUpstream ? w.upstreamSeq() : w.nextSeq();
+        const held = opts.heldBy !== undefined && !opts.fromUpstream ? opts.heldBy : null;
+        if (add.run(incoming.deviceId, incoming.product, incoming.channel, incoming.version, incoming.firstSeenAt, incoming.lastSeenAt,
+          incoming.lastReportAt, incoming.source, stamp, seq, incoming.lastEvent, held, seq).changes === 0) {
+          known.push(record);
+          continue;
+        }
+        changed.push(mergeableToDevice(incoming, stamp));
+      }
+      // The rows of the others read in one statement per 5000 (keyed-read.ts), inside the write
       // transaction; a device repeated in the batch sees the row as its earlier record left it.
       const rows = new Map<string, DevicesTable>();
-      for (const r of readByKeys<DevicesTable>(byKeys, records)) if (r) rows.set(`${r.product}\0${r.device_id}`, r);
-      for (const record of records) {
+      if (known.length) for (const r of readByKeys<DevicesTable>(byKeys, known)) if (r) rows.set(`${r.product}\0${r.device_id}`, r);
+      for (const record of known) {
         const incoming = toMergeable(record);
         const key = `${incoming.product}\0${incoming.deviceId}`;
         const row = rows.get(key);
         const existing = row && rowToMergeable(row);
         const merged = existing ? mergeDevice(existing, incoming) : incoming;
         if (existing && sameMerged(existing, merged)) continue;
-        const upstream = opts.fromUpstream && sameMerged(merged, incoming);
+        const exact = sameMerged(merged, incoming);
+        const upstream = opts.fromUpstream && exact;
         const stamp = upstream ? (row?.updated_at ?? 0) : w.at;
         const seq = upstream ? (row?.change_seq ?? w.upstreamSeq()) : w.nextSeq();
+        const held = opts.heldBy !== undefined && exact && !opts.fromUpstream ? opts.heldBy : null;
         put.run(merged.deviceId, merged.product, merged.channel, merged.version, merged.firstSeenAt, merged.lastSeenAt,
-          merged.lastReportAt, merged.source, stamp, seq, merged.lastEvent);
+          merged.lastReportAt, merged.source, stamp, seq, merged.lastEvent, held, seq);
         rows.set(key, {
           device_id: merged.deviceId, product: merged.product, channel: merged.channel, version: merged.version, first_seen_at: merged.firstSeenAt,
           last_seen_at: merged.lastSeenAt, last_report_at: merged.lastReportAt, source: merged.source, updated_at: stamp, change_seq: seq, last_event: merged.lastEvent,
