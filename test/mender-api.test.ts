@@ -11,6 +11,7 @@ import { startFleet } from './helpers/fleet.js';
 import { waitFor } from './helpers/wait-for.js';
 import type { DeviceDetail } from '../src/protocol/wire.js';
 import { rolloutPlacement } from '../src/protocol/rollout.js';
+import { freePort } from './helpers/ports.js';
 
 const TOKEN = 'mender-api-admin-token';
 const A = '02:00:00:00:4e:01';
@@ -173,4 +174,31 @@ test('Mender API: a deployment whose rollout is aborted, or whose release is yan
   assert.equal(yanked.status, 409, yanked.text);
   assert.match(String(yanked.json().message), /release 1\.2\.0 was yanked/);
   assert.equal((await d.next('1.0.0')).status, 204, 'nothing left to offer: 1.2.0 yanked, 1.1.0 aborted');
+});
+
+test('Mender and hawkBit devices reach the mirrors\' registries when the primary consolidates (their keys stay on the primary)', { timeout: 300_000 }, async (t) => {
+  const MT = 'mender-mirror-token';
+  const M = '02:00:00:00:4e:03';
+  const H = '02:00:00:00:4e:04';
+  const port = await freePort();
+  const mirrorUrl = `http://127.0.0.1:${port}`;
+  const f = await startFleet(t, {
+    token: TOKEN, prefix: 'patchwire-mender-mirror-', releases: [['1.0.0', { VERSION: '1.0.0' }]],
+    server: { name: 'primary', args: ['--mirror-token', MT, '--mirror-allow', mirrorUrl, '--reconcile-interval', '1h'] },
+  });
+  assert.equal((await runCli(['product', 'update', ...f.admin(), '--product', 'acme', '--mender-dest', '/opt/acme'])).code, 0);
+  // A Mender device at 1.0.0 (bound to its RSA key), and a hawkBit device named by a TargetToken (no key).
+  const d = menderClient(f.server.url, M);
+  assert.equal(await d.auth(), 200);
+  const dep = (await d.next('factory')).json() as { id: string };
+  for (const s of ['downloading', 'installing', 'success']) assert.equal((await d.status(dep.id, s)).status, 204, s);
+  assert.equal((await runCli(['devices', 'token', ...f.admin(), '--product', 'acme', '--device', H])).code, 0);
+  await waitFor(async () => (await f.devices()).length === 2, { what: 'both devices in the primary\'s registry' });
+
+  const mirror = await f.serve('mirror', { token: 'mender-mirror-admin', args: ['--port', String(port), '--public-url', mirrorUrl, '--upstream', f.server.url, '--upstream-token', MT, '--sync-interval', '1s'] });
+  await waitFor(async () => (await f.releases({ server: mirror.url })).length === 1, { what: 'the mirror to replicate 1.0.0' });
+  const r = await runCli(['reconcile', ...f.admin(), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const at = (await f.devices(mirror.url)).map((v) => `${v.deviceId} ${v.version ?? 'none'}`).sort();
+  assert.deepEqual(at, [`${M} 1.0.0`, `${H} none`], `the mirror lists both (reconcile: ${r.stdout})`);
 });

@@ -1,5 +1,6 @@
 import type { DeviceBinding, DeviceIdentityRecord, DeviceRecord } from '../../store/store.js';
 import type { CompactDeviceSync, DeviceSync, DeviceView } from '../../protocol/wire.js';
+import { PUBLIC_KEY_RE } from '../../protocol/device-auth.js';
 
 /** A device as the admin API lists it (`patchwire devices --json`). */
 export function toDeviceView(d: DeviceRecord): DeviceView {
@@ -10,13 +11,26 @@ export function toDeviceView(d: DeviceRecord): DeviceView {
   };
 }
 
+/**
+ * The binding a record carries to another server: an agent's Ed25519 key (what the mirror
+ * protocol defines, and what a mirror authenticates devices with), else none. A Mender device's
+ * RSA key (DER in hex) and a hawkBit device's token-bound identity (no key) stay on this server:
+ * mirrors serve neither API, and a receiver refuses a record whose key is not an Ed25519 key, so
+ * sending them would drop those devices from every mirror's registry.
+ */
+function shared(id: DeviceBinding | null | undefined): DeviceBinding | null {
+  return id && PUBLIC_KEY_RE.test(id.publicKey) ? id : null;
+}
+
 /** A device as a primary and its mirrors exchange it, with the key it is bound to here; the receiver ignores updatedAt. */
-export function toDeviceSync(d: DeviceRecord, id?: DeviceBinding | null): DeviceSync {
+export function toDeviceSync(d: DeviceRecord, binding?: DeviceBinding | null): DeviceSync {
+  const id = shared(binding);
   return { ...toDeviceView(d), updatedAt: d.updatedAt.toISOString(), keyId: id?.keyId ?? null, publicKey: id?.publicKey ?? null, status: id?.status ?? null };
 }
 
 /** toDeviceSync in format 2 (wire.ts CompactDeviceSync): an array, times in milliseconds, no updatedAt or keyId. */
-export function toCompactSync(d: DeviceRecord, id?: DeviceBinding | null): CompactDeviceSync {
+export function toCompactSync(d: DeviceRecord, binding?: DeviceBinding | null): CompactDeviceSync {
+  const id = shared(binding);
   return [
     d.deviceId, d.product, d.channel, d.version, d.firstSeenAt.getTime(), d.lastSeenAt.getTime(), d.lastReportAt ? d.lastReportAt.getTime() : null,
     d.source, d.lastEvent ?? null, id?.publicKey ?? null, id?.status ?? null,
