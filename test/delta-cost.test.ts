@@ -4,19 +4,9 @@ import { suffixArray } from '../src/delta/sais.js';
 import { TEXT_SCAN, bsdiffControl, bsdiffScan, sortedSuffixes, sparseFromControl, sparseStreams } from '../src/delta/bsdiff.js';
 import { prefixMatcher, suffixSearcher } from '../src/delta/sa-search.js';
 import { x86Forward } from '../src/delta/x86.js';
+import { prng } from './helpers/prng.js';
 
 /** Issue 13, delta cost: the faster parts give the same answers as the plain ones they replace. */
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Inputs that make SA-IS recurse deeply or hit its edge cases: runs, periods, Fibonacci words, repeats. */
 function structured(rnd: () => number, n: number, kind: number): Buffer {

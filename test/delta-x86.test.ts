@@ -12,18 +12,8 @@ import { x86Executables, isX86Executable } from '../src/delta/exe-segments.js';
 import { encodeSegments, MAX_SEGMENTS } from '../src/delta/segments.js';
 import { tempDir } from './helpers/temp-dir.js';
 import type { Owner } from './helpers/cleanup.js';
+import { prng } from './helpers/prng.js';
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const whole = (b: Uint8Array): Segment[] => [{ start: 0, length: b.length }];
 

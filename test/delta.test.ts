@@ -11,18 +11,8 @@ import { bsdiffBrotli, deltaWith, lzBrotli } from '../src/delta/index.js';
 import { lzScan } from '../src/delta/lz.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { prng } from './helpers/prng.js';
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randomBuf(rnd: () => number, n: number, alphabet = 256): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(rnd() * alphabet);

@@ -11,17 +11,11 @@ import type { DeviceRecord } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Cleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { prng as mulberry32 } from './helpers/prng.js';
 
 /** mulberry32: a small seeded PRNG, so every failure is reproducible from its seed. */
 function prng(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T; chance(p: number): boolean } {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return { next, int, pick: (xs) => xs[int(xs.length)]!, chance: (p) => next() < p };
 }
