@@ -138,7 +138,7 @@ function warnLines(s: ServerProcess): Array<Record<string, unknown>> {
 /** Waits until the timestamp metadata the server at `url` serves has expired. */
 const servedTimestampExpired = (fleet: Fleet, url: string) =>
   waitFor(async () => Date.now() > Date.parse((await fleet.tuf('timestamp.json', { server: url })).signed.expires),
-    { what: `the timestamp ${url} serves to expire`, timeout: 20_000 });
+    { what: `the timestamp ${url} serves to expire`, timeout: (TS_LIFETIME_S + 10) * 1000 });
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   let s = '';
@@ -146,14 +146,21 @@ async function bodyOf(req: IncomingMessage): Promise<string> {
   return s;
 }
 
-/** For test 10: a second primary (timestamp lifetime 8 s) with one mirror and one release. */
+/**
+ * Test 10's timestamp lifetime. Re-signed at half of it and replicated every second, the copy a
+ * mirror serves has at least ~9 s left: room for an agent's init and check on a loaded CI machine
+ * (8 s, which left ~3 s, failed there now and then).
+ */
+const TS_LIFETIME_S = 20;
+
+/** For test 10: a second primary (timestamp lifetime TS_LIFETIME_S) with one mirror and one release. */
 interface TimestampPair { f: Fleet; primary: ServerProcess; mirror: ServerProcess; rootFile: string; publishedAt: number }
 
 async function setUpTimestampPair(owner: Owner): Promise<TimestampPair> {
   const pf = await startFleet(owner, {
     token: ADMIN,
     prefix: 'patchwire-e2e-mirrors-ts-',
-    server: { name: 'primary-ts', args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h', '--timestamp-expiry', '8s'] },
+    server: { name: 'primary-ts', args: ['--mirror-token', MIRROR_TOKEN, '--reconcile-interval', '1h', '--timestamp-expiry', `${TS_LIFETIME_S}s`] },
     releases: [['1.0.0', { README: 'ts 1' }]],
   });
   const publishedAt = Date.now();
@@ -648,12 +655,12 @@ describe('the schedule alarm', () => {
 
 describe('timestamp freshness behind a mirror', () => {
   test('10. behind a mirror, timestamp metadata stays fresh while the primary is up, and goes stale (refused) when it is not', async () => {
-    // The pair was set up in before() (timestamp lifetime 8 s, re-signed at half: a copy the mirror
-    // serves has at least ~3 s left, room for a slow agent start) and has run
+    // The pair was set up in before() (timestamp lifetime TS_LIFETIME_S, re-signed at half: a copy the
+    // mirror serves has at least ~9 s left, room for a slow agent start) and has run
     // since without any device asking the primary directly; make sure the first lifetime is over.
     const pair = await tsPair;
     const { primary: p2, mirror: mr, rootFile: root2, publishedAt } = pair;
-    await waitUntilPast(publishedAt + 8500, 'the first timestamp lifetime of the pair to be over');
+    await waitUntilPast(publishedAt + TS_LIFETIME_S * 1000 + 500, 'the first timestamp lifetime of the pair to be over');
     const a = join(pair.f.root, 'agents', 'ts-m');
     const i = await runCli(['init', '--dir', a, '--server', mr.url, '--product', 'acme', '--root', root2, '--device-id', 'aa:00:00:00:10:01']);
     assert.equal(i.code, 0, i.stderr);
