@@ -311,23 +311,20 @@ export function piecesFromControl(ctrl: readonly number[], segOld: readonly Segm
   for (let i = 0; i < ctrl.length; i += 3) {
     const add = ctrl[i]!;
     if (add >= MIN_PIECE) {
-      // The region clipped to the NEW segment it meets first, then to the OLD segment that part meets.
-      const j = segAfter(segNew, np);
-      const sn = segNew[j];
-      if (sn && sn.start < np + add) {
+      // The region clipped to each NEW segment it meets, then to the OLD segment that part starts in or before.
+      for (let j = segAfter(segNew, np); j < segNew.length && segNew[j]!.start < np + add; j++) {
+        const sn = segNew[j]!;
         const lo = Math.max(0, sn.start - np);
-        const o0 = op + lo;
-        const k = segAfter(segOld, o0);
+        const hi = Math.min(add, sn.start + sn.length - np);
+        const k = segAfter(segOld, op + lo);
         const so = segOld[k];
-        if (so) {
-          const lo2 = lo + Math.max(0, so.start - o0);
-          const len = Math.min(add, sn.start + sn.length - np, so.start + so.length - op) - lo2;
-          if (len >= MIN_PIECE) {
-            const list = found[j]!.get(k) ?? [];
-            list.push({ o: op + lo2 - so.start, n: np + lo2 - sn.start, len });
-            found[j]!.set(k, list);
-          }
-        }
+        if (!so) continue;
+        const lo2 = lo + Math.max(0, so.start - (op + lo));
+        const len = Math.min(hi, so.start + so.length - op) - lo2;
+        if (len < MIN_PIECE) continue;
+        const list = found[j]!.get(k) ?? [];
+        list.push({ o: op + lo2 - so.start, n: np + lo2 - sn.start, len });
+        found[j]!.set(k, list);
       }
     }
     np += add + ctrl[i + 1]!;
