@@ -13,6 +13,7 @@ import { rangeBound, type Segment } from '../src/delta/x86.js';
 import { checkPieces, decodePredictions, encodePredictions, MAX_PIECES, predictForward, predictInverse, TargetMap, type Piece, type Prediction } from '../src/delta/x86-predict.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { prng } from './helpers/prng.js';
+import { varints } from './helpers/varints.js';
 
 const ESBUILD = join(process.cwd(), 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild');
 const SYSTEM = ['/usr/bin/ls', '/usr/bin/tar', '/usr/bin/bash'].filter((f) => existsSync(f));
@@ -155,17 +156,6 @@ test('the bench\'s esbuild pair: computeDelta picks x86p-sparse-brotli, under ha
   assert.ok(r.delta.length < plain.length / 2, `${r.delta.length} vs x86-sparse ${plain.length}`);
 });
 
-const varints = (...v: number[]): Buffer => {
-  const o: number[] = [];
-  for (let x of v) {
-    while (x >= 128) {
-      o.push((x % 128) | 128);
-      x = Math.floor(x / 128);
-    }
-    o.push(x);
-  }
-  return Buffer.from(o);
-};
 const zz = (v: number) => (v < 0 ? -v * 2 - 1 : v * 2);
 
 test('x86p-sparse-brotli: hostile predict streams fail cleanly before OLD is touched', async (t) => {
