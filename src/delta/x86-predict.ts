@@ -56,7 +56,7 @@ export const MAX_PIECES = 1 << 16;
 /** Per segment 7 numbers, per piece 3, at most 8 bytes a number. */
 export const predictStreamLimit = 8 * (1 + 7 * 1024 + 3 * MAX_PIECES);
 /** Shortest aligned region the server keeps as a piece. */
-export const MIN_PIECE = 32;
+export const MIN_PIECE = 256;
 
 const wrap = (w: number, L: number): number => ((((w + L) % (2 * L)) + 2 * L) % (2 * L)) - L;
 
