@@ -51,7 +51,9 @@ export const RANK_MARGIN = 1.25;
  * Computes the candidate engines' deltas from `old` to `neu` and keeps the smallest (or, lowCost,
  * one cheaper candidate). Candidates: sparse-brotli (the bsdiff scan in the sparse layout) with
  * two scan heuristics and lz-brotli; when the trees hold x86-64 executables, x86-sparse-brotli and
- * x86-lz-brotli on the x86-transformed trees (x86.ts). Each candidate is ranked by its size at
+ * x86-lz-brotli on the x86-transformed trees (x86.ts), and x86p-sparse-brotli: NEW's references
+ * predicted from the x86-sparse scan's alignment (x86-predict.ts), scanned against the same
+ * transformed OLD (so the same suffix array). Each candidate is ranked by its size at
  * Brotli 5 as its scan ends (tens of milliseconds); one within RANK_MARGIN of the best so far is
  * compressed at Brotli 11 at once, on the thread pool while the next scans run, the others are
  * dropped there and then (so their streams are not held). The smallest quality-11 container wins.

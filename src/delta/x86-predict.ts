@@ -29,6 +29,13 @@ import { rangeBound, x86Pass, type Segment } from './x86.js';
  *   closures). ptrBase is the virtual address of the segment's offset 0 (ELF: p_vaddr - p_offset,
  *   equal for every PT_LOAD, else no pointer range), at most 2^52.
  * The pointer pass runs after the x86 pass on NEW, and the agent undoes them in reverse order.
+ *
+ * ARM64 would keep the map, the pieces and the pointer pass (they do not depend on the ISA) and
+ * need its own field scan instead of x86.ts's: 4-byte aligned words; BL/B (imm26 << 2), B.cond,
+ * CBZ/CBNZ, LDR literal (imm19 << 2) and TBZ/TBNZ (imm14 << 2) as targets relative to the
+ * instruction; ADRP (21-bit page displacement, immlo/immhi) with the ADD/LDR that supplies the low
+ * 12 bits, predicted as one target (page and low bits written back together, the pair recognised
+ * the same way before and after). Each field's range test must hold before and after, as here.
  */
 export interface Piece {
   /** Offset of the piece in OLD's segment. */
