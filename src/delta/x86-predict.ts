@@ -23,12 +23,16 @@ import { rangeBound, x86Pass, type Segment } from './x86.js';
  * What is predicted, per NEW segment (the `predict` stream):
  * - x86 fields (x86.ts's candidates and decisions) inside the code range [codeStart, codeEnd):
  *   predicted; fields outside it get the plain absolute form, as OLD's whole segment does.
+ * - Then a second x86 pass over the code range for RIP-relative operands of opcodes x86.ts does
+ *   not list (MORE_OPCODES): OLD holds them raw, so NEW's are written in OLD's *relative* form,
+ *   D^-1(target) - D^-1(the field's end), which is OLD's value wherever both moved as predicted
+ *   (a bijection for each field offset, so it is undone the same way).
  * - 8-byte little-endian words at 8-aligned offsets (from the segment's start) inside the pointer
  *   range whose value v (signed) has v - ptrBase in [-L, L): v is written as ptrBase +
  *   D^-1(v - ptrBase) (absolute pointers in data: Go's itabs, method and function tables,
  *   closures). ptrBase is the virtual address of the segment's offset 0 (ELF: p_vaddr - p_offset,
  *   equal for every PT_LOAD, else no pointer range), at most 2^52.
- * The pointer pass runs after the x86 pass on NEW, and the agent undoes them in reverse order.
+ * The passes run in that order on NEW, and the agent undoes them in reverse order.
  *
  * ARM64 would keep the map, the pieces and the pointer pass (they do not depend on the ISA) and
  * need its own field scan instead of x86.ts's: 4-byte aligned words; BL/B (imm26 << 2), B.cond,
@@ -164,6 +168,46 @@ function predictX86(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, di
   });
 }
 
+/**
+ * Opcodes with a ModRM operand that x86.ts's candidates lack (cmp/test/mov with an immediate or
+ * a byte register: Go's write-barrier check `83 3d` alone is ~11,000 fields in esbuild; cmpxchg,
+ * xadd). Chosen on the bench pairs: the rarer ALU forms (00-32) and SSE ones cost lightningcss
+ * more than they gave esbuild.
+ */
+const MORE_OPCODES = new Uint8Array(256);
+for (const op of [0x38, 0x3a, 0x80, 0x81, 0x83, 0x84, 0x86, 0x88, 0x8a, 0xc6, 0xf6, 0xf7, 0xfe]) MORE_OPCODES[op] = 1;
+const MORE_OPCODES_0F = new Uint8Array(256);
+for (const op of [0xb1, 0xc1]) MORE_OPCODES_0F[op] = 1;
+
+/** The RIP-relative candidates of MORE_OPCODES (optionally after a REX prefix), as x86.ts's fieldAt answers. */
+function moreFieldAt(b: Uint8Array, i: number): number {
+  const x = b[i]!;
+  if (x === 0x0f) return MORE_OPCODES_0F[b[i + 1]!] ? ((b[i + 2]! & 0xc7) === 0x05 ? 3 : -3) : -2;
+  if ((x & 0xf0) === 0x40) {
+    const y = b[i + 1]!;
+    if (MORE_OPCODES[y]) return (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
+    if (y !== 0x0f) return -2;
+    return MORE_OPCODES_0F[b[i + 2]!] ? ((b[i + 3]! & 0xc7) === 0x05 ? 4 : -4) : -3;
+  }
+  if (MORE_OPCODES[x]) return (b[i + 1]! & 0xc7) === 0x05 ? 2 : -2;
+  return -1;
+}
+
+/**
+ * The second x86 pass (code range only): the MORE_OPCODES fields, which OLD keeps raw (relative),
+ * so NEW's are written in OLD's relative form: D^-1 of the target minus D^-1 of the field's end.
+ */
+function predictMore(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, dir: 1 | -1): void {
+  const L = m.L;
+  const cs = p.codeStart;
+  const ce = p.codeEnd;
+  x86Pass(b, seg, (v, rel) => {
+    if (rel < cs || rel >= ce) return v;
+    const end = m.toOld(wrap(rel + 4, L));
+    return dir === 1 ? wrap(m.toOld(wrap(v + rel + 4, L)) - end, L) : wrap(m.toNew(wrap(v + end, L)) - rel - 4, L);
+  }, moreFieldAt);
+}
+
 function predictPointers(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, dir: 1 | -1): void {
   if (p.ptrEnd <= p.ptrStart) return;
   const L = m.L;
@@ -189,6 +233,7 @@ export function predictForward(b: Uint8Array, segments: readonly Segment[], pred
     const p = predictions[i]!;
     const m = new TargetMap(p.pieces, rangeBound(seg.length));
     predictX86(b, seg, p, m, 1);
+    predictMore(b, seg, p, m, 1);
     predictPointers(b, seg, p, m, 1);
   });
 }
@@ -199,6 +244,7 @@ export function predictInverse(b: Uint8Array, segments: readonly Segment[], pred
     const p = predictions[i]!;
     const m = new TargetMap(p.pieces, rangeBound(seg.length));
     predictPointers(b, seg, p, m, -1);
+    predictMore(b, seg, p, m, -1);
     predictX86(b, seg, p, m, -1);
   });
 }

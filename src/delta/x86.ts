@@ -93,9 +93,11 @@ function pass(b: Uint8Array, seg: Segment, dir: 1 | -1): void {
  * The scan of one segment (its candidates, guard and range decisions, see above): each field
  * whose value v is in [-L, L) is replaced by `f(v, offset of the field from the segment's start)`,
  * which must be in [-L, L) too and, for the scan to be undone, a bijection for each offset
- * (x86-predict.ts uses other bijections than the absolute form's). No checks: callers check the segment.
+ * (x86-predict.ts uses other bijections than the absolute form's). `fields` finds the candidates
+ * (the default: the ones above; it must read at most b[i..i+3] and answer as `fieldAt` does). No
+ * checks: callers check the segment.
  */
-export function x86Pass(b: Uint8Array, seg: Segment, f: (v: number, rel: number) => number): void {
+export function x86Pass(b: Uint8Array, seg: Segment, f: (v: number, rel: number) => number, fields: (b: Uint8Array, i: number) => number = fieldAt): void {
   const base = seg.start;
   const end = seg.start + seg.length;
   const L = rangeBound(seg.length);
@@ -104,7 +106,7 @@ export function x86Pass(b: Uint8Array, seg: Segment, f: (v: number, rel: number)
   const last = end - 8;
   let i = base;
   while (i <= last) {
-    const a = fieldAt(b, i);
+    const a = fields(b, i);
     if (a < 0) {
       // No field here: later conversions must not change what this decision read.
       if (i - a > guard) guard = i - a;
