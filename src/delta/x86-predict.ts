@@ -22,7 +22,9 @@ import { rangeBound, x86Pass, type Segment } from './x86.js';
  *
  * What is predicted, per NEW segment (the `predict` stream):
  * - x86 fields (x86.ts's candidates and decisions) inside the code range [codeStart, codeEnd):
- *   predicted; fields outside it get the plain absolute form, as OLD's whole segment does.
+ *   predicted; fields outside it (x86.ts converts them in OLD too: data bytes that look like
+ *   code) get OLD's absolute form at D^-1 of their offset, which is OLD's value for data that
+ *   only moved.
  * - Then a second x86 pass over the code range for RIP-relative operands of opcodes x86.ts does
  *   not list (MORE_OPCODES): OLD holds them raw, so NEW's are written in OLD's *relative* form,
  *   D^-1(target) - D^-1(the field's end), which is OLD's value wherever both moved as predicted
@@ -162,7 +164,8 @@ function predictX86(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, di
   const cs = p.codeStart;
   const ce = p.codeEnd;
   x86Pass(b, seg, (v, rel) => {
-    if (rel < cs || rel >= ce) return wrap(v + dir * rel, L);
+    // Outside the code: OLD's absolute form at the place OLD had these bytes (data that only moved).
+    if (rel < cs || rel >= ce) return wrap(v + dir * m.toOld(rel), L);
     // The field's target, segment-relative: v + rel + 4 (the displacement counts from the field's end).
     return dir === 1 ? wrap(m.toOld(wrap(v + rel + 4, L)) - 4, L) : wrap(m.toNew(wrap(v + 4, L)) - 4 - rel, L);
   });
