@@ -13,6 +13,7 @@ import { encodeSegments, MAX_SEGMENTS } from '../src/delta/segments.js';
 import { tempDir } from './helpers/temp-dir.js';
 import type { Owner } from './helpers/cleanup.js';
 import { prng } from './helpers/prng.js';
+import { varints } from './helpers/varints.js';
 
 
 const whole = (b: Uint8Array): Segment[] => [{ start: 0, length: b.length }];
@@ -173,17 +174,6 @@ function expectDeltaError(fn: () => unknown, re?: RegExp): void {
   });
 }
 
-const varints = (...v: number[]): Buffer => {
-  const o: number[] = [];
-  for (let x of v) {
-    while (x >= 128) {
-      o.push((x % 128) | 128);
-      x = Math.floor(x / 128);
-    }
-    o.push(x);
-  }
-  return Buffer.from(o);
-};
 
 test('x86 engines: hostile segments streams fail cleanly and leave OLD as it was', async (t) => {
   const { old, neu } = await binaryPair(t);

@@ -12,6 +12,7 @@ import { lzScan } from '../src/delta/lz.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER } from '../src/delta/format.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { prng } from './helpers/prng.js';
+import { varints } from './helpers/varints.js';
 
 function randomBuf(rnd: () => number, n: number, alphabet = 256): Buffer {
   const b = Buffer.alloc(n);
@@ -204,17 +205,6 @@ function forged(old: Buffer, neu: Buffer, ctrl: Buffer, data: Buffer, declared =
 test('hostile control values and stream sizes are refused before any big allocation', () => {
   const old = Buffer.from('0123456789abcdef');
   const neu = Buffer.from('0123456789ABCDEF');
-  const varints = (...v: number[]): Buffer => {
-    const o: number[] = [];
-    for (let x of v) {
-      while (x >= 128) {
-        o.push((x % 128) | 128);
-        x = Math.floor(x / 128);
-      }
-      o.push(x);
-    }
-    return Buffer.from(o);
-  };
   const data = Buffer.alloc(16);
   expectDeltaError(() => applyDelta(old, forged(old, neu, varints(2 ** 50, 0, 0), data), { maxOutput: 100 }), /add length/);
   expectDeltaError(() => applyDelta(old, forged(old, neu, varints(0, 2 ** 50, 0), data), { maxOutput: 100 }), /copy length/);
@@ -301,17 +291,7 @@ test('degenerate inputs stay fast: long runs and periodic data', async () => {
 
 // ---- lz-brotli (engine 2) ----
 
-const leb = (...v: number[]): Buffer => {
-  const o: number[] = [];
-  for (let x of v) {
-    while (x >= 128) {
-      o.push((x % 128) | 128);
-      x = Math.floor(x / 128);
-    }
-    o.push(x);
-  }
-  return Buffer.from(o);
-};
+const leb = varints;
 const zig = (d: number): number => (d < 0 ? -d * 2 - 1 : d * 2);
 
 interface LzParts {

@@ -49,3 +49,48 @@ export function isX86Executable(b: Uint8Array, at: number, size: number): boolea
   }
   return u32(b, at) === 0xfeedfacf && u32(b, at + 4) === 0x01000007;
 }
+
+/** What x86-predict.ts needs to know of an executable's layout (offsets from its start). */
+export interface ExeLayout {
+  codeStart: number;
+  codeEnd: number;
+  ptrStart: number;
+  ptrEnd: number;
+  ptrBase: number;
+}
+
+/**
+ * Server side: the code range and pointer range of the executable at `seg` (a hint, as above:
+ * wrong answers cost only size). ELF: the code is the first executable PT_LOAD's file bytes; the
+ * pointer range is what follows it, when every PT_LOAD has the same p_vaddr - p_offset (the
+ * pointer base; a non-PIE binary's, e.g. 0x400000) and that base is in [2^16, 2^52]. Anything else
+ * (PE, Mach-O, an ELF this does not follow): the whole file is code, no pointer range.
+ */
+export function exeLayout(b: Uint8Array, seg: { start: number; length: number }): ExeLayout {
+  const whole: ExeLayout = { codeStart: 0, codeEnd: seg.length, ptrStart: 0, ptrEnd: 0, ptrBase: 0 };
+  const at = seg.start;
+  const size = seg.length;
+  if (size < 64 || !(b[at] === 0x7f && b[at + 1] === 0x45 && b[at + 2] === 0x4c && b[at + 3] === 0x46) || b[at + 4] !== 2 || b[at + 5] !== 1) return whole;
+  const u64 = (p: number): number => u32(b, p) + u32(b, p + 4) * 4294967296;
+  const phoff = u64(at + 0x20);
+  const phentsize = u16(b, at + 0x36);
+  const phnum = u16(b, at + 0x38);
+  if (phentsize < 56 || phoff > size || phnum * phentsize > size - phoff) return whole;
+  let code: [number, number] | undefined;
+  let base: number | undefined;
+  let sameBase = true;
+  for (let i = 0; i < phnum; i++) {
+    const h = at + phoff + i * phentsize;
+    if (u32(b, h) !== 1) continue; // PT_LOAD
+    const off = u64(h + 8);
+    const vaddr = u64(h + 16);
+    const filesz = u64(h + 32);
+    if (base === undefined) base = vaddr - off;
+    else if (vaddr - off !== base) sameBase = false;
+    if (!code && (u32(b, h + 4) & 1) !== 0 && off < size) code = [off, Math.min(size, off + filesz)];
+  }
+  if (!code) return whole;
+  // A position-independent executable (base 0) holds no absolute pointers, only small integers that look like them.
+  const ptrOk = sameBase && base !== undefined && base >= 1 << 16 && base <= 2 ** 52;
+  return { codeStart: code[0], codeEnd: code[1], ptrStart: ptrOk ? code[1] : 0, ptrEnd: ptrOk ? size : 0, ptrBase: ptrOk ? base! : 0 };
+}

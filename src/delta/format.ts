@@ -20,7 +20,7 @@ export const FIXED_HEADER = 93;
 export const MAX_STREAMS = 8;
 
 /** Engine ids as stored in byte 8 of a delta. */
-export const ENGINES = { 'bsdiff-brotli': 1, 'lz-brotli': 2, 'x86-bsdiff-brotli': 3, 'x86-lz-brotli': 4, 'sparse-brotli': 5, 'x86-sparse-brotli': 6 } as const;
+export const ENGINES = { 'bsdiff-brotli': 1, 'lz-brotli': 2, 'x86-bsdiff-brotli': 3, 'x86-lz-brotli': 4, 'sparse-brotli': 5, 'x86-sparse-brotli': 6, 'x86p-sparse-brotli': 7 } as const;
 export type EngineName = keyof typeof ENGINES;
 
 export class DeltaError extends Error {

@@ -9,7 +9,8 @@ import { TEXT_SCAN, bsdiffControl, bsdiffScan, brotliMax, encodeControl, sortedS
 import { ENGINES, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
 import { SearchMemo } from './sa-search.js';
-import { x86Executables } from './exe-segments.js';
+import { exeLayout, x86Executables } from './exe-segments.js';
+import { encodePredictions, piecesFromControl, predictForward, predictInverse, type Prediction } from './x86-predict.js';
 import { encodeSegments } from './segments.js';
 import { x86Forward, x86Inverse, type Segment } from './x86.js';
 
@@ -50,7 +51,9 @@ export const RANK_MARGIN = 1.25;
  * Computes the candidate engines' deltas from `old` to `neu` and keeps the smallest (or, lowCost,
  * one cheaper candidate). Candidates: sparse-brotli (the bsdiff scan in the sparse layout) with
  * two scan heuristics and lz-brotli; when the trees hold x86-64 executables, x86-sparse-brotli and
- * x86-lz-brotli on the x86-transformed trees (x86.ts). Each candidate is ranked by its size at
+ * x86-lz-brotli on the x86-transformed trees (x86.ts), and x86p-sparse-brotli: NEW's references
+ * predicted from the x86-sparse scan's alignment (x86-predict.ts), scanned against the same
+ * transformed OLD (so the same suffix array). Each candidate is ranked by its size at
  * Brotli 5 as its scan ends (tens of milliseconds); one within RANK_MARGIN of the best so far is
  * compressed at Brotli 11 at once, on the thread pool while the next scans run, the others are
  * dropped there and then (so their streams are not held). The smallest quality-11 container wins.
@@ -85,8 +88,11 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
     // text heuristic searches most (it rejects more far matches), so it goes first.
     const memo = new SearchMemo(suffixes);
     if (!prefix) await consider('sparse-brotli', sparse(old, neu, { ...TEXT_SCAN, suffixes, memo }));
-    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes, memo }), ...extra]);
+    const ctrl: number[] = [];
+    await consider(`${prefix}sparse-brotli`, [...sparse(old, neu, { suffixes, memo }, ctrl), ...extra]);
     await consider(`${prefix}lz-brotli`, [...lzStreams(old, neu, { suffixes, memo }), ...extra]);
+    // x86p: NEW in OLD's label space, through the alignment the x86-sparse scan found (same suffix array: OLD is unchanged).
+    if (prefix) await consider('x86p-sparse-brotli', predicted(old, neu, segOld, segNew, ctrl, suffixes, extra[0]!));
   };
   const suffixes = sortedSuffixes(old);
   await scans(suffixes, '', []);
@@ -100,10 +106,30 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
   return { ...done[0]!, ms: performance.now() - t0 };
 }
 
-function sparse(old: Buffer, neu: Buffer, scan: ScanOptions): Buffer[] {
+/** The sparse-brotli streams; `keep` (when given) receives the control triples. */
+function sparse(old: Buffer, neu: Buffer, scan: ScanOptions, keep?: number[]): Buffer[] {
   const ctrl = bsdiffControl(old, neu, scan);
   const s = sparseFromControl(ctrl, old, neu);
+  if (keep) for (const v of ctrl) keep.push(v);
   return [encodeControl(ctrl), s.runs, s.diffs, s.extra];
+}
+
+/**
+ * The x86p-sparse-brotli streams, with OLD and NEW in absolute form (x86Forward-ed) and `ctrl` a
+ * scan of them: NEW is turned back, written in OLD's label space (x86-predict.ts) and scanned
+ * against OLD, then put back in absolute form.
+ */
+function predicted(old: Buffer, neu: Buffer, segOld: Segment[], segNew: Segment[], ctrl: number[], suffixes: Int32Array, segments: Buffer): Buffer[] {
+  const pieces = piecesFromControl(ctrl, segOld, segNew);
+  const preds: Prediction[] = segNew.map((s, i) => ({ ...exeLayout(neu, s), pieces: pieces[i]! }));
+  x86Inverse(neu, segNew);
+  predictForward(neu, segNew, preds);
+  try {
+    return [...sparse(old, neu, { suffixes }), segments, encodePredictions(preds, segNew)];
+  } finally {
+    predictInverse(neu, segNew, preds);
+    x86Forward(neu, segNew);
+  }
 }
 
 /** Runs `f` with OLD and NEW x86-transformed in place; restores them whatever happens. */
@@ -154,6 +180,17 @@ export async function lzBrotli(old: Buffer, neu: Buffer, opts: LzOptions = {}, q
  * picks among all of them.
  */
 export async function deltaWith(engine: EngineName, old: Buffer, neu: Buffer): Promise<Buffer> {
+  if (engine === 'x86p-sparse-brotli') {
+    const segOld = x86Executables(old);
+    const segNew = x86Executables(neu);
+    const streams = await transformed(old, neu, segOld, segNew, async () => {
+      const suffixes = sortedSuffixes(old);
+      const ctrl: number[] = [];
+      sparse(old, neu, { suffixes }, ctrl);
+      return predicted(old, neu, segOld, segNew, ctrl, suffixes, encodeSegments(segOld, segNew));
+    });
+    return encode(engine, old, neu, streams);
+  }
   const inner = engine.includes('bsdiff') ? (o: Buffer, n: Buffer) => bsdiffStreams(o, n, {}) : engine.includes('sparse') ? (o: Buffer, n: Buffer) => sparse(o, n, {}) : (o: Buffer, n: Buffer) => lzStreams(o, n, {});
   if (!engine.startsWith('x86-')) return encode(engine, old, neu, inner(old, neu));
   const segOld = x86Executables(old);

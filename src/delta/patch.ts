@@ -2,6 +2,7 @@ import { brotliDecompressSync } from 'node:zlib';
 import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader, type StreamInfo } from './format.js';
 import { decodeSegments, segmentsStreamLimit } from './segments.js';
 import { x86Forward, x86Inverse } from './x86.js';
+import { decodePredictions, predictInverse, predictStreamLimit } from './x86-predict.js';
 
 /**
  * The agent side: pure TypeScript and node:zlib, no native code.
@@ -46,6 +47,9 @@ export function applyDelta(old: Buffer, delta: Buffer, opts: ApplyOptions): Buff
     case ENGINES['x86-sparse-brotli']:
       out = applyX86(old, h, 4, applySparse);
       break;
+    case ENGINES['x86p-sparse-brotli']:
+      out = applyX86(old, h, 4, applySparse, true);
+      break;
     default:
       throw new DeltaError(`delta uses unknown engine ${h.engine}; update the agent or use the full archive`);
   }
@@ -74,15 +78,24 @@ function inflate(name: string, data: Buffer, rawLength: number): Buffer {
 }
 
 /**
- * x86-* engines: the inner engine's streams, then a segments stream (segments.ts). OLD is
+ * x86-* engines: the inner engine's streams, then a segments stream (segments.ts); x86p-* then a
+ * predict stream (x86-predict.ts), and NEW is undone by `predictInverse` instead. OLD is
  * transformed in place and restored before returning (also on error), so the memory bound stays
  * the inner engine's; NEW comes out of the inner engine transformed and is turned back in place.
  */
-function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffer, h: DeltaHeader) => Buffer): Buffer {
-  if (h.streams.length !== inner + 1) throw new DeltaError(`corrupt delta: engine ${h.engine} has ${inner + 1} streams, not ${h.streams.length}`);
+function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffer, h: DeltaHeader) => Buffer, predicted = false): Buffer {
+  const count = inner + (predicted ? 2 : 1);
+  if (h.streams.length !== count) throw new DeltaError(`corrupt delta: engine ${h.engine} has ${count} streams, not ${h.streams.length}`);
   const segInfo = h.streams[inner]!;
   if (segInfo.rawLength > segmentsStreamLimit) throw new DeltaError('corrupt delta: the segments stream is too long');
   const { old: oldSegs, neu: newSegs } = decodeSegments(inflate('segments', segInfo.data, segInfo.rawLength), old.length, h.newLength);
+  // x86p-*: NEW comes out in OLD's label space (x86-predict.ts); its maps are checked before OLD is touched.
+  let predictions: ReturnType<typeof decodePredictions> | undefined;
+  if (predicted) {
+    const info = h.streams[inner + 1]!;
+    if (info.rawLength > predictStreamLimit) throw new DeltaError('corrupt delta: the predict stream is too long');
+    predictions = decodePredictions(inflate('predict', info.data, info.rawLength), newSegs);
+  }
   const innerHeader: DeltaHeader = { ...h, streams: h.streams.slice(0, inner) };
   x86Forward(old, oldSegs);
   let out: Buffer;
@@ -91,7 +104,8 @@ function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffe
   } finally {
     x86Inverse(old, oldSegs);
   }
-  x86Inverse(out, newSegs);
+  if (predictions) predictInverse(out, newSegs, predictions);
+  else x86Inverse(out, newSegs);
   return out;
 }
 

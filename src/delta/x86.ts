@@ -84,16 +84,29 @@ export function rangeBound(length: number): number {
 }
 
 function pass(b: Uint8Array, seg: Segment, dir: 1 | -1): void {
+  const L = rangeBound(seg.length);
+  const span = 2 * L;
+  x86Pass(b, seg, (v, rel) => ((((v + dir * rel + L) % span) + span) % span) - L);
+}
+
+/**
+ * The scan of one segment (its candidates, guard and range decisions, see above): each field
+ * whose value v is in [-L, L) is replaced by `f(v, offset of the field from the segment's start)`,
+ * which must be in [-L, L) too and, for the scan to be undone, a bijection for each offset
+ * (x86-predict.ts uses other bijections than the absolute form's). `fields` finds the candidates
+ * (the default: the ones above; it must read at most b[i..i+3] and answer as `fieldAt` does). No
+ * checks: callers check the segment.
+ */
+export function x86Pass(b: Uint8Array, seg: Segment, f: (v: number, rel: number) => number, fields: (b: Uint8Array, i: number) => number = fieldAt): void {
   const base = seg.start;
   const end = seg.start + seg.length;
   const L = rangeBound(seg.length);
-  const span = 2 * L;
   let guard = base;
   // A field needs at most 4 opcode bytes before it and 4 bytes of its own.
   const last = end - 8;
   let i = base;
   while (i <= last) {
-    const a = fieldAt(b, i);
+    const a = fields(b, i);
     if (a < 0) {
       // No field here: later conversions must not change what this decision read.
       if (i - a > guard) guard = i - a;
@@ -104,8 +117,7 @@ function pass(b: Uint8Array, seg: Segment, dir: 1 | -1): void {
     // Signed little-endian 32-bit value; in range means -L <= v < L.
     const v = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24));
     if (at >= guard && v >= -L && v < L) {
-      let w = v + dir * (at - base);
-      w = ((((w + L) % span) + span) % span) - L;
+      const w = f(v, at - base);
       b[at] = w & 0xff;
       b[at + 1] = (w >>> 8) & 0xff;
       b[at + 2] = (w >>> 16) & 0xff;
