@@ -395,8 +395,16 @@ runMain(async () => {
   const runs: RunRow[] = [];
   for (const name of ['reconcile, first run', 'reconcile, second run', 'reconcile, third run']) {
     const c0 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+    const h0 = process.hrtime.bigint();
     const r = await reconcileRun(primary.url);
+    const h1 = process.hrtime.bigint();
     const c1 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+    // The first run's window on the monotonic clock the profiles' times use (µs): profile-summary.ts --window.
+    if (PROF_DIR && runs.length === 0) {
+      await mkdir(PROF_DIR, { recursive: true });
+      await writeFile(join(PROF_DIR, 'first-run-window.json'), JSON.stringify({ fromUs: Number(h0 / 1000n), toUs: Number(h1 / 1000n) }));
+      process.stdout.write(`  (first run's window written to ${join(PROF_DIR, 'first-run-window.json')}: node --import tsx bench/profile-summary.ts PROFILE --window FILE)\n`);
+    }
     const view = JSON.parse(r.stdout) as ReconcileView;
     const failed = view.mirrors.filter((m) => m.error);
     if (failed.length) throw new Error(`${name}: ${failed.map((m) => `${m.url}: ${m.error}`).join('; ')}`);
