@@ -130,18 +130,34 @@ export class Consolidation {
     // on a first sync each page is read and serialised once, not once per mirror, and the primary
     // prepares a page while the mirrors merge the last one.
     const pages = new PushPages(store);
+    // Mirrors that start from the same cursor read the same pages: they keep within PUSH_LEAD
+    // pages of each other (Convoy), so each page is read once, not again by the ones behind.
+    const convoys = new Map<string, Convoy>();
+    for (const m of mirrors) {
+      if (results.get(m.url)!.error) continue;
+      const k = m.pushCursor ?? '';
+      if (!convoys.has(k)) convoys.set(k, new Convoy());
+      convoys.get(k)!.join(m.url);
+    }
     await Promise.all(mirrors.map(async (m) => {
       const r = results.get(m.url)!;
       const p = job.mirror(m.url);
       if (!r.error) {
         p.phase = 'pushing';
+        const convoy = convoys.get(m.pushCursor ?? '')!;
         try {
-          r.pushed = await this.push(m, compact.has(m.url), pages, (count) => {
+          r.pushed = await this.push(m, compact.has(m.url), pages, () => convoy.advance(m.url), (count) => {
             p.pushedPages++;
             p.pushed += count;
             job.updatedAt = this.o.now();
           });
-          await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
+        } catch (err) {
+          r.error = p.error = errorText(err);
+        } finally {
+          convoy.leave(m.url);
+        }
+        try {
+          if (!r.error) await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
         } catch (err) {
           r.error = p.error = errorText(err);
         }
@@ -173,10 +189,11 @@ export class Consolidation {
    * here exactly as it sent them, unchanged since: listDeviceChanges `heldBy` is its storeId) are
    * left out; `compact`: in format 2 (the mirror answered its pull in it).
    */
-  private async push(m: MirrorRecord, compact: boolean, pages: PushPages, onPage: (count: number) => void): Promise<number> {
+  private async push(m: MirrorRecord, compact: boolean, pages: PushPages, pace: () => Promise<void>, onPage: (count: number) => void): Promise<number> {
     let after = m.pushCursor;
     let pushed = 0;
     for (;;) {
+      await pace();
       const page = await pages.get(after);
       const { count, next } = page;
       // The next page is prepared while this mirror merges this one.
@@ -257,3 +274,51 @@ class PushPages {
 
 /** Pages PushPages keeps (a few per mirror). */
 const PUSH_PAGES_KEPT = 8;
+/**
+ * How many pages a mirror may be ahead of the slowest mirror of its convoy: the slowest one's
+ * page, the pages up to the leader's and the leader's prefetched next page all stay in PushPages.
+ */
+const PUSH_LEAD = PUSH_PAGES_KEPT - 2;
+
+/**
+ * The mirrors of one run's push that start from the same cursor (on a first sync, all of them):
+ * they read the same pages of the feed. A mirror that sends nothing for a page (every record of it
+ * is one it holds: its own pulled records) would run far ahead, and the pages it read would be
+ * dropped from PushPages before the others got there and read again: the first sync of 1,000,000
+ * records read the primary's feed nearly three times (bench/README.md, "Issue 10: reconcile,
+ * session 2026-12-04"). So a member waits while it is PUSH_LEAD pages ahead of the slowest member
+ * still pushing; the slowest never waits, and one that ends or fails leaves (no deadlock).
+ */
+class Convoy {
+  /** Per member, the pages it has taken. */
+  private readonly taken = new Map<string, number>();
+  private waiting: Array<() => void> = [];
+
+  join(member: string): void {
+    this.taken.set(member, 0);
+  }
+
+  leave(member: string): void {
+    this.taken.delete(member);
+    this.wake();
+  }
+
+  /** Resolves when `member` may take its next page (and counts it taken). */
+  async advance(member: string): Promise<void> {
+    for (;;) {
+      const mine = this.taken.get(member) ?? 0;
+      let slowest = mine;
+      for (const n of this.taken.values()) if (n < slowest) slowest = n;
+      if (mine - slowest < PUSH_LEAD) break;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.taken.set(member, (this.taken.get(member) ?? 0) + 1);
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const resolve of w) resolve();
+  }
+}
