@@ -14,7 +14,9 @@ export const PUSH_LEAD = PUSH_PAGES_KEPT - 2;
  * dropped from PushPages before the others got there and read again: the first sync of 1,000,000
  * records read the primary's feed nearly three times (bench/README.md, "Issue 10: reconcile,
  * session 2026-12-04"). So a member waits while it is PUSH_LEAD pages ahead of the slowest member
- * still pushing; the slowest never waits, and one that ends or fails leaves (no deadlock).
+ * still pushing; the slowest never waits, and one that ends or fails leaves (no deadlock). The
+ * price: a mirror's push ends no sooner than about the slowest's (the run waits for that one anyway),
+ * and a mirror that stalls holds the others until its request fails.
  */
 export class Convoy {
   /** Per member, the pages it has taken. */
