@@ -22,7 +22,8 @@
  * same records are written with SQL straight into their SQLite files (bulkLoad: an identity, a
  * registry row and an `applied` report per record, what the API would have left), then the servers
  * are restarted on their ports (~1 min for 1,000,000). `--cpu-prof DIR` runs the servers under
- * `node --cpu-prof` (a profile per server process in DIR, summarised with bench/profile-summary.ts).
+ * `node --cpu-prof` (a profile per server process in DIR, summarised with bench/profile-summary.ts;
+ * DIR/first-run-window.json is the first reconcile's window for its `--window`).
  * `--cli FILE` runs another build (a baseline checkout's bin/patchwire.js) for the servers and the CLI.
  *
  * `--devices N` (default 100,000; a multiple of 40) scales every count above: N records, N/4 per
