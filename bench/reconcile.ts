@@ -22,7 +22,8 @@
  * same records are written with SQL straight into their SQLite files (bulkLoad: an identity, a
  * registry row and an `applied` report per record, what the API would have left), then the servers
  * are restarted on their ports (~1 min for 1,000,000). `--cpu-prof DIR` runs the servers under
- * `node --cpu-prof` (a profile per server process in DIR, summarised with bench/profile-summary.ts).
+ * `node --cpu-prof` (a profile per server process in DIR, summarised with bench/profile-summary.ts;
+ * DIR/first-run-window.json is the first reconcile's window for its `--window`).
  * `--cli FILE` runs another build (a baseline checkout's bin/patchwire.js) for the servers and the CLI.
  *
  * `--devices N` (default 100,000; a multiple of 40) scales every count above: N records, N/4 per
@@ -395,8 +396,16 @@ runMain(async () => {
   const runs: RunRow[] = [];
   for (const name of ['reconcile, first run', 'reconcile, second run', 'reconcile, third run']) {
     const c0 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+    const h0 = process.hrtime.bigint();
     const r = await reconcileRun(primary.url);
+    const h1 = process.hrtime.bigint();
     const c1 = await Promise.all(servers.map((s) => cpuSeconds(s.child.pid!)));
+    // The first run's window on the monotonic clock the profiles' times use (µs): profile-summary.ts --window.
+    if (PROF_DIR && runs.length === 0) {
+      await mkdir(PROF_DIR, { recursive: true });
+      await writeFile(join(PROF_DIR, 'first-run-window.json'), JSON.stringify({ fromUs: Number(h0 / 1000n), toUs: Number(h1 / 1000n) }));
+      process.stdout.write(`  (first run's window written to ${join(PROF_DIR, 'first-run-window.json')}: node --import tsx bench/profile-summary.ts PROFILE --window FILE)\n`);
+    }
     const view = JSON.parse(r.stdout) as ReconcileView;
     const failed = view.mirrors.filter((m) => m.error);
     if (failed.length) throw new Error(`${name}: ${failed.map((m) => `${m.url}: ${m.error}`).join('; ')}`);

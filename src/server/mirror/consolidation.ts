@@ -15,6 +15,7 @@ import { toCompactSync, toDeviceSync } from '../views/device-view.js';
 import { randomUUID } from 'node:crypto';
 import { ReconcileJob } from './reconcile-job.js';
 import { ReconcileJobs } from './reconcile-jobs.js';
+import { Convoy, PUSH_PAGES_KEPT } from './push-convoy.js';
 
 /** Records pushed per POST to a mirror. */
 const PUSH_PAGE = 5000;
@@ -130,18 +131,34 @@ export class Consolidation {
     // on a first sync each page is read and serialised once, not once per mirror, and the primary
     // prepares a page while the mirrors merge the last one.
     const pages = new PushPages(store);
+    // Mirrors that start from the same cursor read the same pages: they keep within PUSH_LEAD
+    // pages of each other (Convoy), so each page is read once, not again by the ones behind.
+    const convoys = new Map<string, Convoy>();
+    for (const m of mirrors) {
+      if (results.get(m.url)!.error) continue;
+      const k = m.pushCursor ?? '';
+      if (!convoys.has(k)) convoys.set(k, new Convoy());
+      convoys.get(k)!.join(m.url);
+    }
     await Promise.all(mirrors.map(async (m) => {
       const r = results.get(m.url)!;
       const p = job.mirror(m.url);
       if (!r.error) {
         p.phase = 'pushing';
+        const convoy = convoys.get(m.pushCursor ?? '')!;
         try {
-          r.pushed = await this.push(m, compact.has(m.url), pages, (count) => {
+          r.pushed = await this.push(m, compact.has(m.url), pages, () => convoy.advance(m.url), (count) => {
             p.pushedPages++;
             p.pushed += count;
             job.updatedAt = this.o.now();
           });
-          await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
+        } catch (err) {
+          r.error = p.error = errorText(err);
+        } finally {
+          convoy.leave(m.url);
+        }
+        try {
+          if (!r.error) await peerJson(`${m.url}${MIRROR_PREFIX}/schedules`, { method: 'PUT', token: this.o.token, body: { schedules } });
         } catch (err) {
           r.error = p.error = errorText(err);
         }
@@ -173,10 +190,11 @@ export class Consolidation {
    * here exactly as it sent them, unchanged since: listDeviceChanges `heldBy` is its storeId) are
    * left out; `compact`: in format 2 (the mirror answered its pull in it).
    */
-  private async push(m: MirrorRecord, compact: boolean, pages: PushPages, onPage: (count: number) => void): Promise<number> {
+  private async push(m: MirrorRecord, compact: boolean, pages: PushPages, pace: () => Promise<void>, onPage: (count: number) => void): Promise<number> {
     let after = m.pushCursor;
     let pushed = 0;
     for (;;) {
+      await pace();
       const page = await pages.get(after);
       const { count, next } = page;
       // The next page is prepared while this mirror merges this one.
@@ -255,5 +273,3 @@ class PushPages {
   }
 }
 
-/** Pages PushPages keeps (a few per mirror). */
-const PUSH_PAGES_KEPT = 8;

@@ -1,5 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
 import type { DeviceIdentityRecord, PreauthorizationRecord, Sighting, Store } from '../../store/store.js';
+import type { AdmissionPolicy } from '../../store/identity.js';
 import { authSigningBytes, keyIdOf, type AuthRequest, type AuthResponse } from '../../protocol/device-auth.js';
 import type { AlarmView } from '../../protocol/wire.js';
 import { ApiError } from '../api-error.js';
@@ -180,7 +181,7 @@ export class DeviceIdentityService {
    * `enrol` for the new devices of one page an approved mirror sent (consolidation,
    * mirror-identity.ts), each MAC given once: the same rules (a device recorded before keys binds
    * its first key; else the per-product cap, then a preauthorisation or the product's admission
-   * policy), with one read pass (devices, preauthorisations), one insert-if-absent transaction
+   * policy), with one read pass (devices; preauthorisations only under `approve`), one insert-if-absent transaction
    * and one log line per product for the page, not a read, a write and a line per device (the
    * first reconcile of 100,000 devices spent ~18 s of the primary's CPU on that). A MAC bound by
    * a concurrent /v1/auth between the read and the insert keeps that binding: the answer for it
@@ -189,7 +190,13 @@ export class DeviceIdentityService {
    */
   async enrolFromMirror(reqs: Array<EnrolRequest & { keyId: string }>, mirror: string, now: Date): Promise<Array<DeviceIdentityRecord | ApiError>> {
     if (reqs.length === 0) return [];
-    const [known, pre] = await Promise.all([this.store.getDevices(reqs), this.store.getPreauthorizations(reqs)]);
+    // Each product's policy once for the page. Under `auto` a preauthorisation changes nothing (the
+    // device is accepted either way), so only the devices of products under `approve` have theirs read.
+    const policies = new Map<string, AdmissionPolicy>();
+    for (const r of reqs) if (!policies.has(r.product)) policies.set(r.product, this.products.admissionOf(r.product));
+    const approving = reqs.filter((r) => policies.get(r.product) === 'approve');
+    const [known, approvingPre] = await Promise.all([this.store.getDevices(reqs), approving.length ? this.store.getPreauthorizations(approving) : []]);
+    const preOf = new Map<EnrolRequest, PreauthorizationRecord | undefined>(approving.map((r, i) => [r, approvingPre[i]]));
     const out: Array<DeviceIdentityRecord | ApiError> = [];
     const adds: DeviceIdentityRecord[] = [];
     /** Per add: its place in `out`, and whether the device was recorded before keys. */
@@ -205,7 +212,7 @@ export class DeviceIdentityService {
           continue;
         }
         reserved.set(req.product, (reserved.get(req.product) ?? 0) + 1);
-        status = this.admission(req, pre[i]);
+        status = this.admission(req, preOf.get(req), policies.get(req.product));
       }
       const record: DeviceIdentityRecord = {
         deviceId: req.deviceId, product: req.product, channel: req.channel, publicKey: req.publicKey, keyId: req.keyId, status,
@@ -247,10 +254,13 @@ export class DeviceIdentityService {
     return new ApiError('PW_DEVICE_LIMIT', `${product} has ${count} devices, the most this server admits (serve --max-devices ${this.o.maxDevices}): remove devices with \`patchwire devices remove\`, or restart the server with a higher --max-devices`);
   }
 
-  /** A new MAC's status: accepted when preauthorised (for any key, or this one) or under `auto`; pending under `approve`. */
-  private admission(req: EnrolRequest, pre: PreauthorizationRecord | undefined): DeviceIdentityRecord['status'] {
+  /**
+   * A new MAC's status: accepted when preauthorised (for any key, or this one) or under `auto`;
+   * pending under `approve`. `policy`: the product's, when the caller read it already.
+   */
+  private admission(req: EnrolRequest, pre: PreauthorizationRecord | undefined, policy = this.products.admissionOf(req.product)): DeviceIdentityRecord['status'] {
     const preauthorised = pre !== undefined && (pre.publicKey === null || pre.publicKey === req.publicKey);
-    return !preauthorised && this.products.admissionOf(req.product) === 'approve' ? 'pending' : 'accepted';
+    return !preauthorised && policy === 'approve' ? 'pending' : 'accepted';
   }
 
   /** A known MAC with a different key: never re-bound silently; the key waits, with an alarm. */

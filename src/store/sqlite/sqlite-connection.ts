@@ -21,6 +21,8 @@ export interface SqliteRawStatement {
   get(...parameters: unknown[]): unknown;
   run(...parameters: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
   iterate(...parameters: unknown[]): IterableIterator<unknown>;
+  /** Rows as arrays of the columns' values, in the statement's column order (no object per row). */
+  raw(toggle?: boolean): SqliteRawStatement;
 }
 
 /** True for better-sqlite3's error on a duplicate primary key or unique value. */

@@ -30,8 +30,8 @@ import { SightingWriter } from './sighting-writer.js';
 import { isUniqueViolation, type SqliteConnection, type SqliteRawStatement } from './sqlite-connection.js';
 import type { DeviceIdentitiesTable, DevicesTable, MetadataTable, PreauthorizationsTable, SqliteSchema } from './sqlite-schema.js';
 import {
-  mergeableToDevice, metadataRow, rowToMergeable, toBinding, toDevice, toMergeable, toMetadata, toMoved, toProduct,
-  toRelease, toReport, toSchedule, type ChangeExtras,
+  changeRowToBinding, changeRowToDevice, mergeableToDevice, metadataRow, rowToMergeable, toDevice, toMergeable, toMetadata, toMoved, toProduct,
+  toRelease, toReport, toSchedule, type ChangeRow,
 } from './sqlite-rows.js';
 
 
@@ -74,6 +74,8 @@ export class SqliteStore implements Store {
   readonly #conn: SqliteConnection;
   readonly #db: Kysely<SqliteSchema>;
   readonly #statements = new Map<string, SqliteRawStatement>();
+  /** listDeviceChanges' statement, in raw mode (rows as arrays: sqlite-rows.ts ChangeRow). */
+  #changesRead: SqliteRawStatement | undefined;
   readonly #now: () => Date;
   /** One server process per data folder (its lock file): in-process locks and events suffice. */
   readonly coordination: Coordination;
@@ -430,9 +432,10 @@ export class SqliteStore implements Store {
 
   async listDeviceChanges(after: ChangeCursor | null, limit: number): Promise<DeviceChanges> {
     const from = after === null ? Number.MIN_SAFE_INTEGER : parseCursor(after);
-    const rows = this.#statement(CHANGED_AFTER_SQL).all(from, limit) as Array<DevicesTable & ChangeExtras>;
+    this.#changesRead ??= this.#conn.prepare(CHANGED_AFTER_SQL).raw(true);
+    const rows = this.#changesRead.all(from, limit) as ChangeRow[];
     const last = rows[rows.length - 1];
-    return { devices: rows.map(toDevice), next: last ? formatCursor(last.change_seq) : after, heldBy: rows.map((r) => r.held), bindings: rows.map(toBinding) };
+    return { devices: rows.map(changeRowToDevice), next: last ? formatCursor(last[9]) : after, heldBy: rows.map((r) => r[11]), bindings: rows.map(changeRowToBinding) };
   }
 
   async mergeDevices(records: DeviceRecord[], opts: { fromUpstream?: boolean; heldBy?: string } = {}): Promise<DeviceRecord[]> {
