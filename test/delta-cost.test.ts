@@ -204,17 +204,17 @@ test('a cleared memo reused for a suffix array rebuilt in place answers as a fre
   const small = new SearchMemo(suffixes, 1000);
   bsdiffControl(old, neu, { suffixes, memo: small });
   assert.equal(small.size, 1000);
-  memo.clear(false);
+  await memo.free();
   assert.equal(memo.size, 0);
 });
 
 test('release frees a typed array now: its buffer is detached; views of a larger buffer are refused', async () => {
   const { release } = await import('../src/delta/release.js');
   const a = new Int32Array(1 << 20).fill(7);
-  release(a);
+  await release(a);
   assert.equal(a.length, 0);
   assert.equal(a.buffer.byteLength, 0);
   const big = new Int32Array(16);
-  assert.throws(() => release(big.subarray(4)), /own its whole buffer/);
+  await assert.rejects(release(big.subarray(4)), /own its whole buffer/);
   assert.equal(big.length, 16);
 });

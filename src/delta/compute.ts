@@ -66,15 +66,15 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
   const x86 = segOld.length > 0 || segNew.length > 0;
   if (opts.lowCost) {
     const engine: EngineName = x86 ? 'x86-lz-brotli' : 'lz-brotli';
-    const lowCost = (): Buffer[] => {
+    const lowCost = async (): Promise<Buffer[]> => {
       const suffixes = sortedSuffixes(old);
       const streams = lzStreams(old, neu, { suffixes });
-      release(suffixes);
+      await release(suffixes);
       return streams;
     };
     const streams = x86
-      ? await transformed(old, neu, segOld, segNew, async () => [...lowCost(), encodeSegments(segOld, segNew)])
-      : lowCost();
+      ? await transformed(old, neu, segOld, segNew, async () => [...(await lowCost()), encodeSegments(segOld, segNew)])
+      : await lowCost();
     return { delta: await encode(engine, old, neu, streams, LOW_COST_QUALITY), engine, ms: performance.now() - t0 };
   }
   // Containers are made at the end: they hash OLD and NEW, which the x86 candidates transform meanwhile.
@@ -106,8 +106,8 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
       return scans('x86-', [encodeSegments(segOld, segNew)]);
     });
   }
-  memo.clear(false);
-  release(suffixes);
+  await memo.free();
+  await release(suffixes);
   const finals = kept.filter((k) => k.estimate <= best * RANK_MARGIN);
   const jobs = [...new Set(finals.flatMap((f) => f.streams))].sort((a, b) => b.length - a.length); // largest first
   const enc = new Map<Buffer, Buffer>();

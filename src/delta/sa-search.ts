@@ -169,20 +169,21 @@ export class SearchMemo {
     this.lastAt = -1;
   }
 
-  /**
-   * Forgets every answer (their suffix array is about to change) and keeps the storage for reuse,
-   * or (`keep` false) frees it now.
-   */
-  clear(keep = true): void {
+  /** Forgets every answer (their suffix array is about to change); keeps the storage for reuse. */
+  clear(): void {
     for (const r of this.rec ? [...this.runs, this.rec] : this.runs) this.spare.push(...r.chunks);
-    if (!keep) {
-      for (const c of this.spare) release(c);
-      this.spare = [];
-    }
     this.runs = [];
     this.rec = undefined;
     this.total = 0;
     this.lastAt = -1;
+  }
+
+  /** Forgets every answer and frees their storage now (see release.ts). */
+  async free(): Promise<void> {
+    this.clear();
+    const spare = this.spare;
+    this.spare = [];
+    await Promise.all(spare.map((c) => release(c)));
   }
 
   /** How many answers are kept (for tests and benches). */
