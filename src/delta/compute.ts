@@ -3,7 +3,7 @@
  * worker imports, alone.
  */
 import { TEXT_SCAN, bsdiffControl, bsdiffScan, brotliMax, encodeControl, sortedSuffixes, sparseFromControl, type ScanOptions } from './bsdiff.js';
-import { ENGINES, encodeContainer, type EngineName } from './format.js';
+import { ENGINES, FIXED_HEADER, encodeContainer, type EngineName } from './format.js';
 import { lzScan, type LzOptions } from './lz.js';
 import { release } from './release.js';
 import { SearchMemo } from './sa-search.js';
@@ -112,12 +112,12 @@ export async function computeDelta(old: Buffer, neu: Buffer, opts: ComputeOption
   const jobs = [...new Set(finals.flatMap((f) => f.streams))].sort((a, b) => b.length - a.length); // largest first
   const enc = new Map<Buffer, Buffer>();
   await parallel(jobs, BROTLI_PARALLEL, async (b) => void enc.set(b, await brotliMax(b)));
-  const done = finals.map((f) => ({
-    engine: f.engine,
-    delta: encodeContainer(ENGINES[f.engine], old, neu, f.streams.map((b) => ({ rawLength: b.length, data: enc.get(b)! }))),
-  }));
-  done.sort((a, b) => a.delta.length - b.delta.length);
-  return { ...done[0]!, ms: performance.now() - t0 };
+  // Only the winner's container is made (each hashes OLD and NEW): its length is the header's
+  // (fixed for a stream count) plus its streams'.
+  const size = (f: (typeof finals)[number]): number => FIXED_HEADER + 16 * f.streams.length + f.streams.reduce((a, b) => a + enc.get(b)!.length, 0);
+  const win = finals.reduce((a, b) => (size(b) < size(a) ? b : a));
+  const delta = encodeContainer(ENGINES[win.engine], old, neu, win.streams.map((b) => ({ rawLength: b.length, data: enc.get(b)! })));
+  return { delta, engine: win.engine, ms: performance.now() - t0 };
 }
 
 /** Runs `f` on every item, at most `limit` at once. */
