@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const [repo, oldF, newF, outF] = process.argv.slice(2);
-const entry = join(repo ?? '', 'dist', 'src', 'delta', 'index.js');
+// compute.js is what the server's delta worker imports (builds before it had only index.js).
+const dir = join(repo ?? '', 'dist', 'src', 'delta');
+const entry = existsSync(join(dir, 'compute.js')) ? join(dir, 'compute.js') : join(dir, 'index.js');
 if (!repo || !oldF || !newF || !outF) {
   process.stderr.write('usage: node bench/delta-compute.mjs REPO OLD NEW OUT|--floor\n');
   process.exit(2);

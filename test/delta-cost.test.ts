@@ -180,3 +180,41 @@ test('scans sharing a search memo give the same control and lz streams as scans 
   }
   assert.throws(() => suffixSearcher(new Int32Array(3), Buffer.alloc(2), Buffer.alloc(2), new SearchMemo(new Int32Array(3))), /another suffix array/);
 });
+
+test('a cleared memo reused for a suffix array rebuilt in place answers as a fresh search; its limit holds', async () => {
+  const { SearchMemo } = await import('../src/delta/sa-search.js');
+  const { lzScan } = await import('../src/delta/lz.js');
+  const rnd = prng(18);
+  const old = structured(rnd, 60_000, 2);
+  const neu = Buffer.concat([old.subarray(20_000), structured(rnd, 3000, 1), old.subarray(0, 20_000)]);
+  for (let i = 0; i < 200; i++) neu[Math.floor(rnd() * neu.length)] = Math.floor(rnd() * 256);
+  const suffixes = sortedSuffixes(old);
+  const memo = new SearchMemo(suffixes);
+  bsdiffControl(old, neu, { ...TEXT_SCAN, suffixes, memo });
+  lzScan(old, neu, { suffixes, memo });
+  assert.ok(memo.size > 20_000, `the scans recorded ${memo.size} answers`); // more than one storage chunk
+  // The same trees transformed (as the x86 candidates do), the suffix array rebuilt into the same array.
+  x86Forward(old, [{ start: 0, length: old.length }]);
+  x86Forward(neu, [{ start: 0, length: neu.length }]);
+  memo.clear();
+  assert.equal(memo.size, 0);
+  sortedSuffixes(old, suffixes);
+  assert.deepEqual(bsdiffControl(old, neu, { suffixes, memo }), bsdiffControl(old, neu, { suffixes }));
+  assert.deepEqual(lzScan(old, neu, { suffixes, memo }), lzScan(old, neu, { suffixes }));
+  const small = new SearchMemo(suffixes, 1000);
+  bsdiffControl(old, neu, { suffixes, memo: small });
+  assert.equal(small.size, 1000);
+  await memo.free();
+  assert.equal(memo.size, 0);
+});
+
+test('release frees a typed array now: its buffer is detached; views of a larger buffer are refused', async () => {
+  const { release } = await import('../src/delta/release.js');
+  const a = new Int32Array(1 << 20).fill(7);
+  await release(a);
+  assert.equal(a.length, 0);
+  assert.equal(a.buffer.byteLength, 0);
+  const big = new Int32Array(16);
+  await assert.rejects(release(big.subarray(4)), /own its whole buffer/);
+  assert.equal(big.length, 16);
+});

@@ -242,7 +242,7 @@ export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Arr
   const extra = Buffer.allocUnsafe(neu.length - addTotal);
   let diffs = Buffer.allocUnsafe(1 << 16);
   let nd = 0;
-  const runs: number[] = [];
+  const runs = new Varints();
   // The run layout of sparseLayout, as a state machine over the add bytes as they are made.
   let zeros = 0;
   let others = 0;
@@ -271,7 +271,8 @@ export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Arr
         }
       } else if (x === 0) {
         if (++pending === 4) {
-          runs.push(zeros, others);
+          runs.put(zeros);
+          runs.put(others);
           zeros = 4;
           others = 0;
           pending = 0;
@@ -292,10 +293,17 @@ export function sparseFromControl(ctrl: number[], old: Uint8Array, neu: Uint8Arr
   }
   if (np !== neu.length) throw new Error(`bsdiff control covers ${np} of ${neu.length} bytes`);
   if (inOthers) {
-    runs.push(zeros, others);
-    if (pending > 0) runs.push(pending, 0);
-  } else if (zeros > 0) runs.push(zeros, 0);
-  return { runs: encodeRuns(runs), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
+    runs.put(zeros);
+    runs.put(others);
+    if (pending > 0) {
+      runs.put(pending);
+      runs.put(0);
+    }
+  } else if (zeros > 0) {
+    runs.put(zeros);
+    runs.put(0);
+  }
+  return { runs: runs.done(), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
 }
 
 function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer; extra: Buffer } {
@@ -324,6 +332,27 @@ function sparseLayout(add: Buffer, extra: Buffer): { runs: Buffer; diffs: Buffer
   }
   // An exact-size copy: a view would keep the (NEW-sized) allocation alive while the candidate waits.
   return { runs: encodeRuns(runs), diffs: Buffer.from(diffs.subarray(0, nd)), extra };
+}
+
+/** LEB128 numbers written as they come (no array of numbers on the JS heap); `done` is an exact-size copy. */
+class Varints {
+  private buf = Buffer.allocUnsafe(1 << 12);
+  private len = 0;
+  put(v: number): void {
+    if (this.len + 10 > this.buf.length) {
+      const grown = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    while (v >= 0x80) {
+      this.buf[this.len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.len++] = v;
+  }
+  done(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
 }
 
 function encodeRuns(runs: number[]): Buffer {

@@ -1,3 +1,5 @@
+import { release } from './release.js';
+
 /**
  * Longest match of NEW[at..] among OLD's suffixes: a binary search over the suffix array `I`
  * (I[0] is the empty suffix, so I has OLD.length + 1 entries), accelerated by the common prefix
@@ -75,108 +77,118 @@ export function prefixMatcher(old: Uint8Array, neu: Uint8Array): (p: number, at:
   };
 }
 
-/** The most search results a SearchMemo keeps (12 bytes each). */
+/** The most search results a SearchMemo keeps (8 bytes each). */
 export const MEMO_LIMIT = 1 << 20;
+
+/** Answers per storage chunk (two Int32 each: 128 KiB), so a memo grows without copying. */
+const CHUNK_BITS = 14;
+const CHUNK = 1 << CHUNK_BITS;
+
+/** One scan's answers in increasing position order: interleaved (position, suffix-array slot). */
+class Run {
+  chunks: Int32Array[] = [];
+  n = 0;
+  cursor = 0;
+  pos(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]![(i & (CHUNK - 1)) << 1]!;
+  }
+  slot(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]![((i & (CHUNK - 1)) << 1) | 1]!;
+  }
+  /** The first answer at or after `at`. */
+  seek(at: number): void {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.pos(mid) < at) lo = mid + 1;
+      else hi = mid;
+    }
+    this.cursor = lo;
+  }
+}
 
 /**
  * Search answers shared by the scans of one suffix array of one OLD against one NEW: a search's
  * answer depends only on its position, and the candidate scans search mostly the same positions
  * (the bsdiff scan with either heuristic and the lz scan: 85-99% of them on the bench pairs). A
- * scan's answers are recorded while it runs and offered to the next scans (after `commit`). At most
- * MEMO_LIMIT answers are kept; past that, scans search as without a memo.
+ * scan's answers are recorded while it runs and offered to the next scans (after `commit`). An
+ * answer is kept as its suffix-array slot alone (8 bytes with its position): the match length is
+ * the common prefix of that suffix and the query, recomputed natively in far less time than the
+ * search took. Each scan's answers stay a run of their own (a lookup advances one cursor per run),
+ * in fixed-size chunks, so recording and committing copy nothing. At most `limit` answers are
+ * kept; past that, scans search as without a memo. `clear` forgets them all and keeps the chunks
+ * for reuse (the x86 candidates' suffix array is rebuilt in the same array).
  */
 export class SearchMemo {
-  private pos: Int32Array = new Int32Array(0);
-  private len: Int32Array = new Int32Array(0);
-  private idx: Int32Array = new Int32Array(0);
-  private n = 0;
-  private cursor = 0;
+  private runs: Run[] = [];
+  private rec: Run | undefined;
+  /** Chunks of cleared runs, for reuse. */
+  private spare: Int32Array[] = [];
+  private total = 0;
   private lastAt = -1;
-  private rPos: Int32Array = new Int32Array(0);
-  private rLen: Int32Array = new Int32Array(0);
-  private rIdx: Int32Array = new Int32Array(0);
-  private rn = 0;
 
   constructor(readonly suffixes: Int32Array, private readonly limit = MEMO_LIMIT) {}
 
-  /** The slot of `at`'s answer among the committed ones, or -1. */
-  find(at: number): number {
-    if (this.n === 0) return -1;
+  /** The suffix-array slot of `at`'s committed answer, or -1. */
+  lookup(at: number): number {
+    const runs = this.runs;
     if (at < this.lastAt) {
-      // Out of order (not how the scans search): start again from a binary search.
-      let lo = 0;
-      let hi = this.n;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (this.pos[mid]! < at) lo = mid + 1;
-        else hi = mid;
-      }
-      this.cursor = lo;
+      // Out of order (not how the scans search): find every run's place again.
+      for (const r of runs) r.seek(at);
     }
     this.lastAt = at;
-    while (this.cursor < this.n && this.pos[this.cursor]! < at) this.cursor++;
-    return this.cursor < this.n && this.pos[this.cursor] === at ? this.cursor : -1;
-  }
-
-  lengthAt(slot: number): number {
-    return this.len[slot]!;
-  }
-
-  indexAt(slot: number): number {
-    return this.idx[slot]!;
+    for (let k = 0; k < runs.length; k++) {
+      const r = runs[k]!;
+      while (r.cursor < r.n && r.pos(r.cursor) < at) r.cursor++;
+      if (r.cursor < r.n && r.pos(r.cursor) === at) return r.slot(r.cursor);
+    }
+    return -1;
   }
 
   /** Records a new answer (kept only in increasing position order, within the limit). */
-  record(at: number, len: number, index: number): void {
-    if (this.rn > 0 && at <= this.rPos[this.rn - 1]!) return;
-    if (this.n + this.rn >= this.limit) return;
-    if (this.rn === this.rPos.length) {
-      const cap = Math.min(this.limit, Math.max(1 << 12, this.rPos.length * 2));
-      const grow = (a: Int32Array): Int32Array => {
-        const b = new Int32Array(cap);
-        b.set(a.subarray(0, this.rn));
-        return b;
-      };
-      this.rPos = grow(this.rPos);
-      this.rLen = grow(this.rLen);
-      this.rIdx = grow(this.rIdx);
-    }
-    this.rPos[this.rn] = at;
-    this.rLen[this.rn] = len;
-    this.rIdx[this.rn++] = index;
+  record(at: number, slot: number): void {
+    const r = (this.rec ??= new Run());
+    if (r.n > 0 && at <= r.pos(r.n - 1)) return;
+    if (this.total >= this.limit) return;
+    const c = r.n >>> CHUNK_BITS;
+    if (c === r.chunks.length) r.chunks.push(this.spare.pop() ?? new Int32Array(2 * CHUNK));
+    const o = (r.n & (CHUNK - 1)) << 1;
+    const chunk = r.chunks[c]!;
+    chunk[o] = at;
+    chunk[o | 1] = slot;
+    r.n++;
+    this.total++;
   }
 
-  /** Merges the recorded answers into the committed ones (a scan has ended). */
+  /** Offers the recorded answers to the scans that follow (a scan has ended). */
   commit(): void {
-    if (this.rn === 0) return;
-    const total = this.n + this.rn;
-    const pos = new Int32Array(total);
-    const len = new Int32Array(total);
-    const idx = new Int32Array(total);
-    let i = 0;
-    let j = 0;
-    let k = 0;
-    while (i < this.n || j < this.rn) {
-      const takeOld = j >= this.rn || (i < this.n && this.pos[i]! <= this.rPos[j]!);
-      if (takeOld) {
-        if (j < this.rn && this.pos[i] === this.rPos[j]) j++; // the same answer twice
-        pos[k] = this.pos[i]!;
-        len[k] = this.len[i]!;
-        idx[k++] = this.idx[i++]!;
-      } else {
-        pos[k] = this.rPos[j]!;
-        len[k] = this.rLen[j]!;
-        idx[k++] = this.rIdx[j++]!;
-      }
-    }
-    this.pos = pos.subarray(0, k);
-    this.len = len.subarray(0, k);
-    this.idx = idx.subarray(0, k);
-    this.n = k;
-    this.rPos = this.rLen = this.rIdx = new Int32Array(0);
-    this.rn = 0;
-    this.cursor = 0;
+    if (this.rec && this.rec.n > 0) this.runs.push(this.rec);
+    this.rec = undefined;
+    for (const r of this.runs) r.cursor = 0;
     this.lastAt = -1;
+  }
+
+  /** Forgets every answer (their suffix array is about to change); keeps the storage for reuse. */
+  clear(): void {
+    for (const r of this.rec ? [...this.runs, this.rec] : this.runs) this.spare.push(...r.chunks);
+    this.runs = [];
+    this.rec = undefined;
+    this.total = 0;
+    this.lastAt = -1;
+  }
+
+  /** Forgets every answer and frees their storage now (see release.ts). */
+  async free(): Promise<void> {
+    this.clear();
+    const spare = this.spare;
+    this.spare = [];
+    await Promise.all(spare.map((c) => release(c)));
+  }
+
+  /** How many answers are kept (for tests and benches). */
+  get size(): number {
+    return this.total;
   }
 }
 
@@ -191,13 +203,13 @@ export function suffixSearcher(I: Int32Array, old: Uint8Array, neu: Uint8Array, 
     index: 0,
     search(at: number): number {
       if (memo) {
-        const slot = memo.find(at);
+        const slot = memo.lookup(at);
         if (slot >= 0) {
-          s.index = memo.indexAt(slot);
-          return memo.lengthAt(slot);
+          s.index = slot;
+          return lcp(I[slot]!, at, newsize - at);
         }
         const len = find(at);
-        memo.record(at, len, s.index);
+        memo.record(at, s.index);
         return len;
       }
       return find(at);

@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { computeDelta } from '../../delta/index.js';
+import { computeDelta } from '../../delta/compute.js';
 
 /**
  * Runs one delta computation off the server's event loop (the suffix sort and scan are seconds of
