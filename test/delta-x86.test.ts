@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
 import { applyDelta, computeDelta, deltaWith, DeltaError, treeStream } from '../src/delta/index.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER, type EngineName } from '../src/delta/format.js';
-import { x86Forward, x86Inverse, rangeBound, type Segment } from '../src/delta/x86.js';
+import { x86Fields, x86Forward, x86Inverse, x86Restore, rangeBound, X86_FIELDS, type FieldSet, type Segment } from '../src/delta/x86.js';
+import { MORE_FIELDS } from '../src/delta/x86-predict.js';
 import { x86Executables, isX86Executable } from '../src/delta/exe-segments.js';
 import { encodeSegments, MAX_SEGMENTS } from '../src/delta/segments.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -27,7 +28,60 @@ function roundTrip(b: Buffer, segments: Segment[], changes: boolean): number {
   if (changes) assert.ok(changed > 0, 'the forward transform converted some fields');
   x86Inverse(t, segments);
   assert.ok(t.equals(b), 'inverse(forward(x)) === x');
+  // The fields forward returns restore it too, without a scan.
+  const fields = x86Forward(t, segments);
+  x86Restore(t, segments, fields);
+  assert.ok(t.equals(b), 'restore(forward(x)) === x');
   return changed;
+}
+
+/**
+ * The scan as its rules read (x86.ts's header), one decision per byte with its guard, as main
+ * had it before the table-driven x86Fields: the fields it converts, in order.
+ */
+function referenceFields(b: Uint8Array, seg: Segment, set: FieldSet): number[] {
+  const fieldAt = (i: number): number => {
+    const x = b[i]!;
+    if (set.jcc && (x === 0xe8 || x === 0xe9)) return 1;
+    if (x === 0x0f) {
+      const y = b[i + 1]!;
+      if (set.jcc && (y & 0xf0) === 0x80) return 2;
+      if (!set.two[y]) return -2;
+      return (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
+    }
+    if ((x & 0xf0) === 0x40) {
+      const y = b[i + 1]!;
+      if (set.one[y]) return (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
+      if (y !== 0x0f) return -2;
+      if (!set.two[b[i + 2]!]) return -3;
+      return (b[i + 3]! & 0xc7) === 0x05 ? 4 : -4;
+    }
+    if (set.one[x]) return (b[i + 1]! & 0xc7) === 0x05 ? 2 : -2;
+    return -1;
+  };
+  const L = rangeBound(seg.length);
+  const out: number[] = [];
+  let guard = seg.start;
+  let i = seg.start;
+  while (i <= seg.start + seg.length - 8) {
+    const a = fieldAt(i);
+    if (a < 0) {
+      guard = Math.max(guard, i - a);
+      i++;
+      continue;
+    }
+    const at = i + a;
+    const v = b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
+    if (at >= guard && v >= -L && v < L) {
+      out.push(at - seg.start);
+      // The pass converts the field here, which no later decision reads.
+      i = guard = at + 4;
+      continue;
+    }
+    guard = Math.max(guard, at >= guard ? at + 4 : at);
+    i++;
+  }
+  return out;
 }
 
 // The esbuild binary the bench fetches (and tsx installs), and this machine's own binaries.
@@ -91,12 +145,37 @@ test('x86 transform: round trips on random and adversarial bytes', () => {
   }
 });
 
+test('x86 transform: the table-driven scan finds the fields of the plain one, for both field sets', async () => {
+  const rnd = prng(29);
+  const inputs: Buffer[] = [];
+  for (const f of [...ESBUILD.slice(0, 1), ...SYSTEM.slice(0, 2)]) inputs.push(await readFile(f));
+  const alphabet = [0xe8, 0xe9, 0x0f, 0x85, 0x48, 0x4c, 0x8b, 0x8d, 0x83, 0x80, 0x38, 0xb1, 0xc1, 0x3d, 0x05, 0x00, 0xff, 0x84];
+  for (let k = 0; k < 40; k++) {
+    const b = Buffer.alloc(1 + Math.floor(rnd() * 20_000));
+    for (let i = 0; i < b.length; i++) b[i] = k % 4 === 0 ? Math.floor(rnd() * 256) : alphabet[Math.floor(rnd() * alphabet.length)]!;
+    inputs.push(b);
+  }
+  let found = 0;
+  for (const b of inputs) {
+    for (const set of [X86_FIELDS, MORE_FIELDS]) {
+      for (const seg of [{ start: 0, length: b.length }, { start: Math.floor(b.length / 3), length: Math.floor(b.length / 2) }]) {
+        const want = referenceFields(b, seg, set);
+        assert.deepEqual([...x86Fields(b, seg, set)], want);
+        found += want.length;
+      }
+    }
+  }
+  assert.ok(found > 100_000, `${found} fields compared`);
+});
+
 test('x86 transform: segments out of range, overlapping or unsorted are refused', () => {
   const b = Buffer.alloc(100);
   for (const segs of [[{ start: 90, length: 11 }], [{ start: -1, length: 5 }], [{ start: 10, length: 20 }, { start: 20, length: 5 }], [{ start: 50, length: 5 }, { start: 10, length: 5 }], [{ start: 0, length: Number.MAX_SAFE_INTEGER }], [{ start: 1.5, length: 2 }]]) {
     assert.throws(() => x86Forward(b, segs), RangeError);
     assert.throws(() => x86Inverse(b, segs), RangeError);
+    assert.throws(() => x86Restore(b, segs, segs.map(() => new Int32Array(0))), RangeError);
   }
+  assert.throws(() => x86Restore(b, [{ start: 0, length: 10 }], []), RangeError);
 });
 
 test('tree streams: the x86-64 executables are found, other files are not', async (t) => {

@@ -10,7 +10,7 @@ import { SearchMemo } from './sa-search.js';
 import { exeLayout, x86Executables } from './exe-segments.js';
 import { encodePredictions, piecesFromControl, predictForward, predictInverse, type Prediction } from './x86-predict.js';
 import { encodeSegments } from './segments.js';
-import { x86Forward, x86Inverse, type Segment } from './x86.js';
+import { x86Forward, x86Inverse, x86Restore, type Segment } from './x86.js';
 
 export interface ComputedDelta {
   delta: Buffer;
@@ -164,12 +164,13 @@ function predicted(old: Buffer, neu: Buffer, segOld: Segment[], segNew: Segment[
 
 /** Runs `f` with OLD and NEW x86-transformed in place; restores them whatever happens. */
 async function transformed<T>(old: Buffer, neu: Buffer, segOld: Segment[], segNew: Segment[], f: () => Promise<T>): Promise<T> {
-  x86Forward(old, segOld);
+  const oldFields = x86Forward(old, segOld);
   x86Forward(neu, segNew);
   try {
     return await f();
   } finally {
-    x86Inverse(old, segOld);
+    // OLD is only read meanwhile: its fields are the ones converted.
+    x86Restore(old, segOld, oldFields);
     x86Inverse(neu, segNew);
   }
 }

@@ -1,7 +1,7 @@
 import { brotliDecompressSync } from 'node:zlib';
 import { DeltaError, ENGINES, decodeContainer, sha256, type DeltaHeader, type StreamInfo } from './format.js';
 import { decodeSegments, segmentsStreamLimit } from './segments.js';
-import { x86Forward, x86Inverse } from './x86.js';
+import { x86Forward, x86Inverse, x86Restore } from './x86.js';
 import { decodePredictions, predictInverse, predictStreamLimit } from './x86-predict.js';
 
 /**
@@ -80,8 +80,10 @@ function inflate(name: string, data: Buffer, rawLength: number): Buffer {
 /**
  * x86-* engines: the inner engine's streams, then a segments stream (segments.ts); x86p-* then a
  * predict stream (x86-predict.ts), and NEW is undone by `predictInverse` instead. OLD is
- * transformed in place and restored before returning (also on error), so the memory bound stays
- * the inner engine's; NEW comes out of the inner engine transformed and is turned back in place.
+ * transformed in place and restored before returning (also on error) from the list of the fields
+ * it converted (4 bytes a field, at most 0.8x the executables' size, typically ~0.1x), so the memory
+ * bound is the inner engine's plus that list; NEW comes out of the inner engine transformed and is
+ * turned back in place.
  */
 function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffer, h: DeltaHeader) => Buffer, predicted = false): Buffer {
   const count = inner + (predicted ? 2 : 1);
@@ -97,12 +99,12 @@ function applyX86(old: Buffer, h: DeltaHeader, inner: number, apply: (old: Buffe
     predictions = decodePredictions(inflate('predict', info.data, info.rawLength), newSegs);
   }
   const innerHeader: DeltaHeader = { ...h, streams: h.streams.slice(0, inner) };
-  x86Forward(old, oldSegs);
+  const oldFields = x86Forward(old, oldSegs);
   let out: Buffer;
   try {
     out = apply(old, innerHeader);
   } finally {
-    x86Inverse(old, oldSegs);
+    x86Restore(old, oldSegs, oldFields);
   }
   if (predictions) predictInverse(out, newSegs, predictions);
   else x86Inverse(out, newSegs);

@@ -1,5 +1,5 @@
 import { DeltaError } from './format.js';
-import { rangeBound, x86Pass, type Segment } from './x86.js';
+import { fieldSet, rangeBound, readField, writeField, x86Fields, type Segment } from './x86.js';
 
 /**
  * Target prediction for x86-64 executables (engine x86p-sparse-brotli; both sides, pure TypeScript).
@@ -163,52 +163,45 @@ function predictX86(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, di
   const L = m.L;
   const cs = p.codeStart;
   const ce = p.codeEnd;
-  x86Pass(b, seg, (v, rel) => {
+  const fields = x86Fields(b, seg);
+  const base = seg.start;
+  for (let k = 0; k < fields.length; k++) {
+    const rel = fields[k]!;
+    const v = readField(b, base + rel);
+    let w: number;
     // Outside the code: OLD's absolute form at the place OLD had these bytes (data that only moved).
-    if (rel < cs || rel >= ce) return wrap(v + dir * m.toOld(rel), L);
+    if (rel < cs || rel >= ce) w = wrap(v + dir * m.toOld(rel), L);
     // The field's target, segment-relative: v + rel + 4 (the displacement counts from the field's end).
-    return dir === 1 ? wrap(m.toOld(wrap(v + rel + 4, L)) - 4, L) : wrap(m.toNew(wrap(v + 4, L)) - 4 - rel, L);
-  });
+    else w = dir === 1 ? wrap(m.toOld(wrap(v + rel + 4, L)) - 4, L) : wrap(m.toNew(wrap(v + 4, L)) - 4 - rel, L);
+    writeField(b, base + rel, w);
+  }
 }
 
 /**
  * Opcodes with a ModRM operand that x86.ts's candidates lack (cmp/test/mov with an immediate or
  * a byte register: Go's write-barrier check `83 3d` alone is ~11,000 fields in esbuild; cmpxchg,
- * xadd). Chosen on the bench pairs: the rarer ALU forms (00-32) and SSE ones cost lightningcss
- * more than they gave esbuild.
+ * xadd), without x86.ts's branches. Chosen on the bench pairs: the rarer ALU forms (00-32) and
+ * SSE ones cost lightningcss more than they gave esbuild.
  */
-const MORE_OPCODES = new Uint8Array(256);
-for (const op of [0x38, 0x3a, 0x80, 0x81, 0x83, 0x84, 0x86, 0x88, 0x8a, 0xc6, 0xf6, 0xf7, 0xfe]) MORE_OPCODES[op] = 1;
-const MORE_OPCODES_0F = new Uint8Array(256);
-for (const op of [0xb1, 0xc1]) MORE_OPCODES_0F[op] = 1;
-
-/** The RIP-relative candidates of MORE_OPCODES (optionally after a REX prefix), as x86.ts's fieldAt answers. */
-function moreFieldAt(b: Uint8Array, i: number): number {
-  const x = b[i]!;
-  if (x === 0x0f) return MORE_OPCODES_0F[b[i + 1]!] ? ((b[i + 2]! & 0xc7) === 0x05 ? 3 : -3) : -2;
-  if ((x & 0xf0) === 0x40) {
-    const y = b[i + 1]!;
-    if (MORE_OPCODES[y]) return (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
-    if (y !== 0x0f) return -2;
-    return MORE_OPCODES_0F[b[i + 2]!] ? ((b[i + 3]! & 0xc7) === 0x05 ? 4 : -4) : -3;
-  }
-  if (MORE_OPCODES[x]) return (b[i + 1]! & 0xc7) === 0x05 ? 2 : -2;
-  return -1;
-}
+export const MORE_FIELDS = fieldSet([0x38, 0x3a, 0x80, 0x81, 0x83, 0x84, 0x86, 0x88, 0x8a, 0xc6, 0xf6, 0xf7, 0xfe], [0xb1, 0xc1], false);
 
 /**
- * The second x86 pass (code range only): the MORE_OPCODES fields, which OLD keeps raw (relative),
+ * The second x86 pass (code range only): the MORE_FIELDS fields, which OLD keeps raw (relative),
  * so NEW's are written in OLD's relative form: D^-1 of the target minus D^-1 of the field's end.
  */
 function predictMore(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, dir: 1 | -1): void {
   const L = m.L;
   const cs = p.codeStart;
   const ce = p.codeEnd;
-  x86Pass(b, seg, (v, rel) => {
-    if (rel < cs || rel >= ce) return v;
+  const fields = x86Fields(b, seg, MORE_FIELDS);
+  const base = seg.start;
+  for (let k = 0; k < fields.length; k++) {
+    const rel = fields[k]!;
+    if (rel < cs || rel >= ce) continue;
+    const v = readField(b, base + rel);
     const end = m.toOld(wrap(rel + 4, L));
-    return dir === 1 ? wrap(m.toOld(wrap(v + rel + 4, L)) - end, L) : wrap(m.toNew(wrap(v + end, L)) - rel - 4, L);
-  }, moreFieldAt);
+    writeField(b, base + rel, dir === 1 ? wrap(m.toOld(wrap(v + rel + 4, L)) - end, L) : wrap(m.toNew(wrap(v + end, L)) - rel - 4, L));
+  }
 }
 
 function predictPointers(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, dir: 1 | -1): void {

@@ -41,40 +41,41 @@ export interface Segment {
   length: number;
 }
 
-/** Opcodes with a ModRM operand that, as ModRM `00 reg 101`, are RIP-relative in 64-bit mode. */
-const RIP_OPCODES = new Uint8Array(256);
-for (const op of [0x01, 0x03, 0x09, 0x0b, 0x11, 0x13, 0x19, 0x1b, 0x21, 0x23, 0x29, 0x2b, 0x31, 0x33, 0x39, 0x3b, 0x63, 0x85, 0x87, 0x89, 0x8b, 0x8d, 0xc7, 0xff]) {
-  RIP_OPCODES[op] = 1;
+/**
+ * A set of candidate fields, as tables the scan reads: x86.ts's own (below) or x86-predict.ts's
+ * second pass. `one`: one-byte opcodes with a ModRM operand (RIP-relative as ModRM `00 reg 101`,
+ * also after a REX prefix); `two`: two-byte ones (0F xx); `branches`: E8/E9 and 0F 80..8F too.
+ */
+export interface FieldSet {
+  /** Per first byte: 0 no candidate starts here, 1 E8/E9, 2 the 0F escape, 3 a REX prefix, 4 a `one` opcode. */
+  readonly first: Uint8Array;
+  readonly one: Uint8Array;
+  readonly two: Uint8Array;
+  readonly jcc: boolean;
 }
-/** Two-byte opcodes (0F xx) with a ModRM operand, for SSE loads/stores and movzx/movsx. */
-const RIP_OPCODES_0F = new Uint8Array(256);
-for (const op of [0x10, 0x11, 0x28, 0x29, 0x2e, 0x2f, 0x54, 0x57, 0x58, 0x59, 0x5c, 0x5e, 0x6f, 0x7f, 0xb6, 0xb7, 0xbe, 0xbf]) {
-  RIP_OPCODES_0F[op] = 1;
+
+export function fieldSet(one: readonly number[], two: readonly number[], branches: boolean): FieldSet {
+  const set = { first: new Uint8Array(256), one: new Uint8Array(256), two: new Uint8Array(256), jcc: branches };
+  for (const op of one) set.one[op] = 1;
+  for (const op of two) set.two[op] = 1;
+  for (let x = 0; x < 256; x++) {
+    if ((x & 0xf0) === 0x40) set.first[x] = 3;
+    else if (x === 0x0f) set.first[x] = 2;
+    else if (branches && (x === 0xe8 || x === 0xe9)) set.first[x] = 1;
+    else if (set.one[x]) set.first[x] = 4;
+  }
+  return set;
 }
 
 /**
- * The candidate field at position i: its offset after i (1..4), or, when there is none, minus the
- * number of bytes the decision read (so the caller can guard them). Reads at most b[i..i+3].
+ * x86.ts's candidates: E8/E9, 0F 80..8F, and RIP-relative operands of these one-byte opcodes and
+ * of two-byte ones (0F xx) for SSE loads/stores and movzx/movsx.
  */
-function fieldAt(b: Uint8Array, i: number): number {
-  const x = b[i]!;
-  if (x === 0xe8 || x === 0xe9) return 1;
-  if (x === 0x0f) {
-    const y = b[i + 1]!;
-    if ((y & 0xf0) === 0x80) return 2;
-    if (!RIP_OPCODES_0F[y]) return -2;
-    return (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
-  }
-  if ((x & 0xf0) === 0x40) {
-    const y = b[i + 1]!;
-    if (RIP_OPCODES[y]) return (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
-    if (y !== 0x0f) return -2;
-    if (!RIP_OPCODES_0F[b[i + 2]!]) return -3;
-    return (b[i + 3]! & 0xc7) === 0x05 ? 4 : -4;
-  }
-  if (RIP_OPCODES[x]) return (b[i + 1]! & 0xc7) === 0x05 ? 2 : -2;
-  return -1;
-}
+export const X86_FIELDS = fieldSet(
+  [0x01, 0x03, 0x09, 0x0b, 0x11, 0x13, 0x19, 0x1b, 0x21, 0x23, 0x29, 0x2b, 0x31, 0x33, 0x39, 0x3b, 0x63, 0x85, 0x87, 0x89, 0x8b, 0x8d, 0xc7, 0xff],
+  [0x10, 0x11, 0x28, 0x29, 0x2e, 0x2f, 0x54, 0x57, 0x58, 0x59, 0x5c, 0x5e, 0x6f, 0x7f, 0xb6, 0xb7, 0xbe, 0xbf],
+  true,
+);
 
 /** The range bound L of a segment: a power of two >= its length, in [2^16, 2^30]. */
 export function rangeBound(length: number): number {
@@ -83,30 +84,69 @@ export function rangeBound(length: number): number {
   return l;
 }
 
-function pass(b: Uint8Array, seg: Segment, dir: 1 | -1): void {
+function pass(b: Uint8Array, seg: Segment, dir: 1 | -1, fields = x86Fields(b, seg)): Int32Array {
   const L = rangeBound(seg.length);
   const span = 2 * L;
-  x86Pass(b, seg, (v, rel) => ((((v + dir * rel + L) % span) + span) % span) - L);
+  const base = seg.start;
+  for (let k = 0; k < fields.length; k++) {
+    const rel = fields[k]!;
+    const at = base + rel;
+    writeField(b, at, ((((readField(b, at) + dir * rel + L) % span) + span) % span) - L);
+  }
+  return fields;
+}
+
+/** The signed little-endian 32-bit field at `at`. */
+export const readField = (b: Uint8Array, at: number): number => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
+
+export function writeField(b: Uint8Array, at: number, w: number): void {
+  b[at] = w & 0xff;
+  b[at + 1] = (w >>> 8) & 0xff;
+  b[at + 2] = (w >>> 16) & 0xff;
+  b[at + 3] = (w >>> 24) & 0xff;
 }
 
 /**
- * The scan of one segment (its candidates, guard and range decisions, see above): each field
- * whose value v is in [-L, L) is replaced by `f(v, offset of the field from the segment's start)`,
- * which must be in [-L, L) too and, for the scan to be undone, a bijection for each offset
- * (x86-predict.ts uses other bijections than the absolute form's). `fields` finds the candidates
- * (the default: the ones above; it must read at most b[i..i+3] and answer as `fieldAt` does). No
- * checks: callers check the segment.
+ * The scan of one segment (its candidates, guard and range decisions, see above): the offsets
+ * from the segment's start of the fields whose value v is in [-L, L), in order. A pass replaces
+ * each by a value in [-L, L) that is, for the scan to be undone, a bijection of v for each offset
+ * (x86-predict.ts uses other bijections than the absolute form's). The scan only reads: no
+ * decision reads a byte of an earlier converted field, so the fields can be converted after it,
+ * and the scan finds the same ones in the converted bytes. No checks: callers check the segment.
  */
-export function x86Pass(b: Uint8Array, seg: Segment, f: (v: number, rel: number) => number, fields: (b: Uint8Array, i: number) => number = fieldAt): void {
+export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELDS): Int32Array {
+  const { first, one, two, jcc } = set;
   const base = seg.start;
   const end = seg.start + seg.length;
   const L = rangeBound(seg.length);
+  let out = new Int32Array(Math.max(64, seg.length >>> 6));
+  let count = 0;
   let guard = base;
   // A field needs at most 4 opcode bytes before it and 4 bytes of its own.
   const last = end - 8;
   let i = base;
   while (i <= last) {
-    const a = fields(b, i);
+    const c = first[b[i]!]!;
+    // No candidate starts here: the decision read b[i] only, and every later one reads past it.
+    if (c === 0) {
+      i++;
+      continue;
+    }
+    // The field's offset after i (1..4), or minus the number of bytes the decision read.
+    let a: number;
+    if (c === 1) a = 1;
+    else if (c === 2) {
+      const y = b[i + 1]!;
+      if (jcc && (y & 0xf0) === 0x80) a = 2;
+      else if (!two[y]) a = -2;
+      else a = (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
+    } else if (c === 3) {
+      const y = b[i + 1]!;
+      if (one[y]) a = (b[i + 2]! & 0xc7) === 0x05 ? 3 : -3;
+      else if (y !== 0x0f) a = -2;
+      else if (!two[b[i + 2]!]) a = -3;
+      else a = (b[i + 3]! & 0xc7) === 0x05 ? 4 : -4;
+    } else a = (b[i + 1]! & 0xc7) === 0x05 ? 2 : -2;
     if (a < 0) {
       // No field here: later conversions must not change what this decision read.
       if (i - a > guard) guard = i - a;
@@ -114,22 +154,25 @@ export function x86Pass(b: Uint8Array, seg: Segment, f: (v: number, rel: number)
       continue;
     }
     const at = i + a;
-    // Signed little-endian 32-bit value; in range means -L <= v < L.
-    const v = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24));
-    if (at >= guard && v >= -L && v < L) {
-      const w = f(v, at - base);
-      b[at] = w & 0xff;
-      b[at + 1] = (w >>> 8) & 0xff;
-      b[at + 2] = (w >>> 16) & 0xff;
-      b[at + 3] = (w >>> 24) & 0xff;
-      i = guard = at + 4;
-      continue;
+    if (at >= guard) {
+      // Signed little-endian 32-bit value; in range means -L <= v < L.
+      const v = readField(b, at);
+      if (v >= -L && v < L) {
+        if (count === out.length) {
+          const grown = new Int32Array(out.length * 2);
+          grown.set(out);
+          out = grown;
+        }
+        out[count++] = at - base;
+        i = guard = at + 4;
+        continue;
+      }
+      // Rejected: this decision read the opcode bytes and the field.
+      guard = at + 4;
     }
-    // Rejected: this decision read the opcode bytes and, when past the guard, the field too.
-    const read = at >= guard ? at + 4 : at;
-    if (read > guard) guard = read;
     i++;
   }
+  return out.subarray(0, count);
 }
 
 function check(b: Uint8Array, segments: readonly Segment[]): void {
@@ -142,14 +185,28 @@ function check(b: Uint8Array, segments: readonly Segment[]): void {
   }
 }
 
-/** Converts the candidate fields of every segment to absolute form, in place. */
-export function x86Forward(b: Uint8Array, segments: readonly Segment[]): void {
+/**
+ * Converts the candidate fields of every segment to absolute form, in place. Returns each
+ * segment's converted fields (4 bytes a field: esbuild's 10 MB executable has 170,044), for
+ * `x86Restore`.
+ */
+export function x86Forward(b: Uint8Array, segments: readonly Segment[]): Int32Array[] {
   check(b, segments);
-  for (const s of segments) pass(b, s, 1);
+  return segments.map((s) => pass(b, s, 1));
 }
 
-/** Undoes `x86Forward` on the same segments, in place. */
+/** Undoes `x86Forward` on the same segments, in place (a scan of each segment). */
 export function x86Inverse(b: Uint8Array, segments: readonly Segment[]): void {
   check(b, segments);
   for (const s of segments) pass(b, s, -1);
+}
+
+/**
+ * Undoes `x86Forward` on the same segments and bytes with the fields it returned, without
+ * scanning again (the fields are the ones the inverse scan would find).
+ */
+export function x86Restore(b: Uint8Array, segments: readonly Segment[], fields: readonly Int32Array[]): void {
+  check(b, segments);
+  if (fields.length !== segments.length) throw new RangeError('x86 transform: one field list per segment');
+  segments.forEach((s, i) => pass(b, s, -1, fields[i]!));
 }
