@@ -62,6 +62,51 @@ test('x86 prediction: the target map is a bijection of [-L, L) that moves each p
   assert.ok(seen.every((c) => c === 1));
 });
 
+test('x86 prediction: the target map is the one of its definition, also with many short, adjacent pieces in a bucket', () => {
+  const rnd = prng(37);
+  const L = 1 << 16;
+  // Dense: blocks of 1-8 bytes cut from [-L, L) without gaps, laid out shuffled, some with gaps of 0.
+  const dense = (): Piece[] => {
+    const blocks: Array<[number, number]> = [];
+    for (let o = -L + Math.floor(rnd() * 50); o < -L + 20_000; ) {
+      const len = 1 + Math.floor(rnd() * 8);
+      if (rnd() < 0.7) blocks.push([o, len]);
+      o += len;
+    }
+    const pieces: Piece[] = [];
+    let n = -L + 30_000 + Math.floor(rnd() * 10);
+    for (const i of blocks.map((_, k) => k).sort(() => rnd() - 0.5)) {
+      pieces.push({ o: blocks[i]![0], n, len: blocks[i]![1] });
+      n += blocks[i]![1] + (rnd() < 0.5 ? 0 : Math.floor(rnd() * 5));
+    }
+    return pieces.sort((a, b) => a.n - b.n);
+  };
+  for (const pieces of [dense(), dense(), randomPieces(rnd, L, 300), []]) {
+    checkPieces(pieces, L);
+    // The definition: a value inside an OLD piece moves by its shift; the rest map in order onto the rest.
+    const inOld = new Int32Array(2 * L).fill(-1);
+    const inNew = new Uint8Array(2 * L);
+    pieces.forEach((p, k) => {
+      for (let j = 0; j < p.len; j++) {
+        inOld[p.o + j + L] = k;
+        inNew[p.n + j + L] = 1;
+      }
+    });
+    const restNew: number[] = [];
+    for (let w = -L; w < L; w++) if (!inNew[w + L]) restNew.push(w);
+    const m = new TargetMap(pieces, L);
+    let rank = 0;
+    for (let w = -L; w < L; w++) {
+      const k = inOld[w + L]!;
+      const want = k >= 0 ? w - pieces[k]!.o + pieces[k]!.n : restNew[rank++]!;
+      if (m.toNew(w) !== want) assert.equal(m.toNew(w), want, `toNew(${w}) with ${pieces.length} pieces`);
+      if (m.toOld(want) !== w) assert.equal(m.toOld(want), w, `toOld(${want})`);
+    }
+  }
+  assert.throws(() => new TargetMap([], L).toNew(L), RangeError);
+  assert.throws(() => new TargetMap([], L).toNew(-L - 1), RangeError);
+});
+
 test('x86 prediction: pieces that overlap, are empty or leave the range are refused', () => {
   const L = 1 << 16;
   const bad: Array<[string, Piece[]]> = [

@@ -97,6 +97,40 @@ interface Side {
   len: Float64Array;
   gapStart: Float64Array; // gap k: [gapStart[k], s[k]) (s[count] = L)
   rankStart: Float64Array; // rank of gapStart[k] among the values outside the pieces
+  starts: Counter; // over s, from -L
+  ranks: Counter; // over rankStart, from 0
+}
+
+/** The bucket count of a Counter: one lookup is a bucket and a binary search inside it (most hold 0-1 values). */
+const BUCKET_BITS = 12;
+
+/** Non-decreasing values in [lo, lo + 2L): how many are <= w, for w in that range. */
+class Counter {
+  private readonly first: Int32Array; // first[k]: how many values are below lo + k * 2^shift
+  private readonly shift: number;
+  constructor(private readonly v: Float64Array, private readonly lo: number, L: number) {
+    this.shift = Math.log2(2 * L) - BUCKET_BITS;
+    const first = new Int32Array((1 << BUCKET_BITS) + 1);
+    let j = 0;
+    for (let k = 0; k <= 1 << BUCKET_BITS; k++) {
+      const at = lo + k * 2 ** this.shift;
+      while (j < v.length && v[j]! < at) j++;
+      first[k] = j;
+    }
+    this.first = first;
+  }
+  atMost(w: number): number {
+    const k = (w - this.lo) >>> this.shift;
+    if (!(k < 1 << BUCKET_BITS) || w < this.lo) throw new RangeError('x86 prediction: a label outside [-L, L)');
+    let a = this.first[k]!;
+    let b = this.first[k + 1]!;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      if (this.v[m]! <= w) a = m + 1;
+      else b = m;
+    }
+    return a;
+  }
 }
 
 function side(pieces: readonly Piece[], key: 'o' | 'n', L: number): Side {
@@ -118,31 +152,18 @@ function side(pieces: readonly Piece[], key: 'o' | 'n', L: number): Side {
     gapStart[i + 1] = p[key] + p.len;
     rankStart[i + 1] = p[key] + p.len + L - cum;
   }
-  return { s, t, len, gapStart, rankStart };
+  return { s, t, len, gapStart, rankStart, starts: new Counter(s, -L, L), ranks: new Counter(rankStart, 0, L) };
 }
 
 function map(x: Side, y: Side, w: number): number {
   // The last piece of x starting at or before w.
-  let lo = 0;
-  let hi = x.s.length;
-  while (lo < hi) {
-    const m = (lo + hi) >>> 1;
-    if (x.s[m]! <= w) lo = m + 1;
-    else hi = m;
-  }
+  const lo = x.starts.atMost(w);
   const i = lo - 1;
   if (i >= 0 && w < x.s[i]! + x.len[i]!) return w - x.s[i]! + x.t[i]!;
   // Outside the pieces: the value of the same rank outside y's pieces (w is in x's gap `lo`).
   const r = x.rankStart[lo]! + (w - x.gapStart[lo]!);
-  let a = 0;
-  let b = y.rankStart.length;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (y.rankStart[m]! <= r) a = m + 1;
-    else b = m;
-  }
   // Gaps of length zero share their rank with the next one; the last gap of that rank holds r.
-  const k = a - 1;
+  const k = y.ranks.atMost(r) - 1;
   return y.gapStart[k]! + (r - y.rankStart[k]!);
 }
 

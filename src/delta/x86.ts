@@ -47,22 +47,30 @@ export interface Segment {
  * also after a REX prefix); `two`: two-byte ones (0F xx); `branches`: E8/E9 and 0F 80..8F too.
  */
 export interface FieldSet {
-  /** Per first byte: 0 no candidate starts here, 1 E8/E9, 2 the 0F escape, 3 a REX prefix, 4 a `one` opcode. */
-  readonly first: Uint8Array;
+  /**
+   * Per first two bytes (b[i] | b[i + 1] << 8): 0 when the decision at i reads at most these two
+   * bytes and finds no field, else the first byte's kind: 1 E8/E9, 2 the 0F escape, 3 a REX
+   * prefix, 4 a `one` opcode.
+   */
+  readonly pair: Uint8Array;
   readonly one: Uint8Array;
   readonly two: Uint8Array;
   readonly jcc: boolean;
 }
 
 export function fieldSet(one: readonly number[], two: readonly number[], branches: boolean): FieldSet {
-  const set = { first: new Uint8Array(256), one: new Uint8Array(256), two: new Uint8Array(256), jcc: branches };
+  const set = { pair: new Uint8Array(1 << 16), one: new Uint8Array(256), two: new Uint8Array(256), jcc: branches };
   for (const op of one) set.one[op] = 1;
   for (const op of two) set.two[op] = 1;
   for (let x = 0; x < 256; x++) {
-    if ((x & 0xf0) === 0x40) set.first[x] = 3;
-    else if (x === 0x0f) set.first[x] = 2;
-    else if (branches && (x === 0xe8 || x === 0xe9)) set.first[x] = 1;
-    else if (set.one[x]) set.first[x] = 4;
+    for (let y = 0; y < 256; y++) {
+      let kind = 0;
+      if ((x & 0xf0) === 0x40) kind = set.one[y] || y === 0x0f ? 3 : 0;
+      else if (x === 0x0f) kind = (branches && (y & 0xf0) === 0x80) || set.two[y] ? 2 : 0;
+      else if (branches && (x === 0xe8 || x === 0xe9)) kind = 1;
+      else if (set.one[x]) kind = (y & 0xc7) === 0x05 ? 4 : 0;
+      set.pair[x | (y << 8)] = kind;
+    }
   }
   return set;
 }
@@ -115,7 +123,7 @@ export function writeField(b: Uint8Array, at: number, w: number): void {
  * and the scan finds the same ones in the converted bytes. No checks: callers check the segment.
  */
 export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELDS): Int32Array {
-  const { first, one, two, jcc } = set;
+  const { pair, one, two, jcc } = set;
   const base = seg.start;
   const end = seg.start + seg.length;
   const L = rangeBound(seg.length);
@@ -126,8 +134,9 @@ export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELD
   const last = end - 8;
   let i = base;
   while (i <= last) {
-    const c = first[b[i]!]!;
-    // No candidate starts here: the decision read b[i] only, and every later one reads past it.
+    const c = pair[b[i]! | (b[i + 1]! << 8)]!;
+    // No field starts here and the decision read at most b[i], b[i + 1]: a later decision's field
+    // starts at i + 2 or after, so the guard would not change any.
     if (c === 0) {
       i++;
       continue;
@@ -146,7 +155,7 @@ export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELD
       else if (y !== 0x0f) a = -2;
       else if (!two[b[i + 2]!]) a = -3;
       else a = (b[i + 3]! & 0xc7) === 0x05 ? 4 : -4;
-    } else a = (b[i + 1]! & 0xc7) === 0x05 ? 2 : -2;
+    } else a = 2; // a `one` opcode with ModRM 00 reg 101
     if (a < 0) {
       // No field here: later conversions must not change what this decision read.
       if (i - a > guard) guard = i - a;
