@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
 import { applyDelta, computeDelta, deltaWith, DeltaError, treeStream } from '../src/delta/index.js';
 import { decodeContainer, encodeContainer, ENGINES, FIXED_HEADER, type EngineName } from '../src/delta/format.js';
-import { x86Fields, x86Forward, x86Inverse, x86Restore, rangeBound, X86_FIELDS, type FieldSet, type Segment } from '../src/delta/x86.js';
+import { wrap, x86Fields, x86Forward, x86Inverse, x86Restore, rangeBound, X86_FIELDS, type FieldSet, type Segment } from '../src/delta/x86.js';
 import { MORE_FIELDS } from '../src/delta/x86-predict.js';
 import { x86Executables, isX86Executable } from '../src/delta/exe-segments.js';
 import { encodeSegments, MAX_SEGMENTS } from '../src/delta/segments.js';
@@ -39,7 +39,7 @@ function roundTrip(b: Buffer, segments: Segment[], changes: boolean): number {
  * The scan as its rules read (x86.ts's header), one decision per byte with its guard, as main
  * had it before the table-driven x86Fields: the fields it converts, in order.
  */
-function referenceFields(b: Uint8Array, seg: Segment, set: FieldSet): number[] {
+function referenceFields(b: Uint8Array, seg: Segment, set: FieldSet, until = seg.length): number[] {
   const fieldAt = (i: number): number => {
     const x = b[i]!;
     if (set.jcc && (x === 0xe8 || x === 0xe9)) return 1;
@@ -63,7 +63,7 @@ function referenceFields(b: Uint8Array, seg: Segment, set: FieldSet): number[] {
   const out: number[] = [];
   let guard = seg.start;
   let i = seg.start;
-  while (i <= seg.start + seg.length - 8) {
+  while (i <= seg.start + seg.length - 8 && i < seg.start + until) {
     const a = fieldAt(i);
     if (a < 0) {
       guard = Math.max(guard, i - a);
@@ -162,10 +162,26 @@ test('x86 transform: the table-driven scan finds the fields of the plain one, fo
         const want = referenceFields(b, seg, set);
         assert.deepEqual([...x86Fields(b, seg, set)], want);
         found += want.length;
+        // Only the decisions before `until`: the same fields before it.
+        const until = Math.floor(rnd() * seg.length);
+        const some = [...x86Fields(b, seg, set, until)];
+        assert.deepEqual(some, referenceFields(b, seg, set, until));
+        assert.deepEqual(some.filter((f) => f < until), want.filter((f) => f < until));
       }
     }
   }
   assert.ok(found > 100_000, `${found} fields compared`);
+});
+
+test('x86 transform: wrap agrees with the modulo for near and far values', () => {
+  const rnd = prng(31);
+  for (const L of [1 << 16, 1 << 24, 1 << 30]) {
+    for (let k = 0; k < 2000; k++) {
+      const w = k < 1000 ? Math.floor((rnd() * 6 - 3) * L) : Math.floor((rnd() - 0.5) * 2 ** 40);
+      assert.equal(wrap(w, L), ((((w + L) % (2 * L)) + 2 * L) % (2 * L)) - L, `wrap(${w}, ${L})`);
+    }
+    for (const w of [-L, L - 1, L, -L - 1, 3 * L, -3 * L, 3 * L - 1]) assert.equal(wrap(w, L), ((((w + L) % (2 * L)) + 2 * L) % (2 * L)) - L);
+  }
 });
 
 test('x86 transform: segments out of range, overlapping or unsorted are refused', () => {

@@ -1,5 +1,5 @@
 import { DeltaError } from './format.js';
-import { fieldSet, rangeBound, readField, writeField, x86Fields, type Segment } from './x86.js';
+import { fieldSet, rangeBound, readField, wrap, writeField, x86Fields, type Segment } from './x86.js';
 
 /**
  * Target prediction for x86-64 executables (engine x86p-sparse-brotli; both sides, pure TypeScript).
@@ -71,7 +71,6 @@ export const predictStreamLimit = 8 * (1 + 7 * 1024 + 3 * MAX_PIECES);
 /** Shortest aligned region the server keeps as a piece. */
 export const MIN_PIECE = 256;
 
-const wrap = (w: number, L: number): number => ((((w + L) % (2 * L)) + 2 * L) % (2 * L)) - L;
 
 /** The bijection D of [-L, L) and its inverse, from pieces already checked. */
 export class TargetMap {
@@ -214,7 +213,8 @@ function predictMore(b: Uint8Array, seg: Segment, p: Prediction, m: TargetMap, d
   const L = m.L;
   const cs = p.codeStart;
   const ce = p.codeEnd;
-  const fields = x86Fields(b, seg, MORE_FIELDS);
+  // A decision at or past the code's end finds only fields past it, which stay as they are.
+  const fields = x86Fields(b, seg, MORE_FIELDS, ce);
   const base = seg.start;
   for (let k = 0; k < fields.length; k++) {
     const rel = fields[k]!;

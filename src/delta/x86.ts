@@ -94,14 +94,21 @@ export function rangeBound(length: number): number {
 
 function pass(b: Uint8Array, seg: Segment, dir: 1 | -1, fields = x86Fields(b, seg)): Int32Array {
   const L = rangeBound(seg.length);
-  const span = 2 * L;
   const base = seg.start;
   for (let k = 0; k < fields.length; k++) {
     const rel = fields[k]!;
     const at = base + rel;
-    writeField(b, at, ((((readField(b, at) + dir * rel + L) % span) + span) % span) - L);
+    writeField(b, at, wrap(readField(b, at) + dir * rel, L));
   }
   return fields;
+}
+
+/** w wrapped into [-L, L) (L a power of two); one subtraction or addition for the sums the passes make. */
+export function wrap(w: number, L: number): number {
+  if (w >= L) w -= 2 * L;
+  else if (w < -L) w += 2 * L;
+  else return w;
+  return w >= -L && w < L ? w : ((((w + L) % (2 * L)) + 2 * L) % (2 * L)) - L;
 }
 
 /** The signed little-endian 32-bit field at `at`. */
@@ -120,9 +127,11 @@ export function writeField(b: Uint8Array, at: number, w: number): void {
  * each by a value in [-L, L) that is, for the scan to be undone, a bijection of v for each offset
  * (x86-predict.ts uses other bijections than the absolute form's). The scan only reads: no
  * decision reads a byte of an earlier converted field, so the fields can be converted after it,
- * and the scan finds the same ones in the converted bytes. No checks: callers check the segment.
+ * and the scan finds the same ones in the converted bytes. `until`: only the decisions at offsets
+ * below it (the fields those find, all fields at offsets below it, and some after). No checks:
+ * callers check the segment.
  */
-export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELDS): Int32Array {
+export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELDS, until = seg.length): Int32Array {
   const { pair, one, two, jcc } = set;
   const base = seg.start;
   const end = seg.start + seg.length;
@@ -131,7 +140,7 @@ export function x86Fields(b: Uint8Array, seg: Segment, set: FieldSet = X86_FIELD
   let count = 0;
   let guard = base;
   // A field needs at most 4 opcode bytes before it and 4 bytes of its own.
-  const last = end - 8;
+  const last = Math.min(end - 8, base + until - 1);
   let i = base;
   while (i <= last) {
     const c = pair[b[i]! | (b[i + 1]! << 8)]!;
