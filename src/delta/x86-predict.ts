@@ -100,18 +100,21 @@ interface Side {
   ranks: Counter; // over rankStart, from 0
 }
 
-/** The bucket count of a Counter: one lookup is a bucket and a binary search inside it (most hold 0-1 values). */
-const BUCKET_BITS = 12;
-
-/** Non-decreasing values in [lo, lo + 2L): how many are <= w, for w in that range. */
+/**
+ * Non-decreasing values in [lo, lo + 2L): how many are <= w, for w in that range. A lookup is a
+ * bucket and a binary search inside it: about 4 buckets a value (at most 4,096), so most hold 0-1.
+ */
 class Counter {
   private readonly first: Int32Array; // first[k]: how many values are below lo + k * 2^shift
   private readonly shift: number;
+  private readonly buckets: number;
   constructor(private readonly v: Float64Array, private readonly lo: number, L: number) {
-    this.shift = Math.log2(2 * L) - BUCKET_BITS;
-    const first = new Int32Array((1 << BUCKET_BITS) + 1);
+    const bits = Math.min(12, Math.ceil(Math.log2(v.length + 1)) + 2);
+    this.buckets = 1 << bits;
+    this.shift = Math.log2(2 * L) - bits;
+    const first = new Int32Array(this.buckets + 1);
     let j = 0;
-    for (let k = 0; k <= 1 << BUCKET_BITS; k++) {
+    for (let k = 0; k <= this.buckets; k++) {
       const at = lo + k * 2 ** this.shift;
       while (j < v.length && v[j]! < at) j++;
       first[k] = j;
@@ -120,7 +123,7 @@ class Counter {
   }
   atMost(w: number): number {
     const k = (w - this.lo) >>> this.shift;
-    if (!(k < 1 << BUCKET_BITS) || w < this.lo) throw new RangeError('x86 prediction: a label outside [-L, L)');
+    if (!(k < this.buckets) || w < this.lo) throw new RangeError('x86 prediction: a label outside [-L, L)');
     let a = this.first[k]!;
     let b = this.first[k + 1]!;
     while (a < b) {
