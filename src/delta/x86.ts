@@ -44,7 +44,8 @@ export interface Segment {
 /**
  * A set of candidate fields, as tables the scan reads: x86.ts's own (below) or x86-predict.ts's
  * second pass. `one`: one-byte opcodes with a ModRM operand (RIP-relative as ModRM `00 reg 101`,
- * also after a REX prefix); `two`: two-byte ones (0F xx); `branches`: E8/E9 and 0F 80..8F too.
+ * also after a REX prefix); `two`: two-byte ones (0F xx); `jcc`: the rel32 branches E8/E9 and
+ * 0F 80..8F too.
  */
 export interface FieldSet {
   /**
